@@ -1,0 +1,351 @@
+"""The `vfbot` command line: argument parsing, output and exit codes; the CLI's error edge.
+
+Exit codes: 0 success, 1 the panel or the operation failed, 2 configuration or usage problem,
+3 partial failure (some servers of a request failed), 4 internal error (logged with a reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from bot import __version__
+from bot.config import ConfigError, Settings, load_settings
+from bot.redact import configure_logging
+from bot.virtfusion import (
+    AiohttpVirtFusionClient,
+    AuthError,
+    ConnectError,
+    CreateServerBody,
+    ForbiddenError,
+    GroupCapacity,
+    Hypervisor,
+    HypervisorGroup,
+    InvalidRequestError,
+    NotFoundError,
+    PanelTimeoutError,
+    VirtFusionClient,
+    VirtFusionError,
+)
+
+__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_PARTIAL", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+logger = logging.getLogger("bot.cli")
+
+Command = Callable[[argparse.Namespace, Console], Coroutine[None, None, int]]
+
+
+def make_client(settings: Settings) -> VirtFusionClient:
+    """The panel client the settings describe."""
+    return AiohttpVirtFusionClient(
+        settings.panel_api_url,
+        settings.virtfusion_api_token,
+        timeout_s=settings.virtfusion_timeout,
+        rate_limit_per_s=settings.virtfusion_rate_limit,
+        concurrency=settings.virtfusion_concurrency,
+    )
+
+
+def explain_panel_error(error: VirtFusionError) -> str:
+    """One sentence for a person: what went wrong with the panel and what to do next."""
+    if isinstance(error, AuthError):
+        return (
+            "The panel rejected VIRTFUSION_API_TOKEN (HTTP 401): it is missing, wrong or expired. "
+            "Create a token under Configuration → API in VirtFusion and set VIRTFUSION_API_TOKEN."
+        )
+    if isinstance(error, ForbiddenError):
+        return (
+            f"The API token lacks a permission for {error.method} {error.path} (HTTP 403). "
+            "Give the token read access to compute (hypervisors) and servers in VirtFusion."
+        )
+    if isinstance(error, ConnectError):
+        return (
+            f"Cannot connect to the panel at VIRTFUSION_HOST ({error}). "
+            "Check the URL, DNS, firewall and that the panel is up."
+        )
+    if isinstance(error, PanelTimeoutError):
+        return (
+            f"The panel did not answer in time ({error}). "
+            "Try again, or raise VIRTFUSION_TIMEOUT if the panel is slow."
+        )
+    return str(error)
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+async def cmd_check(args: argparse.Namespace, out: Console) -> int:
+    """Connection test: config, /connect, compute scope, the configured user/package/group."""
+    settings = _settings(args)
+    out.print(f"[green]✓[/] configuration loaded (panel {settings.panel_api_url})")
+    async with make_client(settings) as client:
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("API token accepted (GET /connect)", client.connect),
+            ("token can read compute resources", client.probe_compute_scope),
+            (
+                f"package {settings.virtfusion_package_id} exists (VIRTFUSION_PACKAGE_ID)",
+                lambda: client.package(settings.virtfusion_package_id),
+            ),
+        ]
+        group_id = settings.virtfusion_hypervisor_group_id
+        if group_id is not None:
+            default_group = group_id
+            steps.append(
+                (
+                    f"hypervisor group {group_id} exists (VIRTFUSION_HYPERVISOR_GROUP_ID)",
+                    lambda: client.group(default_group),
+                )
+            )
+        for label, step in steps:
+            try:
+                await step()
+            except NotFoundError:
+                out.print(f"[red]✗[/] {label}: not found on the panel; fix the id in .env")
+                return EXIT_FAILED
+            except VirtFusionError as error:
+                out.print(f"[red]✗[/] {label}\n  {explain_panel_error(error)}")
+                return EXIT_FAILED
+            out.print(f"[green]✓[/] {label}")
+        if group_id is None:
+            groups = [g async for g in client.groups()]
+            if not groups:
+                out.print("[red]✗[/] the panel has no hypervisor groups; create one in VirtFusion")
+                return EXIT_FAILED
+            group_id = groups[0].id
+            names = ", ".join(f"{g.name} ({g.id})" for g in groups)
+            out.print(
+                "[yellow]![/] VIRTFUSION_HYPERVISOR_GROUP_ID is not set: requests must name a "
+                f"hypervisor_group. Groups: {names}"
+            )
+        probe = CreateServerBody(
+            package_id=settings.virtfusion_package_id,
+            user_id=settings.virtfusion_user_id,
+            hypervisor_group_id=group_id,
+            network_profile=settings.virtfusion_network_profile_id,
+        )
+        label = (
+            f"user {settings.virtfusion_user_id} can get package "
+            f"{settings.virtfusion_package_id} servers in group {group_id} (dry run)"
+        )
+        try:
+            await client.validate_server(probe)
+        except InvalidRequestError as error:
+            out.print(
+                f"[red]✗[/] {label}: the panel says: {error.detail or error}\n"
+                "  Check VIRTFUSION_USER_ID, VIRTFUSION_PACKAGE_ID, "
+                "VIRTFUSION_HYPERVISOR_GROUP_ID and VIRTFUSION_NETWORK_PROFILE_ID."
+            )
+            return EXIT_FAILED
+        except VirtFusionError as error:
+            out.print(f"[red]✗[/] {label}\n  {explain_panel_error(error)}")
+            return EXIT_FAILED
+        out.print(f"[green]✓[/] {label}")
+    out.print("[bold green]The panel is reachable and vfbot is ready to use it.[/]")
+    return EXIT_OK
+
+
+async def cmd_hypervisors(args: argparse.Namespace, out: Console) -> int:
+    """Hypervisor groups with their free capacity, and the hypervisors in each."""
+    settings = _settings(args)
+    async with make_client(settings) as client:
+        try:
+            groups = [g async for g in client.groups()]
+            hypervisors = [h async for h in client.hypervisors()]
+            capacities = {g.id: await client.group_capacity(g.id) for g in groups}
+        except VirtFusionError as error:
+            out.print(f"[red]{explain_panel_error(error)}[/]")
+            return EXIT_FAILED
+    out.print(render_groups_table(groups, hypervisors, capacities))
+    return EXIT_OK
+
+
+def render_groups_table(
+    groups: Sequence[HypervisorGroup],
+    hypervisors: Sequence[Hypervisor],
+    capacities: dict[int, GroupCapacity],
+) -> Table:
+    """A table of groups (capacity) and their hypervisors (state)."""
+    table = Table(title="Hypervisor groups")
+    for column in ("Group", "ID", "Hypervisors", "Free memory", "Free disk", "Free IPv4"):
+        table.add_column(column, justify="right" if column != "Group" else "left")
+    for group in groups:
+        cap = capacities.get(group.id)
+        members = [h for h in hypervisors if h.group_id == group.id]
+        names = ", ".join(
+            h.name + (" (maintenance)" if h.maintenance else "" if h.enabled else " (disabled)")
+            for h in members
+        )
+        table.add_row(
+            group.name + (" [dim](default)[/]" if group.default else ""),
+            str(group.id),
+            names or "-",
+            f"{cap.memory_free_mb:,} MB" if cap else "?",
+            f"{cap.storage_free_gb:,} GB" if cap else "?",
+            str(cap.ipv4_free) if cap else "?",
+        )
+    return table
+
+
+async def cmd_servers(args: argparse.Namespace, out: Console) -> int:
+    """Servers owned by VIRTFUSION_USER_ID (or every server with --all)."""
+    settings = _settings(args)
+    async with make_client(settings) as client:
+        try:
+            if args.all:
+                servers = [s async for s in client.servers()]
+            else:
+                servers = await client.user_servers(settings.virtfusion_user_id)
+        except VirtFusionError as error:
+            out.print(f"[red]{explain_panel_error(error)}[/]")
+            return EXIT_FAILED
+    table = Table(title=f"{len(servers)} servers")
+    for column in ("ID", "Name", "Phase", "IPv4", "Owner", "Suspended"):
+        table.add_column(column)
+    for server in servers:
+        table.add_row(
+            str(server.id),
+            server.name or "[dim](unnamed)[/]",
+            server.phase.value,
+            server.primary_ipv4 or "-",
+            str(server.owner_id or "-"),
+            "yes" if server.suspended else "no",
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+async def cmd_server(args: argparse.Namespace, out: Console) -> int:
+    """One server in detail."""
+    settings = _settings(args)
+    async with make_client(settings) as client:
+        try:
+            server = await client.server(args.id, remote_state=args.remote)
+        except NotFoundError:
+            out.print(f"[red]Server {args.id} does not exist on the panel.[/] See `vfbot servers`.")
+            return EXIT_FAILED
+        except VirtFusionError as error:
+            out.print(f"[red]{explain_panel_error(error)}[/]")
+            return EXIT_FAILED
+    table = Table(show_header=False, title=f"Server {server.id}")
+    res = server.resources
+    rows = [
+        ("Name", server.name or "(unnamed: not built yet)"),
+        ("Hostname", server.hostname or "-"),
+        ("Phase", server.phase.value),
+        ("State", server.state or "-"),
+        ("Hypervisor", f"{server.hypervisor.name if server.hypervisor else server.hypervisor_id}"),
+        ("Group", server.group_name or "-"),
+        ("IPv4", ", ".join(server.ipv4) or "-"),
+        ("IPv6", ", ".join(server.ipv6) or "-"),
+        ("Memory", f"{res.memory_mb} MB" if res and res.memory_mb else "-"),
+        ("Disk", f"{res.storage_gb} GB" if res and res.storage_gb else "-"),
+        ("CPU cores", str(res.cpu_cores) if res and res.cpu_cores else "-"),
+        ("OS", server.os_name or "-"),
+        ("Suspended", "yes" if server.suspended else "no"),
+    ]
+    if args.remote:
+        running = "unknown" if server.running is None else "yes" if server.running else "no"
+        rows.append(("Running", running))
+    for key, value in rows:
+        table.add_row(key, value)
+    out.print(table)
+    return EXIT_OK
+
+
+async def cmd_sandbox(args: argparse.Namespace, out: Console) -> int:
+    """Run the sandbox panel until interrupted."""
+    from bot.sandbox import BuildTiming, PanelState, serve
+
+    state = PanelState(
+        token=args.token,
+        timing=BuildTiming(queued_s=args.queued_seconds, build_s=args.build_seconds),
+    )
+    out.print(
+        f"Sandbox VirtFusion panel on http://{args.host}:{args.port}/api/v1 "
+        f"(token {args.token!r}; demo data only). Press Ctrl+C to stop."
+    )
+    await serve(args.host, args.port, state)
+    return EXIT_OK
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = args.settings
+    if not isinstance(settings, Settings):
+        raise ConfigError(["this command needs the VIRTFUSION_* settings"])
+    return settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vfbot", description="Create and run VirtFusion servers from Slack and the shell."
+    )
+    parser.add_argument("--version", action="version", version=f"vfbot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("check", help="test the panel connection and configuration").set_defaults(
+        run=cmd_check
+    )
+    sub.add_parser("hypervisors", help="hypervisor groups, capacity and hypervisors").set_defaults(
+        run=cmd_hypervisors
+    )
+    servers = sub.add_parser("servers", help="servers owned by VIRTFUSION_USER_ID")
+    servers.add_argument("--all", action="store_true", help="every server on the panel")
+    servers.set_defaults(run=cmd_servers)
+    server = sub.add_parser("server", help="one server in detail")
+    server.add_argument("id", type=int, help="VirtFusion server id")
+    server.add_argument("--remote", action="store_true", help="ask the hypervisor for power state")
+    server.set_defaults(run=cmd_server)
+
+    sandbox = sub.add_parser("sandbox", help="run a fake VirtFusion panel for trying vfbot")
+    sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.add_argument("--token", default="sandbox-token", help="API token the sandbox accepts")
+    sandbox.add_argument("--queued-seconds", type=float, default=2.0)
+    sandbox.add_argument("--build-seconds", type=float, default=8.0)
+    sandbox.set_defaults(run=cmd_sandbox)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
+    """Entry point of the `vfbot` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    out = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
+    level = "DEBUG" if args.verbose else "WARNING"
+    secrets: list[str] = []
+    try:
+        settings = load_settings() if args.command not in ("sandbox",) else None
+        if settings is not None:
+            secrets.append(settings.virtfusion_api_token.get_secret_value())
+            level = "DEBUG" if args.verbose else settings.log_level
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    args.settings = settings
+    configure_logging(level, secrets)
+    command: Command = args.run
+    try:
+        return asyncio.run(command(args, out))
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    except Exception:  # the CLI's error edge: log with a reference the user can quote
+        reference = uuid.uuid4().hex[:8]
+        logger.exception("vfbot %s failed (reference %s)", args.command, reference)
+        print(f"vfbot {args.command} failed unexpectedly (reference {reference}).", file=sys.stderr)
+        return EXIT_INTERNAL

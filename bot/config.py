@@ -1,0 +1,213 @@
+"""Settings from the environment (and `.env`); read only when `load_settings()` is called."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "load_settings",
+    "normalize_panel_url",
+    "parse_duration",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$", re.IGNORECASE)
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> object:
+    """Seconds from `90`, `90s`, `20m`, `24h` or `1d`; other values pass through to validation."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError("must be a duration such as 30, 30s, 20m, 24h or 1d")
+        number, unit = match.groups()
+        return float(number) * _UNIT_S[(unit or "s").lower()]
+    return value
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+IdList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+
+# What a valid value looks like, per variable, for the error message.
+_EXAMPLES: dict[str, str] = {
+    "virtfusion_host": "https://panel.example.com (with or without /api/v1)",
+    "virtfusion_api_token": "the token from the panel's Configuration → API page",
+    "virtfusion_user_id": "a whole number, e.g. 1 (VirtFusion user that will own servers)",
+    "virtfusion_package_id": "a whole number, e.g. 1 (the package whose defaults servers get)",
+    "virtfusion_hypervisor_group_id": "a whole number, e.g. 1 (see `vfbot hypervisors`)",
+    "virtfusion_network_profile_id": "a whole number, or leave it unset",
+    "virtfusion_timeout": "seconds, e.g. 30",
+    "virtfusion_rate_limit": "requests per second, e.g. 5",
+    "virtfusion_concurrency": "a whole number from 1 to 64, e.g. 4",
+    "database_url": "sqlite+aiosqlite:///vfbot.db or postgresql+asyncpg://user@host/db",
+}
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message lists every problem, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(
+            f"vfbot is not configured correctly ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n{lines}\n"
+            "Set these in the environment or in .env (see .env.example and the README)."
+        )
+
+
+def normalize_panel_url(value: str, *, allow_insecure: bool) -> str:
+    """The panel's API base URL ending in `/api/v1`; http only for loopback unless allowed."""
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be a URL such as https://panel.example.com")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+        raise ValueError(
+            "uses plain http for a non-loopback host; use https (the API token would travel "
+            "in clear text) or set VIRTFUSION_ALLOW_INSECURE=true"
+        )
+    path = parts.path.rstrip("/")
+    if not path.endswith("/api/v1"):
+        path += "/api/v1"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Every setting vfbot reads; names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    # -- the panel -------------------------------------------------------------------------------
+    virtfusion_allow_insecure: bool = False  # declared first: the host check reads it
+    virtfusion_host: str
+    virtfusion_api_token: SecretStr
+    virtfusion_user_id: int = Field(gt=0)
+    virtfusion_package_id: int = Field(gt=0)
+    virtfusion_hypervisor_group_id: int | None = Field(default=None, gt=0)
+    virtfusion_network_profile_id: int | None = Field(default=None, gt=0)
+    virtfusion_timeout: Duration = 30.0
+    virtfusion_rate_limit: float = Field(default=5.0, gt=0, le=1000)
+    virtfusion_concurrency: int = Field(default=4, ge=1, le=64)
+
+    # -- storage ---------------------------------------------------------------------------------
+    database_url: str = "sqlite+aiosqlite:///vfbot.db"
+
+    # -- the provisioning engine -----------------------------------------------------------------
+    vf_max_instances: int = Field(default=20, ge=1, le=500)
+    vf_min_memory_mb: int = Field(default=256, ge=1)
+    vf_max_memory_mb: int = Field(default=262144, ge=1)
+    vf_min_disk_gb: int = Field(default=5, ge=1)
+    vf_max_disk_gb: int = Field(default=4096, ge=1)
+    vf_max_cpu: int = Field(default=64, ge=1)
+    vf_poll_interval: Duration = 10.0
+    vf_build_timeout: Duration = 1200.0
+    vf_create_grace: Duration = 120.0
+    vf_cleanup_failed: bool = False
+    vf_worker_id: str | None = None
+
+    log_level: str = "INFO"
+
+    @field_validator("virtfusion_host")
+    @classmethod
+    def _panel_url(cls, value: str, info: ValidationInfo) -> str:
+        allow = bool(info.data.get("virtfusion_allow_insecure", False))
+        return normalize_panel_url(value, allow_insecure=allow)
+
+    @field_validator("virtfusion_api_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def panel_api_url(self) -> str:
+        """The panel's API base URL, always ending in `/api/v1`."""
+        return self.virtfusion_host
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read and check the settings; raise ConfigError listing every problem.
+
+    `env` values take precedence over the process environment (tests clear the latter);
+    `env_file=None` skips `.env`.
+    """
+    problems: list[str] = []
+    overrides = {k.lower(): v for k, v in (env or {}).items() if k.lower() in Settings.model_fields}
+    settings: Settings | None = None
+    try:
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems.extend(_describe(exc))
+    if settings is not None:
+        if settings.vf_min_memory_mb > settings.vf_max_memory_mb:
+            problems.append("VF_MIN_MEMORY_MB is larger than VF_MAX_MEMORY_MB")
+        if settings.vf_min_disk_gb > settings.vf_max_disk_gb:
+            problems.append("VF_MIN_DISK_GB is larger than VF_MAX_DISK_GB")
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return settings
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        variable = field.upper()
+        if error["type"] == "missing":
+            text = "is not set"
+        else:
+            text = str(error["msg"]).removeprefix("Value error, ")
+            text = text[0].lower() + text[1:] if text else "is invalid"
+        example = _EXAMPLES.get(field)
+        problems.append(f"{variable} {text}" + (f"; expected {example}" if example else ""))
+    return problems

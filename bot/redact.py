@@ -1,0 +1,55 @@
+"""Logging setup with a last-line redaction filter for known secret values."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+__all__ = ["RedactingFilter", "configure_logging"]
+
+MASK = "[redacted]"
+
+
+class RedactingFilter(logging.Filter):
+    """Replace every known secret in a record's final message; defence in depth, not a licence
+    to log secrets (the code never passes them to a logger in the first place)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        if secret and len(secret) >= 6 and secret not in self._secrets:
+            self._secrets.append(secret)
+            self._secrets.sort(key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        text = message
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        exc_text = record.exc_text or ""
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+            exc_text = exc_text.replace(secret, MASK)
+        if text != message:
+            record.msg, record.args = text, None
+        if record.exc_text:
+            record.exc_text = exc_text
+        return True
+
+
+def configure_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
+    """Log to stderr at `level`; every handler redacts `secrets`. Called once, at an edge."""
+    redactor = RedactingFilter(secrets)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("aiohttp.access", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    return redactor

@@ -1,0 +1,434 @@
+"""Pure request building and response parsing for the VirtFusion API; no I/O, no clocks.
+
+Paths are relative to the panel's `/api/v1`. Every `build_*` returns an `HttpRequest` whose
+`repeatable` flag says whether the retry policy may send it twice; `parse_*` turn a status, headers
+and body into a model or raise from `_exceptions`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from bot.virtfusion._exceptions import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    DecodeError,
+    ForbiddenError,
+    InvalidRequestError,
+    LockedError,
+    NotFoundError,
+    PanelError,
+    RateLimitedError,
+)
+from bot.virtfusion._models import (
+    BuildServerBody,
+    CreateServerBody,
+    OsTemplate,
+    Page,
+    PowerAction,
+    VncSession,
+)
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "HttpRequest",
+    "RawResponse",
+    "build_request",
+    "decode_json",
+    "panel_messages",
+    "parse_data",
+    "parse_list",
+    "parse_page",
+    "parse_response",
+    "parse_retry_after",
+    "parse_templates",
+    "parse_vnc",
+]
+
+MAX_PAGE_SIZE = 200  # `results` is 1..200 on every paged endpoint (SPEC)
+DELETE_DELAY_MAX_MIN = 43800
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One API call, described without sending it."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    json: Mapping[str, object] | None = None
+    repeatable: bool = True  # False for POST /servers and /build: never sent twice blindly
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """What came back: status, headers (lower-case names) and the raw body."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+def build_request(
+    method: str,
+    path: str,
+    *,
+    query: Mapping[str, object] | Sequence[tuple[str, object]] | None = None,
+    json_body: Mapping[str, object] | None = None,
+    repeatable: bool = True,
+) -> HttpRequest:
+    """Build a request, turning query values into the strings the panel expects."""
+    pairs = query.items() if isinstance(query, Mapping) else (query or ())
+    encoded = tuple((k, _query_value(v)) for k, v in pairs if v is not None)
+    return HttpRequest(method, path, encoded, json_body, repeatable)
+
+
+def _query_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# -- endpoint builders --------------------------------------------------------------------------
+
+
+def connect() -> HttpRequest:
+    return build_request("GET", "/connect")
+
+
+def list_hypervisors(page: int, results: int = MAX_PAGE_SIZE) -> HttpRequest:
+    return build_request("GET", "/compute/hypervisors", query={"results": results, "page": page})
+
+
+def get_hypervisor(hypervisor_id: int) -> HttpRequest:
+    return build_request("GET", f"/compute/hypervisors/{_id(hypervisor_id)}")
+
+
+def list_groups(page: int, results: int = MAX_PAGE_SIZE) -> HttpRequest:
+    query = {"results": results, "page": page}
+    return build_request("GET", "/compute/hypervisors/groups", query=query)
+
+
+def get_group(group_id: int) -> HttpRequest:
+    return build_request("GET", f"/compute/hypervisors/groups/{_id(group_id)}")
+
+
+def group_resources(group_id: int, page: int, results: int = MAX_PAGE_SIZE) -> HttpRequest:
+    path = f"/compute/hypervisors/groups/{_id(group_id)}/resources"
+    return build_request("GET", path, query={"results": results, "page": page})
+
+
+def list_packages() -> HttpRequest:
+    return build_request("GET", "/packages")
+
+
+def get_package(package_id: int) -> HttpRequest:
+    return build_request("GET", f"/packages/{_id(package_id)}")
+
+
+def package_templates(package_id: int) -> HttpRequest:
+    return build_request("GET", f"/media/templates/fromServerPackageSpec/{_id(package_id)}")
+
+
+def user_ssh_keys(user_id: int) -> HttpRequest:
+    return build_request("GET", f"/ssh_keys/user/{_id(user_id)}")
+
+
+def get_ssh_key(key_id: int) -> HttpRequest:
+    return build_request("GET", f"/ssh_keys/{_id(key_id)}")
+
+
+def create_ssh_key(user_id: int, name: str, public_key: str) -> HttpRequest:
+    body = {"userId": _id(user_id), "name": name, "publicKey": public_key}
+    return build_request("POST", "/ssh_keys", json_body=body, repeatable=False)
+
+
+def user_by_ext_relation(ext_relation_id: int | str) -> HttpRequest:
+    return build_request("GET", f"/users/{ext_relation_id}/byExtRelation")
+
+
+def create_server(body: CreateServerBody, *, dry_run: bool = False) -> HttpRequest:
+    """`POST /servers`; a dry run validates without creating and so may be repeated."""
+    return build_request(
+        "POST",
+        "/servers",
+        query={"dryRun": dry_run} if dry_run else None,
+        json_body=body.to_json(),
+        repeatable=dry_run,
+    )
+
+
+def build_server(server_id: int, body: BuildServerBody) -> HttpRequest:
+    return build_request(
+        "POST", f"/servers/{_id(server_id)}/build", json_body=body.to_json(), repeatable=False
+    )
+
+
+def list_servers(page: int, results: int = MAX_PAGE_SIZE) -> HttpRequest:
+    return build_request("GET", "/servers", query={"results": results, "page": page})
+
+
+def user_servers(user_id: int) -> HttpRequest:
+    return build_request("GET", f"/servers/user/{_id(user_id)}")
+
+
+def get_server(server_id: int, *, remote_state: bool = False) -> HttpRequest:
+    query = {"remoteState": True} if remote_state else None
+    return build_request("GET", f"/servers/{_id(server_id)}", query=query)
+
+
+def delete_server(server_id: int, *, delay_min: int = 0) -> HttpRequest:
+    if not 0 <= delay_min <= DELETE_DELAY_MAX_MIN:
+        raise ValueError(f"delay must be 0..{DELETE_DELAY_MAX_MIN} minutes, got {delay_min}")
+    query = {"delay": delay_min} if delay_min else None
+    return build_request("DELETE", f"/servers/{_id(server_id)}", query=query)
+
+
+def suspend_server(server_id: int) -> HttpRequest:
+    return build_request("POST", f"/servers/{_id(server_id)}/suspend")
+
+
+def unsuspend_server(server_id: int) -> HttpRequest:
+    return build_request("POST", f"/servers/{_id(server_id)}/unsuspend")
+
+
+def power(server_id: int, action: PowerAction) -> HttpRequest:
+    if action not in ("boot", "shutdown", "restart", "poweroff"):
+        raise ValueError(f"unknown power action {action!r}")
+    return build_request("POST", f"/servers/{_id(server_id)}/power/{action}")
+
+
+def get_queue(queue_id: int) -> HttpRequest:
+    return build_request("GET", f"/queue/{_id(queue_id)}")
+
+
+def set_backup_plan(server_id: int, plan_id: int) -> HttpRequest:
+    """Attach a backup plan; plan 0 removes it."""
+    return build_request("PUT", f"/servers/{_id(server_id)}/backups/plan/{_id(plan_id)}")
+
+
+def change_owner(server_id: int, new_owner_id: int) -> HttpRequest:
+    return build_request("PUT", f"/servers/{_id(server_id)}/owner/{_id(new_owner_id)}")
+
+
+def set_vnc(server_id: int, *, enabled: bool) -> HttpRequest:
+    body = {"action": "enable" if enabled else "disable"}
+    return build_request("POST", f"/servers/{_id(server_id)}/vnc", json_body=body)
+
+
+def get_vnc(server_id: int) -> HttpRequest:
+    return build_request("GET", f"/servers/{_id(server_id)}/vnc")
+
+
+def traffic(server_id: int) -> HttpRequest:
+    return build_request("GET", f"/servers/{_id(server_id)}/traffic")
+
+
+def cpu_throttle(server_id: int, percent: int, *, sync: bool = False) -> HttpRequest:
+    if not 0 <= percent <= 99:
+        raise ValueError(f"CPU throttle must be 0..99 percent, got {percent}")
+    return build_request(
+        "PUT",
+        f"/servers/{_id(server_id)}/modify/cpuThrottle",
+        query={"sync": sync},
+        json_body={"percent": percent},
+    )
+
+
+def _id(value: int) -> int:
+    """Ids go into paths as integers; a string here is a caller bug worth catching early."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError(f"ids must be non-negative integers, got {value!r}")
+    return value
+
+
+# -- response parsing ---------------------------------------------------------------------------
+
+_STATUS_ERRORS: dict[int, type[ApiError]] = {
+    401: AuthError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: InvalidRequestError,
+    423: LockedError,
+}
+
+
+def decode_json(request: HttpRequest, response: RawResponse) -> object:
+    """The decoded JSON body, or None for an empty one."""
+    if not response.body.strip():
+        return None
+    try:
+        return json.loads(response.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        snippet = response.body[:120].decode("utf-8", "replace")
+        raise DecodeError(
+            f"{request.label} returned {response.status} with a body that is not JSON: {snippet!r}",
+            method=request.method,
+            path=request.path,
+        ) from exc
+
+
+def panel_messages(payload: object) -> tuple[str, ...]:
+    """The panel's own error words: `errors` as a list or a dict of lists, else `msg`/`message`."""
+    if not isinstance(payload, Mapping):
+        return ()
+    errors = payload.get("errors")
+    found: list[str] = []
+    if isinstance(errors, list):
+        found = [str(e) for e in errors if e not in (None, "")]
+    elif isinstance(errors, Mapping):
+        for key, value in errors.items():
+            items = value if isinstance(value, list) else [value]
+            found.extend(f"{key}: {item}" for item in items if item not in (None, ""))
+    elif isinstance(errors, str) and errors:
+        found = [errors]
+    if not found:
+        for key in ("msg", "message"):
+            value = payload.get(key)
+            if isinstance(value, str) and value:
+                found = [value]
+                break
+    return tuple(found)
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """`Retry-After` in seconds or as an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000" parses naive; HTTP dates are always UTC (RFC 9110)
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_response(request: HttpRequest, response: RawResponse, now: datetime) -> object:
+    """Return the decoded body of a 2xx answer, or raise the error class its status means."""
+    if 200 <= response.status < 300:
+        return decode_json(request, response)
+    try:
+        payload = decode_json(request, response)
+    except DecodeError:
+        payload = None  # e.g. an HTML error page from a proxy: the status still tells the story
+    messages = panel_messages(payload)
+    status = response.status
+    message = f"{request.label} failed with HTTP {status}"
+    if messages:
+        message += ": " + "; ".join(messages)
+    elif status == 401:
+        message += " (the API token is missing, invalid or expired)"
+    method, path = request.method, request.path
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+        raise RateLimitedError(
+            message,
+            method=method,
+            path=path,
+            status=status,
+            messages=messages,
+            retry_after_s=retry_after,
+        )
+    error_class = PanelError if status >= 500 else _STATUS_ERRORS.get(status, ApiError)
+    raise error_class(message, method=method, path=path, status=status, messages=messages)
+
+
+def _envelope_error(request: HttpRequest, what: str) -> DecodeError:
+    return DecodeError(
+        f"{request.label} returned an unexpected shape: {what}",
+        method=request.method,
+        path=request.path,
+    )
+
+
+def parse_data(request: HttpRequest, payload: object, model: type[M]) -> M:
+    """Unwrap `{data: {...}}` into `model`."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), Mapping):
+        raise _envelope_error(request, "expected an object under 'data'")
+    return _validate(request, payload["data"], model)
+
+
+def parse_list(request: HttpRequest, payload: object, model: type[M]) -> list[M]:
+    """Unwrap `{data: [...]}`; a paginator envelope is accepted too (its first page)."""
+    items = payload.get("data") if isinstance(payload, Mapping) else None
+    if not isinstance(items, list):
+        raise _envelope_error(request, "expected a list under 'data'")
+    return [_validate(request, item, model) for item in items]
+
+
+def parse_page(request: HttpRequest, payload: object, model: type[M]) -> Page[M]:
+    """Parse a Laravel paginator envelope (`current_page`, `data`, `last_page`, ...)."""
+    if not isinstance(payload, Mapping):
+        raise _envelope_error(request, "expected a paginator object")
+    items = parse_list(request, payload, model)
+    current = _int(payload.get("current_page"), 1)
+    last = _int(payload.get("last_page"), current)
+    has_next = payload.get("next_page_url") is not None if "next_page_url" in payload else False
+    return Page[model](  # type: ignore[valid-type]  # runtime generic parametrisation
+        items=items,
+        current_page=current,
+        last_page=last,
+        total=_int(payload.get("total"), len(items)),
+        has_next=has_next or current < last,
+    )
+
+
+def parse_templates(request: HttpRequest, payload: object) -> list[OsTemplate]:
+    """Flatten `{data: [group{name, templates[]}]}` into templates that know their group."""
+    groups = payload.get("data") if isinstance(payload, Mapping) else None
+    if not isinstance(groups, list):
+        raise _envelope_error(request, "expected a list of template groups under 'data'")
+    out: list[OsTemplate] = []
+    for group in groups:
+        if not isinstance(group, Mapping):
+            continue
+        for template in group.get("templates") or []:
+            if isinstance(template, Mapping):
+                data = {**template, "group": group.get("name") or ""}
+                out.append(_validate(request, data, OsTemplate))
+    return out
+
+
+def parse_vnc(request: HttpRequest, payload: object) -> VncSession:
+    """VNC answers nest the session under `data.vnc` (POST) or give it as `data` (GET)."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), Mapping):
+        raise _envelope_error(request, "expected an object under 'data'")
+    data = payload["data"]
+    nested = data.get("vnc")
+    vnc: Mapping[str, object] = nested if isinstance(nested, Mapping) else data
+    return _validate(request, {**vnc, "queue_id": data.get("queueId")}, VncSession)
+
+
+def _validate(request: HttpRequest, data: object, model: type[M]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else "?"
+        raise _envelope_error(
+            request, f"{model.__name__} did not validate (first problem at {where!r})"
+        ) from exc
+
+
+def _int(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
