@@ -291,7 +291,7 @@ class VirtFusionClient(abc.ABC):
     async def create_ssh_key(self, user_id: int, name: str, public_key: str) -> SshKey:
         return await self._data(sansio.create_ssh_key(user_id, name, public_key), SshKey)
 
-    async def user_by_ext_relation(self, ext_relation_id: int | str) -> User:
+    async def user_by_ext_relation(self, ext_relation_id: int) -> User:
         return await self._data(sansio.user_by_ext_relation(ext_relation_id), User)
 
     async def validate_server(self, body: CreateServerBody) -> None:

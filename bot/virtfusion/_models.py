@@ -410,7 +410,13 @@ class VncSession(_PanelModel):
 
 
 class CreateServerBody(_PanelModel):
-    """`POST /servers` body; `hypervisor_group_id` is sent as `hypervisorId` (a GROUP id, §2.3)."""
+    """`POST /servers` body; `hypervisor_group_id` is sent as `hypervisorId` (a GROUP id, §2.3).
+
+    Strict: a string or bool where the panel wants an integer id is a bug, not something to
+    coerce quietly.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
     package_id: int = Field(alias="packageId")
     user_id: int = Field(alias="userId")
@@ -425,6 +431,7 @@ class CreateServerBody(_PanelModel):
     storage_profile: int | None = Field(default=None, alias="storageProfile")
     network_profile: int | None = Field(default=None, alias="networkProfile")
     firewall_rulesets: list[int] | None = Field(default=None, alias="firewallRulesets")
+    hypervisor_asset_groups: list[int] | None = Field(default=None, alias="hypervisorAssetGroups")
     additional_storage1_enable: bool | None = Field(default=None, alias="additionalStorage1Enable")
     additional_storage1_profile: int | None = Field(default=None, alias="additionalStorage1Profile")
     additional_storage1_capacity_gb: int | None = Field(
@@ -442,6 +449,8 @@ class CreateServerBody(_PanelModel):
 
 class BuildServerBody(_PanelModel):
     """`POST /servers/{id}/build` body; `ssh_key_ids` are ids of keys stored in VirtFusion."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
     operating_system_id: int = Field(alias="operatingSystemId")
     name: str | None = None

@@ -157,8 +157,8 @@ def create_ssh_key(user_id: int, name: str, public_key: str) -> HttpRequest:
     return build_request("POST", "/ssh_keys", json_body=body, repeatable=False)
 
 
-def user_by_ext_relation(ext_relation_id: int | str) -> HttpRequest:
-    return build_request("GET", f"/users/{ext_relation_id}/byExtRelation")
+def user_by_ext_relation(ext_relation_id: int) -> HttpRequest:
+    return build_request("GET", f"/users/{_id(ext_relation_id)}/byExtRelation")
 
 
 def create_server(body: CreateServerBody, *, dry_run: bool = False) -> HttpRequest:
@@ -274,13 +274,15 @@ def decode_json(request: HttpRequest, response: RawResponse) -> object:
         return None
     try:
         return json.loads(response.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        snippet = response.body[:120].decode("utf-8", "replace")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        # The body is not quoted: a mangled build reply could carry the root password.
+        kind = response.headers.get("content-type", "unknown type")
         raise DecodeError(
-            f"{request.label} returned {response.status} with a body that is not JSON: {snippet!r}",
+            f"{request.label} returned {response.status} with a body that is not JSON "
+            f"({len(response.body)} bytes of {kind})",
             method=request.method,
             path=request.path,
-        ) from exc
+        ) from None
 
 
 def panel_messages(payload: object) -> tuple[str, ...]:
@@ -425,9 +427,10 @@ def _validate(request: HttpRequest, data: object, model: type[M]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else "?"
+        # `from None`: pydantic's error carries the input values, which may hold secrets.
         raise _envelope_error(
             request, f"{model.__name__} did not validate (first problem at {where!r})"
-        ) from exc
+        ) from None
 
 
 def _int(value: object, default: int) -> int:
