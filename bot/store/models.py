@@ -1,0 +1,185 @@
+"""SQLAlchemy table definitions for the store; rows defined here never leave ``bot.store``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AuditRow",
+    "Base",
+    "EventDeliveryRow",
+    "EventRow",
+    "InstanceRow",
+    "RequestRow",
+    "SlackEventRow",
+    "UtcDateTime",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always returns them aware (SQLite returns naive ones).
+
+    Binding a naive datetime raises ``ValueError``: the store never guesses a timezone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime given to the store; pass a timezone-aware UTC value")
+        value = value.astimezone(UTC)
+        # SQLite has no timezone type: store naive UTC text so string comparisons stay ordered.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL, JSON text elsewhere.
+_Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base owning the store's metadata."""
+
+
+class RequestRow(Base):
+    """Table ``requests``: one provisioning request, keyed by an idempotency key."""
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_state", "state"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    requester: Mapped[str] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(20))
+    project_name: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, object]] = mapped_column(_Json)
+    plan: Mapped[dict[str, object] | None] = mapped_column(_Json, nullable=True)
+    state: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    slack_channel: Mapped[str | None] = mapped_column(String(50))
+    slack_ts: Mapped[str | None] = mapped_column(String(50))
+    slack_notice_ts: Mapped[str | None] = mapped_column(String(50))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    delete_on_cancel: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InstanceRow(Base):
+    """Table ``instances``: one server of a request; ``server_id`` is unique when set."""
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        UniqueConstraint("request_id", "position", name="uq_instances_request_position"),
+        Index("ix_instances_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey("requests.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[dict[str, object]] = mapped_column(_Json)
+    # UNIQUE allows many NULLs on both engines; one panel server belongs to at most one instance.
+    server_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    hypervisor_id: Mapped[int | None] = mapped_column(BigInteger)
+    group_id: Mapped[int | None] = mapped_column(BigInteger)
+    ipv4: Mapped[list[str]] = mapped_column(_Json)
+    os_name: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    intent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    build_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EventRow(Base):
+    """Table ``events``: the outbox; the id gives the delivery order within a request."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_request_id_id", "request_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(_Id, ForeignKey("requests.id", ondelete="CASCADE"))
+    instance_id: Mapped[int | None] = mapped_column(
+        _Id, ForeignKey("instances.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, object]] = mapped_column(_Json)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EventDeliveryRow(Base):
+    """Table ``event_deliveries``: per-subscriber lease and delivery mark of one event."""
+
+    __tablename__ = "event_deliveries"
+
+    event_id: Mapped[int] = mapped_column(
+        _Id, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
+    )
+    subscriber: Mapped[str] = mapped_column(String(100), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditRow(Base):
+    """Table ``audit_log``: who did what to which target, and how it went."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_actor", "actor"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(200))
+    result: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, object]] = mapped_column(_Json)
+
+
+class SlackEventRow(Base):
+    """Table ``slack_events``: ids of Slack events already handled (Slack redelivers)."""
+
+    __tablename__ = "slack_events"
+
+    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
