@@ -18,10 +18,17 @@ from rich.console import Console
 from rich.table import Table
 
 from bot import __version__
+from bot.app import make_client
+from bot.cli_engine import (
+    cmd_cancel,
+    cmd_create,
+    cmd_requests,
+    cmd_status,
+    cmd_worker,
+)
 from bot.config import ConfigError, Settings, load_settings
 from bot.redact import configure_logging
 from bot.virtfusion import (
-    AiohttpVirtFusionClient,
     AuthError,
     ConnectError,
     CreateServerBody,
@@ -32,7 +39,6 @@ from bot.virtfusion import (
     InvalidRequestError,
     NotFoundError,
     PanelTimeoutError,
-    VirtFusionClient,
     VirtFusionError,
 )
 
@@ -43,17 +49,6 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL, EXIT_INTERNAL = 0, 1, 2, 3, 4
 logger = logging.getLogger("bot.cli")
 
 Command = Callable[[argparse.Namespace, Console], Coroutine[None, None, int]]
-
-
-def make_client(settings: Settings) -> VirtFusionClient:
-    """The panel client the settings describe."""
-    return AiohttpVirtFusionClient(
-        settings.panel_api_url,
-        settings.virtfusion_api_token,
-        timeout_s=settings.virtfusion_timeout,
-        rate_limit_per_s=settings.virtfusion_rate_limit,
-        concurrency=settings.virtfusion_concurrency,
-    )
 
 
 def explain_panel_error(error: VirtFusionError) -> str:
@@ -310,6 +305,26 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--remote", action="store_true", help="ask the hypervisor for power state")
     server.set_defaults(run=cmd_server)
 
+    create = sub.add_parser("create", help="create servers from a request JSON file")
+    create.add_argument("-f", "--file", required=True, help="request file (- for stdin)")
+    create.add_argument("--dry-run", action="store_true", help="plan and validate, create nothing")
+    create.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    create.add_argument("--wait", action="store_true", help="run the build here until it ends")
+    create.set_defaults(run=cmd_create)
+    requests = sub.add_parser("requests", help="recent requests")
+    requests.add_argument("--limit", type=int, default=20)
+    requests.set_defaults(run=cmd_requests)
+    status = sub.add_parser("status", help="one request (VF-n) and its servers")
+    status.add_argument("request", help="request id, e.g. VF-12")
+    status.set_defaults(run=cmd_status)
+    cancel = sub.add_parser("cancel", help="stop a request: nothing new is created")
+    cancel.add_argument("request", help="request id, e.g. VF-12")
+    cancel.add_argument("--delete", action="store_true", help="also delete its servers")
+    cancel.set_defaults(run=cmd_cancel)
+    worker = sub.add_parser("worker", help="run the provisioning engine without Slack")
+    worker.add_argument("--until-idle", action="store_true", help="exit when no work is left")
+    worker.set_defaults(run=cmd_worker)
+
     sandbox = sub.add_parser("sandbox", help="run a fake VirtFusion panel for trying vfbot")
     sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     sandbox.add_argument("--port", type=int, default=8080)
@@ -327,7 +342,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     level = "DEBUG" if args.verbose else "WARNING"
     secrets: list[str] = []
     try:
-        settings = load_settings() if args.command not in ("sandbox",) else None
+        settings = load_settings() if args.command != "sandbox" else None
         if settings is not None:
             secrets.append(settings.virtfusion_api_token.get_secret_value())
             level = "DEBUG" if args.verbose else settings.log_level

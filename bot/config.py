@@ -59,10 +59,24 @@ _EXAMPLES: dict[str, str] = {
     "virtfusion_package_id": "a whole number, e.g. 1 (the package whose defaults servers get)",
     "virtfusion_hypervisor_group_id": "a whole number, e.g. 1 (see `vfbot hypervisors`)",
     "virtfusion_network_profile_id": "a whole number, or leave it unset",
-    "virtfusion_timeout": "seconds, e.g. 30",
+    "virtfusion_timeout": "seconds, e.g. 30 (or 30s, 2m)",
     "virtfusion_rate_limit": "requests per second, e.g. 5",
     "virtfusion_concurrency": "a whole number from 1 to 64, e.g. 4",
+    "virtfusion_allow_insecure": "true or false (default false)",
     "database_url": "sqlite+aiosqlite:///vfbot.db or postgresql+asyncpg://user@host/db",
+    "vf_max_instances": "a whole number from 1 to 500, e.g. 20",
+    "vf_min_memory_mb": "megabytes, a whole number, e.g. 256",
+    "vf_max_memory_mb": "megabytes, a whole number, e.g. 262144",
+    "vf_min_disk_gb": "gigabytes, a whole number, e.g. 5",
+    "vf_max_disk_gb": "gigabytes, a whole number, e.g. 4096",
+    "vf_max_cpu": "a whole number of cores, e.g. 64",
+    "vf_poll_interval": "a duration above zero, e.g. 10s",
+    "vf_build_timeout": "a duration above zero, e.g. 20m",
+    "vf_create_grace": "a duration above zero, e.g. 2m",
+    "vf_lease": "a duration above zero, e.g. 5m",
+    "vf_cleanup_failed": "true or false (default false)",
+    "vf_worker_id": "any short name, e.g. worker-1",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
 }
 
 
@@ -83,6 +97,11 @@ def normalize_panel_url(value: str, *, allow_insecure: bool) -> str:
     """The panel's API base URL ending in `/api/v1`; http only for loopback unless allowed."""
     url = value.strip()
     parts = urlsplit(url)
+    try:
+        _ = parts.port  # a malformed port ("host:abc", "host:99999") only raises when read
+    except ValueError:
+        message = "has an invalid port; use a URL such as https://panel.example.com:443"
+        raise ValueError(message) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be a URL such as https://panel.example.com")
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
@@ -141,6 +160,7 @@ class Settings(BaseSettings):
     vf_poll_interval: Duration = 10.0
     vf_build_timeout: Duration = 1200.0
     vf_create_grace: Duration = 120.0
+    vf_lease: Duration = 300.0
     vf_cleanup_failed: bool = False
     vf_worker_id: str | None = None
 

@@ -1,0 +1,82 @@
+"""Deliver outbox events to one subscriber, in order per request, each marked delivered once.
+
+A subscriber's handler runs with no database session open; the event is marked delivered right
+after it returns. If the process dies in between, the lease expires and the event is handed out
+again, so handlers with outside effects must tolerate a rare repeat of their last event.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from bot.store import EventRecord, UnitOfWork
+
+__all__ = ["Handler", "OutboxConsumer"]
+
+logger = logging.getLogger("bot.provisioning.outbox")
+
+Handler = Callable[[EventRecord], Awaitable[None]]
+
+
+class OutboxConsumer:
+    """Hands `subscriber`'s undelivered events to `handler`; safe to run in several replicas."""
+
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        *,
+        subscriber: str,
+        handler: Handler,
+        clock: Callable[[], datetime],
+        worker: str | None = None,
+        lease_s: float = 60.0,
+    ) -> None:
+        self._uow = uow
+        self._subscriber = subscriber
+        self._handler = handler
+        self._clock = clock
+        self._worker = worker or f"{subscriber}-{uuid.uuid4().hex[:8]}"
+        self._lease_s = lease_s
+
+    async def drain(self, *, limit: int = 100, rounds: int = 50) -> int:
+        """Deliver what is due now; returns how many events were delivered."""
+        delivered = 0
+        for _ in range(rounds):
+            async with self._uow() as uow:
+                batch = await uow.events.claim_next(
+                    subscriber=self._subscriber,
+                    worker=self._worker,
+                    now=self._clock(),
+                    lease_s=self._lease_s,
+                    limit=limit,
+                )
+                await uow.commit()
+            if not batch:
+                break
+            for event in batch:
+                if await self._deliver(event):
+                    delivered += 1
+        return delivered
+
+    async def _deliver(self, event: EventRecord) -> bool:
+        try:
+            await self._handler(event)
+        except Exception:  # an error edge: the event stays leased and is retried after expiry
+            reference = uuid.uuid4().hex[:8]
+            logger.exception(
+                "%s could not handle event %d %s (reference %s); it will be retried",
+                self._subscriber,
+                event.id,
+                event.kind,
+                reference,
+            )
+            return False
+        async with self._uow() as uow:
+            marked = await uow.events.mark_delivered(
+                event.id, subscriber=self._subscriber, worker=self._worker, now=self._clock()
+            )
+            await uow.commit()
+        return marked

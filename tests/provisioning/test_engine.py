@@ -1,0 +1,376 @@
+"""The durable workflow against the sandbox panel over loopback HTTP and a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from bot.provisioning import events
+from bot.provisioning.errors import AlreadyDecidedError
+from bot.provisioning.outbox import OutboxConsumer
+from bot.provisioning.request import RequestLimits
+from bot.sandbox import BuildTiming, ScriptedFault
+from bot.store import EventRecord, InstanceState, RequestState
+from tests.provisioning.conftest import Harness, MakeHarness, creates, owner_servers
+
+
+def _many(count_prague: int, count_amsterdam: int = 0, *, name: str = "web") -> dict[str, object]:
+    instances: list[dict[str, object]] = []
+    if count_prague:
+        instances.append(
+            {
+                "name": f"{name}-prg",
+                "number_of_instances": count_prague,
+                "hypervisor_group": "Prague",
+                "template": "debian-12",
+                "ssh_key_name": "default",
+            }
+        )
+    if count_amsterdam:
+        instances.append(
+            {
+                "name": f"{name}-ams",
+                "number_of_instances": count_amsterdam,
+                "hypervisor_group": "Amsterdam",
+                "template": "ubuntu-22.04",
+            }
+        )
+    return {"project_name": "load", "instances": instances}
+
+
+async def _events(h: Harness, request_id: int) -> list[EventRecord]:
+    async with h.db.uow() as uow:
+        return await uow.events.list_for_request(request_id)
+
+
+# -- the seed's examples -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("example", "extra_create"),
+    [
+        ("create.json", {}),
+        ("create-with-network.json", {"ipv4": 1, "firewallRulesets": [2, 3]}),
+    ],
+)
+async def test_seed_example_completes_with_exact_bodies(
+    harness: Harness, example: str, extra_create: dict[str, object]
+) -> None:
+    record = await harness.submit_file(example)
+    final = await harness.run_until_done(record.id)
+
+    assert final.state is RequestState.COMPLETED
+    real_creates = [
+        c for c in harness.panel.calls("POST", r"^/servers$") if c.query.get("dryRun") != "true"
+    ]
+    assert len(real_creates) == 1
+    assert real_creates[0].body == {
+        # hypervisor_id 2 is prg-hv2: the API takes its GROUP (Prague = 1), never the hypervisor
+        "packageId": 1,
+        "userId": 1,
+        "hypervisorId": 1,
+        "networkProfile": 2,
+        "networkSpeedInbound": 125_000,  # 1000 Mbps in kB/s
+        "networkSpeedOutbound": 125_000,
+        "memory": 1024,
+        "storage": 25,
+        "cpuCores": 1,
+        **extra_create,
+    }
+    builds = harness.panel.calls("POST", r"^/servers/\d+/build$")
+    assert len(builds) == 1
+    assert builds[0].body == {
+        "operatingSystemId": 1,
+        "name": "test-server",
+        "hostname": "test-server",
+        "sshKeys": [1],
+    }
+    _, instances = await harness.service.get(record.id)
+    assert [i.state for i in instances] == [InstanceState.BUILT]
+    assert instances[0].ipv4 and instances[0].ipv4[0].startswith("192.0.2.")
+    kinds = [e.kind for e in await _events(harness, record.id)]
+    assert kinds == [
+        events.REQUEST_SUBMITTED,
+        events.REQUEST_STARTED,
+        events.INSTANCE_CREATED,
+        events.INSTANCE_BUILD_STARTED,
+        events.INSTANCE_BUILT,
+        events.REQUEST_FINISHED,
+    ]
+
+
+async def test_build_waits_for_an_unbuilt_server_and_tracking_needs_no_per_server_reads(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(_many(3))
+    harness.panel.reset_log()
+    await harness.run_until_done(record.id)
+    # One GET per server before its build (is commissionStatus still 0?), none while tracking.
+    assert harness.panel.count("GET", r"^/servers/\d+$") == 3
+    assert harness.panel.count("POST", r"^/servers/\d+/build$") == 3
+
+
+# -- exactly once under ambiguous creates -------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["500", "drop", "hang"])
+async def test_commit_then_fail_on_every_first_create_still_makes_exactly_ten(
+    make_harness: MakeHarness, mode: str
+) -> None:
+    h = make_harness(timeout_s=0.3)
+    h.panel.faults.hang_s = 5
+    record = await h.submit_json(_many(10))
+    h.panel.faults.commit_then_fail = mode  # type: ignore[assignment]
+    h.panel.faults.commit_then_fail_count = 10
+
+    final = await h.run_until_done(record.id)
+
+    assert final.state is RequestState.COMPLETED
+    assert creates(h.panel) == 10
+    assert len(owner_servers(h.panel)) == 10
+    _, instances = await h.service.get(record.id)
+    assert len({i.server_id for i in instances}) == 10
+    assert all(i.state is InstanceState.BUILT for i in instances)
+    adopted = [e for e in await _events(h, record.id) if e.kind == events.INSTANCE_CREATED]
+    assert len(adopted) == 10 and all(e.payload["reconciled"] for e in adopted)
+
+
+async def test_a_create_that_failed_before_committing_is_made_again_after_the_grace(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(_many(1))
+    harness.panel.faults.script.append(ScriptedFault("POST", r"^/servers$", "500", times=1))
+
+    report = await harness.service.run_once()
+    assert report.created == 0
+    _, (instance,) = await harness.service.get(record.id)
+    assert instance.state is InstanceState.CREATE_UNKNOWN
+    assert creates(harness.panel) == 1 and not owner_servers(harness.panel)
+
+    harness.clock.advance(5)  # within the grace: reconcile finds nothing and waits
+    await harness.service.run_once()
+    assert creates(harness.panel) == 1
+
+    final = await harness.run_until_done(record.id, step_s=10)
+    assert final.state is RequestState.COMPLETED
+    assert creates(harness.panel) == 2
+    assert len(owner_servers(harness.panel)) == 1
+
+
+async def test_reconciliation_never_adopts_a_server_that_is_not_ours_to_take(
+    harness: Harness,
+) -> None:
+    # A server someone built by hand, and one of a different size, are not adopted.
+    record = await harness.submit_json(_many(1))
+    harness.panel.faults.commit_then_fail = "500"
+    harness.panel.faults.commit_then_fail_count = 1
+    await harness.service.run_once()
+    _, (instance,) = await harness.service.get(record.id)
+    assert instance.state is InstanceState.CREATE_UNKNOWN
+    mine = next(iter(harness.panel.servers.values()))
+    mine.memory_mb = 4096  # pretend it is another size: it must not be adopted
+    harness.clock.advance(1)
+    await harness.service.run_once()
+    _, (instance,) = await harness.service.get(record.id)
+    assert instance.state is InstanceState.CREATE_UNKNOWN
+    mine.memory_mb = 1024
+    harness.clock.advance(1)
+    await harness.service.run_once()
+    _, (instance,) = await harness.service.get(record.id)
+    assert instance.server_id == mine.id
+
+
+async def test_two_engines_on_one_database_create_each_server_once(
+    make_harness: MakeHarness,
+) -> None:
+    a = make_harness(worker_id="replica-a", concurrency=3)
+    b = make_harness(worker_id="replica-b", concurrency=3)
+    record = await a.submit_json(_many(10))
+    for _ in range(60):
+        await asyncio.gather(a.service.run_once(), b.service.run_once())
+        current, _ = await a.service.get(record.id)
+        if current.state is RequestState.COMPLETED:
+            break
+        a.clock.advance(1)
+    assert current.state is RequestState.COMPLETED
+    assert creates(a.panel) == 10
+    assert a.panel.count("POST", r"^/servers/\d+/build$") == 10
+    kinds = [e.kind for e in await _events(a, record.id)]
+    assert kinds.count(events.INSTANCE_CREATED) == 10
+    assert kinds.count(events.INSTANCE_BUILT) == 10
+    assert kinds.count(events.REQUEST_FINISHED) == 1
+
+
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+async def test_two_engines_on_postgres_create_each_server_once(make_harness: MakeHarness) -> None:
+    await test_two_engines_on_one_database_create_each_server_once(make_harness)
+
+
+# -- tracking -----------------------------------------------------------------------------------
+
+
+async def test_a_poll_tick_with_fifty_builds_in_flight_makes_one_panel_call(
+    make_harness: MakeHarness,
+) -> None:
+    h = make_harness(concurrency=8)
+    h.panel.timing = BuildTiming(queued_s=600, build_s=600)
+    limits = RequestLimits(max_instances=50)
+    record = await h.submit_json(_many(25, 25), limits=limits)
+    for _ in range(30):
+        await h.service.run_once()
+        _, instances = await h.service.get(record.id)
+        if all(i.state is InstanceState.BUILDING for i in instances):
+            break
+    assert len(instances) == 50
+    assert all(i.state is InstanceState.BUILDING for i in instances)
+
+    h.panel.reset_log()
+    await h.service.run_once()
+    assert [(c.method, c.api_path) for c in h.panel.log] == [("GET", "/servers/user/1")]
+
+
+async def test_a_failed_build_ends_the_instance_with_the_reason_and_can_clean_up(
+    make_harness: MakeHarness,
+) -> None:
+    h = make_harness(cleanup_failed=True)
+    h.panel.timing = BuildTiming(queued_s=2, build_s=8, fail_next=1)
+    record = await h.submit_json(_many(2))
+    final = await h.run_until_done(record.id)
+
+    assert final.state is RequestState.PARTIALLY_FAILED
+    _, instances = await h.service.get(record.id)
+    failed = [i for i in instances if i.state is InstanceState.FAILED]
+    assert len(failed) == 1
+    assert "buildFailed" in (failed[0].error or "")
+    assert "deleted" in (failed[0].error or "")
+    assert h.panel.count("DELETE", rf"^/servers/{failed[0].server_id}$") == 1
+    assert len(owner_servers(h.panel)) == 1
+
+
+async def test_a_build_that_never_finishes_times_out(make_harness: MakeHarness) -> None:
+    h = make_harness(build_timeout_s=60)
+    h.panel.timing = BuildTiming(queued_s=5, build_s=10_000)
+    record = await h.submit_json(_many(1))
+    final = await h.run_until_done(record.id, step_s=10)
+    assert final.state is RequestState.FAILED
+    _, (instance,) = await h.service.get(record.id)
+    assert "did not finish within 1 minutes" in (instance.error or "")
+
+
+async def test_a_refused_create_fails_the_instance_with_the_panels_words(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(_many(1))
+    harness.panel.hypervisors[1].max_memory_mb = 0
+    harness.panel.hypervisors[2].max_memory_mb = 0
+    final = await harness.run_until_done(record.id)
+    assert final.state is RequestState.FAILED
+    _, (instance,) = await harness.service.get(record.id)
+    assert instance.state is InstanceState.FAILED
+    assert "refused to create" in (instance.error or "")
+    assert "memory" in (instance.error or "")
+
+
+# -- approval, cancel, expiry -------------------------------------------------------------------
+
+
+async def test_approval_is_decided_once(harness: Harness) -> None:
+    record = await harness.submit_json(_many(1), approval=True)
+    await harness.service.run_once()
+    assert creates(harness.panel) == 0  # nothing happens before approval
+
+    results = await asyncio.gather(
+        harness.service.approve(record.id, actor="U_A"),
+        harness.service.approve(record.id, actor="U_B"),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    losers = [r for r in results if isinstance(r, AlreadyDecidedError)]
+    assert len(winners) == 1 and len(losers) == 1
+    assert "already approved by" in str(losers[0])
+    with pytest.raises(AlreadyDecidedError):
+        await harness.service.reject(record.id, actor="U_C", reason="too late")
+    final = await harness.run_until_done(record.id)
+    assert final.state is RequestState.COMPLETED
+    assert creates(harness.panel) == 1
+
+
+async def test_rejection_and_expiry_create_nothing(harness: Harness) -> None:
+    rejected = await harness.submit_json(_many(2), approval=True)
+    expired = await harness.submit_json(_many(1, name="db"), approval=True)
+    await harness.service.reject(rejected.id, actor="U_A", reason="not this week")
+    harness.clock.advance(3601)
+    await harness.service.run_once()
+    r, r_instances = await harness.service.get(rejected.id)
+    e, e_instances = await harness.service.get(expired.id)
+    assert (r.state, r.decision_note) == (RequestState.REJECTED, "not this week")
+    assert e.state is RequestState.EXPIRED
+    assert {i.state for i in r_instances + e_instances} == {InstanceState.CANCELLED}
+    assert creates(harness.panel) == 0
+
+
+async def test_cancel_keeps_or_deletes_what_exists_and_creates_nothing_new(
+    make_harness: MakeHarness,
+) -> None:
+    h = make_harness(concurrency=1)
+    record = await h.submit_json(_many(4))
+    await h.service.run_once()  # concurrency 1: up to four creates in one tick
+    created_before = creates(h.panel)
+    await h.service.cancel(record.id, actor="U_A", delete_servers=True)
+    final = await h.run_until_done(record.id, step_s=5)
+    assert final.state is RequestState.CANCELLED
+    assert creates(h.panel) == created_before
+    assert not owner_servers(h.panel)  # what existed was deleted
+    _, instances = await h.service.get(record.id)
+    assert {i.state for i in instances} <= {InstanceState.CANCELLED, InstanceState.DELETED}
+
+
+# -- the outbox ---------------------------------------------------------------------------------
+
+
+async def test_outbox_delivers_every_event_once_in_order_with_two_consumers(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(_many(3))
+    await harness.run_until_done(record.id)
+    seen: list[tuple[str, int]] = []
+
+    def consumer(name: str) -> OutboxConsumer:
+        async def handle(event: EventRecord) -> None:
+            seen.append((name, event.id))
+            await asyncio.sleep(0)
+
+        return OutboxConsumer(
+            harness.db.uow, subscriber="slack", handler=handle, clock=harness.clock, worker=name
+        )
+
+    await asyncio.gather(consumer("one").drain(limit=2), consumer("two").drain(limit=2))
+    all_events = await _events(harness, record.id)
+    ids = [event_id for _, event_id in seen]
+    assert sorted(ids) == [e.id for e in all_events]  # each exactly once
+    assert ids == sorted(ids)  # one request: in order
+    async with harness.db.uow() as uow:
+        assert await uow.events.undelivered_count("slack") == 0
+
+
+def test_plan_json_is_what_the_store_keeps() -> None:
+    from bot.provisioning.plan import ServerPlan
+
+    sample = {
+        "name": "a",
+        "instance_index": 0,
+        "group_id": 1,
+        "group_name": "Prague",
+        "os_id": 1,
+        "os_label": "Ubuntu 22.04",
+        "memory_mb": 1024,
+        "disk_gb": 25,
+        "cpu_cores": 1,
+        "network_profile_source": "package default",
+        "create_body": {"packageId": 1, "userId": 1, "hypervisorId": 1},
+        "build_body": {"operatingSystemId": 1},
+    }
+    plan = ServerPlan.model_validate(json.loads(json.dumps(sample)))
+    assert ServerPlan.model_validate(plan.model_dump(mode="json")) == plan
