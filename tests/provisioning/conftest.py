@@ -1,4 +1,4 @@
-"""Engine fixtures: the sandbox panel and the engine sharing one fake clock, over a real database."""
+"""Engine fixtures: sandbox panel and engine on one fake clock, over a real database."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bot.provisioning.planner import Planner
 from bot.provisioning.request import RequestLimits, parse_request
 from bot.provisioning.service import EngineConfig, ProvisioningService
 from bot.sandbox import BuildTiming, FakeClock, PanelState, SandboxServer, running_sandbox
-from bot.store import RequestRecord, RequestState, TERMINAL_REQUEST_STATES
+from bot.store import TERMINAL_REQUEST_STATES, RequestRecord, RequestState
 from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy
 from tests.store.conftest import PG_URL, _postgres_reachable

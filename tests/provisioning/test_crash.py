@@ -102,7 +102,7 @@ async def test_sigkill_mid_request_then_restart_builds_all_ten_once(tmp_path: Pa
         first = await worker()
         await _until(lambda: creates(panel) >= 4, timeout_s=30, what="four creates")
         first.kill()  # SIGKILL: no cleanup, no flush, leases left behind
-        out1, err1 = await first.communicate()
+        out1, _ = await first.communicate()
         created_at_kill = creates(panel)
         assert created_at_kill < 10, "the kill came too late to test anything"
 
