@@ -44,7 +44,7 @@ __all__ = [
 
 KBPS_PER_MBPS = 125  # the API's network speeds are kB/s (SPEC): 1 Mbps = 1000 kbit/s = 125 kB/s
 
-# ASCII digits only: str.isdigit() is also true for "²" or "١", which int() rejects or misreads.
+# ASCII digits only: str.isdigit() is also true for "²", which int() rejects.
 _ID = re.compile(r"[0-9]+")
 
 PROFILE_FROM_REQUEST = "request network.profile_id"
@@ -533,11 +533,10 @@ def _capacity_problems(
             ("memory", cap.memory_free_mb, total.memory_mb, "MB"),
             ("disk", cap.storage_free_gb, total.disk_gb, "GB"),
             ("IPv4 addresses", cap.ipv4_free, total.ipv4, ""),
-            ("server slots", cap.servers_free, total.servers, ""),
         ]
+        if cap.servers_limited:  # "no limit" is not documented: only check real limits
+            checks.append(("server slots", cap.servers_free, total.servers, ""))
         for what, free, needed, unit in checks:
-            if what == "server slots" and free <= 0 and cap.hypervisors > 0 and needed <= 0:
-                continue
             if needed > free:
                 problems.append(
                     Problem(

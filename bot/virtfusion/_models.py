@@ -306,6 +306,7 @@ class GroupCapacity(BaseModel):
     storage_free_gb: int
     ipv4_free: int
     servers_free: int
+    servers_limited: bool  # False when a hypervisor reports no server limit (max 0 or absent)
     largest_memory_free_mb: int
     largest_storage_free_gb: int
 
@@ -319,6 +320,7 @@ class GroupCapacity(BaseModel):
             storage_free_gb=int(sum(r.storage_gb.free for r in usable)),
             ipv4_free=sum(r.ipv4_free for r in usable),
             servers_free=int(sum(r.servers.free for r in usable)),
+            servers_limited=bool(usable) and all(r.servers.max > 0 for r in usable),
             largest_memory_free_mb=int(max((r.memory_mb.free for r in usable), default=0)),
             largest_storage_free_gb=int(max((r.storage_gb.free for r in usable), default=0)),
         )

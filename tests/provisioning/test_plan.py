@@ -527,7 +527,8 @@ def test_default_group_setting_is_used() -> None:
     result = plan(request(instance(hypervisor_group=None)), defaults=defaults)
 
     assert result.servers[0].create_body["hypervisorId"] == 2
-    assert result.warnings == [w for w in result.warnings if "hypervisor_id" not in w]
+    assert result.servers[0].group_name == "Amsterdam"
+    assert not [w for w in result.warnings if "hypervisor" in w]
 
 
 def test_request_group_beats_default_group() -> None:

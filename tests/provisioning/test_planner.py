@@ -243,7 +243,7 @@ async def test_entries_sharing_a_refused_body_each_get_the_problem(rig: Rig) -> 
 
 
 async def test_missing_network_configuration_is_refused_before_any_dry_run(rig: Rig) -> None:
-    rig.state.packages[1].primary_network_profile = None
+    rig.state.packages[1].primary_network_profile = 0  # unset: the plan treats 0 as no profile
 
     error = await refused(rig, request(instance()))
 

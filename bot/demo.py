@@ -1,0 +1,92 @@
+"""`make demo`: run vfbot against the sandbox panel with no accounts, then stop the sandbox.
+
+Starts the sandbox on a free loopback port in a background thread, points a throw-away
+configuration at it (SQLite in a temporary directory), and runs `vfbot check`,
+`vfbot hypervisors` and `vfbot create -f examples/create.json --yes --wait`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.cli import main as vfbot
+from bot.sandbox import BuildTiming, PanelState, running_sandbox
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "create.json"
+
+
+@contextmanager
+def sandbox_in_thread(state: PanelState) -> Iterator[str]:
+    """Serve the sandbox from its own event loop; yields the panel's base URL."""
+    ready: Future[str] = Future()
+    stop: asyncio.Event | None = None
+    loop = asyncio.new_event_loop()
+
+    async def serve() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        async with running_sandbox(state) as server:
+            ready.set_result(server.url)
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serve())
+        except BaseException as error:  # noqa: BLE001  # handed to the caller via the future
+            if not ready.done():
+                ready.set_exception(error)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="sandbox", daemon=True)
+    thread.start()
+    url = ready.result(timeout=30)
+    try:
+        yield url
+    finally:
+        if stop is not None:
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+
+
+def main() -> int:
+    state = PanelState(timing=BuildTiming(queued_s=1.0, build_s=3.0))
+    with tempfile.TemporaryDirectory(prefix="vfbot-demo-") as tmp, sandbox_in_thread(state) as url:
+        os.environ.update(
+            {
+                "VIRTFUSION_HOST": url,
+                "VIRTFUSION_API_TOKEN": state.token,
+                "VIRTFUSION_USER_ID": "1",
+                "VIRTFUSION_PACKAGE_ID": "1",
+                "VIRTFUSION_HYPERVISOR_GROUP_ID": "1",
+                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/demo.db",
+                "VF_POLL_INTERVAL": "1",
+            }
+        )
+        os.chdir(tmp)  # no developer .env is read
+        steps = [
+            ["check"],
+            ["hypervisors"],
+            ["create", "-f", str(EXAMPLE), "--yes", "--wait"],
+            ["servers"],
+        ]
+        for argv in steps:
+            print(f"\n$ vfbot {' '.join(argv)}", flush=True)
+            code = vfbot(argv)
+            if code != 0:
+                print(f"vfbot {argv[0]} exited with {code}", file=sys.stderr)
+                return code
+    print("\nDemo finished: the sandbox panel is stopped and its data discarded.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
