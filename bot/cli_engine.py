@@ -291,9 +291,13 @@ async def cmd_cancel(args: argparse.Namespace, out: Console) -> int:
             out.print(str(error), markup=False)
             return EXIT_FAILED
     what = "deleted" if args.delete else "kept (delete them with --delete or in the panel)"
+    when = (
+        "cancelled"
+        if record.state is RequestState.CANCELLED
+        else "cancelling (a running worker finishes it)"
+    )
     out.print(
-        f"{record.human_id}: cancelled; nothing new will be created. "
-        f"Servers that exist are {what}.",
+        f"{record.human_id}: {when}; nothing new will be created. Servers that exist are {what}.",
         markup=False,
     )
     return EXIT_OK

@@ -76,6 +76,21 @@ _EXAMPLES: dict[str, str] = {
     "vf_lease": "a duration above zero, e.g. 5m",
     "vf_cleanup_failed": "true or false (default false)",
     "vf_worker_id": "any short name, e.g. worker-1",
+    "slack_bot_token": "the xoxb- token from the Slack app's OAuth & Permissions page",
+    "slack_signing_secret": "the signing secret from the Slack app's Basic Information page",
+    "slack_app_token": "the xapp- app-level token (Socket Mode), or leave it unset",
+    "slack_api_url": "https://slack.com/api/ (change only for a test double)",
+    "port": "a TCP port from 1 to 65535, e.g. 3000",
+    "vf_require_approval": "e.g. always (the default)",
+    "vf_approvers": "comma-separated Slack user ids, e.g. U0123ABCDEF,U0456GHIJKL",
+    "vf_approver_groups": "comma-separated Slack user group ids, e.g. S0123ABCDEF",
+    "vf_allow_self_approval": "true or false (default false)",
+    "vf_approval_ttl": "a duration above zero, e.g. 24h",
+    "vf_allowed_channels": "comma-separated Slack channel ids, e.g. C0123ABCDEF",
+    "vf_requesters": "comma-separated Slack user ids, e.g. U0123ABCDEF",
+    "vf_admins": "comma-separated Slack user ids, e.g. U0123ABCDEF",
+    "vf_notify_channel": "a Slack channel id, e.g. C0123ABCDEF",
+    "vf_group_cache": "a duration above zero, e.g. 5m",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
 }
 
@@ -163,6 +178,23 @@ class Settings(BaseSettings):
     vf_lease: Duration = 300.0
     vf_cleanup_failed: bool = False
     vf_worker_id: str | None = None
+
+    # -- Slack (needed by `vfbot serve` only) ------------------------------------------------
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = Field(default=3000, ge=1, le=65535)
+    vf_require_approval: str = "always"
+    vf_approvers: IdList = Field(default_factory=list)
+    vf_approver_groups: IdList = Field(default_factory=list)
+    vf_allow_self_approval: bool = False
+    vf_approval_ttl: Duration = 86400.0
+    vf_allowed_channels: IdList = Field(default_factory=list)
+    vf_requesters: IdList = Field(default_factory=list)
+    vf_admins: IdList = Field(default_factory=list)
+    vf_notify_channel: str | None = None
+    vf_group_cache: Duration = 300.0
 
     log_level: str = "INFO"
 

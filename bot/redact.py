@@ -19,6 +19,7 @@ class RedactingFilter(logging.Filter):
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def add(self, secret: str) -> None:
+        """Also mask `secret` from now on (ignored when shorter than 6 characters)."""
         if secret and len(secret) >= 6 and secret not in self._secrets:
             self._secrets.append(secret)
             self._secrets.sort(key=len, reverse=True)
@@ -26,19 +27,28 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
-        message = record.getMessage()
-        text = message
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        exc_text = record.exc_text or ""
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-            exc_text = exc_text.replace(secret, MASK)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):
+            # A broken format call: logging would report it with the raw args, so render them
+            # here (redacted) instead of letting the error escape from the caller's log call.
+            message = f"{record.msg!s} (unformattable arguments: {record.args!r})"
+            record.msg, record.args = message, None
+        text = self._mask(message)
         if text != message:
             record.msg, record.args = text, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = exc_text
+            record.exc_text = self._mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._mask(record.stack_info)
         return True
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:

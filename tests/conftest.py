@@ -1,0 +1,102 @@
+"""Shared fixtures: a clean environment for every test, an isolated CWD and a threaded sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox import BuildTiming, PanelState, running_sandbox
+
+_ENV_PREFIXES = ("VIRTFUSION_", "VF_", "SLACK_")
+_ENV_NAMES = ("DATABASE_URL", "PORT", "LOG_LEVEL")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never read the developer's environment: drop every variable vfbot would read."""
+    for name in list(os.environ):
+        if name.upper().startswith(_ENV_PREFIXES) or name.upper() in _ENV_NAMES:
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test in an empty `tmp_path`, so no developer `.env` (or `vfbot.db`) is picked up."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[logging.Logger]:
+    """Undo `configure_logging` (it replaces the root handlers) so later tests log normally."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    noisy = {name: logging.getLogger(name).level for name in ("aiohttp.access", "apscheduler")}
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, noisy_level in noisy.items():
+        logging.getLogger(name).setLevel(noisy_level)
+
+
+@dataclass
+class ThreadedSandbox:
+    """A sandbox panel served by its own event loop in a background thread.
+
+    `state` belongs to that loop: mutate it only between calls, never while a request is in
+    flight (tests are sequential, so setting knobs before `main()` is safe).
+    """
+
+    url: str
+    api_url: str
+    state: PanelState
+    port: int
+
+
+@pytest.fixture
+def sandbox_state() -> PanelState:
+    """Demo panel data with builds that finish in a fraction of a second."""
+    return PanelState(timing=BuildTiming(queued_s=0.0, build_s=0.05, power_s=0.05))
+
+
+@pytest.fixture
+def sandbox_thread(sandbox_state: PanelState) -> Iterator[ThreadedSandbox]:
+    """The sandbox on 127.0.0.1 (ephemeral port) in another thread, for sync code that runs
+    `asyncio.run` itself, such as `bot.cli.main`."""
+    started: Future[ThreadedSandbox] = Future()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with running_sandbox(sandbox_state) as server:
+            started.set_result(
+                ThreadedSandbox(server.url, server.api_url, server.state, server.port)
+            )
+            await stop.wait()
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serve())
+        except BaseException as error:  # surface start-up failures to the waiting test
+            if not started.done():
+                started.set_exception(error)
+            raise
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="sandbox", daemon=True)
+    thread.start()
+    try:
+        yield started.result(timeout=10)
+    finally:
+        if thread.is_alive():
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)

@@ -1,0 +1,518 @@
+"""`vfbot` end to end: `main()` against the sandbox panel (own thread) and a SQLite file."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import bot.cli
+from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, main
+from bot.config import Settings
+from bot.redact import RedactingFilter, configure_logging
+from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy, VirtFusionClient
+from tests.conftest import ThreadedSandbox
+
+TOKEN = "sandbox-token"
+WRONG_TOKEN = "wrong-token-8d2f6c1e"  # obviously fake
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "create.json"
+
+
+@dataclass
+class Run:
+    """One `vfbot` invocation: exit code, stdout, stderr and every log line it produced."""
+
+    code: int
+    out: str
+    err: str
+    logs: str
+
+    @property
+    def everything(self) -> str:
+        return "\n".join((self.out, self.err, self.logs))
+
+
+Vfbot = Callable[..., Run]
+
+
+@pytest.fixture
+def console_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain, wide rich output whatever the developer's terminal settings are."""
+    for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture
+def panel(
+    sandbox_thread: ThreadedSandbox,
+    isolated_cwd: Path,
+    console_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> ThreadedSandbox:
+    """A configured environment pointing at the sandbox, with a SQLite database in tmp_path."""
+    settings = {
+        "VIRTFUSION_HOST": sandbox_thread.url,
+        "VIRTFUSION_API_TOKEN": TOKEN,
+        "VIRTFUSION_USER_ID": "1",
+        "VIRTFUSION_PACKAGE_ID": "1",
+        "VIRTFUSION_RATE_LIMIT": "1000",  # the default 5/s would make every test crawl
+        "VIRTFUSION_TIMEOUT": "5s",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{isolated_cwd / 'vfbot.db'}",
+        "VF_POLL_INTERVAL": "0.05",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    return sandbox_thread
+
+
+@pytest.fixture
+def vfbot(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    restore_logging: logging.Logger,
+) -> Vfbot:
+    """Run `main(argv)` and collect its output.
+
+    `configure_logging` replaces the root handlers; caplog's handler is put back *before* the
+    redacting one, so `logs` holds what the code logged, unredacted: a leak shows up here.
+    """
+
+    def configure(level: str, secrets: list[str]) -> RedactingFilter:
+        redactor = configure_logging(level, secrets)
+        logging.getLogger().handlers.insert(0, caplog.handler)
+        return redactor
+
+    monkeypatch.setattr(bot.cli, "configure_logging", configure)
+
+    def run(*argv: str) -> Run:
+        out = io.StringIO()
+        code = main(list(argv), stdout=out)
+        captured = capsys.readouterr()
+        return Run(code, out.getvalue(), captured.err, caplog.text)
+
+    return run
+
+
+@pytest.fixture
+def retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The panel client's backoff sleeps, recorded instead of slept (the client takes `sleep`)."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    def make_client(settings: Settings) -> VirtFusionClient:
+        return AiohttpVirtFusionClient(
+            settings.panel_api_url,
+            settings.virtfusion_api_token,
+            timeout_s=settings.virtfusion_timeout,
+            rate_limit_per_s=settings.virtfusion_rate_limit,
+            concurrency=settings.virtfusion_concurrency,
+            sleep=sleep,
+        )
+
+    monkeypatch.setattr(bot.cli, "make_client", make_client)
+    return waits
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound by us, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+# -- vfbot check --------------------------------------------------------------------------------
+
+
+def test_check_passes_against_the_sandbox(panel: ThreadedSandbox, vfbot: Vfbot) -> None:
+    result = vfbot("check")
+
+    assert result.code == EXIT_OK, result.everything
+    assert f"✓ configuration loaded (panel {panel.api_url})" in result.out
+    assert "✓ API token accepted (GET /connect)" in result.out
+    assert "✓ token can read compute resources" in result.out
+    assert "✓ package 1 exists (VIRTFUSION_PACKAGE_ID)" in result.out
+    assert "✓ user 1 can get package 1 servers in group 1 (dry run)" in result.out
+    assert "VIRTFUSION_HYPERVISOR_GROUP_ID is not set" in result.out
+    assert "Prague (1), Amsterdam (2)" in result.out
+    assert "✗" not in result.out
+    assert result.err == ""
+    assert panel.state.servers == {}  # the create probe was a dry run
+
+
+def test_check_with_a_default_group(
+    panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIRTFUSION_HYPERVISOR_GROUP_ID", "2")
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_OK, result.everything
+    assert "✓ hypervisor group 2 exists (VIRTFUSION_HYPERVISOR_GROUP_ID)" in result.out
+    assert "servers in group 2 (dry run)" in result.out
+    assert "is not set" not in result.out
+
+
+def test_check_with_a_wrong_token_names_the_variable_and_never_shows_it(
+    panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIRTFUSION_API_TOKEN", WRONG_TOKEN)
+
+    result = vfbot("-v", "check")
+
+    assert result.code == EXIT_FAILED
+    assert "✗ API token accepted" in result.out
+    assert "VIRTFUSION_API_TOKEN" in result.out
+    assert "401" in result.out
+    assert "GET /connect -> 401" in result.logs  # DEBUG logging really was on and captured
+    assert WRONG_TOKEN not in result.everything
+    assert panel.state.count("*", "^/connect$") == 1  # a rejected token is not retried
+
+
+def test_check_with_missing_config_lists_every_variable(
+    isolated_cwd: Path, console_env: None, vfbot: Vfbot
+) -> None:
+    result = vfbot("check")
+
+    assert result.code == EXIT_CONFIG
+    assert result.out == ""
+    assert "(4 problems)" in result.err
+    for variable in (
+        "VIRTFUSION_HOST",
+        "VIRTFUSION_API_TOKEN",
+        "VIRTFUSION_USER_ID",
+        "VIRTFUSION_PACKAGE_ID",
+    ):
+        assert f"{variable} is not set" in result.err
+
+
+def test_config_errors_never_show_the_token(
+    isolated_cwd: Path, console_env: None, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIRTFUSION_HOST", "http://panel.example.com")
+    monkeypatch.setenv("VIRTFUSION_API_TOKEN", WRONG_TOKEN)
+    monkeypatch.setenv("VIRTFUSION_USER_ID", "1")
+    monkeypatch.setenv("VIRTFUSION_PACKAGE_ID", "1")
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_CONFIG
+    assert "VIRTFUSION_HOST" in result.err
+    assert "VIRTFUSION_ALLOW_INSECURE" in result.err
+    assert WRONG_TOKEN not in result.everything
+
+
+def test_config_is_read_from_dotenv_in_the_working_directory(
+    panel: ThreadedSandbox, vfbot: Vfbot, isolated_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VIRTFUSION_PACKAGE_ID")
+    (isolated_cwd / ".env").write_text("VIRTFUSION_PACKAGE_ID=2\n", encoding="utf-8")
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_OK, result.everything
+    assert "✓ package 2 exists" in result.out
+
+
+def test_check_with_an_unreachable_panel_names_the_host_variable(
+    panel: ThreadedSandbox,
+    vfbot: Vfbot,
+    retry_waits: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIRTFUSION_HOST", f"http://127.0.0.1:{closed_port()}")
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_FAILED
+    assert len(retry_waits) == RetryPolicy().max_attempts - 1  # retried, but boundedly
+    assert "✗ API token accepted" in result.out
+    assert "Cannot connect to the panel at VIRTFUSION_HOST" in result.out
+    assert TOKEN not in result.everything
+
+
+def test_check_with_a_token_lacking_compute_scope_names_the_permission(
+    panel: ThreadedSandbox, vfbot: Vfbot
+) -> None:
+    panel.state.token_scopes = {"servers", "packages", "users", "media", "ssh_keys", "queue"}
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_FAILED
+    assert "✓ API token accepted" in result.out
+    assert "✗ token can read compute resources" in result.out
+    assert "lacks a permission for GET /compute/hypervisors/groups (HTTP 403)" in result.out
+    assert "compute (hypervisors)" in result.out
+
+
+def test_check_with_a_wrong_package_id_says_what_to_fix(
+    panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIRTFUSION_PACKAGE_ID", "77")
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_FAILED
+    assert "✗ package 77 exists (VIRTFUSION_PACKAGE_ID): not found on the panel" in result.out
+    assert "fix the id" in result.out
+
+
+def test_check_with_a_wrong_group_id_says_what_to_fix(
+    panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIRTFUSION_HYPERVISOR_GROUP_ID", "99")
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_FAILED
+    assert "✗ hypervisor group 99 exists (VIRTFUSION_HYPERVISOR_GROUP_ID)" in result.out
+
+
+def test_check_with_a_wrong_user_id_shows_the_panel_reason(
+    panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VIRTFUSION_USER_ID", "42")
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_FAILED
+    assert "✗ user 42 can get package 1 servers" in result.out
+    assert "the panel says:" in result.out
+    assert "VIRTFUSION_USER_ID" in result.out
+
+
+# -- panel read commands ------------------------------------------------------------------------
+
+
+def test_hypervisors_lists_groups_with_capacity(panel: ThreadedSandbox, vfbot: Vfbot) -> None:
+    result = vfbot("hypervisors")
+
+    assert result.code == EXIT_OK, result.everything
+    for text in ("Prague", "Amsterdam", "prg-hv1, prg-hv2", "ams-hv1", "fra-hv1 (maintenance)"):
+        assert text in result.out
+    assert "40,960 MB" in result.out
+    assert "1,000 GB" in result.out
+
+
+def test_hypervisors_without_compute_scope_fails(panel: ThreadedSandbox, vfbot: Vfbot) -> None:
+    panel.state.token_scopes = {"servers"}
+
+    result = vfbot("hypervisors")
+
+    assert result.code == EXIT_FAILED
+    assert "HTTP 403" in result.out
+
+
+def test_servers_on_an_empty_panel(panel: ThreadedSandbox, vfbot: Vfbot) -> None:
+    result = vfbot("servers")
+
+    assert result.code == EXIT_OK, result.everything
+    assert "0 servers" in result.out
+
+
+def test_unknown_server_is_a_clear_failure(panel: ThreadedSandbox, vfbot: Vfbot) -> None:
+    result = vfbot("server", "999999")
+
+    assert result.code == EXIT_FAILED
+    assert "Server 999999 does not exist on the panel." in result.out
+    assert "vfbot servers" in result.out
+
+
+def test_usage_errors_exit_with_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["server", "not-a-number"], stdout=io.StringIO())
+
+    assert info.value.code == EXIT_CONFIG
+    assert "invalid int value" in capsys.readouterr().err
+
+
+# -- engine commands ----------------------------------------------------------------------------
+
+
+def test_create_wait_then_inspect_with_every_read_command(
+    panel: ThreadedSandbox, vfbot: Vfbot
+) -> None:
+    created = vfbot("create", "-f", str(EXAMPLE), "--yes", "--wait")
+
+    assert created.code == EXIT_OK, created.everything
+    assert "Submitted VF-1." in created.out
+    assert "VF-1 test-server: created server 101 in group Prague" in created.out
+    assert "VF-1 test-server: built (192.0.2.100" in created.out
+    assert "VF-1: finished: completed" in created.out
+    assert panel.state.count("POST", r"^/servers$") == 2  # dry run while planning, then create
+    assert panel.state.servers[101].name == "test-server"
+
+    servers = vfbot("servers")
+    assert servers.code == EXIT_OK
+    assert "1 servers" in servers.out
+    assert "101" in servers.out
+    assert "test-server" in servers.out
+    assert "192.0.2.100" in servers.out
+
+    everyone = vfbot("servers", "--all")
+    assert everyone.code == EXIT_OK
+    assert "test-server" in everyone.out
+
+    one = vfbot("server", "101")
+    assert one.code == EXIT_OK, one.everything
+    for text in ("Server 101", "test-server", "prg-hv1", "Prague", "192.0.2.100", "1024 MB"):
+        assert text in one.out
+    assert "Running" not in one.out
+
+    remote = vfbot("server", "101", "--remote")
+    assert remote.code == EXIT_OK, remote.everything
+    assert "Running" in remote.out
+
+    requests = vfbot("requests")
+    assert requests.code == EXIT_OK
+    assert "VF-1" in requests.out
+    assert "talis-test" in requests.out
+    assert "completed" in requests.out
+
+    status = vfbot("status", "VF-1")
+    assert status.code == EXIT_OK
+    assert "VF-1 talis-test: completed" in status.out
+    assert "101" in status.out
+    assert "built" in status.out
+
+    cancel = vfbot("cancel", "VF-1")
+    assert cancel.code == EXIT_FAILED
+    assert "VF-1 is completed" in cancel.out
+    assert TOKEN not in "".join(r.everything for r in (created, servers, one, status))
+
+
+def test_create_dry_run_prints_the_plan_and_creates_nothing(
+    panel: ThreadedSandbox, vfbot: Vfbot
+) -> None:
+    result = vfbot("create", "-f", str(EXAMPLE), "--dry-run")
+
+    assert result.code == EXIT_OK, result.everything
+    assert "Project talis-test: 1 server(s), package Small (1)" in result.out
+    assert "test-server: Ubuntu 22.04" in result.out
+    assert "Dry run" in result.out
+    assert "nothing was created" in result.out
+    creates = panel.state.calls("POST", r"^/servers$")
+    assert creates, "the plan is validated by the panel"
+    assert all(call.query.get("dryRun") == "true" for call in creates)
+    assert panel.state.count("POST", r"/build$") == 0
+    assert panel.state.servers == {}
+    assert "VF-1" not in vfbot("requests").out
+
+
+def test_create_from_an_invalid_file_lists_json_paths(
+    panel: ThreadedSandbox, vfbot: Vfbot, isolated_cwd: Path
+) -> None:
+    bad = isolated_cwd / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "project_name": "",
+                "instances": [{"name": "web", "resources": {"memory": "lots", "disk": 25}}],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    result = vfbot("create", "-f", "bad.json", "--dry-run")
+
+    assert result.code == EXIT_CONFIG
+    assert "bad.json is not a valid request" in result.out
+    assert "project_name:" in result.out
+    assert "instances[0].resources.memory:" in result.out
+    assert "instances[0].template:" in result.out
+    assert panel.state.log == []  # rejected before any panel call
+
+
+def test_create_from_a_missing_file(panel: ThreadedSandbox, vfbot: Vfbot) -> None:
+    result = vfbot("create", "-f", "absent.json")
+
+    assert result.code == EXIT_CONFIG
+    assert "Cannot read absent.json" in result.out
+
+
+def test_create_without_yes_and_no_terminal_creates_nothing(
+    panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    result = vfbot("create", "-f", str(EXAMPLE))
+
+    assert result.code == EXIT_FAILED
+    assert "add --yes" in result.out
+    assert panel.state.servers == {}
+
+
+def test_submit_then_cancel_before_any_work(panel: ThreadedSandbox, vfbot: Vfbot) -> None:
+    submitted = vfbot("create", "-f", str(EXAMPLE), "--yes")
+    assert submitted.code == EXIT_OK, submitted.everything
+    assert "Submitted VF-1." in submitted.out
+    assert "vfbot status VF-1" in submitted.out
+
+    cancelled = vfbot("cancel", "VF-1", "--delete")
+    assert cancelled.code == EXIT_OK, cancelled.everything
+    assert "VF-1: cancelled; nothing new will be created" in cancelled.out
+    assert "deleted" in cancelled.out
+
+    # The request was already running, so the cancel is applied by the next engine tick.
+    assert vfbot("worker", "--until-idle").code == EXIT_OK
+    status = vfbot("status", "VF-1")
+    assert status.code == EXIT_OK
+    assert "VF-1 talis-test: cancelled" in status.out
+    assert panel.state.count("POST", r"^/servers$") == 1  # only the planning dry run
+    assert panel.state.servers == {}
+
+    again = vfbot("cancel", "VF-1")
+    assert again.code == EXIT_FAILED
+    assert "VF-1" in again.out
+
+
+def test_submit_then_worker_until_idle(panel: ThreadedSandbox, vfbot: Vfbot) -> None:
+    assert vfbot("create", "-f", str(EXAMPLE), "--yes").code == EXIT_OK
+
+    worker = vfbot("worker", "--until-idle")
+
+    assert worker.code == EXIT_OK, worker.everything
+    assert "VF-1 test-server: built" in worker.out
+    assert "VF-1 talis-test: completed" in vfbot("status", "VF-1").out
+
+
+@pytest.mark.parametrize("command", ["status", "cancel"])
+def test_unknown_request(panel: ThreadedSandbox, vfbot: Vfbot, command: str) -> None:
+    result = vfbot(command, "VF-9")
+
+    assert result.code == EXIT_FAILED
+    assert "There is no request VF-9" in result.out
+
+
+@pytest.mark.parametrize("command", ["status", "cancel"])
+def test_malformed_request_id(panel: ThreadedSandbox, vfbot: Vfbot, command: str) -> None:
+    result = vfbot(command, "twelve")
+
+    assert result.code == EXIT_CONFIG
+    assert "use the form VF-12" in result.out
+
+
+def test_unexpected_errors_exit_4_with_a_reference(
+    panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def explode(args: object, out: object) -> int:
+        raise RuntimeError(f"boom with {TOKEN}")
+
+    monkeypatch.setattr(bot.cli, "cmd_hypervisors", explode)
+
+    result = vfbot("hypervisors")
+
+    assert result.code == EXIT_INTERNAL
+    assert "vfbot hypervisors failed unexpectedly (reference " in result.err
+    assert "RuntimeError: boom with [redacted]" in result.err  # the stderr handler redacts
+    assert TOKEN not in result.err
