@@ -460,7 +460,9 @@ def test_submit_then_cancel_before_any_work(panel: ThreadedSandbox, vfbot: Vfbot
 
     cancelled = vfbot("cancel", "VF-1", "--delete")
     assert cancelled.code == EXIT_OK, cancelled.everything
-    assert "VF-1: cancelled; nothing new will be created" in cancelled.out
+    assert "VF-1: cancelling (a running worker finishes it); nothing new will be created" in (
+        cancelled.out
+    )
     assert "deleted" in cancelled.out
 
     # The request was already running, so the cancel is applied by the next engine tick.
