@@ -1,0 +1,78 @@
+"""Panel choices for the create modal (groups, templates, keys, package sizes), cached briefly.
+
+The modal must open within Slack's 3-second trigger window, so it opens with cached choices when
+they are fresh, or in a loading state that is filled in once the panel has answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from bot.slack.blocks.modal import ModalChoices
+from bot.virtfusion import VirtFusionClient
+
+__all__ = ["ChoicesCache"]
+
+
+class ChoicesCache:
+    """Loads `ModalChoices` from the panel at most once per `ttl_s` (one load in flight)."""
+
+    def __init__(
+        self,
+        client: VirtFusionClient,
+        *,
+        user_id: int,
+        package_id: int,
+        default_group_id: int | None,
+        max_instances: int,
+        ttl_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._client = client
+        self._user_id = user_id
+        self._package_id = package_id
+        self._default_group_id = default_group_id
+        self._max_instances = max_instances
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._value: ModalChoices | None = None
+        self._loaded_at = 0.0
+        self._loading: asyncio.Task[ModalChoices] | None = None
+
+    def peek(self) -> ModalChoices | None:
+        """The cached choices if still fresh, without waiting."""
+        if self._value is not None and self._clock() - self._loaded_at < self._ttl_s:
+            return self._value
+        return None
+
+    async def get(self) -> ModalChoices:
+        """Fresh choices, loading them from the panel if needed (raises VirtFusionError)."""
+        fresh = self.peek()
+        if fresh is not None:
+            return fresh
+        if self._loading is None or self._loading.done():
+            self._loading = asyncio.ensure_future(self._load())
+        return await asyncio.shield(self._loading)
+
+    async def _load(self) -> ModalChoices:
+        client = self._client
+        package = await client.package(self._package_id)
+        groups = [g async for g in client.groups() if g.enabled]
+        templates = await client.package_templates(self._package_id)
+        keys = await client.ssh_keys(self._user_id)
+        choices = ModalChoices(
+            package_id=package.id,
+            package_name=package.name,
+            package_memory_mb=package.memory_mb,
+            package_disk_gb=package.storage_gb,
+            package_cpu=package.cpu_cores,
+            groups=[(g.id, g.name) for g in groups],
+            default_group_id=self._default_group_id,
+            templates=[(t.id, t.label) for t in templates if not t.eol]
+            + [(t.id, f"{t.label} (end of life)") for t in templates if t.eol],
+            ssh_keys=sorted(k.name for k in keys if k.enabled),
+            max_instances=self._max_instances,
+        )
+        self._value, self._loaded_at = choices, self._clock()
+        return choices
