@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot import __version__
-from bot.app import make_client
+from bot.app import Runtime, make_client, slack_problems, slack_secrets
 from bot.cli_engine import (
     cmd_cancel,
     cmd_create,
@@ -257,6 +258,40 @@ async def cmd_server(args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
+async def cmd_serve(args: argparse.Namespace, out: Console) -> int:
+    """The Slack app, the engine and the notifier, until SIGTERM or Ctrl+C."""
+    settings = _settings(args)
+    problems = slack_problems(settings)
+    if problems:
+        print(
+            ConfigError(problems),
+            "\nSlack app setup, step by step: docs/slack-setup.md (README, 'Slack app').",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    runtime = Runtime(settings)
+    await runtime.start()
+    mode = (
+        "Socket Mode"
+        if settings.slack_app_token is not None
+        else f"HTTP mode on port {runtime.bound_port} (POST /slack/events)"
+    )
+    out.print(
+        f"vfbot serve: {mode}; health on /healthz and /readyz. Ctrl+C or SIGTERM stops it.",
+        markup=False,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        out.print("vfbot serve: stopping (finishing work in flight)…", markup=False)
+        await runtime.stop()
+    return EXIT_OK
+
+
 async def cmd_sandbox(args: argparse.Namespace, out: Console) -> int:
     """Run the sandbox panel until interrupted."""
     from bot.sandbox import BuildTiming, PanelState, serve
@@ -325,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--until-idle", action="store_true", help="exit when no work is left")
     worker.set_defaults(run=cmd_worker)
 
+    sub.add_parser("serve", help="run the Slack app with the engine").set_defaults(run=cmd_serve)
+
     sandbox = sub.add_parser("sandbox", help="run a fake VirtFusion panel for trying vfbot")
     sandbox.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     sandbox.add_argument("--port", type=int, default=8080)
@@ -344,7 +381,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     try:
         settings = load_settings() if args.command != "sandbox" else None
         if settings is not None:
-            secrets.append(settings.virtfusion_api_token.get_secret_value())
+            secrets.extend(slack_secrets(settings))
             level = "DEBUG" if args.verbose else settings.log_level
     except ConfigError as error:
         print(error, file=sys.stderr)

@@ -15,6 +15,7 @@ __all__ = [
     "REQUEST_EXPIRED",
     "REQUEST_FINISHED",
     "REQUEST_REJECTED",
+    "REQUEST_RETRIED",
     "REQUEST_STARTED",
     "REQUEST_SUBMITTED",
 ]
@@ -26,6 +27,7 @@ REQUEST_EXPIRED = "request.expired"
 REQUEST_STARTED = "request.started"
 REQUEST_CANCEL_REQUESTED = "request.cancel_requested"
 REQUEST_FINISHED = "request.finished"
+REQUEST_RETRIED = "request.retried"
 
 INSTANCE_CREATED = "instance.created"
 INSTANCE_BUILD_STARTED = "instance.build_started"

@@ -14,11 +14,15 @@ from datetime import datetime
 
 from bot.store import EventRecord, UnitOfWork
 
-__all__ = ["Handler", "OutboxConsumer"]
+__all__ = ["DeliveryDeferredError", "Handler", "OutboxConsumer"]
 
 logger = logging.getLogger("bot.provisioning.outbox")
 
 Handler = Callable[[EventRecord], Awaitable[None]]
+
+
+class DeliveryDeferredError(Exception):
+    """A handler cannot deliver now for a known reason; the event is retried after its lease."""
 
 
 class OutboxConsumer:
@@ -64,6 +68,11 @@ class OutboxConsumer:
     async def _deliver(self, event: EventRecord) -> bool:
         try:
             await self._handler(event)
+        except DeliveryDeferredError as deferred:
+            logger.info(
+                "%s deferred event %d %s: %s", self._subscriber, event.id, event.kind, deferred
+            )
+            return False
         except Exception:  # an error edge: the event stays leased and is retried after expiry
             reference = uuid.uuid4().hex[:8]
             logger.exception(

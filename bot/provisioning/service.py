@@ -30,6 +30,7 @@ from bot.provisioning.plan import Plan, ServerPlan
 from bot.provisioning.request import ProvisionRequest, request_to_json
 from bot.store import (
     TERMINAL_INSTANCE_STATES,
+    TERMINAL_REQUEST_STATES,
     InstanceRecord,
     InstanceState,
     NewInstance,
@@ -194,6 +195,28 @@ class ProvisioningService:
         async with self._uow() as uow:
             return await uow.requests.list_recent(requester=requester, limit=limit)
 
+    async def find_by_key(self, key: str) -> RequestRecord | None:
+        """The request submitted under this idempotency key, if any."""
+        async with self._uow() as uow:
+            return await uow.requests.get_by_key(key)
+
+    async def remember_slack_event(self, event_id: str) -> bool:
+        """True the first time a Slack event id is seen; False for a repeated delivery."""
+        now = self._clock()
+        async with self._uow() as uow:
+            first = await uow.slack_events.remember(event_id, now)
+            await uow.commit()
+        return first
+
+    async def forget_slack_events(self, older_than_s: float) -> int:
+        now = self._clock()
+        async with self._uow() as uow:
+            removed = await uow.slack_events.forget_older_than(
+                now - timedelta(seconds=older_than_s)
+            )
+            await uow.commit()
+        return removed
+
     async def has_work(self) -> bool:
         """True while any request is running or any server is in flight."""
         async with self._uow() as uow:
@@ -336,6 +359,132 @@ class ProvisioningService:
             )
             await uow.commit()
         return record
+
+    async def retry_failed(self, request_id: int, *, actor: str) -> list[InstanceRecord]:
+        """Create the failed servers of a finished request again; leftovers are deleted first.
+
+        Idempotent: a second call finds the request running again and raises
+        AlreadyDecidedError.
+        """
+        record, instances = await self.get(request_id)
+        if record.state not in (R.PARTIALLY_FAILED, R.FAILED):
+            raise AlreadyDecidedError(
+                f"{record.human_id} is {record.state.value.replace('_', ' ')}; only a request "
+                "whose servers failed can be retried."
+            )
+        failed = [i for i in instances if i.state is S.FAILED]
+        for instance in failed:  # a failed build leaves a server behind: remove it first
+            if instance.server_id is not None:
+                await self._client.delete_server(instance.server_id)
+        now = self._clock()
+        async with self._uow() as uow:
+            changed = await uow.requests.transition(
+                request_id, expected=[R.PARTIALLY_FAILED, R.FAILED], new=R.RUNNING, now=now
+            )
+            if changed is None:
+                raise AlreadyDecidedError(f"{record.human_id} is already being retried.")
+            retried = []
+            for instance in failed:
+                again = await uow.instances.transition(
+                    instance.id,
+                    expected=[S.FAILED],
+                    new=S.PLANNED,
+                    now=now,
+                    server_id=None,
+                    hypervisor_id=None,
+                    ipv4=[],
+                    error=None,
+                    attempts=0,
+                    intent_at=None,
+                    build_started_at=None,
+                    finished_at=None,
+                    next_check_at=None,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+                if again is not None:
+                    retried.append(again)
+            await uow.events.add(
+                request_id=request_id,
+                kind=events.REQUEST_RETRIED,
+                payload={"by": actor, "servers": [i.name for i in retried]},
+                now=now,
+            )
+            await uow.audit.add(
+                at=now,
+                actor=actor,
+                action="request.retry_failed",
+                target=record.human_id,
+                result="ok",
+                detail={"servers": [i.name for i in retried]},
+            )
+            await uow.commit()
+        return retried
+
+    async def cleanup_failed(self, request_id: int, *, actor: str) -> list[InstanceRecord]:
+        """Delete what failed servers left on the panel; safe to repeat (gone counts as done)."""
+        record, instances = await self.get(request_id)
+        if record.state not in TERMINAL_REQUEST_STATES:
+            raise AlreadyDecidedError(
+                f"{record.human_id} is still {record.state.value.replace('_', ' ')}; clean up "
+                "after it finishes."
+            )
+        cleaned: list[InstanceRecord] = []
+        for instance in instances:
+            if instance.state is not S.FAILED:
+                continue
+            if instance.server_id is not None:
+                await self._client.delete_server(instance.server_id)
+            moved = await self._move(
+                instance,
+                S.FAILED,
+                S.DELETED,
+                event=events.INSTANCE_DELETED,
+                finished=True,
+                leased=False,
+                payload={"server_id": instance.server_id, "by": actor},
+            )
+            if moved is not None:
+                cleaned.append(moved)
+        await self.audit(
+            actor,
+            "request.cleanup",
+            record.human_id,
+            "ok",
+            {"servers": [i.name for i in cleaned]},
+        )
+        return cleaned
+
+    async def audit(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        result: str,
+        detail: dict[str, object] | None = None,
+    ) -> None:
+        """Write one audit entry (refusals, day-2 actions) in its own transaction."""
+        async with self._uow() as uow:
+            await uow.audit.add(
+                at=self._clock(),
+                actor=actor,
+                action=action,
+                target=target,
+                result=result,
+                detail=detail,
+            )
+            await uow.commit()
+
+    async def set_slack_message(
+        self, request_id: int, *, channel: str, ts: str, notice_ts: str | None = None
+    ) -> None:
+        """Remember where the request's root message (and notice) live in Slack."""
+        fields: dict[str, object] = {"slack_channel": channel, "slack_ts": ts}
+        if notice_ts is not None:
+            fields["slack_notice_ts"] = notice_ts
+        async with self._uow() as uow:
+            await uow.requests.update(request_id, now=self._clock(), **fields)
+            await uow.commit()
 
     async def _cancel_planned(self, uow: UnitOfWork, request_id: int, now: datetime) -> None:
         for instance in await uow.instances.list_for_request(request_id):

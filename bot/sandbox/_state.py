@@ -289,6 +289,9 @@ class PanelState:
         self.timing = timing or BuildTiming()
         self.faults = faults or Faults()
         self.log: list[LoggedRequest] = []
+        # Every credential handed out (root and VNC passwords, wss tokens), so leak tests can
+        # check that none of them reaches a log line or a Slack message.
+        self.issued_secrets: list[str] = []
         self.users: dict[int, User] = {}
         self.groups: dict[int, HypervisorGroup] = {}
         self.hypervisors: dict[int, Hypervisor] = {}
@@ -503,8 +506,7 @@ class PanelState:
             server.vnc_enabled = spec.vnc
         server.updated = now
         server.last_task_at = now
-        alphabet = string.ascii_letters + string.digits
-        return "".join(self._data_rng.choice(alphabet) for _ in range(16))
+        return self.random_secret(16)
 
     def queue_task(self, server: Server, action: str, error: str | None = None) -> QueueTask:
         """Queue a hypervisor job that finishes `timing.power_s` from now."""
@@ -540,7 +542,9 @@ class PanelState:
     def random_secret(self, length: int) -> str:
         """A throwaway credential (VNC password, wss token) from the seeded data RNG."""
         alphabet = string.ascii_letters + string.digits
-        return "".join(self._data_rng.choice(alphabet) for _ in range(length))
+        secret = "".join(self._data_rng.choice(alphabet) for _ in range(length))
+        self.issued_secrets.append(secret)
+        return secret
 
 
 # Power state once a queued power job finishes.
