@@ -518,3 +518,18 @@ def test_unexpected_errors_exit_4_with_a_reference(
     assert "vfbot hypervisors failed unexpectedly (reference " in result.err
     assert "RuntimeError: boom with [redacted]" in result.err  # the stderr handler redacts
     assert TOKEN not in result.err
+
+
+def test_serve_without_slack_credentials_says_what_to_set(
+    isolated_cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VIRTFUSION_HOST", "https://panel.example.com")
+    monkeypatch.setenv("VIRTFUSION_API_TOKEN", "not-a-real-token-123")
+    monkeypatch.setenv("VIRTFUSION_USER_ID", "1")
+    monkeypatch.setenv("VIRTFUSION_PACKAGE_ID", "1")
+    code = main(["serve"], stdout=io.StringIO())
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "SLACK_BOT_TOKEN" in err and "SLACK_APP_TOKEN" in err and "SLACK_SIGNING_SECRET" in err
+    assert "docs/slack-setup.md" in err
+    assert "not-a-real-token-123" not in err
