@@ -57,8 +57,10 @@ def sandbox_in_thread(state: PanelState) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def main() -> int:
-    state = PanelState(timing=BuildTiming(queued_s=1.0, build_s=3.0))
+def main(*, fast: bool = False) -> int:
+    """Run the demo; `fast` (for tests) makes builds and polling near-instant."""
+    timing = BuildTiming(queued_s=0.0, build_s=0.1) if fast else BuildTiming(queued_s=1, build_s=3)
+    state = PanelState(timing=timing)
     with tempfile.TemporaryDirectory(prefix="vfbot-demo-") as tmp, sandbox_in_thread(state) as url:
         os.environ.update(
             {
@@ -68,9 +70,10 @@ def main() -> int:
                 "VIRTFUSION_PACKAGE_ID": "1",
                 "VIRTFUSION_HYPERVISOR_GROUP_ID": "1",
                 "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/demo.db",
-                "VF_POLL_INTERVAL": "1",
+                "VF_POLL_INTERVAL": "0.05" if fast else "1",
             }
         )
+        previous = os.getcwd()
         os.chdir(tmp)  # no developer .env is read
         steps = [
             ["check"],
@@ -83,7 +86,9 @@ def main() -> int:
             code = vfbot(argv)
             if code != 0:
                 print(f"vfbot {argv[0]} exited with {code}", file=sys.stderr)
+                os.chdir(previous)
                 return code
+        os.chdir(previous)
     print("\nDemo finished: the sandbox panel is stopped and its data discarded.")
     return 0
 
