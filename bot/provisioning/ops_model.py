@@ -1,0 +1,145 @@
+"""Plain data for day-2 operations (list, status, delete, power, VNC…), shared by every interface.
+
+Pure values only: the operations service fills them, the Slack builders and the CLI render them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "HypervisorGroupRow",
+    "Operation",
+    "OperationKind",
+    "OperationState",
+    "PowerResult",
+    "ServerDetail",
+    "ServerRow",
+    "TrafficSummary",
+]
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    """One server in a list: what vfbot knows, merged with the panel's view when available."""
+
+    server_id: int
+    name: str
+    request_human_id: str | None  # "VF-12" when vfbot created it, None for other owner servers
+    requester: str | None  # Slack user id or "cli:<user>"
+    state: str  # the instance state ("built", "failed", …) or the panel phase for other servers
+    group: str
+    ipv4: tuple[str, ...] = ()
+    suspended: bool | None = None  # None: not read from the panel
+
+
+@dataclass(frozen=True)
+class ServerDetail:
+    """One server in detail, for `/vf status <server>`."""
+
+    server_id: int
+    name: str
+    hostname: str
+    phase: str  # BuildPhase value from the panel
+    state: str  # the panel's `state`
+    group: str
+    hypervisor: str
+    ipv4: tuple[str, ...]
+    ipv6: tuple[str, ...]
+    memory_mb: int | None
+    disk_gb: int | None
+    cpu_cores: int | None
+    os: str
+    suspended: bool
+    running: bool | None  # None unless live state (`remoteState`) was asked for
+    request_human_id: str | None = None
+    requester: str | None = None
+    built_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrafficSummary:
+    """This month's traffic of one server; bytes, and the limit in GB (0 = unlimited)."""
+
+    server_id: int
+    name: str
+    month_start: datetime | None
+    month_end: datetime | None
+    rx_bytes: int
+    tx_bytes: int
+    total_bytes: int
+    limit_gb: float
+
+    @property
+    def used_percent(self) -> float | None:
+        if self.limit_gb <= 0:
+            return None
+        return 100.0 * self.total_bytes / (self.limit_gb * 1024**3)
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """How a queued power action (or other queued task) ended."""
+
+    server_id: int
+    name: str
+    action: str
+    queue_id: int | None
+    finished: bool  # False: still running when vfbot stopped following it
+    failed: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class HypervisorGroupRow:
+    """A hypervisor group with its free capacity and hypervisors, for `/vf hypervisors`."""
+
+    group_id: int
+    name: str
+    enabled: bool
+    memory_free_mb: int
+    storage_free_gb: int
+    ipv4_free: int
+    hypervisors: tuple[str, ...] = ()  # names, "(maintenance)"/"(disabled)" appended
+    maintenance: tuple[str, ...] = ()
+
+
+class OperationKind(enum.StrEnum):
+    DELETE = "delete"
+
+
+class OperationState(enum.StrEnum):
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A day-2 action that needed (or needs) approval, e.g. deleting a server."""
+
+    id: int
+    kind: OperationKind
+    server_id: int
+    server_name: str
+    requester: str
+    state: OperationState
+    params: dict[str, object] = field(default_factory=dict)  # e.g. {"delay_min": 0}
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+    result: str | None = None
+    request_id: int | None = None  # the create request the server came from, if any
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+
+    @property
+    def human_id(self) -> str:
+        return f"OP-{self.id}"
