@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.provisioning.operations import OperationsService
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
@@ -52,8 +54,10 @@ __all__ = [
     "engine_config",
     "engine_defaults",
     "make_client",
+    "make_operations",
     "make_slack_client",
     "open_engine",
+    "open_operations",
     "request_limits",
     "slack_problems",
     "slack_secrets",
@@ -139,11 +143,64 @@ async def open_engine(
         await db.stop()
 
 
+def make_operations(
+    settings: Settings,
+    client: VirtFusionClient,
+    db: Database,
+    *,
+    clock: Clock = utcnow,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> OperationsService:
+    """The day-2 operations service over this panel client and database."""
+    return OperationsService(
+        client,
+        db.uow,
+        owner_user_id=settings.virtfusion_user_id,
+        clock=clock,
+        sleep=sleep,
+        defaults=engine_defaults(settings),
+    )
+
+
+@asynccontextmanager
+async def open_operations(
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    client: VirtFusionClient | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncIterator[OperationsService]:
+    """Start the database and panel client for day-2 operations; close both on exit."""
+    db = Database(settings.database_url)
+    await db.start()
+    panel = client or make_client(settings)
+    try:
+        yield make_operations(settings, panel, db, clock=clock, sleep=sleep)
+    finally:
+        await panel.close()
+        await db.stop()
+
+
 # -- the Slack app -------------------------------------------------------------------------------
 
 
 class SlackSetupError(Exception):
-    """Slack credentials are missing; the message says what to set."""
+    """Slack credentials are missing or refused; the message says what to set."""
+
+
+# apps.connections.open errors that no retry fixes: the app-level token itself is wrong.
+_APP_TOKEN_REJECTED = frozenset(
+    {
+        "not_authed",
+        "invalid_auth",
+        "not_allowed_token_type",
+        "missing_scope",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+    }
+)
 
 
 def slack_problems(settings: Settings) -> list[str]:
@@ -282,8 +339,13 @@ class Runtime:
         signing = settings.slack_signing_secret
         self.bolt = AsyncApp(
             client=self.slack,
-            signing_secret=signing.get_secret_value() if signing else "socket-mode",
-            request_verification_enabled=signing is not None,
+            # Socket Mode without a signing secret: POST /slack/events still listens, so it must
+            # still verify. A random secret nobody knows refuses every HTTP request (401), while
+            # Bolt skips verification for envelopes that arrive over the socket.
+            signing_secret=(
+                signing.get_secret_value() if signing is not None else secrets.token_hex(32)
+            ),
+            request_verification_enabled=True,
             process_before_response=self._process_before_response,
         )
         register_listeners(self.bolt, self.deps)
@@ -305,10 +367,13 @@ class Runtime:
         sockets = getattr(server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self._port
         if settings.slack_app_token is not None:
-            self._socket = AsyncSocketModeHandler(
-                self.bolt, app_token=settings.slack_app_token.get_secret_value()
-            )
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]  # untyped in Bolt
+            app_token = settings.slack_app_token.get_secret_value()
+            self._socket = AsyncSocketModeHandler(self.bolt, app_token=app_token)
+            try:
+                await self._connect_socket(self._socket, app_token)
+            except SlackSetupError:
+                await self.stop()
+                raise
         try:
             await self.slack.auth_test()
             self._slack_ok = True
@@ -336,6 +401,35 @@ class Runtime:
             await self._runner.cleanup()
         await self.panel.close()
         await self.db.stop()
+
+    async def _connect_socket(self, handler: AsyncSocketModeHandler, app_token: str) -> None:
+        """Open the Socket Mode connection; a token Slack refuses fails fast.
+
+        Bolt's client retries a failed connect forever (every `ping_interval`), so a wrong
+        SLACK_APP_TOKEN would hang `start()` with nothing but log lines. The first
+        `apps.connections.open` is made here instead: a rejected token raises
+        `SlackSetupError`; any other failure is left to the client's own retrying.
+        """
+        try:
+            opened = await self.slack.apps_connections_open(app_token=app_token)
+        except SlackApiError as error:
+            code = str(error.response.get("error"))
+            if code in _APP_TOKEN_REJECTED:
+                needed = error.response.get("needed")
+                detail = f"; it needs the {needed} scope" if needed else ""
+                raise SlackSetupError(
+                    f"Slack rejected SLACK_APP_TOKEN ({code}{detail}): use the app-level token "
+                    "(xapp-) with the connections:write scope, from Basic Information → "
+                    "App-Level Tokens"
+                ) from None
+            logger.warning("apps.connections.open failed (%s); Bolt will retry", code)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            logger.warning(
+                "apps.connections.open failed (%s); Bolt will retry", error.__class__.__name__
+            )
+        else:
+            handler.client.wss_uri = str(opened["url"])
+        await handler.connect_async()  # type: ignore[no-untyped-call]  # untyped in Bolt
 
     def kick(self) -> None:
         """Run the engine and the notifier now instead of at their next tick."""

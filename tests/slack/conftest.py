@@ -208,7 +208,10 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         aiohttp.ClientSession() as http,
     ):
 
-        async def make(restart_of: SlackHarness | None = None, **overrides: str) -> SlackHarness:
+        async def make(
+            restart_of: SlackHarness | None = None, *, socket_mode: bool = False, **overrides: str
+        ) -> SlackHarness:
+            """`socket_mode=True`: SLACK_APP_TOKEN instead of a signing secret (Socket Mode)."""
             env = {
                 "VIRTFUSION_HOST": sandbox.url,
                 "VIRTFUSION_API_TOKEN": panel.token,
@@ -227,6 +230,10 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
                 "VF_CREATE_GRACE": "30s",
                 **overrides,
             }
+            if socket_mode:
+                if "SLACK_SIGNING_SECRET" not in overrides:
+                    del env["SLACK_SIGNING_SECRET"]
+                env.setdefault("SLACK_APP_TOKEN", slack.app_token)
             settings = load_settings(env, env_file=None)
             runtime = Runtime(
                 settings,

@@ -2,7 +2,9 @@
 
 It speaks the wire protocol `slack_sdk.web.async_client.AsyncWebClient` uses (form, query or JSON
 bodies, `Authorization: Bearer`), serves `url_private_download` files (bearer only; otherwise the
-HTML login page Slack really returns) and `response_url` endpoints. It holds no business logic.
+HTML login page Slack really returns) and `response_url` endpoints. For Socket Mode it answers
+`apps.connections.open` (app-level token only) and serves the `/link/` websocket, driven through
+`FakeSlack.socket` (`tests/slack/fake_socket_mode.py`). It holds no business logic.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.slack.fake_socket_mode import FakeSocketMode
+
 __all__ = [
+    "APP_TOKEN",
     "BOT_ID",
     "BOT_USER_ID",
     "TEAM_ID",
@@ -34,6 +39,9 @@ TEAM_DOMAIN = "test"
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
 APP_ID = "A0VFBOT"
+APP_TOKEN = "xapp-1-A0VFBOT-1-0123456789abcdef"  # app-level token (Socket Mode)
+# The one method an app-level token may call here; bot tokens may not call it.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 _TS_BASE = 1_700_000_000
 # Fields Slack accepts as JSON text inside form bodies; parsed so tests always see objects.
@@ -111,8 +119,10 @@ class FakeSlack:
         *,
         members: dict[str, set[str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        app_token: str = APP_TOKEN,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.members: dict[str, set[str]] = members if members is not None else {}
         self.bot_channels: set[str] | None = None
         self.expire_triggers = False
@@ -136,7 +146,9 @@ class FakeSlack:
         self._response_urls: dict[str, list[dict[str, Any]]] = {}
         self._dms: dict[str, str] = {}
         self._seq = itertools.count(1)
+        self.socket = FakeSocketMode(APP_ID, url=lambda: self.url)
         self._methods: dict[str, Callable[[Params], Answer]] = {
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
@@ -287,14 +299,22 @@ class FakeSlack:
             queue.pop(0)
         return fault
 
-    def _authorized(self, headers: Mapping[str, str]) -> str | None:
-        """None when the bearer token is right, else Slack's error code."""
+    def _authorized(self, headers: Mapping[str, str], method: str = "") -> str | None:
+        """None when the bearer token is right for `method`, else Slack's error code.
+
+        `apps.connections.open` takes only the app-level token; every other method only the bot
+        token. The wrong kind of valid token is `not_allowed_token_type`, as on Slack.
+        """
         value = headers.get("Authorization", "")
         if not value:
             return "not_authed"
         scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or token.strip() != self.bot_token:
+        token = token.strip()
+        if scheme.lower() != "bearer" or token not in (self.bot_token, self.app_token):
             return "invalid_auth"
+        wanted = self.app_token if method in _APP_TOKEN_METHODS else self.bot_token
+        if token != wanted:
+            return "not_allowed_token_type"
         return None
 
     async def handle_api(self, request: web.Request) -> web.Response:
@@ -305,7 +325,7 @@ class FakeSlack:
 
         if method not in self._methods:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        auth_error = self._authorized(headers)
+        auth_error = self._authorized(headers, method)
         if auth_error is not None:
             return web.json_response({"ok": False, "error": auth_error})
         fault = self._take_fault(method)
@@ -355,6 +375,9 @@ class FakeSlack:
         return channel
 
     # -- methods ---------------------------------------------------------------------------------
+
+    def _apps_connections_open(self, params: Params) -> Answer:
+        return {"url": self.socket.issue_url()}
 
     def _auth_test(self, params: Params) -> Answer:
         return {
@@ -677,6 +700,7 @@ def _create_app(slack: FakeSlack) -> web.Application:
     app.router.add_get("/files-pri/{team_file}/download/{name}", slack.handle_file)
     app.router.add_get("/files-pri/{team_file}/{name}", slack.handle_file)
     app.router.add_post("/commands/{n}", slack.handle_response_url)
+    app.router.add_get("/link/", slack.socket.handle_link)
     return app
 
 
@@ -686,13 +710,14 @@ async def running_fake_slack(
     *,
     members: dict[str, set[str]] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    app_token: str = APP_TOKEN,
 ) -> AsyncIterator[FakeSlack]:
     """Serve a fake Slack on 127.0.0.1 (ephemeral port) for the block.
 
     `members` maps user-group ids ("S…") to user ids for `usergroups.users.list`; `clock`
-    stamps `SlackCall.at`.
+    stamps `SlackCall.at`; `app_token` is the `xapp-` token `apps.connections.open` accepts.
     """
-    slack = FakeSlack(bot_token, members=members, clock=clock)
+    slack = FakeSlack(bot_token, members=members, clock=clock, app_token=app_token)
     runner = web.AppRunner(_create_app(slack), access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     try:
@@ -703,4 +728,5 @@ async def running_fake_slack(
         slack.api_url = f"{slack.url}/api/"
         yield slack
     finally:
+        await slack.socket.close_all()  # websocket handlers end before the server goes
         await runner.cleanup()
