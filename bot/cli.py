@@ -27,19 +27,17 @@ from bot.cli_engine import (
     cmd_status,
     cmd_worker,
 )
+from bot.cli_ops import add_parsers as add_ops_parsers
 from bot.config import ConfigError, Settings, load_settings
+from bot.provisioning.operations import explain_panel_error
 from bot.redact import configure_logging
 from bot.virtfusion import (
-    AuthError,
-    ConnectError,
     CreateServerBody,
-    ForbiddenError,
     GroupCapacity,
     Hypervisor,
     HypervisorGroup,
     InvalidRequestError,
     NotFoundError,
-    PanelTimeoutError,
     VirtFusionError,
 )
 
@@ -50,31 +48,6 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL, EXIT_INTERNAL = 0, 1, 2, 3, 4
 logger = logging.getLogger("bot.cli")
 
 Command = Callable[[argparse.Namespace, Console], Coroutine[None, None, int]]
-
-
-def explain_panel_error(error: VirtFusionError) -> str:
-    """One sentence for a person: what went wrong with the panel and what to do next."""
-    if isinstance(error, AuthError):
-        return (
-            "The panel rejected VIRTFUSION_API_TOKEN (HTTP 401): it is missing, wrong or expired. "
-            "Create a token under Configuration → API in VirtFusion and set VIRTFUSION_API_TOKEN."
-        )
-    if isinstance(error, ForbiddenError):
-        return (
-            f"The API token lacks a permission for {error.method} {error.path} (HTTP 403). "
-            "Give the token read access to compute (hypervisors) and servers in VirtFusion."
-        )
-    if isinstance(error, ConnectError):
-        return (
-            f"Cannot connect to the panel at VIRTFUSION_HOST ({error}). "
-            "Check the URL, DNS, firewall and that the panel is up."
-        )
-    if isinstance(error, PanelTimeoutError):
-        return (
-            f"The panel did not answer in time ({error}). "
-            "Try again, or raise VIRTFUSION_TIMEOUT if the panel is slow."
-        )
-    return str(error)
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -359,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the provisioning engine without Slack")
     worker.add_argument("--until-idle", action="store_true", help="exit when no work is left")
     worker.set_defaults(run=cmd_worker)
+    add_ops_parsers(sub.add_parser)
 
     sub.add_parser("serve", help="run the Slack app with the engine").set_defaults(run=cmd_serve)
 

@@ -5,9 +5,11 @@ Pure values only: the operations service fills them, the Slack builders and the 
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+
+# The store returns operations, and must not import provisioning: they are defined there.
+from bot.store.records import Operation, OperationKind, OperationState
 
 __all__ = [
     "HypervisorGroupRow",
@@ -104,42 +106,3 @@ class HypervisorGroupRow:
     ipv4_free: int
     hypervisors: tuple[str, ...] = ()  # names, "(maintenance)"/"(disabled)" appended
     maintenance: tuple[str, ...] = ()
-
-
-class OperationKind(enum.StrEnum):
-    DELETE = "delete"
-
-
-class OperationState(enum.StrEnum):
-    PENDING_APPROVAL = "pending_approval"
-    APPROVED = "approved"
-    DONE = "done"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-@dataclass(frozen=True)
-class Operation:
-    """A day-2 action that needed (or needs) approval, e.g. deleting a server."""
-
-    id: int
-    kind: OperationKind
-    server_id: int
-    server_name: str
-    requester: str
-    state: OperationState
-    params: dict[str, object] = field(default_factory=dict)  # e.g. {"delay_min": 0}
-    created_at: datetime | None = None
-    expires_at: datetime | None = None
-    decided_by: str | None = None
-    decided_at: datetime | None = None
-    decision_note: str | None = None
-    result: str | None = None
-    request_id: int | None = None  # the create request the server came from, if any
-    slack_channel: str | None = None
-    slack_ts: str | None = None
-
-    @property
-    def human_id(self) -> str:
-        return f"OP-{self.id}"

@@ -15,6 +15,7 @@ from typing import Protocol, Self
 
 from bot.store.records import (
     IN_FLIGHT_INSTANCE_STATES,
+    OPEN_OPERATION_STATES,
     TERMINAL_INSTANCE_STATES,
     TERMINAL_REQUEST_STATES,
     AuditRecord,
@@ -23,6 +24,9 @@ from bot.store.records import (
     InstanceState,
     JsonDict,
     NewInstance,
+    Operation,
+    OperationKind,
+    OperationState,
     RequestNotFoundError,
     RequestRecord,
     RequestState,
@@ -33,6 +37,7 @@ from bot.store.records import (
 
 __all__ = [
     "IN_FLIGHT_INSTANCE_STATES",
+    "OPEN_OPERATION_STATES",
     "TERMINAL_INSTANCE_STATES",
     "TERMINAL_REQUEST_STATES",
     "AuditRecord",
@@ -44,6 +49,10 @@ __all__ = [
     "InstanceState",
     "JsonDict",
     "NewInstance",
+    "Operation",
+    "OperationKind",
+    "OperationRepo",
+    "OperationState",
     "RequestNotFoundError",
     "RequestRecord",
     "RequestRepo",
@@ -150,6 +159,27 @@ class InstanceRepo(Protocol):
 
     async def claimed_server_ids(self) -> set[int]:
         """Return every panel server id recorded on an instance."""
+        ...
+
+    async def find_by_name(self, name: str) -> list[InstanceRecord]:
+        """Return instances named ``name`` (any case) that have a panel server and are not
+        ``deleted``, newest first."""
+        ...
+
+    async def list_with_servers(
+        self,
+        *,
+        requester: str | None = None,
+        request_id: int | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> tuple[list[InstanceRecord], int]:
+        """Return one page of instances that have a panel server, newest first, and the total.
+
+        ``requester`` keeps those whose request was made by that requester, ``request_id``
+        those of one request; ``deleted`` instances are left out unless ``include_deleted``.
+        """
         ...
 
     async def list_in_flight(self) -> list[InstanceRecord]:
@@ -277,6 +307,71 @@ class AuditRepo(Protocol):
         ...
 
 
+class OperationRepo(Protocol):
+    """Day-2 operations (delete…), decided and run by compare-and-set."""
+
+    async def add(
+        self,
+        *,
+        kind: OperationKind,
+        server_id: int,
+        server_name: str,
+        requester: str,
+        state: OperationState,
+        params: JsonDict,
+        now: datetime,
+        expires_at: datetime | None = None,
+        request_id: int | None = None,
+        slack_channel: str | None = None,
+        decided_by: str | None = None,
+        decided_at: datetime | None = None,
+        decision_note: str | None = None,
+    ) -> Operation:
+        """Insert an operation and return it."""
+        ...
+
+    async def get(self, operation_id: int) -> Operation | None:
+        """Return the operation with this id, or None."""
+        ...
+
+    async def transition(
+        self,
+        operation_id: int,
+        *,
+        expected: Collection[OperationState],
+        new: OperationState,
+        now: datetime,
+        **fields: object,
+    ) -> Operation | None:
+        """Move to ``new`` only if the state is in ``expected``; None when it was not.
+
+        ``fields`` may set decided_by, decided_at, decision_note, result, params, expires_at,
+        slack_channel and slack_ts; any other name raises ``ValueError``.
+        """
+        ...
+
+    async def update(
+        self, operation_id: int, *, now: datetime, **fields: object
+    ) -> Operation | None:
+        """Set ``fields`` (as for ``transition``) without a state change; None if missing."""
+        ...
+
+    async def list_by_states(
+        self, states: Collection[OperationState], *, server_id: int | None = None
+    ) -> list[Operation]:
+        """Return operations in ``states`` (of one server, if given), oldest first."""
+        ...
+
+    async def list_pending(self, now: datetime | None = None) -> list[Operation]:
+        """Return operations waiting for approval, oldest first; with ``now``, only those whose
+        approval window is still open."""
+        ...
+
+    async def list_expired(self, now: datetime) -> list[Operation]:
+        """Return pending operations whose ``expires_at`` is at or before ``now``."""
+        ...
+
+
 class SlackEventRepo(Protocol):
     """Slack event ids already handled, so redeliveries are ignored."""
 
@@ -315,6 +410,11 @@ class UnitOfWork(Protocol):
     @property
     def slack_events(self) -> SlackEventRepo:
         """Seen Slack events of this unit."""
+        ...
+
+    @property
+    def operations(self) -> OperationRepo:
+        """Day-2 operations of this unit."""
         ...
 
     async def commit(self) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "EventDeliveryRow",
     "EventRow",
     "InstanceRow",
+    "OperationRow",
     "RequestRow",
     "SlackEventRow",
     "UtcDateTime",
@@ -183,3 +184,35 @@ class SlackEventRow(Base):
 
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class OperationRow(Base):
+    """Table ``operations``: a day-2 action (e.g. delete) with its approval and outcome.
+
+    ``request_id`` names the create request the server came from; no foreign key, so an
+    operation outlives any clean-up of requests.
+    """
+
+    __tablename__ = "operations"
+    __table_args__ = (
+        Index("ix_operations_state", "state"),
+        Index("ix_operations_server_id", "server_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    server_id: Mapped[int] = mapped_column(BigInteger)
+    server_name: Mapped[str] = mapped_column(String(200))
+    requester: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, object]] = mapped_column(_Json)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[int | None] = mapped_column(BigInteger)
+    slack_channel: Mapped[str | None] = mapped_column(String(50))
+    slack_ts: Mapped[str | None] = mapped_column(String(50))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 __all__ = [
     "IN_FLIGHT_INSTANCE_STATES",
+    "OPEN_OPERATION_STATES",
     "TERMINAL_INSTANCE_STATES",
     "TERMINAL_REQUEST_STATES",
     "AuditRecord",
@@ -17,6 +18,9 @@ __all__ = [
     "InstanceState",
     "JsonDict",
     "NewInstance",
+    "Operation",
+    "OperationKind",
+    "OperationState",
     "RequestNotFoundError",
     "RequestRecord",
     "RequestState",
@@ -201,3 +205,56 @@ class AuditRecord:
     target: str
     result: str
     detail: JsonDict
+
+
+class OperationKind(StrEnum):
+    """What a day-2 operation does."""
+
+    DELETE = "delete"
+
+
+class OperationState(StrEnum):
+    """Lifecycle of a day-2 operation: decided once, then run once."""
+
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    RUNNING = "running"  # claimed by one runner; the panel call is under way
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+OPEN_OPERATION_STATES: frozenset[OperationState] = frozenset(
+    {OperationState.PENDING_APPROVAL, OperationState.APPROVED, OperationState.RUNNING}
+)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A day-2 action that needed (or needs) approval, e.g. deleting a server.
+
+    Defined here so the store can return it; ``bot.provisioning.ops_model`` re-exports it.
+    """
+
+    id: int
+    kind: OperationKind
+    server_id: int
+    server_name: str
+    requester: str
+    state: OperationState
+    params: dict[str, object] = field(default_factory=dict)  # e.g. {"delay_min": 0}
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+    result: str | None = None
+    request_id: int | None = None  # the create request the server came from, if any
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+
+    @property
+    def human_id(self) -> str:
+        """The id shown to people, e.g. ``OP-7``."""
+        return f"OP-{self.id}"

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import aliased
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.store.models import (
     AuditRow,
@@ -46,6 +47,7 @@ from bot.store.models import (
     EventDeliveryRow,
     EventRow,
     InstanceRow,
+    OperationRow,
     RequestRow,
     SlackEventRow,
     UtcDateTime,
@@ -58,6 +60,9 @@ from bot.store.records import (
     InstanceState,
     JsonDict,
     NewInstance,
+    Operation,
+    OperationKind,
+    OperationState,
     RequestNotFoundError,
     RequestRecord,
     RequestState,
@@ -69,6 +74,7 @@ __all__ = [
     "SqlAuditRepo",
     "SqlEventRepo",
     "SqlInstanceRepo",
+    "SqlOperationRepo",
     "SqlRequestRepo",
     "SqlSlackEventRepo",
     "SqlUnitOfWork",
@@ -115,6 +121,18 @@ _INSTANCE_FIELDS = frozenset(
         "lease_owner",
         "lease_until",
         "spec",
+    }
+)
+_OPERATION_FIELDS = frozenset(
+    {
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "result",
+        "params",
+        "expires_at",
+        "slack_channel",
+        "slack_ts",
     }
 )
 # ORM-enabled UPDATE/INSERT: don't evaluate the WHERE against loaded objects, and refresh any
@@ -207,6 +225,27 @@ def _event_record(row: EventRow) -> EventRecord:
         kind=row.kind,
         payload=row.payload,
         created_at=row.created_at,
+    )
+
+
+def _operation(row: OperationRow) -> Operation:
+    return Operation(
+        id=row.id,
+        kind=OperationKind(row.kind),
+        server_id=row.server_id,
+        server_name=row.server_name,
+        requester=row.requester,
+        state=OperationState(row.state),
+        params=dict(row.params),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        decision_note=row.decision_note,
+        result=row.result,
+        request_id=row.request_id,
+        slack_channel=row.slack_channel,
+        slack_ts=row.slack_ts,
     )
 
 
@@ -491,6 +530,55 @@ class SqlInstanceRepo:
         rows = (await self._session.scalars(stmt)).all()
         return sorted((_instance_record(row) for row in rows), key=lambda r: r.id)
 
+    async def find_by_name(self, name: str) -> list[InstanceRecord]:
+        """Instances named ``name`` (any case) with a server, not ``deleted``, newest first."""
+        stmt = (
+            select(InstanceRow)
+            .where(
+                func.lower(InstanceRow.name) == name.strip().lower(),
+                InstanceRow.server_id.is_not(None),
+                InstanceRow.state != InstanceState.DELETED.value,
+            )
+            .order_by(InstanceRow.id.desc())
+            .execution_options(**_READ_OPTS)
+        )
+        rows = await self._session.scalars(stmt)
+        return [_instance_record(row) for row in rows.all()]
+
+    async def list_with_servers(
+        self,
+        *,
+        requester: str | None = None,
+        request_id: int | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> tuple[list[InstanceRecord], int]:
+        """One page of instances with a server, newest first, and how many there are in all."""
+        conditions: list[ColumnElement[bool]] = [InstanceRow.server_id.is_not(None)]
+        if not include_deleted:
+            conditions.append(InstanceRow.state != InstanceState.DELETED.value)
+        if request_id is not None:
+            conditions.append(InstanceRow.request_id == request_id)
+        if requester is not None:
+            conditions.append(
+                InstanceRow.request_id.in_(
+                    select(RequestRow.id).where(RequestRow.requester == requester)
+                )
+            )
+        total_stmt = select(func.count()).select_from(InstanceRow).where(*conditions)
+        total = int((await self._session.execute(total_stmt)).scalar_one())
+        stmt = (
+            select(InstanceRow)
+            .where(*conditions)
+            .order_by(InstanceRow.id.desc())
+            .limit(max(limit, 0))
+            .offset(max(offset, 0))
+            .execution_options(**_READ_OPTS)
+        )
+        rows = await self._session.scalars(stmt)
+        return [_instance_record(row) for row in rows.all()], total
+
     async def _write(
         self,
         instance_id: int,
@@ -739,6 +827,143 @@ class SqlAuditRepo:
         return [_audit_record(row) for row in rows.all()]
 
 
+class SqlOperationRepo:
+    """Operations table access; see ``bot.store.OperationRepo``."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        kind: OperationKind,
+        server_id: int,
+        server_name: str,
+        requester: str,
+        state: OperationState,
+        params: JsonDict,
+        now: datetime,
+        expires_at: datetime | None = None,
+        request_id: int | None = None,
+        slack_channel: str | None = None,
+        decided_by: str | None = None,
+        decided_at: datetime | None = None,
+        decision_note: str | None = None,
+    ) -> Operation:
+        """Insert an operation and return it."""
+        row = OperationRow(
+            kind=kind.value,
+            server_id=server_id,
+            server_name=server_name,
+            requester=requester,
+            state=state.value,
+            params=params,
+            created_at=now,
+            updated_at=now,
+            expires_at=expires_at,
+            request_id=request_id,
+            slack_channel=slack_channel,
+            decided_by=decided_by,
+            decided_at=decided_at,
+            decision_note=decision_note,
+        )
+        self._session.add(row)
+        await self._session.flush()
+        record = _operation(row)
+        self._session.expunge(row)
+        return record
+
+    async def get(self, operation_id: int) -> Operation | None:
+        """Return the operation with this id, or None."""
+        stmt = (
+            select(OperationRow)
+            .where(OperationRow.id == operation_id)
+            .execution_options(**_READ_OPTS)
+        )
+        row = (await self._session.scalars(stmt)).one_or_none()
+        return None if row is None else _operation(row)
+
+    async def _write(
+        self,
+        operation_id: int,
+        *,
+        now: datetime,
+        expected: Collection[OperationState] | None,
+        values: dict[str, object],
+    ) -> Operation | None:
+        stmt = update(OperationRow).where(OperationRow.id == operation_id)
+        if expected is not None:
+            stmt = stmt.where(OperationRow.state.in_([s.value for s in expected]))
+        final = (
+            stmt.values(updated_at=now, **values)
+            .returning(OperationRow)
+            .execution_options(**_WRITE_OPTS)
+        )
+        row = (await self._session.scalars(final)).one_or_none()
+        return None if row is None else _operation(row)
+
+    async def transition(
+        self,
+        operation_id: int,
+        *,
+        expected: Collection[OperationState],
+        new: OperationState,
+        now: datetime,
+        **fields: object,
+    ) -> Operation | None:
+        """Move to ``new`` only if the state is in ``expected``; None when it was not."""
+        _check_fields(fields, _OPERATION_FIELDS)
+        return await self._write(
+            operation_id, now=now, expected=expected, values={"state": new.value, **fields}
+        )
+
+    async def update(
+        self, operation_id: int, *, now: datetime, **fields: object
+    ) -> Operation | None:
+        """Set ``fields`` without a state change; None if the id does not exist."""
+        _check_fields(fields, _OPERATION_FIELDS)
+        return await self._write(operation_id, now=now, expected=None, values=dict(fields))
+
+    async def list_by_states(
+        self, states: Collection[OperationState], *, server_id: int | None = None
+    ) -> list[Operation]:
+        """Return operations in ``states`` (of one server, if given), oldest first."""
+        stmt = select(OperationRow).where(OperationRow.state.in_([s.value for s in states]))
+        if server_id is not None:
+            stmt = stmt.where(OperationRow.server_id == server_id)
+        rows = await self._session.scalars(
+            stmt.order_by(OperationRow.id).execution_options(**_READ_OPTS)
+        )
+        return [_operation(row) for row in rows.all()]
+
+    async def list_pending(self, now: datetime | None = None) -> list[Operation]:
+        """Operations waiting for approval, oldest first; with ``now``, only unexpired ones."""
+        stmt = select(OperationRow).where(
+            OperationRow.state == OperationState.PENDING_APPROVAL.value
+        )
+        if now is not None:
+            stmt = stmt.where(or_(OperationRow.expires_at.is_(None), OperationRow.expires_at > now))
+        rows = await self._session.scalars(
+            stmt.order_by(OperationRow.id).execution_options(**_READ_OPTS)
+        )
+        return [_operation(row) for row in rows.all()]
+
+    async def list_expired(self, now: datetime) -> list[Operation]:
+        """Pending operations whose ``expires_at`` is at or before ``now``, oldest first."""
+        stmt = (
+            select(OperationRow)
+            .where(
+                OperationRow.state == OperationState.PENDING_APPROVAL.value,
+                OperationRow.expires_at.is_not(None),
+                OperationRow.expires_at <= now,
+            )
+            .order_by(OperationRow.id)
+            .execution_options(**_READ_OPTS)
+        )
+        rows = await self._session.scalars(stmt)
+        return [_operation(row) for row in rows.all()]
+
+
 class SqlSlackEventRepo:
     """Seen Slack event ids; see ``bot.store.SlackEventRepo``."""
 
@@ -777,6 +1002,7 @@ class SqlUnitOfWork:
         self.events = SqlEventRepo(session, dialect)
         self.audit = SqlAuditRepo(session)
         self.slack_events = SqlSlackEventRepo(session, dialect)
+        self.operations = SqlOperationRepo(session)
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,0 +1,700 @@
+"""Day-2 operations against the sandbox panel over loopback HTTP and a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+from pydantic import SecretStr
+
+from bot.provisioning import events
+from bot.provisioning.errors import (
+    AlreadyDecidedError,
+    AmbiguousServerError,
+    InvalidValueError,
+    OperationFailedError,
+    OperationPendingError,
+    ServerBuildingError,
+    ServerLockedError,
+    UnknownOperationError,
+    UnknownServerError,
+)
+from bot.provisioning.operations import OperationsService, ResolvedServer, parse_operation_id
+from bot.provisioning.ops_model import OperationState
+from bot.provisioning.plan import EngineDefaults
+from bot.sandbox import FakeClock, ScriptedFault
+from bot.store import EventRecord, InstanceRecord, InstanceState, RequestRecord
+from bot.virtfusion import CreateServerBody
+from tests.provisioning.conftest import Harness
+
+OS = OperationState
+
+
+@dataclass
+class Sleeps:
+    """An injected sleep: records each wait and moves the fake clock instead of sleeping."""
+
+    clock: FakeClock
+    waits: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.advance(seconds)
+
+
+@pytest.fixture
+def sleeps(clock: FakeClock) -> Sleeps:
+    return Sleeps(clock)
+
+
+@pytest.fixture
+def ops(harness: Harness, clock: FakeClock, sleeps: Sleeps) -> OperationsService:
+    return OperationsService(
+        harness.client,
+        harness.db.uow,
+        owner_user_id=1,
+        clock=clock,
+        sleep=sleeps,
+        lock_wait_s=60,
+        lock_poll_s=5,
+        queue_poll_s=2,
+        queue_timeout_s=120,
+        defaults=EngineDefaults(user_id=1, package_id=1, default_group_id=1),
+    )
+
+
+async def _built(h: Harness, file: str = "create.json") -> tuple[RequestRecord, InstanceRecord]:
+    record = await h.submit_file(file)
+    await h.run_until_done(record.id)
+    _, instances = await h.service.get(record.id)
+    return record, instances[0]
+
+
+async def _events(h: Harness, request_id: int) -> list[EventRecord]:
+    async with h.db.uow() as uow:
+        return await uow.events.list_for_request(request_id)
+
+
+async def _instance(h: Harness, instance_id: int) -> InstanceRecord:
+    async with h.db.uow() as uow:
+        instance = await uow.instances.get(instance_id)
+    assert instance is not None
+    return instance
+
+
+async def _panel_server(h: Harness, user_id: int) -> int:
+    """A server made on the panel directly (not by vfbot) for `user_id`."""
+    server = await h.client.create_server(
+        CreateServerBody(package_id=1, user_id=user_id, hypervisor_group_id=2)
+    )
+    return server.id
+
+
+# -- resolving a server -------------------------------------------------------------------------
+
+
+async def test_resolve_by_id_and_by_name(harness: Harness, ops: OperationsService) -> None:
+    record, instance = await _built(harness)
+
+    by_id = await ops.resolve(str(instance.server_id))
+    by_name = await ops.resolve("  TEST-server ")
+
+    for resolved in (by_id, by_name):
+        assert resolved.server_id == instance.server_id
+        assert resolved.name == "test-server"
+        assert resolved.instance is not None and resolved.instance.id == instance.id
+        assert resolved.request is not None and resolved.request.id == record.id
+        assert resolved.label == f"server {instance.server_id} (test-server)"
+        assert resolved.request_human_id == record.human_id
+
+
+async def test_resolve_ambiguous_name_lists_candidates(
+    harness: Harness, ops: OperationsService
+) -> None:
+    first, a = await _built(harness)
+    second, b = await _built(harness)
+
+    with pytest.raises(AmbiguousServerError) as caught:
+        await ops.resolve("test-server")
+
+    text = str(caught.value)
+    assert f"test-server (server {b.server_id}, {second.human_id})" in text
+    assert f"test-server (server {a.server_id}, {first.human_id})" in text
+    assert text.index(str(b.server_id)) < text.index(str(a.server_id))  # newest first
+    assert "server id" in text
+
+
+async def test_resolve_unknown_name_suggests_close_names(
+    harness: Harness, ops: OperationsService
+) -> None:
+    await _built(harness)
+
+    with pytest.raises(UnknownServerError) as caught:
+        await ops.resolve("test-servr")
+
+    assert caught.value.suggestions == ["test-server"]
+    assert "Did you mean test-server?" in str(caught.value)
+
+
+async def test_resolve_refuses_missing_and_foreign_servers(
+    harness: Harness, ops: OperationsService
+) -> None:
+    foreign = await _panel_server(harness, user_id=2)
+
+    with pytest.raises(UnknownServerError, match="no server 999"):
+        await ops.resolve("999")
+    with pytest.raises(UnknownServerError, match="another VirtFusion user"):
+        await ops.resolve(str(foreign))
+
+
+async def test_resolve_an_owner_server_vfbot_did_not_create(
+    harness: Harness, ops: OperationsService
+) -> None:
+    server_id = await _panel_server(harness, user_id=1)
+
+    resolved = await ops.resolve(f"#{server_id}")
+
+    assert resolved == ResolvedServer(server_id, "", None, None)
+    assert resolved.label == f"server {server_id}"
+
+
+# -- lists and status ---------------------------------------------------------------------------
+
+
+async def test_list_managed_mine_all_and_by_request(
+    harness: Harness, ops: OperationsService
+) -> None:
+    first, a = await _built(harness)
+    second, b = await _built(harness)
+
+    rows, total = await ops.list_managed()
+    mine, mine_total = await ops.list_managed(requester="U_REQUESTER")
+    nobody, nobody_total = await ops.list_managed(requester="U_OTHER")
+    of_first, _ = await ops.list_managed(request_id=first.id)
+    page, _ = await ops.list_managed(limit=1, offset=1)
+
+    assert total == 2 and mine_total == 2 and nobody_total == 0 and nobody == []
+    assert [r.server_id for r in rows] == [b.server_id, a.server_id]
+    assert rows == mine
+    row = rows[0]
+    assert row.name == "test-server"
+    assert row.request_human_id == second.human_id
+    assert row.requester == "U_REQUESTER"
+    assert row.state == "built"
+    assert row.group == "Prague"
+    assert row.ipv4 == tuple(b.ipv4) and row.ipv4
+    assert row.suspended is None
+    assert [r.server_id for r in of_first] == [a.server_id]
+    assert [r.server_id for r in page] == [a.server_id]
+
+    enriched = await ops.enrich(rows)
+    assert [r.suspended for r in enriched] == [False, False]
+
+
+async def test_list_owner_servers_merges_vfbot_knowledge(
+    harness: Harness, ops: OperationsService
+) -> None:
+    record, instance = await _built(harness)
+    other = await _panel_server(harness, user_id=1)
+    await _panel_server(harness, user_id=2)  # someone else's: never listed
+
+    rows, total = await ops.list_owner_servers(limit=10, offset=0)
+
+    assert total == 2
+    assert [r.server_id for r in rows] == [other, instance.server_id]
+    unmanaged, managed = rows
+    assert (unmanaged.request_human_id, unmanaged.requester) == (None, None)
+    assert unmanaged.state == "allocated"
+    assert unmanaged.name == "(unnamed)"
+    assert managed.request_human_id == record.human_id
+    assert managed.requester == "U_REQUESTER"
+    assert managed.state == "built"
+    assert managed.suspended is False
+
+
+async def test_status_reads_the_panel_live_on_request(
+    harness: Harness, ops: OperationsService
+) -> None:
+    record, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+
+    plain = await ops.status(resolved)
+    live = await ops.status(resolved, live=True)
+
+    assert plain.running is None
+    assert live.running is True
+    assert harness.panel.calls("GET", rf"^/servers/{instance.server_id}$")[-1].query.get(
+        "remoteState"
+    ) in ("true", "1")
+    assert plain.name == "test-server"
+    assert plain.phase == "complete"
+    assert plain.group == "Prague"
+    assert plain.hypervisor
+    assert plain.ipv4 == tuple(instance.ipv4)
+    assert (plain.memory_mb, plain.disk_gb, plain.cpu_cores) == (1024, 25, 1)
+    assert plain.suspended is False
+    assert plain.request_human_id == record.human_id
+    assert plain.requester == "U_REQUESTER"
+    assert plain.built_at is not None
+
+
+# -- delete with approval -----------------------------------------------------------------------
+
+
+async def test_delete_approved_then_run(harness: Harness, ops: OperationsService) -> None:
+    record, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+
+    pending = await ops.request_delete(
+        resolved, requester="U_ASKER", approval_required=True, ttl_s=3600, channel="C1"
+    )
+    assert pending.state is OS.PENDING_APPROVAL
+    assert pending.request_id == record.id
+    assert pending.server_name == "test-server"
+    assert pending.expires_at is not None
+    assert [o.id for o in await ops.pending_operations()] == [pending.id]
+    with pytest.raises(AlreadyDecidedError, match="waiting for approval"):
+        await ops.run_operation(pending.id)
+    await ops.set_operation_message(pending.id, "C1", "171.5")
+    assert (await ops.get_operation(pending.id)).slack_ts == "171.5"
+
+    approved = await ops.approve_operation(pending.id, actor="U_BOSS")
+    assert (approved.state, approved.decided_by) == (OS.APPROVED, "U_BOSS")
+    done = await ops.run_operation(pending.id)
+
+    assert done.state is OS.DONE
+    assert done.result == f"server {instance.server_id} (test-server) deleted."
+    assert instance.server_id not in harness.panel.servers
+    call = harness.panel.calls("DELETE", rf"^/servers/{instance.server_id}$")
+    assert len(call) == 1 and call[0].query.get("delay", "0") == "0"
+    assert (await _instance(harness, instance.id)).state is InstanceState.DELETED
+    deleted = [e for e in await _events(harness, record.id) if e.kind == events.INSTANCE_DELETED]
+    assert len(deleted) == 1
+    assert deleted[0].instance_id == instance.id
+    assert deleted[0].payload == {
+        "name": "test-server",
+        "server_id": instance.server_id,
+        "by": "U_ASKER",
+        "delay_min": 0,
+        "already_gone": False,
+    }
+    assert await ops.pending_operations() == []
+    with pytest.raises(AlreadyDecidedError, match="approved by U_BOSS"):
+        await ops.run_operation(pending.id)
+    actions = [(a.action, a.result) for a in await ops.recent_audit(10)]
+    assert actions[:3] == [
+        ("server.delete", "ok"),
+        ("server.delete.approve", "ok"),
+        ("server.delete.request", "pending_approval"),
+    ]
+
+
+async def test_delete_rejected_does_nothing(harness: Harness, ops: OperationsService) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    pending = await ops.request_delete(
+        resolved, requester="U_ASKER", approval_required=True, ttl_s=3600
+    )
+
+    rejected = await ops.reject_operation(pending.id, actor="U_BOSS", reason="still in use")
+
+    assert (rejected.state, rejected.decision_note) == (OS.REJECTED, "still in use")
+    with pytest.raises(AlreadyDecidedError, match="rejected by U_BOSS"):
+        await ops.approve_operation(pending.id, actor="U_OTHER")
+    with pytest.raises(AlreadyDecidedError):
+        await ops.run_operation(pending.id)
+    assert instance.server_id in harness.panel.servers
+    assert harness.panel.count("DELETE", "^/servers/") == 0
+
+
+async def test_concurrent_approvals_and_runs_have_one_winner(
+    harness: Harness, ops: OperationsService
+) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    pending = await ops.request_delete(
+        resolved, requester="U_ASKER", approval_required=True, ttl_s=3600
+    )
+
+    approvals = await asyncio.gather(
+        ops.approve_operation(pending.id, actor="U_A"),
+        ops.approve_operation(pending.id, actor="U_B"),
+        return_exceptions=True,
+    )
+    winners = [a for a in approvals if not isinstance(a, BaseException)]
+    losers = [a for a in approvals if isinstance(a, AlreadyDecidedError)]
+    assert len(winners) == 1 and len(losers) == 1
+    assert f"already approved by {winners[0].decided_by}" in str(losers[0])
+
+    runs = await asyncio.gather(
+        ops.run_operation(pending.id), ops.run_operation(pending.id), return_exceptions=True
+    )
+    assert sum(1 for r in runs if isinstance(r, AlreadyDecidedError)) == 1
+    assert harness.panel.count("DELETE", rf"^/servers/{instance.server_id}$") == 1
+
+
+async def test_pending_delete_expires(
+    harness: Harness, ops: OperationsService, clock: FakeClock
+) -> None:
+    await _built(harness)
+    resolved = await ops.resolve("test-server")
+    first = await ops.request_delete(resolved, requester="U1", approval_required=True, ttl_s=60)
+    clock.advance(61)
+
+    assert await ops.pending_operations() == []
+    expired = await ops.expire_operations()
+
+    assert [(o.id, o.state) for o in expired] == [(first.id, OS.EXPIRED)]
+    assert await ops.expire_operations() == []
+    with pytest.raises(AlreadyDecidedError, match="expired"):
+        await ops.approve_operation(first.id, actor="U_BOSS")
+
+    # Approving after the window, before any expiry sweep, also finds it expired.
+    second = await ops.request_delete(resolved, requester="U1", approval_required=True, ttl_s=60)
+    clock.advance(61)
+    with pytest.raises(AlreadyDecidedError, match="expired"):
+        await ops.approve_operation(second.id, actor="U_BOSS")
+    assert (await ops.get_operation(second.id)).state is OS.EXPIRED
+    assert harness.panel.count("DELETE", "^/servers/") == 0
+
+
+async def test_delete_twice_second_finds_it_already_gone(
+    harness: Harness, ops: OperationsService
+) -> None:
+    record, instance = await _built(harness)
+    resolved = await ops.resolve(str(instance.server_id))
+    first = await ops.request_delete(resolved, requester="cli:op", approval_required=False, ttl_s=0)
+    assert (first.state, first.decided_by) == (OS.APPROVED, "cli:op")
+    await ops.run_operation(first.id)
+
+    again = await ops.request_delete(resolved, requester="cli:op", approval_required=False, ttl_s=0)
+    done = await ops.run_operation(again.id)
+
+    assert done.state is OS.DONE
+    assert done.result is not None and "already gone" in done.result
+    deleted = [e for e in await _events(harness, record.id) if e.kind == events.INSTANCE_DELETED]
+    assert len(deleted) == 1  # the instance was deleted once
+
+
+async def test_delete_of_a_server_gone_behind_vfbots_back(
+    harness: Harness, ops: OperationsService
+) -> None:
+    record, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    operation = await ops.request_delete(resolved, requester="U1", approval_required=False, ttl_s=0)
+    assert instance.server_id is not None
+    del harness.panel.servers[instance.server_id]
+
+    done = await ops.run_operation(operation.id)
+
+    assert done.state is OS.DONE and done.result and "already gone" in done.result
+    (event,) = [e for e in await _events(harness, record.id) if e.kind == events.INSTANCE_DELETED]
+    assert event.payload["already_gone"] is True
+
+
+async def test_delete_with_a_delay_and_duplicate_requests(
+    harness: Harness, ops: OperationsService
+) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    with pytest.raises(InvalidValueError, match="0 and 43800"):
+        await ops.request_delete(
+            resolved, requester="U1", delay_min=50_000, approval_required=False, ttl_s=0
+        )
+    operation = await ops.request_delete(
+        resolved, requester="U1", delay_min=5, approval_required=True, ttl_s=600
+    )
+    with pytest.raises(OperationPendingError, match="already waiting for approval") as caught:
+        await ops.request_delete(resolved, requester="U2", approval_required=True, ttl_s=600)
+    assert caught.value.operation_id == operation.id
+
+    await ops.approve_operation(operation.id, actor="U_BOSS")
+    done = await ops.run_operation(operation.id)
+
+    assert (
+        done.result
+        == f"server {instance.server_id} (test-server) will be deleted by the panel in 5 min."
+    )
+    assert harness.panel.calls("DELETE", "^/servers/")[0].query.get("delay") == "5"
+
+
+async def test_delete_refused_while_the_request_still_builds(
+    harness: Harness, ops: OperationsService
+) -> None:
+    record = await harness.submit_file("create.json")
+    for _ in range(50):
+        await harness.service.run_once()
+        _, instances = await harness.service.get(record.id)
+        if instances[0].state is InstanceState.BUILDING:
+            break
+        harness.clock.advance(0.5)
+    assert instances[0].state is InstanceState.BUILDING
+    resolved = await ops.resolve(str(instances[0].server_id))
+
+    with pytest.raises(ServerBuildingError, match=f"{record.human_id} is still building it"):
+        await ops.request_delete(resolved, requester="U1", approval_required=False, ttl_s=0)
+
+    assert await ops.pending_operations() == []
+    latest = (await ops.recent_audit(1))[0]
+    assert (latest.action, latest.result) == ("server.delete", "refused")
+
+
+async def test_unknown_operation_ids(ops: OperationsService) -> None:
+    assert parse_operation_id("OP-7") == 7
+    assert parse_operation_id("op-12") == 12
+    assert parse_operation_id("VF-1") is None
+    with pytest.raises(UnknownOperationError):
+        await ops.get_operation(404)
+    with pytest.raises(UnknownOperationError):
+        await ops.approve_operation(404, actor="U1")
+    with pytest.raises(UnknownOperationError):
+        await ops.run_operation(404)
+
+
+# -- suspend, power ------------------------------------------------------------------------------
+
+
+async def test_suspend_and_unsuspend(
+    harness: Harness, ops: OperationsService, sleeps: Sleeps
+) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    assert instance.server_id is not None
+
+    text = await ops.suspend(resolved, actor="U1")
+    assert harness.panel.servers[instance.server_id].suspended is True
+    assert text == f"server {instance.server_id} (test-server) is suspended."
+    await ops.unsuspend(resolved, actor="U1")
+    assert harness.panel.servers[instance.server_id].suspended is False
+    assert sleeps.waits == []
+    actions = [(a.actor, a.action, a.result) for a in await ops.recent_audit(2)]
+    assert actions == [("U1", "server.unsuspend", "ok"), ("U1", "server.suspend", "ok")]
+
+
+async def test_suspend_waits_out_a_lock(
+    harness: Harness, ops: OperationsService, sleeps: Sleeps
+) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    # The client tries 4 times itself; 6 locked answers need one wait of ours.
+    harness.panel.faults.script.append(ScriptedFault("POST", r"/suspend$", "423", times=6))
+
+    await ops.suspend(resolved, actor="U1")
+
+    assert sleeps.waits == [5.0]
+    assert harness.panel.servers[instance.server_id or 0].suspended is True
+
+
+async def test_suspend_locked_too_long_gives_up(
+    harness: Harness, ops: OperationsService, sleeps: Sleeps
+) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    harness.panel.faults.script.append(ScriptedFault("POST", r"/unsuspend$", "423", times=10_000))
+
+    with pytest.raises(ServerLockedError) as caught:
+        await ops.unsuspend(resolved, actor="U1")
+
+    assert str(caught.value) == (
+        f"server {instance.server_id} is busy with another task on the panel (HTTP 423) and "
+        "stayed locked for 60 s; try again in a few minutes"
+    )
+    assert sleeps.waits == [5.0] * 12
+    latest = (await ops.recent_audit(1))[0]
+    assert (latest.action, latest.result) == ("server.unsuspend", "failed")
+    harness.panel.faults.script.clear()
+
+
+async def test_power_follows_the_queue_task(
+    harness: Harness, ops: OperationsService, sleeps: Sleeps
+) -> None:
+    await _built(harness)
+    resolved = await ops.resolve("test-server")
+
+    result = await ops.power(resolved, "shutdown", actor="U1")
+
+    assert (result.finished, result.failed, result.error) == (True, False, "")
+    assert result.queue_id is not None and result.action == "shutdown"
+    assert sleeps.waits == [2.0, 2.0]  # the sandbox finishes power jobs after 3 s
+    live = await ops.status(resolved, live=True)
+    assert live.running is False
+    latest = (await ops.recent_audit(1))[0]
+    assert (latest.action, latest.result) == ("server.power", "ok")
+    assert latest.detail == {"action": "shutdown", "queue_id": result.queue_id}
+
+
+async def test_power_failure_and_timeout_are_reported_honestly(
+    harness: Harness, ops: OperationsService, sleeps: Sleeps
+) -> None:
+    await _built(harness)
+    resolved = await ops.resolve("test-server")
+    await ops.suspend(resolved, actor="U1")
+
+    failed = await ops.power(resolved, "boot", actor="U1")
+    assert (failed.finished, failed.failed) == (True, True)
+    assert "suspended" in failed.error
+
+    harness.panel.timing.power_s = 10_000
+    sleeps.waits.clear()
+    slow = await ops.power(resolved, "poweroff", actor="U1")
+    assert (slow.finished, slow.failed) == (False, False)
+    assert sum(sleeps.waits) == 120
+    assert (await ops.recent_audit(1))[0].result == "queued"
+
+    with pytest.raises(InvalidValueError, match="reboot"):
+        await ops.power(resolved, "reboot", actor="U1")
+
+
+# -- traffic, VNC, settings ---------------------------------------------------------------------
+
+
+async def test_traffic_is_this_months_row(harness: Harness, ops: OperationsService) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+
+    summary = await ops.traffic(resolved)
+
+    server_id = instance.server_id or 0
+    rx = (server_id % 97 + 1) * 123_456_789
+    tx = (server_id % 89 + 1) * 23_456_789
+    assert (summary.rx_bytes, summary.tx_bytes, summary.total_bytes) == (rx, tx, rx + tx)
+    assert summary.limit_gb == 1000
+    assert summary.month_start is not None and summary.month_start.day == 1
+    assert summary.month_start <= harness.clock() <= (summary.month_end or harness.clock())
+    assert summary.used_percent is not None and 0 < summary.used_percent < 100
+
+
+async def test_vnc_credentials_stay_secret(
+    harness: Harness, ops: OperationsService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await _built(harness)
+    resolved = await ops.resolve("test-server")
+
+    session = await ops.vnc(resolved, enable=True, actor="U1")
+
+    assert session.enabled is True
+    assert isinstance(session.password, SecretStr)
+    password = session.password.get_secret_value()
+    assert password in harness.panel.issued_secrets
+    assert isinstance(session.wss_token, SecretStr)
+    assert password not in repr(session)
+    off = await ops.vnc(resolved, enable=False, actor="U1")
+    assert off.enabled is False
+    audit = await ops.recent_audit(2)
+    assert [(a.action, a.detail) for a in audit] == [
+        ("server.vnc", {"vnc": "disabled"}),
+        ("server.vnc", {"vnc": "enabled"}),
+    ]
+    secrets = [password, session.wss_token.get_secret_value()]
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert all(secret not in record.getMessage() for record in caplog.records)
+        assert all(secret not in f"{a.target} {a.detail}" for a in audit)
+
+
+async def test_backup_plan_owner_and_throttle(harness: Harness, ops: OperationsService) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    server = harness.panel.servers[instance.server_id or 0]
+
+    assert "backup plan 2" in await ops.set_backup_plan(resolved, 2, actor="U1")
+    assert server.backup_plan_id == 2
+    assert "no backup plan" in await ops.set_backup_plan(resolved, None, actor="U1")
+    assert server.backup_plan_id == 0
+    with pytest.raises(OperationFailedError, match="The selected backup plan is invalid"):
+        await ops.set_backup_plan(resolved, 99, actor="U1")
+    assert (await ops.recent_audit(1))[0].result == "refused"
+
+    assert "throttled by 40 %" in await ops.throttle(resolved, 40, actor="U1")
+    assert server.cpu_throttle == 40
+    calls = harness.panel.count("PUT", r"/modify/cpuThrottle$")
+    with pytest.raises(InvalidValueError, match="0 to 99"):
+        await ops.throttle(resolved, 100, actor="U1")
+    assert harness.panel.count("PUT", r"/modify/cpuThrottle$") == calls
+
+    text = await ops.change_owner(resolved, 2, actor="U1")
+    assert text == (
+        f"server {instance.server_id} (test-server) now belongs to user 2; vfbot no longer "
+        "lists it under its owner."
+    )
+    assert server.owner_id == 2
+    with pytest.raises(UnknownServerError, match="another VirtFusion user"):
+        await ops.resolve(str(instance.server_id))
+    actions = {a.action for a in await ops.recent_audit(20)}
+    assert {"server.backup_plan", "server.throttle", "server.owner"} <= actions
+
+
+async def test_actions_on_a_server_deleted_on_the_panel(
+    harness: Harness, ops: OperationsService
+) -> None:
+    _, instance = await _built(harness)
+    resolved = await ops.resolve("test-server")
+    del harness.panel.servers[instance.server_id or 0]
+
+    with pytest.raises(UnknownServerError, match="no longer exists"):
+        await ops.status(resolved)
+    with pytest.raises(UnknownServerError, match="no longer exists"):
+        await ops.suspend(resolved, actor="U1")
+
+
+# -- panel overview, check, audit ----------------------------------------------------------------
+
+
+async def test_hypervisors(ops: OperationsService) -> None:
+    rows = {row.name: row for row in await ops.hypervisors()}
+
+    assert set(rows) == {"Prague", "Amsterdam", "Frankfurt"}
+    prague = rows["Prague"]
+    assert prague.hypervisors == ("prg-hv1", "prg-hv2")
+    assert prague.memory_free_mb == 2 * 20480
+    assert prague.ipv4_free == 100
+    assert rows["Frankfurt"].maintenance == ("fra-hv1",)
+    assert rows["Frankfurt"].hypervisors == ("fra-hv1 (maintenance)",)
+
+
+async def test_check_passes_and_reports_the_first_failure(
+    harness: Harness, ops: OperationsService
+) -> None:
+    steps = await ops.check()
+
+    assert all(ok for _, ok, _ in steps), steps
+    labels = [label for label, _, _ in steps]
+    assert labels == [
+        "API token accepted (GET /connect)",
+        "token can read compute resources",
+        "package 1 exists (VIRTFUSION_PACKAGE_ID)",
+        "hypervisor group 1 exists (VIRTFUSION_HYPERVISOR_GROUP_ID)",
+        "user 1 can get package 1 servers in group 1 (dry run)",
+    ]
+
+    missing = OperationsService(
+        harness.client,
+        harness.db.uow,
+        owner_user_id=1,
+        clock=harness.clock,
+        defaults=EngineDefaults(user_id=1, package_id=77),
+    )
+    steps = await missing.check()
+    assert steps[-1] == (
+        "package 77 exists (VIRTFUSION_PACKAGE_ID)",
+        False,
+        "not found on the panel; fix the id in .env",
+    )
+
+
+async def test_recent_audit_is_newest_first(harness: Harness, ops: OperationsService) -> None:
+    await _built(harness)
+    resolved = await ops.resolve("test-server")
+    await ops.throttle(resolved, 10, actor="U1")
+    await ops.throttle(resolved, 20, actor="U2")
+
+    entries = await ops.recent_audit(2)
+
+    assert [(e.actor, e.detail) for e in entries] == [
+        ("U2", {"percent": 20}),
+        ("U1", {"percent": 10}),
+    ]
+    assert entries[0].target == resolved.label
