@@ -55,3 +55,10 @@ APPROVE = "vf_approve"
 REJECT = "vf_reject"
 RETRY_FAILED = "vf_retry_failed"
 CLEANUP = "vf_cleanup"
+
+# -- day-2 operations --------------------------------------------------------------------------
+B_DELAY = "delay"  # confirm modal: optional delete delay in minutes (0-43800, panel `delay`)
+DELETE_APPROVE = "vf_delete_approve"  # operation message buttons; the value is the operation id
+DELETE_REJECT = "vf_delete_reject"
+LIST_PAGE = "vf_list_page"  # `/vf list` next page; the value is `ops.list_page_value(...)`
+HOME_REFRESH = "vf_home_refresh"  # App Home: publish the view again
