@@ -195,6 +195,11 @@ class ProvisioningService:
         async with self._uow() as uow:
             return await uow.requests.list_recent(requester=requester, limit=limit)
 
+    async def by_state(self, states: Collection[RequestState]) -> list[RequestRecord]:
+        """Requests in any of `states`."""
+        async with self._uow() as uow:
+            return await uow.requests.list_by_state(states)
+
     async def find_by_key(self, key: str) -> RequestRecord | None:
         """The request submitted under this idempotency key, if any."""
         async with self._uow() as uow:
@@ -627,7 +632,30 @@ class ProvisioningService:
         except VirtFusionError as error:  # anything else after sending: treat as ambiguous
             await self._move(started, S.CREATING, S.CREATE_UNKNOWN, error=str(error))
             return
-        if await self._record_created(started, server, expected=S.CREATING, reconciled=False):
+        try:
+            recorded = await self._record_created(
+                started, server, expected=S.CREATING, reconciled=False
+            )
+        except ServerAlreadyClaimedError:
+            # Panels never reuse server ids: another row holding this id means the database
+            # was used with another panel. Stop here rather than create more servers.
+            logger.error(
+                "%s: the panel returned server %d, which this database already records for "
+                "another server; was DATABASE_URL used with another panel?",
+                instance.name,
+                server.id,
+            )
+            await self._fail(
+                started,
+                S.CREATING,
+                f"the panel created server {server.id}, but this database already records "
+                "that id for another server (was it used with another panel?); the new server "
+                "is left on the panel for an operator to check",
+                stage="create",
+            )
+            report.failed += 1
+            return
+        if recorded:
             report.created += 1
         else:  # our lease ran out mid-call and another worker moved the row on
             logger.warning(
@@ -639,27 +667,28 @@ class ProvisioningService:
     async def _record_created(
         self, instance: InstanceRecord, server: Server, *, expected: InstanceState, reconciled: bool
     ) -> bool:
+        """Record the panel server on the instance; False when the row moved on without us.
+
+        Raises ServerAlreadyClaimedError when another instance already holds that server id.
+        """
         now = self._clock()
         plan = ServerPlan.model_validate(instance.spec)
         async with self._uow() as uow:
-            try:
-                changed = await uow.instances.transition(
-                    instance.id,
-                    expected=[expected],
-                    new=S.CREATED,
-                    now=now,
-                    worker=self._worker,
-                    server_id=server.id,
-                    hypervisor_id=server.hypervisor_id,
-                    group_id=plan.group_id,
-                    ipv4=list(server.ipv4),
-                    error=None,
-                    lease_owner=None,
-                    lease_until=None,
-                    next_check_at=None,
-                )
-            except ServerAlreadyClaimedError:
-                return False
+            changed = await uow.instances.transition(
+                instance.id,
+                expected=[expected],
+                new=S.CREATED,
+                now=now,
+                worker=self._worker,
+                server_id=server.id,
+                hypervisor_id=server.hypervisor_id,
+                group_id=plan.group_id,
+                ipv4=list(server.ipv4),
+                error=None,
+                lease_owner=None,
+                lease_until=None,
+                next_check_at=None,
+            )
             if changed is None:
                 return False
             hypervisor = server.hypervisor.name if server.hypervisor else ""
@@ -716,9 +745,14 @@ class ProvisioningService:
                     break
             if match is not None:
                 candidates.remove(match)
-                if await self._record_created(
-                    instance, match, expected=S.CREATE_UNKNOWN, reconciled=True
-                ):
+                try:
+                    adopted = await self._record_created(
+                        instance, match, expected=S.CREATE_UNKNOWN, reconciled=True
+                    )
+                except ServerAlreadyClaimedError:  # another replica adopted it just now
+                    await self._release(instance)
+                    continue
+                if adopted:
                     report.adopted += 1
                     logger.info(
                         "%s: adopted server %d after an ambiguous create", instance.name, match.id

@@ -374,3 +374,21 @@ def test_plan_json_is_what_the_store_keeps() -> None:
     }
     plan = ServerPlan.model_validate(json.loads(json.dumps(sample)))
     assert ServerPlan.model_validate(plan.model_dump(mode="json")) == plan
+
+
+async def test_a_server_id_this_database_already_knows_fails_loudly_and_stops(
+    harness: Harness,
+) -> None:
+    """Panels never reuse ids: a clash means the database was used with another panel."""
+    first = await harness.submit_json(_many(1))
+    await harness.run_until_done(first.id)
+    (old,) = owner_servers(harness.panel)
+    harness.panel.servers.pop(old.id)  # the panel "forgets" it...
+    harness.panel.next_server_id = old.id  # ...and hands the same id out again
+
+    second = await harness.submit_json(_many(1, name="db"))
+    final = await harness.run_until_done(second.id)
+    assert final.state is RequestState.FAILED
+    _, (instance,) = await harness.service.get(second.id)
+    assert "already records that id" in (instance.error or "")
+    assert creates(harness.panel) == 2  # no further creates after the clash
