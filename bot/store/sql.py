@@ -1031,6 +1031,9 @@ def _set_sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPo
         # busy_timeout first: switching to WAL may itself wait for a lock.
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL, not NORMAL: a power loss must not roll back a committed create intent, or the
+        # engine would create that server a second time (docs/benchmarks.md has the cost).
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
