@@ -37,6 +37,7 @@ from bot.scheduler import Ticker
 from bot.slack.choices import ChoicesCache
 from bot.slack.deps import DownloadError, SlackDeps
 from bot.slack.listeners import register_listeners
+from bot.slack.listeners.ops import refresh_operation_message
 from bot.slack.membership import GroupMembership
 from bot.slack.notifier import SUBSCRIBER as NOTIFIER_SUBSCRIBER
 from bot.slack.notifier import ChannelPacer, SlackNotifier
@@ -267,6 +268,7 @@ class Runtime:
         run_scheduler: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         process_before_response: bool = False,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -276,6 +278,7 @@ class Runtime:
         self._run_scheduler = run_scheduler
         self._monotonic = monotonic
         self._process_before_response = process_before_response
+        self._sleep = sleep
         self.slack = slack_client or make_slack_client(settings)
         self.panel = panel_client or make_client(settings)
         self.db = Database(settings.database_url)
@@ -299,8 +302,12 @@ class Runtime:
             response = await self.slack.usergroups_users_list(usergroup=group_id)
             return {str(u) for u in response.get("users") or []}
 
+        self.ops = make_operations(
+            settings, self.panel, self.db, clock=self.clock, sleep=self._sleep
+        )
         self.deps = SlackDeps(
             service=self.service,
+            ops=self.ops,
             planner=planner,
             limits=request_limits(settings),
             access=access,
@@ -382,6 +389,7 @@ class Runtime:
         if self._run_scheduler:
             self.ticker.add("engine", self.service.run_once, settings.vf_poll_interval)
             self.ticker.add("slack", self.outbox.drain, 1.0)
+            self.ticker.add("operations", self._expire_operations, 60)
             self.ticker.add("housekeeping", self._housekeeping, 600)
             self.ticker.start()
 
@@ -439,7 +447,13 @@ class Runtime:
     async def tick(self) -> None:
         """One engine tick and one notifier pass (tests drive the runtime with this)."""
         await self.service.run_once()
+        await self._expire_operations()
         await self.outbox.drain()
+
+    async def _expire_operations(self) -> None:
+        """Expire undecided deletes and take the buttons off their messages."""
+        for operation in await self.ops.expire_operations():
+            await refresh_operation_message(self.deps, self.slack, operation)
 
     async def settle(self) -> None:
         """Wait for listener work started after `ack()`."""

@@ -5,7 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-__all__ = ["RedactingFilter", "configure_logging"]
+__all__ = ["RedactingFilter", "configure_logging", "quiet_libraries"]
+
+# Libraries whose DEBUG output contains whole request and response bodies (Slack messages, which
+# may carry VNC credentials meant for one user): never below INFO, whatever LOG_LEVEL says.
+BODY_LOGGERS = ("slack_sdk", "slack_bolt", "aiosqlite")
+
+
+def quiet_libraries() -> None:
+    """Keep body-logging libraries at INFO or above."""
+    for name in BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+
 
 MASK = "[redacted]"
 
@@ -62,4 +74,5 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilte
     root.setLevel(level)
     for noisy in ("aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    quiet_libraries()
     return redactor

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.provisioning.operations import OperationsService
 from bot.provisioning.planner import Planner
 from bot.provisioning.request import RequestLimits
 from bot.provisioning.service import ProvisioningService
@@ -57,6 +58,7 @@ class SlackDeps:
     """Services and policies shared by every listener."""
 
     service: ProvisioningService
+    ops: OperationsService
     planner: Planner
     limits: RequestLimits
     access: AccessPolicy

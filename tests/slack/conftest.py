@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from bot.app import Runtime
 from bot.config import load_settings
+from bot.redact import BODY_LOGGERS, quiet_libraries
 from bot.sandbox import BuildTiming, FakeClock, PanelState, SandboxServer, running_sandbox
 from bot.slack import ids
 from bot.slack.blocks.limits import check_blocks, check_view
@@ -197,9 +198,8 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    quiet = logging.getLogger("aiosqlite")
-    quiet_level = quiet.level
-    quiet.setLevel(logging.INFO)
+    saved = {name: logging.getLogger(name).level for name in BODY_LOGGERS}
+    quiet_libraries()  # as configure_logging does in production
     async with (
         running_sandbox(panel) as sandbox,
         running_fake_slack(
@@ -207,6 +207,10 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         ) as slack,
         aiohttp.ClientSession() as http,
     ):
+
+        async def _advance(seconds: float) -> None:
+            """The operations service waits (423, queue tasks) on the fake clock."""
+            clock.advance(seconds)
 
         async def make(
             restart_of: SlackHarness | None = None, *, socket_mode: bool = False, **overrides: str
@@ -246,6 +250,7 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
                 pacing_s=0,
                 run_scheduler=False,
                 process_before_response=True,
+                sleep=_advance,
             )
             await runtime.start()
             started.append(runtime)
@@ -259,4 +264,5 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
                     await runtime.stop()
             root.removeHandler(handler)
             root.setLevel(old_level)
-            quiet.setLevel(quiet_level)
+            for name, level in saved.items():
+                logging.getLogger(name).setLevel(level)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import commands, decisions, events, views
+from bot.slack.listeners import commands, decisions, events, home, ops, views
 
 __all__ = ["register_listeners"]
 
@@ -15,3 +15,5 @@ def register_listeners(app: AsyncApp, deps: SlackDeps) -> None:
     commands.register(app, deps)
     views.register(app, deps)
     decisions.register(app, deps)
+    ops.register(app, deps)
+    home.register(app, deps)

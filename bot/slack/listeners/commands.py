@@ -15,6 +15,7 @@ from bot.slack import ids
 from bot.slack.blocks.help import help_text, unknown_command_text
 from bot.slack.blocks.modal import create_modal
 from bot.slack.deps import SlackDeps
+from bot.slack.listeners import ops
 from bot.slack.listeners.common import approval_required, problems_text, refuse
 from bot.slack.parse import build_metadata, inline_request, split_command, suggest
 from bot.virtfusion import VirtFusionError
@@ -22,12 +23,6 @@ from bot.virtfusion import VirtFusionError
 __all__ = ["register"]
 
 logger = logging.getLogger("bot.slack.commands")
-
-# Subcommands that later milestones add; until then they say so instead of "unknown".
-_DAY2 = {
-    "list", "status", "delete", "suspend", "unsuspend", "power", "traffic", "vnc",
-    "backup-plan", "owner", "throttle", "hypervisors", "check", "audit",
-}  # fmt: skip
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -39,16 +34,16 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if subcommand == "help":
             await ack(text=help_text())
             return
-        if subcommand != "create" and subcommand not in _DAY2:
+        if subcommand != "create" and subcommand not in ops.DAY2:
             await ack(text=unknown_command_text(subcommand, suggest(subcommand)))
             return
         await ack()
         if subcommand == "create":
             deps.background.spawn(_create(deps, body, client, respond, rest), name="/vf create")
         else:
-            await respond(
-                text=f"`/vf {subcommand}` is not available yet. `/vf help` lists what is.",
-                response_type="ephemeral",
+            deps.background.spawn(
+                ops.dispatch(deps, body, client, respond, subcommand, rest),
+                name=f"/vf {subcommand}",
             )
 
 

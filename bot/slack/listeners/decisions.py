@@ -16,7 +16,7 @@ from bot.provisioning.errors import AlreadyDecidedError, UnknownRequestError
 from bot.slack import ids
 from bot.slack.blocks.modal import reject_modal
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners.common import refuse
+from bot.slack.listeners.common import refuse, tell
 from bot.slack.mrkdwn import mention
 from bot.slack.parse import build_metadata
 from bot.store import RequestState
@@ -59,9 +59,11 @@ def _request_id(body: dict[str, Any]) -> int:
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     @app.action(ids.APPROVE)
-    async def handle_approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def handle_approve(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         await ack()
-        deps.background.spawn(_approve(deps, body, respond), name="approve")
+        deps.background.spawn(_approve(deps, body, client, respond), name="approve")
 
     @app.action(ids.REJECT)
     async def handle_reject(
@@ -71,16 +73,16 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         user, request_id = str(body["user"]["id"]), _request_id(body)
         refusal = await authorize_decision(deps, request_id, user)
         if refusal is not None:
-            await refuse(deps, respond, user, "request.reject", f"VF-{request_id}", refusal)
+            await refuse(
+                deps, respond, user, "request.reject", f"VF-{request_id}", refusal,
+                client=client, body=body,
+            )  # fmt: skip
             return
         channel = str((body.get("channel") or {}).get("id") or "")
         record, _ = await deps.service.get(request_id)
         if record.state is not RequestState.PENDING_APPROVAL:
-            await respond(
-                text=await already_decided_text(deps, request_id),
-                response_type="ephemeral",
-                replace_original=False,
-            )
+            text = await already_decided_text(deps, request_id)
+            await tell(client, body, text, respond=respond)
             return
         await client.views_open(
             trigger_id=str(body["trigger_id"]),
@@ -90,36 +92,57 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         )
 
     @app.action(ids.RETRY_FAILED)
-    async def handle_retry(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def handle_retry(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         await ack()
-        deps.background.spawn(_after_failure(deps, body, respond, retry=True), name="retry")
+        work = _after_failure(deps, body, client, respond, retry=True)
+        deps.background.spawn(work, name="retry")
 
     @app.action(ids.CLEANUP)
-    async def handle_cleanup(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def handle_cleanup(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
         await ack()
-        deps.background.spawn(_after_failure(deps, body, respond, retry=False), name="cleanup")
+        work = _after_failure(deps, body, client, respond, retry=False)
+        deps.background.spawn(work, name="cleanup")
 
 
-async def _approve(deps: SlackDeps, body: dict[str, Any], respond: AsyncRespond) -> None:
+async def _approve(
+    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+) -> None:
     user, request_id = str(body["user"]["id"]), _request_id(body)
     refusal = await authorize_decision(deps, request_id, user)
     if refusal is not None:
-        await refuse(deps, respond, user, "request.approve", f"VF-{request_id}", refusal)
+        await refuse(
+            deps, respond, user, "request.approve", f"VF-{request_id}", refusal,
+            client=client, body=body,
+        )  # fmt: skip
         return
     try:
         await deps.service.approve(request_id, actor=user)
     except (AlreadyDecidedError, UnknownRequestError):
-        await respond(
-            text=await already_decided_text(deps, request_id),
-            response_type="ephemeral",
-            replace_original=False,
-        )
+        await tell(client, body, await already_decided_text(deps, request_id), respond=respond)
         return
     deps.kick()
+    await _refresh_home(deps, client, body)
+
+
+async def _refresh_home(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> None:
+    """A decision made in the App Home tab: show the clicker their updated Home."""
+    if (body.get("container") or {}).get("type") == "view" or body.get("view"):
+        from bot.slack.listeners.home import publish_home
+
+        await publish_home(deps, client, str(body["user"]["id"]))
 
 
 async def _after_failure(
-    deps: SlackDeps, body: dict[str, Any], respond: AsyncRespond, *, retry: bool
+    deps: SlackDeps,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    *,
+    retry: bool,
 ) -> None:
     """Retry failed / Clean up: the requester, approvers and admins may; idempotent."""
     user, request_id = str(body["user"]["id"]), _request_id(body)
@@ -132,7 +155,7 @@ async def _after_failure(
             f"Only {mention(record.requester)}, the approvers or an admin can do that for "
             f"{record.human_id}."
         )
-        await refuse(deps, respond, user, action, record.human_id, reason)
+        await refuse(deps, respond, user, action, record.human_id, reason, client=client, body=body)
         return
     try:
         if retry:
@@ -150,4 +173,4 @@ async def _after_failure(
     except VirtFusionError as error:
         text = f"The panel did not complete that ({error}). Nothing was lost; try again."
     deps.kick()
-    await respond(text=text, response_type="ephemeral", replace_original=False)
+    await tell(client, body, text, respond=respond)

@@ -16,7 +16,7 @@ from bot.provisioning.request import ProvisionRequest
 from bot.slack import ids
 from bot.slack.blocks.result import result_modal
 from bot.slack.deps import DownloadError, SlackDeps
-from bot.slack.listeners.common import approval_required, problems_text
+from bot.slack.listeners.common import approval_required, problems_text, tell
 from bot.slack.listeners.decisions import already_decided_text
 from bot.slack.parse import (
     FileRef,
@@ -140,14 +140,15 @@ async def _reject(
         if refusal is None:
             await deps.service.reject(request_id, actor=user, reason=reason)
             deps.kick()
+            if not channel:  # rejected from the App Home tab: show the updated Home
+                from bot.slack.listeners.home import publish_home
+
+                await publish_home(deps, client, user)
             return
         text = refusal
     except (AlreadyDecidedError, UnknownRequestError):
         text = await already_decided_text(deps, request_id)
-    try:
-        await client.chat_postEphemeral(channel=channel, user=user, text=text)
-    except SlackApiError as error:
-        logger.info("could not tell %s: %s", user, error.response.get("error"))
+    await tell(client, {"user": {"id": user}, "channel": {"id": channel}}, text)
 
 
 async def _submit(
