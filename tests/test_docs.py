@@ -46,3 +46,12 @@ def test_json_examples_in_docs_are_valid_requests() -> None:
         for block in re.findall(r"```json\n(.*?)```", text, flags=re.S):
             if '"project_name"' in block and '"instances"' in block:
                 parse_request(block)
+
+
+def test_inline_create_examples_in_the_readme_are_valid_requests() -> None:
+    readme = (ROOT / "README.md").read_text()
+    examples = re.findall(r"`/vf create (\{.*?\})`", readme)
+    assert examples, "the README shows /vf create {json}"
+    for example in examples:
+        if '"instances"' in example:
+            parse_request(example)
