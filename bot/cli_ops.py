@@ -27,7 +27,7 @@ from bot.provisioning.operations import (
     ResolvedServer,
     explain_panel_error,
 )
-from bot.provisioning.ops_model import OperationState, TrafficSummary
+from bot.provisioning.ops_model import OperationState, TrafficSummary, format_bytes
 from bot.virtfusion import VirtFusionError
 
 __all__ = ["add_parsers", "format_bytes", "traffic_text"]
@@ -37,23 +37,9 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 Action = Callable[[OperationsService, ResolvedServer, str], Awaitable[int]]
 
 
-def format_bytes(count: int) -> str:
-    """Bytes in binary units with one decimal, e.g. ``12.3 GiB``."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def traffic_text(summary: TrafficSummary) -> str:
-    """``12.3 GiB of 1000 GB (1.2 %)``, or ``… (no limit)``."""
-    used = format_bytes(summary.total_bytes)
-    percent = summary.used_percent
-    if percent is None:
-        return f"{used} (no limit)"
-    return f"{used} of {summary.limit_gb:g} GB ({percent:.1f} %)"
+    """``12.3 GiB of 1,000 GB (1.2 %)``, or ``… (unlimited)``."""
+    return summary.usage_text()
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -95,9 +95,9 @@ def test_human_units() -> None:
     assert format_bytes(1536) == "1.5 KiB"
     assert format_bytes(int(12.3 * 1024**3)) == "12.3 GiB"
     used = TrafficSummary(1, "a", None, None, 0, 0, int(12.3 * 1024**3), 1000)
-    assert traffic_text(used) == "12.3 GiB of 1000 GB (1.2 %)"
+    assert traffic_text(used) == "12.3 GiB of 1,000 GB (1.2 %)"
     unlimited = TrafficSummary(1, "a", None, None, 0, 0, 2048, 0)
-    assert traffic_text(unlimited) == "2.0 KiB (no limit)"
+    assert traffic_text(unlimited) == "2.0 KiB (unlimited)"
 
 
 def test_delete_asks_first_then_deletes(
@@ -164,7 +164,7 @@ def test_traffic(panel: ThreadedSandbox, vfbot: Vfbot, server_id: int) -> None:
 
     assert result.code == EXIT_OK, result.out + result.err
     assert f"Traffic of server {server_id} (test-server)" in result.out
-    assert "iB of 1000 GB (0.1 %)" in result.out
+    assert "iB of 1,000 GB (0.1 %)" in result.out
     assert "  in " in result.out and ", out " in result.out
 
 

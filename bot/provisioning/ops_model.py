@@ -20,6 +20,7 @@ __all__ = [
     "ServerDetail",
     "ServerRow",
     "TrafficSummary",
+    "format_bytes",
 ]
 
 
@@ -79,6 +80,28 @@ class TrafficSummary:
         if self.limit_gb <= 0:
             return None
         return 100.0 * self.total_bytes / (self.limit_gb * 1024**3)
+
+    def usage_text(self) -> str:
+        """`12.3 GiB of 1,000 GB (1.2 %)`, or `12.3 GiB (unlimited)`."""
+        percent = self.used_percent
+        if percent is None:
+            return f"{format_bytes(self.total_bytes)} (unlimited)"
+        return f"{format_bytes(self.total_bytes)} of {self.limit_gb:,g} GB ({percent:.1f} %)"
+
+
+_BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def format_bytes(n: int) -> str:
+    """Binary units: `512 B`, `1.5 KiB`, `12.3 GiB`; negative counts are shown as 0 B."""
+    if n < 1024:
+        return f"{max(n, 0)} B"
+    value = n / 1024
+    unit = 0
+    while round(value, 1) >= 1024 and unit < len(_BYTE_UNITS) - 1:
+        value /= 1024
+        unit += 1
+    return f"{value:,.1f} {_BYTE_UNITS[unit]}"
 
 
 @dataclass(frozen=True)

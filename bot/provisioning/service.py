@@ -566,18 +566,31 @@ class ProvisioningService:
     # -- create ---------------------------------------------------------------------------------
 
     async def _create_due(self, report: TickReport) -> None:
-        due = await self._claim([S.PLANNED], limit=self._config.concurrency * 4)
+        await self._run_due(
+            S.PLANNED, lambda i: self._create_one(i, report), limit=self._config.concurrency * 4
+        )
+
+    async def _run_due(
+        self,
+        state: InstanceState,
+        step: Callable[[InstanceRecord], Awaitable[None]],
+        *,
+        limit: int | None = None,
+    ) -> None:
+        """Claim due rows in `state` and run `step` on each, in parallel up to the concurrency
+        cap; rows of requests being cancelled are handed back untouched."""
+        due = await self._claim([state], limit=limit)
         if not due:
             return
         cancelled = await self._cancel_requested_ids({i.request_id for i in due})
 
-        async def step(instance: InstanceRecord) -> None:
+        async def guarded(instance: InstanceRecord) -> None:
             if instance.request_id in cancelled:
                 await self._release(instance)
                 return
-            await self._create_one(instance, report)
+            await step(instance)
 
-        await self._run_all(due, step)
+        await self._run_all(due, guarded)
 
     async def _create_one(self, instance: InstanceRecord, report: TickReport) -> None:
         plan = ServerPlan.model_validate(instance.spec)
@@ -774,18 +787,7 @@ class ProvisioningService:
     # -- build ----------------------------------------------------------------------------------
 
     async def _build_due(self, report: TickReport) -> None:
-        due = await self._claim([S.CREATED])
-        if not due:
-            return
-        cancelled = await self._cancel_requested_ids({i.request_id for i in due})
-
-        async def step(instance: InstanceRecord) -> None:
-            if instance.request_id in cancelled:
-                await self._release(instance)
-                return
-            await self._build_one(instance, report)
-
-        await self._run_all(due, step)
+        await self._run_due(S.CREATED, lambda i: self._build_one(i, report))
 
     async def _build_one(self, instance: InstanceRecord, report: TickReport) -> None:
         if instance.server_id is None:

@@ -22,6 +22,7 @@ from bot.provisioning.ops_model import (
     ServerDetail,
     ServerRow,
     TrafficSummary,
+    format_bytes,
 )
 from bot.slack import ids
 from bot.slack.blocks._kit import (
@@ -103,7 +104,6 @@ _AUDIT_LINE_CHARS = SECTION_MAX // _AUDIT_PER_SECTION - 15
 _VNC_VALUE_CHARS = 2000
 _CHECK_LINE_CHARS = 400
 _IPS_SHOWN = 5
-_BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 _POWER_WORDS = {  # action -> (noun, past participle)
     "boot": ("Boot", "booted"),
     "shutdown": ("Shutdown", "shut down"),
@@ -320,22 +320,7 @@ def traffic_blocks(t: TrafficSummary) -> list[Json]:
 
 def usage_text(t: TrafficSummary) -> str:
     """`12.3 GiB of 1,000 GB (1.2 %)`, or `12.3 GiB (unlimited)`."""
-    percent = t.used_percent
-    if percent is None:
-        return f"{format_bytes(t.total_bytes)} (unlimited)"
-    return f"{format_bytes(t.total_bytes)} of {t.limit_gb:,g} GB ({percent:.1f} %)"
-
-
-def format_bytes(n: int) -> str:
-    """Binary units: `512 B`, `1.5 KiB`, `12.3 GiB`; negative counts are shown as 0 B."""
-    if n < 1024:
-        return f"{max(n, 0)} B"
-    value = n / 1024
-    unit = 0
-    while round(value, 1) >= 1024 and unit < len(_BYTE_UNITS) - 1:
-        value /= 1024
-        unit += 1
-    return f"{value:,.1f} {_BYTE_UNITS[unit]}"
+    return t.usage_text()
 
 
 # -- short confirmations ----------------------------------------------------------------------
