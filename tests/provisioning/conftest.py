@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
@@ -20,7 +18,7 @@ from bot.sandbox import BuildTiming, FakeClock, PanelState, SandboxServer, runni
 from bot.store import TERMINAL_REQUEST_STATES, RequestRecord, RequestState
 from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy
-from tests.store.conftest import PG_URL, _postgres_reachable
+from tests.databases import open_database
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -53,29 +51,8 @@ async def sandbox(panel: PanelState) -> AsyncIterator[SandboxServer]:
 @pytest.fixture(params=["sqlite"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A started, empty database; tests that need both engines parametrize `db` indirectly."""
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'engine.db'}")
-        await database.start()
-        try:
-            yield database
-        finally:
-            await database.stop()
-        return
-    if not _postgres_reachable():
-        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432 (CI starts it)")
-    schema = f"e_{uuid.uuid4().hex}"
-    database = Database(PG_URL, schema=schema)
-    await database.start()
-    try:
+    async with open_database(request.param, tmp_path) as database:
         yield database
-    finally:
-        await database.stop()
-        admin = create_async_engine(PG_URL)
-        try:
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            await admin.dispose()
 
 
 @dataclass
