@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot import __version__
-from bot.app import Runtime, make_client, slack_problems, slack_secrets
+from bot.app import Runtime, SlackSetupError, make_client, slack_problems, slack_secrets
 from bot.cli_engine import (
     cmd_cancel,
     cmd_create,
@@ -243,7 +243,11 @@ async def cmd_serve(args: argparse.Namespace, out: Console) -> int:
         )
         return EXIT_CONFIG
     runtime = Runtime(settings)
-    await runtime.start()
+    try:
+        await runtime.start()
+    except SlackSetupError as error:
+        print(f"{error}\nSlack app setup, step by step: docs/slack-setup.md.", file=sys.stderr)
+        return EXIT_CONFIG
     mode = (
         "Socket Mode"
         if settings.slack_app_token is not None
