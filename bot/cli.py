@@ -12,14 +12,21 @@ import logging
 import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 from bot import __version__
-from bot.app import Runtime, SlackSetupError, make_client, slack_problems, slack_secrets
+from bot.app import (
+    Runtime,
+    SlackSetupError,
+    engine_defaults,
+    make_client,
+    slack_problems,
+    slack_secrets,
+)
 from bot.cli_engine import (
     cmd_cancel,
     cmd_create,
@@ -29,14 +36,12 @@ from bot.cli_engine import (
 )
 from bot.cli_ops import add_parsers as add_ops_parsers
 from bot.config import ConfigError, Settings, load_settings
-from bot.provisioning.operations import explain_panel_error
+from bot.provisioning.operations import check_panel, explain_panel_error
 from bot.redact import configure_logging
 from bot.virtfusion import (
-    CreateServerBody,
     GroupCapacity,
     Hypervisor,
     HypervisorGroup,
-    InvalidRequestError,
     NotFoundError,
     VirtFusionError,
 )
@@ -58,67 +63,12 @@ async def cmd_check(args: argparse.Namespace, out: Console) -> int:
     settings = _settings(args)
     out.print(f"[green]✓[/] configuration loaded (panel {settings.panel_api_url})")
     async with make_client(settings) as client:
-        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-            ("API token accepted (GET /connect)", client.connect),
-            ("token can read compute resources", client.probe_compute_scope),
-            (
-                f"package {settings.virtfusion_package_id} exists (VIRTFUSION_PACKAGE_ID)",
-                lambda: client.package(settings.virtfusion_package_id),
-            ),
-        ]
-        group_id = settings.virtfusion_hypervisor_group_id
-        if group_id is not None:
-            default_group = group_id
-            steps.append(
-                (
-                    f"hypervisor group {group_id} exists (VIRTFUSION_HYPERVISOR_GROUP_ID)",
-                    lambda: client.group(default_group),
-                )
-            )
-        for label, step in steps:
-            try:
-                await step()
-            except NotFoundError:
-                out.print(f"[red]✗[/] {label}: not found on the panel; fix the id in .env")
-                return EXIT_FAILED
-            except VirtFusionError as error:
-                out.print(f"[red]✗[/] {label}\n  {explain_panel_error(error)}")
-                return EXIT_FAILED
-            out.print(f"[green]✓[/] {label}")
-        if group_id is None:
-            groups = [g async for g in client.groups()]
-            if not groups:
-                out.print("[red]✗[/] the panel has no hypervisor groups; create one in VirtFusion")
-                return EXIT_FAILED
-            group_id = groups[0].id
-            names = ", ".join(f"{g.name} ({g.id})" for g in groups)
-            out.print(
-                "[yellow]![/] VIRTFUSION_HYPERVISOR_GROUP_ID is not set: requests must name a "
-                f"hypervisor_group. Groups: {names}"
-            )
-        probe = CreateServerBody(
-            package_id=settings.virtfusion_package_id,
-            user_id=settings.virtfusion_user_id,
-            hypervisor_group_id=group_id,
-            network_profile=settings.virtfusion_network_profile_id,
-        )
-        label = (
-            f"user {settings.virtfusion_user_id} can get package "
-            f"{settings.virtfusion_package_id} servers in group {group_id} (dry run)"
-        )
-        try:
-            await client.validate_server(probe)
-        except InvalidRequestError as error:
-            out.print(
-                f"[red]✗[/] {label}: the panel says: {error.detail or error}\n"
-                "  Check VIRTFUSION_USER_ID, VIRTFUSION_PACKAGE_ID, "
-                "VIRTFUSION_HYPERVISOR_GROUP_ID and VIRTFUSION_NETWORK_PROFILE_ID."
-            )
+        steps = await check_panel(client, engine_defaults(settings))
+    for label, passed, detail in steps:
+        if not passed:
+            out.print(f"[red]✗[/] {label}: {detail}", highlight=False)
             return EXIT_FAILED
-        except VirtFusionError as error:
-            out.print(f"[red]✗[/] {label}\n  {explain_panel_error(error)}")
-            return EXIT_FAILED
-        out.print(f"[green]✓[/] {label}")
+        out.print(f"[green]✓[/] {label}" if not detail else f"[yellow]![/] {label}: {detail}")
     out.print("[bold green]The panel is reachable and vfbot is ready to use it.[/]")
     return EXIT_OK
 

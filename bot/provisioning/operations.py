@@ -73,6 +73,7 @@ __all__ = [
     "POWER_ACTIONS",
     "OperationsService",
     "ResolvedServer",
+    "check_panel",
     "explain_panel_error",
     "parse_operation_id",
 ]
@@ -799,86 +800,7 @@ class OperationsService:
 
     async def check(self) -> list[tuple[str, bool, str]]:
         """The `vfbot check` steps: (label, passed, what to do); stops at the first failure."""
-        results: list[tuple[str, bool, str]] = []
-        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-            ("API token accepted (GET /connect)", self._client.connect),
-            ("token can read compute resources", self._client.probe_compute_scope),
-        ]
-        defaults = self._defaults
-        if defaults is not None:
-            package_id = defaults.package_id
-            steps.append(
-                (
-                    f"package {package_id} exists (VIRTFUSION_PACKAGE_ID)",
-                    lambda: self._client.package(package_id),
-                )
-            )
-            group_id = defaults.default_group_id
-            if group_id is not None:
-                default_group = group_id
-                steps.append(
-                    (
-                        f"hypervisor group {group_id} exists (VIRTFUSION_HYPERVISOR_GROUP_ID)",
-                        lambda: self._client.group(default_group),
-                    )
-                )
-        for label, step in steps:
-            try:
-                await step()
-            except NotFoundError:
-                results.append((label, False, "not found on the panel; fix the id in .env"))
-                return results
-            except VirtFusionError as error:
-                results.append((label, False, explain_panel_error(error)))
-                return results
-            results.append((label, True, ""))
-        if defaults is None:
-            return results
-        group_id = defaults.default_group_id
-        if group_id is None:
-            groups = [g async for g in self._client.groups()]
-            if not groups:
-                results.append(
-                    ("hypervisor groups", False, "the panel has no hypervisor groups; create one")
-                )
-                return results
-            group_id = groups[0].id
-            names = ", ".join(f"{g.name} ({g.id})" for g in groups)
-            results.append(
-                (
-                    "VIRTFUSION_HYPERVISOR_GROUP_ID is not set",
-                    True,
-                    f"requests must name a hypervisor_group. Groups: {names}",
-                )
-            )
-        label = (
-            f"user {defaults.user_id} can get package {defaults.package_id} servers in group "
-            f"{group_id} (dry run)"
-        )
-        probe = CreateServerBody(
-            package_id=defaults.package_id,
-            user_id=defaults.user_id,
-            hypervisor_group_id=group_id,
-            network_profile=defaults.default_network_profile_id,
-        )
-        try:
-            await self._client.validate_server(probe)
-        except InvalidRequestError as error:
-            results.append(
-                (
-                    label,
-                    False,
-                    f"the panel says: {error.detail or error}. Check VIRTFUSION_USER_ID, "
-                    "VIRTFUSION_PACKAGE_ID, VIRTFUSION_HYPERVISOR_GROUP_ID and "
-                    "VIRTFUSION_NETWORK_PROFILE_ID.",
-                )
-            )
-            return results
-        except VirtFusionError as error:
-            results.append((label, False, explain_panel_error(error)))
-            return results
-        results.append((label, True, ""))
-        return results
+        return await check_panel(self._client, self._defaults)
 
     async def recent_audit(self, n: int = 20) -> list[AuditRecord]:
         """The newest `n` audit entries, newest first."""
@@ -1024,3 +946,89 @@ def _decided_text(operation: Operation) -> str:
     done = "done" if operation.state is OS.DONE else "failed"
     by = f"approved by {who}, " if who else ""
     return f"{operation.human_id} was already {by}{done}: {operation.result or ''}".rstrip(": ")
+
+
+async def check_panel(
+    client: VirtFusionClient, defaults: EngineDefaults | None
+) -> list[tuple[str, bool, str]]:
+    """The connection test behind `vfbot check` and `/vf check`: (label, passed, detail) per
+    step, stopping at the first failure; `defaults` adds the package, group and dry-run steps."""
+    results: list[tuple[str, bool, str]] = []
+    steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("API token accepted (GET /connect)", client.connect),
+        ("token can read compute resources", client.probe_compute_scope),
+    ]
+    if defaults is not None:
+        package_id = defaults.package_id
+        steps.append(
+            (
+                f"package {package_id} exists (VIRTFUSION_PACKAGE_ID)",
+                lambda: client.package(package_id),
+            )
+        )
+        group_id = defaults.default_group_id
+        if group_id is not None:
+            default_group = group_id
+            steps.append(
+                (
+                    f"hypervisor group {group_id} exists (VIRTFUSION_HYPERVISOR_GROUP_ID)",
+                    lambda: client.group(default_group),
+                )
+            )
+    for label, step in steps:
+        try:
+            await step()
+        except NotFoundError:
+            results.append((label, False, "not found on the panel; fix the id in .env"))
+            return results
+        except VirtFusionError as error:
+            results.append((label, False, explain_panel_error(error)))
+            return results
+        results.append((label, True, ""))
+    if defaults is None:
+        return results
+    group_id = defaults.default_group_id
+    if group_id is None:
+        groups = [g async for g in client.groups()]
+        if not groups:
+            results.append(
+                ("hypervisor groups", False, "the panel has no hypervisor groups; create one")
+            )
+            return results
+        group_id = groups[0].id
+        names = ", ".join(f"{g.name} ({g.id})" for g in groups)
+        results.append(
+            (
+                "VIRTFUSION_HYPERVISOR_GROUP_ID is not set",
+                True,
+                f"requests must name a hypervisor_group. Groups: {names}",
+            )
+        )
+    label = (
+        f"user {defaults.user_id} can get package {defaults.package_id} servers in group "
+        f"{group_id} (dry run)"
+    )
+    probe = CreateServerBody(
+        package_id=defaults.package_id,
+        user_id=defaults.user_id,
+        hypervisor_group_id=group_id,
+        network_profile=defaults.default_network_profile_id,
+    )
+    try:
+        await client.validate_server(probe)
+    except InvalidRequestError as error:
+        results.append(
+            (
+                label,
+                False,
+                f"the panel says: {error.detail or error}. Check VIRTFUSION_USER_ID, "
+                "VIRTFUSION_PACKAGE_ID, VIRTFUSION_HYPERVISOR_GROUP_ID and "
+                "VIRTFUSION_NETWORK_PROFILE_ID.",
+            )
+        )
+        return results
+    except VirtFusionError as error:
+        results.append((label, False, explain_panel_error(error)))
+        return results
+    results.append((label, True, ""))
+    return results
