@@ -451,9 +451,14 @@ class Runtime:
         await self.outbox.drain()
 
     async def _expire_operations(self) -> None:
-        """Expire undecided deletes and take the buttons off their messages."""
+        """Expire undecided deletes, finish ones a crash left running; refresh their messages."""
         for operation in await self.ops.expire_operations():
             await refresh_operation_message(self.deps, self.slack, operation)
+        resumed = await self.ops.resume_stale()
+        for operation in resumed:
+            await refresh_operation_message(self.deps, self.slack, operation)
+        if resumed:
+            self.kick()  # the create requests' threads hear about the deletes
 
     async def settle(self) -> None:
         """Wait for listener work started after `ack()`."""

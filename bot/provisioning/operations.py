@@ -526,6 +526,31 @@ class OperationsService:
             text = f"{target} deleted."
         return await self._finish(running, OS.DONE, text, ok=True, already_gone=already_gone)
 
+    async def resume_stale(self, *, older_than_s: float = 600) -> list[Operation]:
+        """Finish operations left `running` by a process that died mid-delete.
+
+        A delete is safe to repeat (already gone counts as done), so an operation still running
+        `older_than_s` after its decision (far longer than one run with its lock waits) is put
+        back to approved and run again.
+        """
+        now = self._clock()
+        cutoff = now - timedelta(seconds=older_than_s)
+        async with self._uow() as uow:
+            running = await uow.operations.list_by_states([OS.RUNNING])
+        finished: list[Operation] = []
+        for operation in running:
+            if operation.decided_at is None or operation.decided_at > cutoff:
+                continue
+            async with self._uow() as uow:
+                again = await uow.operations.transition(
+                    operation.id, expected=[OS.RUNNING], new=OS.APPROVED, now=now
+                )
+                await uow.commit()
+            if again is not None:
+                logger.warning("%s was left running; running it again", operation.human_id)
+                finished.append(await self.run_operation(operation.id))
+        return finished
+
     async def _finish(
         self,
         running: Operation,

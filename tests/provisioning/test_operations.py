@@ -698,3 +698,25 @@ async def test_recent_audit_is_newest_first(harness: Harness, ops: OperationsSer
         ("U1", {"percent": 10}),
     ]
     assert entries[0].target == resolved.label
+
+
+async def test_a_delete_left_running_by_a_crash_is_finished_later(
+    harness: Harness, ops: OperationsService, clock: FakeClock
+) -> None:
+    from bot.store import OperationState
+
+    _, instance = await _built(harness)
+    server = await ops.resolve("test-server")
+    operation = await ops.request_delete(server, requester="U1", approval_required=False, ttl_s=60)
+    async with harness.db.uow() as uow:  # the process died right after claiming the run
+        await uow.operations.transition(
+            operation.id, expected=[OperationState.APPROVED], new=OperationState.RUNNING,
+            now=clock(),
+        )  # fmt: skip
+        await uow.commit()
+    assert await ops.resume_stale() == []  # too recent: it may still be running elsewhere
+    clock.advance(601)
+    (finished,) = await ops.resume_stale()
+    assert finished.state is OperationState.DONE
+    assert instance.server_id not in harness.panel.servers
+    assert (await _instance(harness, instance.id)).state.value == "deleted"
