@@ -189,9 +189,12 @@ class OperationsService:
             if len(matches) == 1:
                 request = await uow.requests.get(matches[0].request_id)
                 instance = matches[0]
-                return ResolvedServer(instance.server_id or 0, instance.name, instance, request)
+                resolved = ResolvedServer(instance.server_id or 0, instance.name, instance, request)
             if not matches:
                 names = await self._managed_names(uow)
+        if len(matches) == 1:
+            await self._check_still_ours(resolved)
+            return resolved
         if matches:
             raise AmbiguousServerError(
                 wanted,
@@ -207,6 +210,21 @@ class OperationsService:
     async def _managed_names(self, uow: UnitOfWork) -> list[str]:
         rows, _ = await uow.instances.list_with_servers(limit=1000)
         return sorted({row.name for row in rows})
+
+    async def _check_still_ours(self, resolved: ResolvedServer) -> None:
+        """A server vfbot made may have been given away since (`/vf owner`): never act on it.
+
+        A server that is gone from the panel passes: deleting it again counts as done.
+        """
+        try:
+            server = await self._client.server(resolved.server_id)
+        except NotFoundError:
+            return
+        if server.owner_id is not None and server.owner_id != self._owner:
+            raise UnknownServerError(
+                f"{resolved.label} now belongs to VirtFusion user {server.owner_id}, not to "
+                f"vfbot's (user {self._owner}); vfbot no longer manages it."
+            )
 
     async def _resolve_id(self, server_id: int) -> ResolvedServer:
         try:

@@ -720,3 +720,14 @@ async def test_a_delete_left_running_by_a_crash_is_finished_later(
     assert finished.state is OperationState.DONE
     assert instance.server_id not in harness.panel.servers
     assert (await _instance(harness, instance.id)).state.value == "deleted"
+
+
+async def test_a_server_given_away_is_no_longer_resolved_by_its_name(
+    harness: Harness, ops: OperationsService
+) -> None:
+    _, instance = await _built(harness)
+    server = await ops.resolve("test-server")
+    await ops.change_owner(server, 2, actor="U1")
+    with pytest.raises(UnknownServerError, match="now belongs to VirtFusion user 2"):
+        await ops.resolve("test-server")
+    assert instance.server_id in harness.panel.servers  # nothing was done to it
