@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar, cast, get_args
 
 from bot.provisioning import events
+from bot.provisioning.audit import write_audit
 from bot.provisioning.errors import (
     AlreadyDecidedError,
     AmbiguousServerError,
@@ -912,16 +913,15 @@ class OperationsService:
         result: str,
         detail: dict[str, object] | None = None,
     ) -> None:
-        async with self._uow() as uow:
-            await uow.audit.add(
-                at=self._clock(),
-                actor=actor,
-                action=action,
-                target=target,
-                result=result,
-                detail=detail,
-            )
-            await uow.commit()
+        await write_audit(
+            self._uow,
+            at=self._clock(),
+            actor=actor,
+            action=action,
+            target=target,
+            result=result,
+            detail=detail,
+        )
 
     @staticmethod
     async def _requests(uow: UnitOfWork, ids: set[int]) -> dict[int, RequestRecord]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.provisioning import events
+from bot.provisioning.audit import write_audit
 from bot.provisioning.errors import AlreadyDecidedError, UnknownRequestError
 from bot.provisioning.plan import Plan, ServerPlan
 from bot.provisioning.request import ProvisionRequest, request_to_json
@@ -469,16 +470,15 @@ class ProvisioningService:
         detail: dict[str, object] | None = None,
     ) -> None:
         """Write one audit entry (refusals, day-2 actions) in its own transaction."""
-        async with self._uow() as uow:
-            await uow.audit.add(
-                at=self._clock(),
-                actor=actor,
-                action=action,
-                target=target,
-                result=result,
-                detail=detail,
-            )
-            await uow.commit()
+        await write_audit(
+            self._uow,
+            at=self._clock(),
+            actor=actor,
+            action=action,
+            target=target,
+            result=result,
+            detail=detail,
+        )
 
     async def set_slack_message(
         self, request_id: int, *, channel: str, ts: str, notice_ts: str | None = None
