@@ -476,7 +476,7 @@ class Runtime:
         token = self.settings.slack_bot_token
         headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
         limit = request_limits(self.settings).max_body_bytes
-        timeout = aiohttp.ClientTimeout(total=5)
+        timeout = aiohttp.ClientTimeout(total=2)  # inside the 3-second answer to Slack
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,

@@ -70,7 +70,9 @@ class SlackDeps:
     clock: Callable[[], datetime]
     kick: Callable[[], None] = lambda: None
     background: Background = field(default_factory=Background)
-    plan_budget_s: float = 2.0
+    # Slack waits 3 s for the answer to a modal submission: everything before ack() (reading an
+    # attached file, planning with the panel) must fit in this, or the answer is deferred.
+    ack_budget_s: float = 2.5
 
     async def groups_of(self, user_id: str) -> set[str]:
         """The configured user groups this user belongs to (cached membership)."""

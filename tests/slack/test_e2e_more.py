@@ -152,3 +152,26 @@ async def test_health_and_readiness(slack_env: Any) -> None:
     async with h.http.get(f"{base}/readyz") as response:
         assert response.status == 503
         assert (await response.json())["checks"]["database"]["ok"] is False
+
+
+async def test_a_slow_panel_answers_slack_in_time_and_finishes_in_the_background(
+    slack_env: Any,
+) -> None:
+    h: SlackHarness = await slack_env()
+    h.runtime.deps.ack_budget_s = 0.05  # the panel below takes longer than this to plan
+    h.sandbox.state.faults.latency_s = 0.08  # six lookups: about 0.5 s, over the 0.2 s floor
+    response = await h.submit(form(), view_id="V0SLOW")
+    assert response["response_action"] == "update"
+    assert "Checking" in json.dumps(response["view"])
+    # The listener's follow-up has finished (the harness waits for it): the modal says where
+    # the request went, and the request exists.
+    (update,) = h.slack.calls_to("views.update")
+    assert update.params["view_id"] == "V0SLOW"
+    assert f"<#{CHANNEL}>" in json.dumps(update.params["view"])
+    assert len(await h.runtime.service.recent()) == 1
+
+    response = await h.submit(form(profile="3"), view_id="V0SLOW2")  # refused by the panel
+    assert response["response_action"] == "update"
+    refused = h.slack.calls_to("views.update")[-1].params["view"]
+    assert "not in use" in json.dumps(refused) and "nothing was created" in json.dumps(refused)
+    assert len(await h.runtime.service.recent()) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -39,6 +40,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def handle_create_submission(
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
+        started = time.monotonic()
         user = str(body["user"]["id"])
         channel = parse_metadata(str(view.get("private_metadata") or "")).get("c", "")
         values = view.get("state", {}).get("values", {})
@@ -66,7 +68,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await ack()  # a retried or double submission: the request already exists
             return
         planning = asyncio.ensure_future(deps.planner.plan(request))
-        done, _ = await asyncio.wait({planning}, timeout=deps.plan_budget_s)
+        budget = max(0.2, deps.ack_budget_s - (time.monotonic() - started))
+        done, _ = await asyncio.wait({planning}, timeout=budget)
         if not done:  # the panel is slow: answer Slack now, finish in the background
             await ack(
                 response_action="update", view=result_modal("Checking the request with the panel…")
