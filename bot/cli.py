@@ -36,12 +36,10 @@ from bot.cli_engine import (
 )
 from bot.cli_ops import add_parsers as add_ops_parsers
 from bot.config import ConfigError, Settings, load_settings
-from bot.provisioning.operations import check_panel, explain_panel_error
+from bot.provisioning.operations import check_panel, explain_panel_error, hypervisor_groups
+from bot.provisioning.ops_model import HypervisorGroupRow
 from bot.redact import configure_logging
 from bot.virtfusion import (
-    GroupCapacity,
-    Hypervisor,
-    HypervisorGroup,
     NotFoundError,
     VirtFusionError,
 )
@@ -78,39 +76,27 @@ async def cmd_hypervisors(args: argparse.Namespace, out: Console) -> int:
     settings = _settings(args)
     async with make_client(settings) as client:
         try:
-            groups = [g async for g in client.groups()]
-            hypervisors = [h async for h in client.hypervisors()]
-            capacities = {g.id: await client.group_capacity(g.id) for g in groups}
+            rows = await hypervisor_groups(client)
         except VirtFusionError as error:
             out.print(f"[red]{explain_panel_error(error)}[/]")
             return EXIT_FAILED
-    out.print(render_groups_table(groups, hypervisors, capacities))
+    out.print(render_groups_table(rows))
     return EXIT_OK
 
 
-def render_groups_table(
-    groups: Sequence[HypervisorGroup],
-    hypervisors: Sequence[Hypervisor],
-    capacities: dict[int, GroupCapacity],
-) -> Table:
+def render_groups_table(rows: Sequence[HypervisorGroupRow]) -> Table:
     """A table of groups (capacity) and their hypervisors (state)."""
     table = Table(title="Hypervisor groups")
     for column in ("Group", "ID", "Hypervisors", "Free memory", "Free disk", "Free IPv4"):
         table.add_column(column, justify="right" if column != "Group" else "left")
-    for group in groups:
-        cap = capacities.get(group.id)
-        members = [h for h in hypervisors if h.group_id == group.id]
-        names = ", ".join(
-            h.name + (" (maintenance)" if h.maintenance else "" if h.enabled else " (disabled)")
-            for h in members
-        )
+    for row in rows:
         table.add_row(
-            group.name + (" [dim](default)[/]" if group.default else ""),
-            str(group.id),
-            names or "-",
-            f"{cap.memory_free_mb:,} MB" if cap else "?",
-            f"{cap.storage_free_gb:,} GB" if cap else "?",
-            str(cap.ipv4_free) if cap else "?",
+            row.name + (" [dim](default)[/]" if row.default else ""),
+            str(row.group_id),
+            ", ".join(row.hypervisors) or "-",
+            f"{row.memory_free_mb:,} MB",
+            f"{row.storage_free_gb:,} GB",
+            str(row.ipv4_free),
         )
     return table
 

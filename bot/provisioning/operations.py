@@ -812,35 +812,7 @@ class OperationsService:
 
     async def hypervisors(self) -> list[HypervisorGroupRow]:
         """Hypervisor groups with free capacity and their hypervisors' names and flags."""
-        groups = [g async for g in self._client.groups()]
-        hypervisors = [h async for h in self._client.hypervisors()]
-        rows = []
-        for group in groups:
-            capacity = await self._client.group_capacity(group.id)
-            members = [h for h in hypervisors if h.group_id == group.id]
-            rows.append(
-                HypervisorGroupRow(
-                    group_id=group.id,
-                    name=group.name,
-                    enabled=group.enabled,
-                    memory_free_mb=capacity.memory_free_mb,
-                    storage_free_gb=capacity.storage_free_gb,
-                    ipv4_free=capacity.ipv4_free,
-                    hypervisors=tuple(
-                        h.name
-                        + (
-                            " (maintenance)"
-                            if h.maintenance
-                            else ""
-                            if h.enabled
-                            else " (disabled)"
-                        )
-                        for h in members
-                    ),
-                    maintenance=tuple(h.name for h in members if h.maintenance),
-                )
-            )
-        return rows
+        return await hypervisor_groups(self._client)
 
     async def check(self) -> list[tuple[str, bool, str]]:
         """The `vfbot check` steps: (label, passed, what to do); stops at the first failure."""
@@ -1075,3 +1047,32 @@ async def check_panel(
         return results
     results.append((label, True, ""))
     return results
+
+
+async def hypervisor_groups(client: VirtFusionClient) -> list[HypervisorGroupRow]:
+    """Every hypervisor group with its free capacity and its hypervisors (behind
+    `vfbot hypervisors` and `/vf hypervisors`): one list call each, one capacity call per group."""
+    groups = [g async for g in client.groups()]
+    hypervisors = [h async for h in client.hypervisors()]
+    rows = []
+    for group in groups:
+        capacity = await client.group_capacity(group.id)
+        members = [h for h in hypervisors if h.group_id == group.id]
+        rows.append(
+            HypervisorGroupRow(
+                group_id=group.id,
+                name=group.name,
+                enabled=group.enabled,
+                memory_free_mb=capacity.memory_free_mb,
+                storage_free_gb=capacity.storage_free_gb,
+                ipv4_free=capacity.ipv4_free,
+                hypervisors=tuple(
+                    h.name
+                    + (" (maintenance)" if h.maintenance else "" if h.enabled else " (disabled)")
+                    for h in members
+                ),
+                maintenance=tuple(h.name for h in members if h.maintenance),
+                default=group.default,
+            )
+        )
+    return rows

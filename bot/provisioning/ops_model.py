@@ -129,3 +129,4 @@ class HypervisorGroupRow:
     ipv4_free: int
     hypervisors: tuple[str, ...] = ()  # names, "(maintenance)"/"(disabled)" appended
     maintenance: tuple[str, ...] = ()
+    default: bool = False  # the panel's default group

@@ -17,6 +17,7 @@ from bot.slack import ids
 from bot.slack.blocks.modal import reject_modal
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners.common import refuse, tell
+from bot.slack.listeners.home import publish_home
 from bot.slack.mrkdwn import mention
 from bot.slack.parse import build_metadata
 from bot.store import RequestState
@@ -131,8 +132,6 @@ async def _approve(
 async def _refresh_home(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> None:
     """A decision made in the App Home tab: show the clicker their updated Home."""
     if (body.get("container") or {}).get("type") == "view" or body.get("view"):
-        from bot.slack.listeners.home import publish_home
-
         await publish_home(deps, client, str(body["user"]["id"]))
 
 

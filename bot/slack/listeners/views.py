@@ -18,7 +18,8 @@ from bot.slack import ids
 from bot.slack.blocks.result import result_modal
 from bot.slack.deps import DownloadError, SlackDeps
 from bot.slack.listeners.common import approval_required, problems_text, tell
-from bot.slack.listeners.decisions import already_decided_text
+from bot.slack.listeners.decisions import already_decided_text, authorize_decision
+from bot.slack.listeners.home import publish_home
 from bot.slack.parse import (
     FileRef,
     check_file_meta,
@@ -136,16 +137,12 @@ async def _reject(
     user: str,
     reason: str | None,
 ) -> None:
-    from bot.slack.listeners.decisions import authorize_decision
-
     refusal = await authorize_decision(deps, request_id, user)
     try:
         if refusal is None:
             await deps.service.reject(request_id, actor=user, reason=reason)
             deps.kick()
             if not channel:  # rejected from the App Home tab: show the updated Home
-                from bot.slack.listeners.home import publish_home
-
                 await publish_home(deps, client, user)
             return
         text = refusal
