@@ -264,7 +264,7 @@ async def cmd_status(args: argparse.Namespace, out: Console) -> int:
         try:
             record, instances = await engine.service.get(request_id)
         except UnknownRequestError as error:
-            out.print(f"{error} See `vfbot requests`.", markup=False)
+            out.print(str(error), markup=False)
             return EXIT_FAILED
     out.print(_servers_table(record, instances))
     if record.decided_by:

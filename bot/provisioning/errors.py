@@ -41,6 +41,13 @@ class PlanError(ProvisioningError):
 class UnknownRequestError(ProvisioningError):
     """No request with that id (VF-n) exists."""
 
+    @classmethod
+    def for_id(cls, request_id: int) -> UnknownRequestError:
+        return cls(
+            f"There is no request VF-{request_id}. Check the number: `vfbot requests` and the "
+            "vfbot Home tab in Slack list recent ones."
+        )
+
 
 class AlreadyDecidedError(ProvisioningError):
     """The request left the state the action needs (already approved, rejected, finished...)."""

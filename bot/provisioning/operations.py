@@ -231,7 +231,10 @@ class OperationsService:
         try:
             server = await self._client.server(server_id)
         except NotFoundError as error:
-            raise UnknownServerError(f"There is no server {server_id} on the panel.") from error
+            raise UnknownServerError(
+                f"There is no server {server_id} on the panel. It may have been deleted; "
+                "`/vf list` or `vfbot servers` shows the servers there are."
+            ) from error
         if server.owner_id != self._owner:
             raise UnknownServerError(
                 f"Server {server_id} belongs to another VirtFusion user, not to vfbot's "
@@ -435,7 +438,7 @@ class OperationsService:
         async with self._uow() as uow:
             current = await uow.operations.get(operation_id)
             if current is None:
-                raise UnknownOperationError(f"There is no operation OP-{operation_id}.")
+                raise _unknown_operation(operation_id)
             if (
                 current.state is OS.PENDING_APPROVAL
                 and current.expires_at is not None
@@ -516,7 +519,7 @@ class OperationsService:
             if running is None:
                 current = await uow.operations.get(operation_id)
                 if current is None:
-                    raise UnknownOperationError(f"There is no operation OP-{operation_id}.")
+                    raise _unknown_operation(operation_id)
                 raise AlreadyDecidedError(_decided_text(current))
             await uow.commit()
         delay = _int_param(running.params, "delay_min")
@@ -633,7 +636,7 @@ class OperationsService:
         async with self._uow() as uow:
             operation = await uow.operations.get(operation_id)
         if operation is None:
-            raise UnknownOperationError(f"There is no operation OP-{operation_id}.")
+            raise _unknown_operation(operation_id)
         return operation
 
     async def set_operation_message(self, operation_id: int, channel: str, ts: str) -> None:
@@ -1076,3 +1079,10 @@ async def hypervisor_groups(client: VirtFusionClient) -> list[HypervisorGroupRow
             )
         )
     return rows
+
+
+def _unknown_operation(operation_id: int) -> UnknownOperationError:
+    return UnknownOperationError(
+        f"There is no operation OP-{operation_id}. Check the number on the delete message, or "
+        "ask for the delete again with `/vf delete`."
+    )

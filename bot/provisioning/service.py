@@ -235,7 +235,7 @@ class ProvisioningService:
         async with self._uow() as uow:
             record = await uow.requests.get(request_id)
             if record is None:
-                raise UnknownRequestError(f"There is no request VF-{request_id}.")
+                raise UnknownRequestError.for_id(request_id)
             return record, await uow.instances.list_for_request(request_id)
 
     async def approve(self, request_id: int, *, actor: str) -> RequestRecord:
@@ -267,7 +267,7 @@ class ProvisioningService:
             if record is None:
                 current = await uow.requests.get(request_id)
                 if current is None:
-                    raise UnknownRequestError(f"There is no request VF-{request_id}.")
+                    raise UnknownRequestError.for_id(request_id)
                 raise AlreadyDecidedError(_decided_text(current))
             if new is not R.RUNNING:
                 await self._cancel_planned(uow, request_id, now)
@@ -347,7 +347,7 @@ class ProvisioningService:
             if record is None:
                 current = await uow.requests.get(request_id)
                 if current is None:
-                    raise UnknownRequestError(f"There is no request VF-{request_id}.")
+                    raise UnknownRequestError.for_id(request_id)
                 raise AlreadyDecidedError(_decided_text(current))
             await uow.events.add(
                 request_id=request_id,
