@@ -29,7 +29,10 @@ def postgres_reachable() -> bool:
 
 @asynccontextmanager
 async def open_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
-    """A started, empty database; PostgreSQL gets its own schema, dropped afterwards."""
+    """A started, empty database of ``kind`` (``"sqlite"``, or ``"postgresql"``/``"postgres"``);
+    PostgreSQL gets its own schema, dropped afterwards, and the test is skipped without it."""
+    if kind not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(f"unknown database kind {kind!r}")
     if kind == "sqlite":
         database = Database(f"sqlite:///{tmp_path / f'{uuid.uuid4().hex[:8]}.db'}")
         await database.start()

@@ -1,16 +1,29 @@
-"""Expected outcomes of provisioning that end as one short message to the user."""
+"""Expected outcomes a user can act on; each carries structured fields and a plain sentence.
+
+The sentence (``str(error)``) says what happened in the domain's terms. What to do next depends
+on where the user is (a `/vf` command or a `vfbot` command), so the surfaces add that:
+``bot.slack.messages`` and ``bot.cli.common``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 from bot.provisioning.request import Problem
+from bot.virtfusion import (
+    AuthError,
+    ConnectError,
+    ForbiddenError,
+    PanelTimeoutError,
+    VirtFusionError,
+)
 
 __all__ = [
     "AlreadyDecidedError",
     "AmbiguousServerError",
     "InvalidValueError",
-    "NotAllowedError",
+    "NotOursReason",
     "OperationFailedError",
     "OperationPendingError",
     "PlanError",
@@ -20,6 +33,7 @@ __all__ = [
     "UnknownOperationError",
     "UnknownRequestError",
     "UnknownServerError",
+    "describe_panel_error",
 ]
 
 
@@ -41,26 +55,34 @@ class PlanError(ProvisioningError):
 class UnknownRequestError(ProvisioningError):
     """No request with that id (VF-n) exists."""
 
-    @classmethod
-    def for_id(cls, request_id: int) -> UnknownRequestError:
-        return cls(
-            f"There is no request VF-{request_id}. Check the number: `vfbot requests` and the "
-            "vfbot Home tab in Slack list recent ones."
-        )
+    def __init__(self, request_id: int) -> None:
+        self.request_id = request_id
+        super().__init__(f"There is no request VF-{request_id}.")
 
 
 class AlreadyDecidedError(ProvisioningError):
-    """The request left the state the action needs (already approved, rejected, finished...)."""
+    """The request or operation left the state the action needs (already approved, rejected,
+    finished…); the sentence names who decided."""
 
 
-class NotAllowedError(ProvisioningError):
-    """The actor may not do this; the message says who may."""
+class NotOursReason(StrEnum):
+    """Why a named server is not one vfbot may act on."""
+
+    NO_NAME = "no_name"  # nothing was named
+    UNKNOWN_NAME = "unknown_name"  # vfbot made no server by that name
+    NOT_ON_PANEL = "not_on_panel"  # no server with that id on the panel
+    OTHER_OWNER = "other_owner"  # the id belongs to another VirtFusion user
+    GIVEN_AWAY = "given_away"  # vfbot made it, but it was given to another user since
+    GONE = "gone"  # it was deleted on the panel meanwhile
 
 
 class UnknownServerError(ProvisioningError):
     """No server vfbot may manage goes by that id or name; `suggestions` are close names."""
 
-    def __init__(self, message: str, suggestions: Sequence[str] = ()) -> None:
+    def __init__(
+        self, reason: NotOursReason, message: str, suggestions: Sequence[str] = ()
+    ) -> None:
+        self.reason = reason
         self.suggestions = list(suggestions)
         if self.suggestions:
             message += " Did you mean " + ", ".join(self.suggestions) + "?"
@@ -98,7 +120,12 @@ class OperationFailedError(ProvisioningError):
 
 
 class ServerBuildingError(ProvisioningError):
-    """The server is still being created or built by a request; cancel that request instead."""
+    """The server is still being created or built by request `request_id`; cancel that request
+    instead."""
+
+    def __init__(self, label: str, request_id: int) -> None:
+        self.request_id = request_id
+        super().__init__(f"{label}: VF-{request_id} is still building it.")
 
 
 class OperationPendingError(ProvisioningError):
@@ -112,6 +139,23 @@ class OperationPendingError(ProvisioningError):
 class UnknownOperationError(ProvisioningError):
     """No operation with that id (OP-n) exists."""
 
+    def __init__(self, operation_id: int) -> None:
+        self.operation_id = operation_id
+        super().__init__(f"There is no operation OP-{operation_id}.")
+
 
 class InvalidValueError(ProvisioningError):
     """A value the user gave is out of range; the message says what is allowed."""
+
+
+def describe_panel_error(error: VirtFusionError) -> str:
+    """What went wrong with the panel, in plain words without advice (surfaces add that)."""
+    if isinstance(error, AuthError):
+        return "the panel rejected vfbot's API token (HTTP 401)"
+    if isinstance(error, ForbiddenError):
+        return f"vfbot's API token lacks a permission for {error.method} {error.path} (HTTP 403)"
+    if isinstance(error, ConnectError):
+        return f"the panel could not be reached ({error})"
+    if isinstance(error, PanelTimeoutError):
+        return f"the panel did not answer in time ({error})"
+    return str(error)

@@ -1,6 +1,16 @@
-"""Names of the outbox events the engine writes; subscribers (CLI, Slack) switch on these."""
+"""Outbox events: their kinds and one typed payload per kind; subscribers (CLI, Slack) read these.
+
+Payloads are stored as JSON in the shape of the models below, and parsed back with `parse_event`.
+Fields added later have defaults, so events written by older versions still parse.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.provisioning.model import EventRecord, JsonDict
 
 __all__ = [
     "INSTANCE_BUILD_STARTED",
@@ -10,6 +20,9 @@ __all__ = [
     "INSTANCE_DELETED",
     "INSTANCE_FAILED",
     "MILESTONES",
+    "OPERATION_DECIDED",
+    "OPERATION_FINISHED",
+    "OPERATION_REQUESTED",
     "REQUEST_APPROVED",
     "REQUEST_CANCEL_REQUESTED",
     "REQUEST_EXPIRED",
@@ -18,23 +31,203 @@ __all__ = [
     "REQUEST_RETRIED",
     "REQUEST_STARTED",
     "REQUEST_SUBMITTED",
+    "Event",
+    "InstanceBuildStarted",
+    "InstanceBuilt",
+    "InstanceCancelled",
+    "InstanceCreated",
+    "InstanceDeleted",
+    "InstanceEvent",
+    "InstanceFailed",
+    "OperationDecided",
+    "OperationFinished",
+    "OperationRequested",
+    "RequestApproved",
+    "RequestCancelRequested",
+    "RequestExpired",
+    "RequestFinished",
+    "RequestRejected",
+    "RequestRetried",
+    "RequestStarted",
+    "RequestSubmitted",
+    "parse_event",
 ]
 
-REQUEST_SUBMITTED = "request.submitted"
-REQUEST_APPROVED = "request.approved"
-REQUEST_REJECTED = "request.rejected"
-REQUEST_EXPIRED = "request.expired"
-REQUEST_STARTED = "request.started"
-REQUEST_CANCEL_REQUESTED = "request.cancel_requested"
-REQUEST_FINISHED = "request.finished"
-REQUEST_RETRIED = "request.retried"
 
-INSTANCE_CREATED = "instance.created"
-INSTANCE_BUILD_STARTED = "instance.build_started"
-INSTANCE_BUILT = "instance.built"
-INSTANCE_FAILED = "instance.failed"
-INSTANCE_CANCELLED = "instance.cancelled"
-INSTANCE_DELETED = "instance.deleted"
+class Event(BaseModel):
+    """Base of every payload; ``KIND`` is the stored event kind."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    KIND: ClassVar[str]
+
+    def to_json(self) -> JsonDict:
+        """The payload as stored in the outbox."""
+        return self.model_dump(mode="json")
+
+
+class RequestSubmitted(Event):
+    KIND: ClassVar[str] = "request.submitted"
+    requester: str = ""
+    servers: int = 0
+    approval_required: bool = False
+
+
+class RequestStarted(Event):
+    KIND: ClassVar[str] = "request.started"
+
+
+class RequestApproved(Event):
+    KIND: ClassVar[str] = "request.approved"
+    by: str = ""
+    reason: str = ""
+
+
+class RequestRejected(Event):
+    KIND: ClassVar[str] = "request.rejected"
+    by: str = ""
+    reason: str = ""
+
+
+class RequestExpired(Event):
+    KIND: ClassVar[str] = "request.expired"
+
+
+class RequestCancelRequested(Event):
+    KIND: ClassVar[str] = "request.cancel_requested"
+    by: str = ""
+    delete_servers: bool = False
+
+
+class RequestRetried(Event):
+    KIND: ClassVar[str] = "request.retried"
+    by: str = ""
+    servers: list[str] = []
+
+
+class RequestFinished(Event):
+    """The request ended; the counts are its servers by final state (0 ones are left out)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    KIND: ClassVar[str] = "request.finished"
+    state: str = ""
+
+    def to_json(self) -> JsonDict:
+        return {k: v for k, v in self.model_dump(mode="json").items() if v}
+
+
+class InstanceEvent(Event):
+    """A milestone of one server; ``name`` is the server's name in the request."""
+
+    name: str = ""
+    server_id: int | None = None
+
+
+class InstanceCreated(InstanceEvent):
+    KIND: ClassVar[str] = "instance.created"
+    group: str | None = None
+    hypervisor_id: int | None = None
+    hypervisor: str = ""
+    ipv4: list[str] = []
+    reconciled: bool = False
+
+
+class InstanceBuildStarted(InstanceEvent):
+    KIND: ClassVar[str] = "instance.build_started"
+    os: str | None = None
+
+
+class InstanceBuilt(InstanceEvent):
+    KIND: ClassVar[str] = "instance.built"
+    ipv4: list[str] = []
+    os: str | None = None
+    seconds: int | None = None
+
+
+class InstanceFailed(InstanceEvent):
+    KIND: ClassVar[str] = "instance.failed"
+    error: str = ""
+    stage: str = ""
+    deleted: bool = False
+
+
+class InstanceCancelled(InstanceEvent):
+    KIND: ClassVar[str] = "instance.cancelled"
+    kept: bool = False
+
+
+class InstanceDeleted(InstanceEvent):
+    KIND: ClassVar[str] = "instance.deleted"
+    by: str = ""
+    delay_min: int = 0
+    already_gone: bool = False
+
+
+class OperationRequested(Event):
+    """A day-2 operation was asked for (waiting for approval, or approved at once)."""
+
+    KIND: ClassVar[str] = "operation.requested"
+    by: str = ""
+    approval_required: bool = False
+
+
+class OperationDecided(Event):
+    """Approved, rejected, or expired without a decision."""
+
+    KIND: ClassVar[str] = "operation.decided"
+    state: str = ""
+    by: str = ""
+
+
+class OperationFinished(Event):
+    """Carried out (``done``) or not (``failed``); ``result`` is the outcome in words."""
+
+    KIND: ClassVar[str] = "operation.finished"
+    state: str = ""
+    result: str = ""
+
+
+_TYPES: dict[str, type[Event]] = {
+    cls.KIND: cls
+    for cls in (
+        RequestSubmitted,
+        RequestStarted,
+        RequestApproved,
+        RequestRejected,
+        RequestExpired,
+        RequestCancelRequested,
+        RequestRetried,
+        RequestFinished,
+        InstanceCreated,
+        InstanceBuildStarted,
+        InstanceBuilt,
+        InstanceFailed,
+        InstanceCancelled,
+        InstanceDeleted,
+        OperationRequested,
+        OperationDecided,
+        OperationFinished,
+    )
+}
+
+REQUEST_SUBMITTED = RequestSubmitted.KIND
+REQUEST_APPROVED = RequestApproved.KIND
+REQUEST_REJECTED = RequestRejected.KIND
+REQUEST_EXPIRED = RequestExpired.KIND
+REQUEST_STARTED = RequestStarted.KIND
+REQUEST_CANCEL_REQUESTED = RequestCancelRequested.KIND
+REQUEST_FINISHED = RequestFinished.KIND
+REQUEST_RETRIED = RequestRetried.KIND
+
+INSTANCE_CREATED = InstanceCreated.KIND
+INSTANCE_BUILD_STARTED = InstanceBuildStarted.KIND
+INSTANCE_BUILT = InstanceBuilt.KIND
+INSTANCE_FAILED = InstanceFailed.KIND
+INSTANCE_CANCELLED = InstanceCancelled.KIND
+INSTANCE_DELETED = InstanceDeleted.KIND
+
+OPERATION_REQUESTED = OperationRequested.KIND
+OPERATION_DECIDED = OperationDecided.KIND
+OPERATION_FINISHED = OperationFinished.KIND
 
 MILESTONES = frozenset(
     {
@@ -46,3 +239,20 @@ MILESTONES = frozenset(
         INSTANCE_DELETED,
     }
 )
+
+
+def parse_event(record: EventRecord) -> Event | None:
+    """The typed payload of a stored event; None for a kind this version does not know.
+
+    A field that does not fit its type (a row written by hand, or by a broken version) is read
+    as missing, so one bad value never stops the delivery of a stream.
+    """
+    kind = _TYPES.get(record.kind)
+    if kind is None:
+        return None
+    payload = dict(record.payload)
+    try:
+        return kind.model_validate(payload)
+    except ValidationError as error:
+        bad = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+        return kind.model_validate({k: v for k, v in payload.items() if k not in bad})

@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from bot.store import EventRecord, UnitOfWork
+from bot.provisioning.model import EventRecord
+from bot.provisioning.ports import UnitOfWork
 
 __all__ = ["DeliveryDeferredError", "Handler", "OutboxConsumer"]
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_serializer
 
 from bot.provisioning.errors import PlanError
 from bot.provisioning.request import InstanceRequest, Problem, ProvisionRequest, expand_servers
@@ -105,8 +105,13 @@ class ServerPlan(_Frozen):
     network_profile_source: str
     firewall_rulesets: list[int] | None = None
     volumes: list[VolumePlan] = []
-    create_body: dict[str, object]
-    build_body: dict[str, object]
+    create_body: CreateServerBody
+    build_body: BuildServerBody
+
+    @field_serializer("create_body", "build_body")
+    def _panel_json(self, body: CreateServerBody | BuildServerBody) -> dict[str, object]:
+        # Stored as the panel receives it (camelCase, no nulls); read back by alias.
+        return body.to_json()
 
 
 class GroupTotals(_Frozen):
@@ -489,8 +494,8 @@ def _server_plan(
         network_profile_source=info.profile_source,
         firewall_rulesets=network.firewall_rulesets if network else None,
         volumes=volumes,
-        create_body=create.to_json(),
-        build_body=build.to_json(),
+        create_body=create,
+        build_body=build,
     )
 
 

@@ -19,7 +19,6 @@ from bot.provisioning.plan import (
 )
 from bot.provisioning.request import Problem, ProvisionRequest
 from bot.virtfusion import (
-    CreateServerBody,
     InvalidRequestError,
     NotFoundError,
     VirtFusionClient,
@@ -85,11 +84,11 @@ class Planner:
         """`POST /servers?dryRun=true` once per distinct create body; map refusals to fields."""
         sharing: dict[str, list[ServerPlan]] = {}
         for server in plan.servers:
-            key = json.dumps(server.create_body, sort_keys=True)
+            key = json.dumps(server.create_body.to_json(), sort_keys=True)
             sharing.setdefault(key, []).append(server)
         problems: list[Problem] = []
         for servers in sharing.values():
-            body = CreateServerBody.model_validate(servers[0].create_body)
+            body = servers[0].create_body
             try:
                 await self._client.validate_server(body)
             except InvalidRequestError as error:

@@ -39,10 +39,11 @@ from bot.virtfusion._models import (
     User,
     VncSession,
 )
-from bot.virtfusion._sansio import HttpRequest, RawResponse
+from bot.virtfusion._sansio import DELETE_DELAY_MAX_MIN, HttpRequest, RawResponse
 from bot.virtfusion.aiohttp import AiohttpVirtFusionClient
 
 __all__ = [
+    "DELETE_DELAY_MAX_MIN",
     "AiohttpVirtFusionClient",
     "AmbiguousResultError",
     "ApiError",

@@ -1,25 +1,28 @@
-"""Pure record helpers: human ids and state sets."""
+"""The records the store returns (human ids, state sets), and what the store modules export."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
+import subprocess
+import sys
 from types import ModuleType
 
 import pytest
 
 import bot.store
-import bot.store.records
+import bot.store.memory
 import bot.store.sql
-from bot.store import (
+from bot.provisioning.model import (
     IN_FLIGHT_INSTANCE_STATES,
     TERMINAL_INSTANCE_STATES,
     TERMINAL_REQUEST_STATES,
     InstanceState,
     RequestState,
-    ServerAlreadyClaimedError,
-    StoreError,
     parse_human_id,
 )
+from bot.provisioning.ports import ServerAlreadyClaimedError, StoreError
 
 
 @pytest.mark.parametrize(
@@ -73,8 +76,18 @@ def test_server_already_claimed_error() -> None:
     assert "42" in str(err)
 
 
-@pytest.mark.parametrize("module", [bot.store, bot.store.records, bot.store.sql])
+def _store_modules() -> list[ModuleType]:
+    found = [bot.store.memory, bot.store.sql]
+    for package in (bot.store.memory, bot.store.sql):
+        for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            found.append(importlib.import_module(info.name))
+    found.append(importlib.import_module("bot.store._values"))
+    return found
+
+
+@pytest.mark.parametrize("module", _store_modules(), ids=lambda m: m.__name__)
 def test_all_lists_exactly_the_public_names(module: ModuleType) -> None:
+    assert module.__doc__, "every module opens with a docstring"
     exported = set(module.__all__)
     assert all(hasattr(module, name) for name in exported)
     defined_here = {
@@ -87,14 +100,8 @@ def test_all_lists_exactly_the_public_names(module: ModuleType) -> None:
     assert defined_here <= exported
 
 
-def test_package_re_exports_every_record_name() -> None:
-    assert set(bot.store.records.__all__) <= set(bot.store.__all__)
-
-
-def test_store_package_does_not_import_sqlalchemy() -> None:
-    import subprocess
-    import sys
-
-    code = "import sys, bot.store; print('sqlalchemy' in sys.modules)"
+@pytest.mark.parametrize("module", ["bot.store", "bot.store.memory", "bot.provisioning.ports"])
+def test_memory_store_and_ports_do_not_import_sqlalchemy(module: str) -> None:
+    code = f"import sys, {module}; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

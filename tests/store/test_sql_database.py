@@ -1,17 +1,30 @@
-"""Database lifecycle, URL normalisation, units of work and datetime handling on both engines."""
+"""SQL only: URL normalisation, `Database` lifecycle, schema creation and SQLite pragmas."""
 
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime, timedelta, timezone
+import uuid
+from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import StatementError
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.store import RequestState
 from bot.store.sql import Database, normalize_database_url
+from bot.store.sql.tables import Base
+from tests.databases import PG_URL, postgres_reachable
 from tests.store.conftest import NOW
-from tests.store.helpers import add_request
+
+TABLES = {
+    "requests",
+    "instances",
+    "events",
+    "event_deliveries",
+    "audit_log",
+    "operations",
+    "slack_events",
+    "slack_messages",
+}
 
 
 @pytest.mark.parametrize(
@@ -43,9 +56,20 @@ def test_schema_is_validated() -> None:
         Database("postgresql://u@h/db", schema='x"; DROP TABLE y; --')
 
 
+def test_dialect_follows_the_url() -> None:
+    assert Database("sqlite:///x.db").dialect == "sqlite"
+    assert Database("postgres://u@h/db").dialect == "postgresql"
+
+
 def test_uow_before_start_raises() -> None:
     with pytest.raises(RuntimeError):
         Database("sqlite:///x.db").uow()
+
+
+async def test_slack_store_before_start_raises() -> None:
+    slack = Database("sqlite:///x.db").slack_store()
+    with pytest.raises(RuntimeError):
+        await slack.remember_event("Ev1", NOW)
 
 
 async def test_ping_and_idempotent_start_stop(db: Database) -> None:
@@ -69,62 +93,76 @@ async def test_start_fails_cleanly_when_unreachable() -> None:
         database.uow()
 
 
-async def test_leaving_without_commit_rolls_back(db: Database) -> None:
-    async with db.uow() as uow:
-        await uow.requests.add_or_get(
-            key="cli:gone",
-            requester="U1",
-            source="cli",
-            project_name="p",
-            payload={},
-            plan=None,
-            state=RequestState.PENDING_APPROVAL,
-            now=NOW,
-        )
-        await uow.audit.add(at=NOW, actor="U1", action="submit", target="x", result="ok")
-    async with db.uow() as uow:
-        assert await uow.requests.get_by_key("cli:gone") is None
-        assert await uow.audit.list_recent() == []
-
-
-async def test_explicit_rollback_then_commit(db: Database) -> None:
-    async with db.uow() as uow:
-        await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
-        await uow.rollback()
-        await uow.audit.add(at=NOW, actor="b", action="x", target="t", result="ok")
-        await uow.commit()
-    async with db.uow() as uow:
-        assert [a.actor for a in await uow.audit.list_recent()] == ["b"]
-
-
-async def test_exception_in_block_rolls_back(db: Database) -> None:
-    with pytest.raises(KeyError):
-        async with db.uow() as uow:
+async def test_start_creates_every_table_and_keeps_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'vfbot.db'}"
+    first = Database(url)
+    await first.start()
+    try:
+        async with first.uow() as uow:
             await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
-            raise KeyError("boom")
-    async with db.uow() as uow:
-        assert await uow.audit.list_recent() == []
+            await uow.commit()
+    finally:
+        await first.stop()
+    # A restart (or a second replica) finds the tables and creates nothing twice.
+    second = Database(url)
+    await second.start()
+    try:
+        async with second.uow() as uow:
+            assert [a.actor for a in await uow.audit.list_recent()] == ["a"]
+    finally:
+        await second.stop()
+    engine = create_async_engine(normalize_database_url(url))
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+    assert names == TABLES == set(Base.metadata.tables)
 
 
-async def test_aware_datetimes_round_trip(db: Database) -> None:
-    plus_two = timezone(timedelta(hours=2))
-    local = datetime(2025, 6, 1, 14, 30, 15, 123456, tzinfo=plus_two)
-    record = await add_request(db, now=local, expires_at=local + timedelta(hours=1))
-    async with db.uow() as uow:
-        loaded = await uow.requests.get(record.id)
-    assert loaded is not None
-    for value in (loaded.created_at, loaded.updated_at, loaded.expires_at):
-        assert value is not None
-        assert value.tzinfo is UTC
-    assert loaded.created_at == local
-    assert loaded.created_at.hour == 12
-    assert loaded.expires_at == local + timedelta(hours=1)
-
-
-async def test_naive_datetime_is_rejected(db: Database) -> None:
-    async with db.uow() as uow:
-        with pytest.raises(StatementError) as info:
-            await uow.audit.add(
-                at=datetime(2025, 1, 1), actor="a", action="x", target="t", result="ok"
+async def test_postgresql_schema_is_created_and_holds_the_tables() -> None:
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable")
+    schema = f"t_{uuid.uuid4().hex}"
+    database = Database(PG_URL, schema=schema)
+    admin = create_async_engine(PG_URL)
+    try:
+        await database.start()
+        async with database.uow() as uow:
+            await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
+            await uow.commit()
+        async with admin.connect() as conn:
+            found = await conn.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+                {"s": schema},
             )
-    assert isinstance(info.value.orig, ValueError)
+            names = {name for (name,) in found}
+            actors = await conn.execute(text(f'SELECT actor FROM "{schema}".audit_log'))
+            assert [actor for (actor,) in actors] == ["a"]
+        assert names == TABLES
+    finally:
+        await database.stop()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def test_sqlite_pragmas(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    await database.start()
+    try:
+        async with database.uow() as uow:
+            session = uow._session  # the test looks at the connection's settings
+            values = {
+                name: (await session.execute(text(f"PRAGMA {name}"))).scalar_one()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+    finally:
+        await database.stop()
+    # FULL (2): a power loss must not lose a committed create intent.
+    assert values == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 5000,
+    }

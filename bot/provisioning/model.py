@@ -1,4 +1,8 @@
-"""Plain values the store returns (states, records, errors); no I/O, no ORM rows."""
+"""The domain's states and records: plain values the store returns and the services pass around.
+
+No I/O and no surface wording. The store maps its rows to these (`bot.store`), the services move
+them through their states (`requests`, `engine`, `servers`), and Slack and the CLI render them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
+
+from pydantic import ValidationError
+
+from bot.provisioning.plan import ServerPlan
 
 __all__ = [
     "IN_FLIGHT_INSTANCE_STATES",
@@ -21,11 +30,8 @@ __all__ = [
     "Operation",
     "OperationKind",
     "OperationState",
-    "RequestNotFoundError",
     "RequestRecord",
     "RequestState",
-    "ServerAlreadyClaimedError",
-    "StoreError",
     "parse_human_id",
 ]
 
@@ -87,25 +93,27 @@ IN_FLIGHT_INSTANCE_STATES: frozenset[InstanceState] = frozenset(
 )
 
 
-class StoreError(Exception):
-    """Base class for expected failures raised by the store."""
+class OperationKind(StrEnum):
+    """What a day-2 operation does."""
+
+    DELETE = "delete"
 
 
-class ServerAlreadyClaimedError(StoreError):
-    """A panel server id is already recorded on another instance (server ids are unique)."""
+class OperationState(StrEnum):
+    """Lifecycle of a day-2 operation: decided once, then run once."""
 
-    def __init__(self, server_id: int) -> None:
-        super().__init__(f"server {server_id} is already claimed by another instance")
-        self.server_id = server_id
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    RUNNING = "running"  # claimed by one runner; the panel call is under way
+    DONE = "done"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
-class RequestNotFoundError(StoreError):
-    """No request has the given id."""
-
-    def __init__(self, request_id: int) -> None:
-        super().__init__(f"request {request_id} does not exist")
-        self.request_id = request_id
-
+OPEN_OPERATION_STATES: frozenset[OperationState] = frozenset(
+    {OperationState.PENDING_APPROVAL, OperationState.APPROVED, OperationState.RUNNING}
+)
 
 _HUMAN_ID = re.compile(r"(?:vf-)?([1-9][0-9]{0,17})", re.IGNORECASE)
 
@@ -118,7 +126,11 @@ def parse_human_id(text: str) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
-    """A provisioning request as stored; datetimes are timezone-aware UTC."""
+    """A provisioning request as stored; datetimes are timezone-aware UTC.
+
+    ``channel`` is the conversation the request was made in, as its surface names it (a Slack
+    channel id); None for requests from the command line.
+    """
 
     id: int
     key: str
@@ -134,9 +146,7 @@ class RequestRecord:
     decided_at: datetime | None
     decision_note: str | None
     expires_at: datetime | None
-    slack_channel: str | None
-    slack_ts: str | None
-    slack_notice_ts: str | None
+    channel: str | None
     cancel_requested: bool
     delete_on_cancel: bool
 
@@ -146,9 +156,12 @@ class RequestRecord:
         return f"VF-{self.id}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InstanceRecord:
-    """One server of a request as stored; datetimes are timezone-aware UTC."""
+    """One server of a request as stored; datetimes are timezone-aware UTC.
+
+    ``spec`` is the stored `ServerPlan`; read it typed through ``plan``.
+    """
 
     id: int
     request_id: int
@@ -172,6 +185,25 @@ class InstanceRecord:
     updated_at: datetime
     created_at: datetime
 
+    @cached_property
+    def plan(self) -> ServerPlan:
+        """The server's plan (validated once per record)."""
+        return ServerPlan.model_validate(self.spec)
+
+    @property
+    def human_request_id(self) -> str:
+        """``VF-n`` of the request this server belongs to."""
+        return f"VF-{self.request_id}"
+
+    @property
+    def group_label(self) -> str:
+        """The planned group's name, else its id, else empty."""
+        try:
+            name = self.plan.group_name
+        except ValidationError:  # a spec that no longer reads as a plan
+            name = ""
+        return name or (str(self.group_id) if self.group_id is not None else "")
+
 
 @dataclass(frozen=True, slots=True)
 class NewInstance:
@@ -184,14 +216,15 @@ class NewInstance:
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """One outbox event; ``id`` orders events."""
+    """One outbox event; ``id`` orders events within their stream (a request or an operation)."""
 
     id: int
-    request_id: int
+    request_id: int | None
     instance_id: int | None
     kind: str
     payload: JsonDict
     created_at: datetime
+    operation_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,34 +240,11 @@ class AuditRecord:
     detail: JsonDict
 
 
-class OperationKind(StrEnum):
-    """What a day-2 operation does."""
-
-    DELETE = "delete"
-
-
-class OperationState(StrEnum):
-    """Lifecycle of a day-2 operation: decided once, then run once."""
-
-    PENDING_APPROVAL = "pending_approval"
-    APPROVED = "approved"
-    RUNNING = "running"  # claimed by one runner; the panel call is under way
-    DONE = "done"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-OPEN_OPERATION_STATES: frozenset[OperationState] = frozenset(
-    {OperationState.PENDING_APPROVAL, OperationState.APPROVED, OperationState.RUNNING}
-)
-
-
 @dataclass(frozen=True)
 class Operation:
     """A day-2 action that needed (or needs) approval, e.g. deleting a server.
 
-    Defined here so the store can return it; ``bot.provisioning.ops_model`` re-exports it.
+    ``channel`` is where it was asked for (as for requests); None from the command line.
     """
 
     id: int
@@ -251,10 +261,21 @@ class Operation:
     decision_note: str | None = None
     result: str | None = None
     request_id: int | None = None  # the create request the server came from, if any
-    slack_channel: str | None = None
-    slack_ts: str | None = None
+    channel: str | None = None
 
     @property
     def human_id(self) -> str:
         """The id shown to people, e.g. ``OP-7``."""
         return f"OP-{self.id}"
+
+    @property
+    def target(self) -> str:
+        """``server 123 (web-1)``: how audit entries and messages name the server."""
+        name = self.server_name
+        return f"server {self.server_id} ({name})" if name else f"server {self.server_id}"
+
+    @property
+    def delay_min(self) -> int:
+        """The delete delay asked for, in minutes (0 when none)."""
+        value = self.params.get("delay_min")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -1,4 +1,4 @@
-"""SQLAlchemy table definitions for the store; rows defined here never leave ``bot.store``."""
+"""SQLAlchemy table definitions; rows defined here never leave ``bot.store.sql``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from bot.store._values import utc
+
 __all__ = [
     "AuditRow",
     "Base",
@@ -30,6 +32,7 @@ __all__ = [
     "OperationRow",
     "RequestRow",
     "SlackEventRow",
+    "SlackMessageRow",
     "UtcDateTime",
 ]
 
@@ -46,9 +49,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("naive datetime given to the store; pass a timezone-aware UTC value")
-        value = value.astimezone(UTC)
+        value = utc(value)
         # SQLite has no timezone type: store naive UTC text so string comparisons stay ordered.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -90,9 +91,9 @@ class RequestRow(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decision_note: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    slack_channel: Mapped[str | None] = mapped_column(String(50))
-    slack_ts: Mapped[str | None] = mapped_column(String(50))
-    slack_notice_ts: Mapped[str | None] = mapped_column(String(50))
+    # The conversation the request came from (column named before the domain stopped knowing
+    # Slack; renaming it would cost every install a table rebuild on SQLite).
+    channel: Mapped[str | None] = mapped_column("slack_channel", String(50))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     delete_on_cancel: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -133,13 +134,24 @@ class InstanceRow(Base):
 
 
 class EventRow(Base):
-    """Table ``events``: the outbox; the id gives the delivery order within a request."""
+    """Table ``events``: the outbox; the id gives the delivery order within a stream.
+
+    A stream is one request (``request_id``) or one operation (``operation_id``).
+    """
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_request_id_id", "request_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_request_id_id", "request_id", "id"),
+        Index("ix_events_operation_id_id", "operation_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
-    request_id: Mapped[int] = mapped_column(_Id, ForeignKey("requests.id", ondelete="CASCADE"))
+    request_id: Mapped[int | None] = mapped_column(
+        _Id, ForeignKey("requests.id", ondelete="CASCADE"), nullable=True
+    )
+    operation_id: Mapped[int | None] = mapped_column(
+        _Id, ForeignKey("operations.id", ondelete="CASCADE"), nullable=True
+    )
     instance_id: Mapped[int | None] = mapped_column(
         _Id, ForeignKey("instances.id", ondelete="CASCADE")
     )
@@ -214,5 +226,20 @@ class OperationRow(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
     result: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[int | None] = mapped_column(BigInteger)
-    slack_channel: Mapped[str | None] = mapped_column(String(50))
-    slack_ts: Mapped[str | None] = mapped_column(String(50))
+    channel: Mapped[str | None] = mapped_column("slack_channel", String(50))
+
+
+class SlackMessageRow(Base):
+    """Table ``slack_messages``: where a request's or operation's Slack messages live.
+
+    Owned by the Slack adapter (``bot.slack.threads``); the domain never reads it.
+    """
+
+    __tablename__ = "slack_messages"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # "request" | "operation"
+    ref_id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=False)
+    channel: Mapped[str] = mapped_column(String(50))
+    ts: Mapped[str] = mapped_column(String(50))
+    notice_ts: Mapped[str | None] = mapped_column(String(50))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,0 +1,479 @@
+"""What the domain needs from storage: a unit of work over typed repositories; no SQL here.
+
+Adapters live in ``bot.store`` (``memory`` for unit tests, ``sql`` for SQLite and PostgreSQL) and
+both pass the same contract tests. Repositories never commit: the caller does
+``async with uow: ...; await uow.commit()``, and leaving the block without a commit rolls back.
+Every ``now`` is passed in by the caller (an injected clock); datetimes are timezone-aware UTC.
+
+Changes are typed values (`RequestChange`, `InstanceChange`, `OperationChange`): a field left
+at `UNSET` is not written, so mypy checks every name and type a service sets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from types import TracebackType
+from typing import Final, Protocol, Self
+
+from bot.provisioning.model import (
+    AuditRecord,
+    EventRecord,
+    InstanceRecord,
+    InstanceState,
+    JsonDict,
+    NewInstance,
+    Operation,
+    OperationKind,
+    OperationState,
+    RequestRecord,
+    RequestState,
+)
+
+__all__ = [
+    "RELEASE",
+    "UNSET",
+    "AuditRepo",
+    "EventRepo",
+    "InstanceChange",
+    "InstanceRepo",
+    "OperationChange",
+    "OperationRepo",
+    "RequestChange",
+    "RequestRepo",
+    "ServerAlreadyClaimedError",
+    "StoreError",
+    "UnitOfWork",
+    "Unset",
+    "changed_fields",
+]
+
+
+class Unset(Enum):
+    """The type of `UNSET`: "leave this field as it is"."""
+
+    UNSET = "unset"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+
+class StoreError(Exception):
+    """Base class for expected failures raised by the store."""
+
+
+class ServerAlreadyClaimedError(StoreError):
+    """A panel server id is already recorded on another instance (server ids are unique)."""
+
+    def __init__(self, server_id: int) -> None:
+        super().__init__(f"server {server_id} is already claimed by another instance")
+        self.server_id = server_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestChange:
+    """Fields a request transition may set besides its state."""
+
+    decided_by: str | Unset | None = UNSET
+    decided_at: datetime | Unset | None = UNSET
+    decision_note: str | Unset | None = UNSET
+    cancel_requested: bool | Unset = UNSET
+    delete_on_cancel: bool | Unset = UNSET
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceChange:
+    """Fields an instance transition or update may set besides its state."""
+
+    server_id: int | Unset | None = UNSET
+    hypervisor_id: int | Unset | None = UNSET
+    group_id: int | Unset | None = UNSET
+    ipv4: list[str] | Unset = UNSET
+    os_name: str | Unset | None = UNSET
+    error: str | Unset | None = UNSET
+    attempts: int | Unset = UNSET
+    intent_at: datetime | Unset | None = UNSET
+    build_started_at: datetime | Unset | None = UNSET
+    finished_at: datetime | Unset | None = UNSET
+    next_check_at: datetime | Unset | None = UNSET
+    lease_owner: str | Unset | None = UNSET
+    lease_until: datetime | Unset | None = UNSET
+
+
+RELEASE: Final = InstanceChange(lease_owner=None, lease_until=None)
+"""The lease cleared; combine with `dataclasses.replace(RELEASE, ...)`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OperationChange:
+    """Fields an operation transition may set besides its state."""
+
+    decided_by: str | Unset | None = UNSET
+    decided_at: datetime | Unset | None = UNSET
+    decision_note: str | Unset | None = UNSET
+    result: str | Unset | None = UNSET
+
+
+def changed_fields(change: RequestChange | InstanceChange | OperationChange) -> dict[str, object]:
+    """The fields of `change` that are set, by name (for adapters)."""
+    return {
+        f.name: value
+        for f in dataclasses.fields(change)
+        if (value := getattr(change, f.name)) is not UNSET
+    }
+
+
+class RequestRepo(Protocol):
+    """Provisioning requests, idempotent on their key, changed only by compare-and-set."""
+
+    async def add_or_get(
+        self,
+        *,
+        key: str,
+        requester: str,
+        source: str,
+        project_name: str,
+        payload: JsonDict,
+        plan: JsonDict | None,
+        state: RequestState,
+        now: datetime,
+        expires_at: datetime | None = None,
+        channel: str | None = None,
+    ) -> tuple[RequestRecord, bool]:
+        """Insert the request unless ``key`` exists; return it and whether it was created now."""
+        ...
+
+    async def get(self, request_id: int) -> RequestRecord | None:
+        """Return the request with this id, or None."""
+        ...
+
+    async def get_many(self, request_ids: Collection[int]) -> dict[int, RequestRecord]:
+        """Return the requests with these ids that exist, by id."""
+        ...
+
+    async def get_by_key(self, key: str) -> RequestRecord | None:
+        """Return the request with this idempotency key, or None."""
+        ...
+
+    async def list_recent(
+        self,
+        *,
+        requester: str | None = None,
+        limit: int = 20,
+        states: Collection[RequestState] | None = None,
+    ) -> list[RequestRecord]:
+        """Return up to ``limit`` requests, newest first, optionally filtered."""
+        ...
+
+    async def list_by_state(self, states: Collection[RequestState]) -> list[RequestRecord]:
+        """Return every request in one of ``states``, oldest first."""
+        ...
+
+    async def list_expired(self, now: datetime) -> list[RequestRecord]:
+        """Return pending requests whose ``expires_at`` is at or before ``now``."""
+        ...
+
+    async def transition(
+        self,
+        request_id: int,
+        *,
+        expected: Collection[RequestState],
+        new: RequestState,
+        now: datetime,
+        change: RequestChange = RequestChange(),  # frozen: safe to share
+    ) -> RequestRecord | None:
+        """Move to ``new`` only if the state is in ``expected``; None when it was not."""
+        ...
+
+
+class InstanceRepo(Protocol):
+    """Servers of requests, leased to one worker at a time."""
+
+    async def add_many(
+        self, request_id: int, items: Sequence[NewInstance], now: datetime
+    ) -> list[InstanceRecord]:
+        """Insert ``items`` as planned instances of the request; returned by position."""
+        ...
+
+    async def get(self, instance_id: int) -> InstanceRecord | None:
+        """Return the instance with this id, or None."""
+        ...
+
+    async def list_for_request(self, request_id: int) -> list[InstanceRecord]:
+        """Return the request's instances by position."""
+        ...
+
+    async def get_by_server_id(self, server_id: int) -> InstanceRecord | None:
+        """Return the instance that adopted this panel server, or None."""
+        ...
+
+    async def get_by_server_ids(self, server_ids: Collection[int]) -> dict[int, InstanceRecord]:
+        """Return the instances that adopted these panel servers, by server id."""
+        ...
+
+    async def claimed_server_ids(self) -> set[int]:
+        """Return every panel server id recorded on an instance."""
+        ...
+
+    async def find_by_name(self, name: str) -> list[InstanceRecord]:
+        """Return instances named ``name`` (any case) that have a panel server and are not
+        ``deleted``, newest first."""
+        ...
+
+    async def managed_names(self, *, limit: int = 1000) -> list[str]:
+        """Return the distinct names of instances with a panel server (not deleted), sorted."""
+        ...
+
+    async def list_with_servers(
+        self,
+        *,
+        requester: str | None = None,
+        request_id: int | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> tuple[list[InstanceRecord], int]:
+        """Return one page of instances that have a panel server, newest first, and the total.
+
+        ``requester`` keeps those whose request was made by that requester, ``request_id``
+        those of one request; ``deleted`` instances are left out unless ``include_deleted``.
+        """
+        ...
+
+    async def list_in_flight(self) -> list[InstanceRecord]:
+        """Return instances in ``IN_FLIGHT_INSTANCE_STATES``, by id."""
+        ...
+
+    async def list_by_states(
+        self,
+        states: Collection[InstanceState],
+        *,
+        request_states: Collection[RequestState] | None = None,
+    ) -> list[InstanceRecord]:
+        """Return instances in ``states`` (and whose request is in ``request_states``), by id."""
+        ...
+
+    async def claim(
+        self,
+        *,
+        worker: str,
+        states: Collection[InstanceState],
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        request_states: Collection[RequestState] | None = None,
+    ) -> list[InstanceRecord]:
+        """Lease up to ``limit`` due, unleased instances in ``states`` to ``worker``, by id.
+
+        Due means ``next_check_at`` is unset or not after ``now``; unleased means no lease or
+        an expired one. Concurrent claimers never receive the same instance.
+        """
+        ...
+
+    async def transition(
+        self,
+        instance_id: int,
+        *,
+        expected: Collection[InstanceState],
+        new: InstanceState,
+        now: datetime,
+        worker: str | None = None,
+        change: InstanceChange = InstanceChange(),  # frozen: safe to share
+    ) -> InstanceRecord | None:
+        """Move to ``new`` only if the state is in ``expected`` and ``worker`` (if given) holds
+        the lease; None otherwise.
+
+        Raises ``ServerAlreadyClaimedError`` when ``change.server_id`` is on another instance
+        (the transaction stays usable).
+        """
+        ...
+
+    async def update(
+        self,
+        instance_id: int,
+        *,
+        now: datetime,
+        worker: str | None = None,
+        change: InstanceChange,
+    ) -> InstanceRecord | None:
+        """Apply ``change`` without a state change; None if the id is missing or ``worker`` no
+        longer holds the lease."""
+        ...
+
+    async def release(
+        self, instance_id: int, *, worker: str, next_check_at: datetime | None, now: datetime
+    ) -> None:
+        """Clear the lease if ``worker`` still holds it, and set when to look again."""
+        ...
+
+
+class EventRepo(Protocol):
+    """The outbox: events written with the change they report, delivered in order per stream.
+
+    A stream is one request (``request_id``) or one operation (``operation_id``).
+    """
+
+    async def add(
+        self,
+        *,
+        kind: str,
+        payload: JsonDict,
+        now: datetime,
+        request_id: int | None = None,
+        instance_id: int | None = None,
+        operation_id: int | None = None,
+    ) -> EventRecord:
+        """Append an event; call it in the transaction of the change it reports."""
+        ...
+
+    async def claim_next(
+        self, *, subscriber: str, worker: str, now: datetime, lease_s: float, limit: int
+    ) -> list[EventRecord]:
+        """Lease, per stream, the oldest event not yet delivered to ``subscriber``, by id.
+
+        Streams whose oldest undelivered event is leased by another worker are skipped, which
+        keeps each stream's events in order across replicas. At most ``limit`` events.
+        """
+        ...
+
+    async def mark_delivered(
+        self, event_id: int, *, subscriber: str, worker: str, now: datetime
+    ) -> bool:
+        """Mark the event delivered to ``subscriber``; False unless ``worker`` holds its lease."""
+        ...
+
+    async def list_for_request(self, request_id: int) -> list[EventRecord]:
+        """Return the request's events in order."""
+        ...
+
+    async def list_for_operation(self, operation_id: int) -> list[EventRecord]:
+        """Return the operation's events in order."""
+        ...
+
+
+class AuditRepo(Protocol):
+    """Append-only audit log."""
+
+    async def add(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        target: str,
+        result: str,
+        detail: JsonDict | None = None,
+    ) -> AuditRecord:
+        """Append an audit entry."""
+        ...
+
+    async def list_recent(self, limit: int = 20, actor: str | None = None) -> list[AuditRecord]:
+        """Return up to ``limit`` entries, newest first."""
+        ...
+
+
+class OperationRepo(Protocol):
+    """Day-2 operations (delete…), decided and run by compare-and-set."""
+
+    async def add(
+        self,
+        *,
+        kind: OperationKind,
+        server_id: int,
+        server_name: str,
+        requester: str,
+        state: OperationState,
+        params: JsonDict,
+        now: datetime,
+        expires_at: datetime | None = None,
+        request_id: int | None = None,
+        channel: str | None = None,
+        decided_by: str | None = None,
+        decided_at: datetime | None = None,
+        decision_note: str | None = None,
+    ) -> Operation:
+        """Insert an operation and return it."""
+        ...
+
+    async def get(self, operation_id: int) -> Operation | None:
+        """Return the operation with this id, or None."""
+        ...
+
+    async def transition(
+        self,
+        operation_id: int,
+        *,
+        expected: Collection[OperationState],
+        new: OperationState,
+        now: datetime,
+        change: OperationChange = OperationChange(),  # frozen: safe to share
+    ) -> Operation | None:
+        """Move to ``new`` only if the state is in ``expected``; None when it was not."""
+        ...
+
+    async def list_by_states(
+        self, states: Collection[OperationState], *, server_id: int | None = None
+    ) -> list[Operation]:
+        """Return operations in ``states`` (of one server, if given), oldest first."""
+        ...
+
+    async def list_pending(self, now: datetime | None = None) -> list[Operation]:
+        """Return operations waiting for approval, oldest first; with ``now``, only those whose
+        approval window is still open."""
+        ...
+
+    async def list_expired(self, now: datetime) -> list[Operation]:
+        """Return pending operations whose ``expires_at`` is at or before ``now``."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over all repositories; leaving without ``commit()`` rolls back."""
+
+    @property
+    def requests(self) -> RequestRepo:
+        """Requests of this unit."""
+        ...
+
+    @property
+    def instances(self) -> InstanceRepo:
+        """Instances of this unit."""
+        ...
+
+    @property
+    def events(self) -> EventRepo:
+        """Outbox of this unit."""
+        ...
+
+    @property
+    def audit(self) -> AuditRepo:
+        """Audit log of this unit."""
+        ...
+
+    @property
+    def operations(self) -> OperationRepo:
+        """Day-2 operations of this unit."""
+        ...
+
+    async def commit(self) -> None:
+        """Commit the work so far."""
+        ...
+
+    async def rollback(self) -> None:
+        """Discard the work since the last commit."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

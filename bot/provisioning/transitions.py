@@ -1,0 +1,126 @@
+"""State moves shared by the request lifecycle, the engine and the server operations.
+
+Each move is one compare-and-set in its own unit of work, written together with its outbox event,
+so a move and its notification are committed or lost together. Audit entries written outside a
+larger unit go through `Moves.audit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.provisioning.events import Event, InstanceCancelled, InstanceEvent
+from bot.provisioning.model import InstanceRecord, InstanceState, JsonDict
+from bot.provisioning.ports import RELEASE, UNSET, InstanceChange, UnitOfWork, Unset
+
+__all__ = ["Clock", "Moves", "UowFactory", "cancel_planned", "emit", "emit_request"]
+
+UowFactory = Callable[[], UnitOfWork]
+Clock = Callable[[], datetime]
+
+S = InstanceState
+
+
+async def emit(
+    uow: UnitOfWork, instance: InstanceRecord, event: InstanceEvent, now: datetime
+) -> None:
+    """Write a server milestone in the caller's unit (the server's name is filled in)."""
+    await uow.events.add(
+        request_id=instance.request_id,
+        instance_id=instance.id,
+        kind=event.KIND,
+        payload={**event.to_json(), "name": instance.name},
+        now=now,
+    )
+
+
+async def emit_request(uow: UnitOfWork, request_id: int, event: Event, now: datetime) -> None:
+    """Write a request-level event in the caller's unit."""
+    await uow.events.add(request_id=request_id, kind=event.KIND, payload=event.to_json(), now=now)
+
+
+async def cancel_planned(uow: UnitOfWork, request_id: int, now: datetime) -> None:
+    """Cancel the request's servers that were not created yet, in the caller's unit."""
+    for instance in await uow.instances.list_for_request(request_id):
+        if instance.state is S.PLANNED:
+            changed = await uow.instances.transition(
+                instance.id,
+                expected=[S.PLANNED],
+                new=S.CANCELLED,
+                now=now,
+                change=InstanceChange(finished_at=now),
+            )
+            if changed is not None:
+                await emit(uow, changed, InstanceCancelled(), now)
+
+
+class Moves:
+    """Instance moves and audit entries, each in a unit of its own."""
+
+    def __init__(self, uow: UowFactory, clock: Clock, worker: str) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.worker = worker
+
+    async def move(
+        self,
+        instance: InstanceRecord,
+        expected: InstanceState,
+        new: InstanceState,
+        *,
+        error: str | Unset | None = UNSET,
+        next_check_at: datetime | None = None,
+        event: InstanceEvent | None = None,
+        finished: bool = False,
+        leased: bool = True,
+    ) -> InstanceRecord | None:
+        """A state change with the lease released, plus its event when there is one.
+
+        `leased` rows must still be leased to this worker; a worker that lost its lease (it
+        expired and another took over) changes nothing. Moving back to planned or created
+        clears the error unless one is given.
+        """
+        now = self._clock()
+        if error is UNSET and new in (S.CREATED, S.PLANNED):
+            error = None
+        change = dataclasses.replace(
+            RELEASE,
+            next_check_at=next_check_at,
+            error=error,
+            finished_at=now if finished else UNSET,
+        )
+        async with self._uow() as uow:
+            changed = await uow.instances.transition(
+                instance.id,
+                expected=[expected],
+                new=new,
+                now=now,
+                worker=self.worker if leased else None,
+                change=change,
+            )
+            if changed is not None and event is not None:
+                await emit(uow, changed, event, now)
+            await uow.commit()
+        return changed
+
+    async def audit(
+        self,
+        actor: str,
+        action: str,
+        target: str,
+        result: str,
+        detail: JsonDict | None = None,
+    ) -> None:
+        """Write one audit entry (refusals, day-2 actions, decisions) and commit it."""
+        async with self._uow() as uow:
+            await uow.audit.add(
+                at=self._clock(),
+                actor=actor,
+                action=action,
+                target=target,
+                result=result,
+                detail=detail,
+            )
+            await uow.commit()

@@ -1,0 +1,119 @@
+"""The outbox (events with per-subscriber deliveries) and the audit log, in memory."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.provisioning.model import AuditRecord, EventRecord, JsonDict
+from bot.store._values import utc
+from bot.store.memory._tables import Delivery, Repo, copied
+
+__all__ = ["MemoryAuditRepo", "MemoryEventRepo"]
+
+
+class MemoryEventRepo(Repo):
+    """Outbox of one memory unit of work; see `bot.provisioning.ports.EventRepo`."""
+
+    async def add(
+        self,
+        *,
+        kind: str,
+        payload: JsonDict,
+        now: datetime,
+        request_id: int | None = None,
+        instance_id: int | None = None,
+        operation_id: int | None = None,
+    ) -> EventRecord:
+        if (request_id is None) == (operation_id is None):
+            raise ValueError("an event belongs to exactly one request or one operation")
+        return self._save(
+            self._t.events,
+            EventRecord(
+                id=self._t.new_id("events"),
+                request_id=request_id,
+                instance_id=instance_id,
+                kind=kind,
+                payload=payload,
+                created_at=now,
+                operation_id=operation_id,
+            ),
+        )
+
+    def _delivered(self, event_id: int, subscriber: str) -> bool:
+        delivery = self._t.deliveries.get((event_id, subscriber))
+        return delivery is not None and delivery.delivered_at is not None
+
+    async def claim_next(
+        self, *, subscriber: str, worker: str, now: datetime, lease_s: float, limit: int
+    ) -> list[EventRecord]:
+        now = utc(now)
+        heads: dict[tuple[int | None, int | None], EventRecord] = {}
+        for event in sorted(self._t.events.values(), key=lambda e: e.id):
+            stream = (event.request_id, event.operation_id)
+            if stream not in heads and not self._delivered(event.id, subscriber):
+                heads[stream] = event
+        free = [
+            event
+            for event in sorted(heads.values(), key=lambda e: e.id)
+            if (lease := self._t.deliveries.get((event.id, subscriber))) is None
+            or lease.lease_until is None
+            or lease.lease_until <= now
+        ]
+        until = now + timedelta(seconds=lease_s)
+        for event in free[: max(limit, 0)]:
+            self._undo.put(self._t.deliveries, (event.id, subscriber), Delivery(worker, until))
+        return [copied(event) for event in free[: max(limit, 0)]]
+
+    async def mark_delivered(
+        self, event_id: int, *, subscriber: str, worker: str, now: datetime
+    ) -> bool:
+        now = utc(now)
+        lease = self._t.deliveries.get((event_id, subscriber))
+        if lease is None or lease.worker != worker or lease.delivered_at is not None:
+            return False
+        done = Delivery(lease.worker, lease.lease_until, delivered_at=now)
+        self._undo.put(self._t.deliveries, (event_id, subscriber), done)
+        return True
+
+    async def list_for_request(self, request_id: int) -> list[EventRecord]:
+        events = sorted(self._t.events.values(), key=lambda e: e.id)
+        return [copied(e) for e in events if e.request_id == request_id]
+
+    async def list_for_operation(self, operation_id: int) -> list[EventRecord]:
+        events = sorted(self._t.events.values(), key=lambda e: e.id)
+        return [copied(e) for e in events if e.operation_id == operation_id]
+
+
+class MemoryAuditRepo(Repo):
+    """Audit log of one memory unit of work; see `bot.provisioning.ports.AuditRepo`."""
+
+    async def add(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        target: str,
+        result: str,
+        detail: JsonDict | None = None,
+    ) -> AuditRecord:
+        return self._save(
+            self._t.audit,
+            AuditRecord(
+                id=self._t.new_id("audit"),
+                at=at,
+                actor=actor,
+                action=action,
+                target=target,
+                result=result,
+                detail=detail or {},
+            ),
+        )
+
+    async def list_recent(self, limit: int = 20, actor: str | None = None) -> list[AuditRecord]:
+        rows = [
+            a
+            for a in sorted(self._t.audit.values(), key=lambda a: a.id, reverse=True)
+            if actor is None or a.actor == actor
+        ]
+        return [copied(a) for a in rows[: max(limit, 0)]]

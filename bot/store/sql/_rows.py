@@ -1,0 +1,117 @@
+"""Rows to domain records, and the statement helpers every repository shares."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.provisioning.model import (
+    AuditRecord,
+    EventRecord,
+    InstanceRecord,
+    InstanceState,
+    Operation,
+    OperationKind,
+    OperationState,
+    RequestRecord,
+    RequestState,
+)
+from bot.store.sql.tables import AuditRow, Base, EventRow, InstanceRow, OperationRow, RequestRow
+
+__all__ = [
+    "READ_OPTS",
+    "WRITE_OPTS",
+    "SqlRepo",
+    "audit_record",
+    "compare_and_set",
+    "event_record",
+    "insert",
+    "instance_record",
+    "operation_record",
+    "request_record",
+]
+
+# ORM-enabled UPDATE/INSERT: don't evaluate the WHERE against loaded objects, and refresh any
+# object already in the identity map from RETURNING so a UoW never reads its own stale copy.
+WRITE_OPTS = {"synchronize_session": False, "populate_existing": True}
+READ_OPTS = {"populate_existing": True}
+
+_StateRow = TypeVar("_StateRow", RequestRow, OperationRow)
+
+
+class SqlRepo:
+    """Base of the SQL repositories: the unit's session and the dialect's name."""
+
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self._session = session
+        self._dialect = dialect
+
+
+def insert(dialect: str, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with the dialect's ON CONFLICT support."""
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    return postgresql.insert(table)
+
+
+async def compare_and_set(
+    session: AsyncSession,
+    table: type[_StateRow],
+    row_id: int,
+    *,
+    expected: Collection[StrEnum],
+    values: dict[str, object],
+) -> _StateRow | None:
+    """``UPDATE table SET values WHERE id = row_id AND state IN expected``; the row, or None."""
+    stmt = (
+        update(table)
+        .where(table.id == row_id, table.state.in_([s.value for s in expected]))
+        .values(**values)
+        .returning(table)
+        .execution_options(**WRITE_OPTS)
+    )
+    row: _StateRow | None = (await session.scalars(stmt)).one_or_none()
+    return row
+
+
+def _same_names(record_type: type[Any], row: Base, **converted: object) -> dict[str, Any]:
+    """The record's fields read from the row's attributes of the same names, then ``converted``.
+
+    Rows and records name their fields alike; the contract tests read every field back.
+    """
+    values = {f.name: getattr(row, f.name) for f in dataclasses.fields(record_type)}
+    values.update(converted)
+    return values
+
+
+def request_record(row: RequestRow) -> RequestRecord:
+    """The domain record of a ``requests`` row."""
+    return RequestRecord(**_same_names(RequestRecord, row, state=RequestState(row.state)))
+
+
+def instance_record(row: InstanceRow) -> InstanceRecord:
+    """The domain record of an ``instances`` row."""
+    state = InstanceState(row.state)
+    return InstanceRecord(**_same_names(InstanceRecord, row, state=state, ipv4=list(row.ipv4)))
+
+
+def event_record(row: EventRow) -> EventRecord:
+    """The domain record of an ``events`` row."""
+    return EventRecord(**_same_names(EventRecord, row))
+
+
+def operation_record(row: OperationRow) -> Operation:
+    """The domain record of an ``operations`` row."""
+    kind, state = OperationKind(row.kind), OperationState(row.state)
+    return Operation(**_same_names(Operation, row, kind=kind, state=state, params=dict(row.params)))
+
+
+def audit_record(row: AuditRow) -> AuditRecord:
+    """The domain record of an ``audit_log`` row."""
+    return AuditRecord(**_same_names(AuditRecord, row))

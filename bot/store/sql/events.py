@@ -1,0 +1,175 @@
+"""The outbox (``events`` with per-subscriber ``event_deliveries``) and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, and_, exists, func, literal, or_, select, update
+from sqlalchemy.orm import aliased
+
+from bot.provisioning.model import AuditRecord, EventRecord, JsonDict
+from bot.store._values import json_copy, utc
+from bot.store.sql._rows import SqlRepo, audit_record, event_record, insert
+from bot.store.sql.tables import AuditRow, EventDeliveryRow, EventRow, UtcDateTime
+
+__all__ = ["SqlAuditRepo", "SqlEventRepo"]
+
+
+class SqlEventRepo(SqlRepo):
+    """Outbox access with per-subscriber leases; see `bot.provisioning.ports.EventRepo`."""
+
+    async def add(
+        self,
+        *,
+        kind: str,
+        payload: JsonDict,
+        now: datetime,
+        request_id: int | None = None,
+        instance_id: int | None = None,
+        operation_id: int | None = None,
+    ) -> EventRecord:
+        if (request_id is None) == (operation_id is None):
+            raise ValueError("an event belongs to exactly one request or one operation")
+        row = EventRow(
+            request_id=request_id,
+            instance_id=instance_id,
+            operation_id=operation_id,
+            kind=kind,
+            payload=json_copy(payload),
+            created_at=utc(now),
+        )
+        self._session.add(row)
+        await self._session.flush()
+        record = event_record(row)
+        self._session.expunge(row)
+        return record
+
+    async def claim_next(
+        self, *, subscriber: str, worker: str, now: datetime, lease_s: float, limit: int
+    ) -> list[EventRecord]:
+        """Lease the oldest undelivered event of up to ``limit`` streams, by event id.
+
+        A stream whose oldest undelivered event is leased by another worker is skipped, so a
+        stream's events are delivered one at a time, in order, across replicas.
+        """
+        delivered = select(EventDeliveryRow.event_id).where(
+            EventDeliveryRow.event_id == EventRow.id,
+            EventDeliveryRow.subscriber == subscriber,
+            EventDeliveryRow.delivered_at.is_not(None),
+        )
+        heads = (
+            select(func.min(EventRow.id).label("event_id"))
+            .where(~exists(delivered))
+            .group_by(EventRow.request_id, EventRow.operation_id)
+            .subquery("heads")
+        )
+        lease = aliased(EventDeliveryRow, name="lease")
+        picked = (
+            select(
+                heads.c.event_id,
+                literal(subscriber, String()),
+                literal(worker, String()),
+                literal(now + timedelta(seconds=lease_s), UtcDateTime()),
+            )
+            .select_from(heads)
+            .outerjoin(
+                lease,
+                and_(lease.event_id == heads.c.event_id, lease.subscriber == subscriber),
+            )
+            .where(
+                or_(
+                    lease.event_id.is_(None),
+                    lease.lease_until.is_(None),
+                    lease.lease_until <= now,
+                )
+            )
+            .order_by(heads.c.event_id)
+            .limit(limit)
+        )
+        insert_stmt = insert(self._dialect, EventDeliveryRow).from_select(
+            ["event_id", "subscriber", "worker", "lease_until"], picked
+        )
+        # One statement on both engines. On PostgreSQL a concurrent claimer of the same event
+        # waits on the unique key, then re-checks this WHERE against the committed row.
+        stmt = insert_stmt.on_conflict_do_update(
+            index_elements=["event_id", "subscriber"],
+            set_={
+                "worker": insert_stmt.excluded.worker,
+                "lease_until": insert_stmt.excluded.lease_until,
+            },
+            where=and_(
+                EventDeliveryRow.delivered_at.is_(None),
+                or_(EventDeliveryRow.lease_until.is_(None), EventDeliveryRow.lease_until <= now),
+            ),
+        ).returning(EventDeliveryRow.event_id)
+        ids = list((await self._session.scalars(stmt)).all())
+        if not ids:
+            return []
+        rows = await self._session.scalars(
+            select(EventRow).where(EventRow.id.in_(ids)).order_by(EventRow.id)
+        )
+        return [event_record(row) for row in rows.all()]
+
+    async def mark_delivered(
+        self, event_id: int, *, subscriber: str, worker: str, now: datetime
+    ) -> bool:
+        stmt = (
+            update(EventDeliveryRow)
+            .where(
+                EventDeliveryRow.event_id == event_id,
+                EventDeliveryRow.subscriber == subscriber,
+                EventDeliveryRow.worker == worker,
+                EventDeliveryRow.delivered_at.is_(None),
+            )
+            .values(delivered_at=now)
+            .returning(EventDeliveryRow.event_id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self._session.scalars(stmt)).one_or_none() is not None
+
+    async def list_for_request(self, request_id: int) -> list[EventRecord]:
+        rows = await self._session.scalars(
+            select(EventRow).where(EventRow.request_id == request_id).order_by(EventRow.id)
+        )
+        return [event_record(row) for row in rows.all()]
+
+    async def list_for_operation(self, operation_id: int) -> list[EventRecord]:
+        rows = await self._session.scalars(
+            select(EventRow).where(EventRow.operation_id == operation_id).order_by(EventRow.id)
+        )
+        return [event_record(row) for row in rows.all()]
+
+
+class SqlAuditRepo(SqlRepo):
+    """Audit log access; see `bot.provisioning.ports.AuditRepo`."""
+
+    async def add(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        target: str,
+        result: str,
+        detail: JsonDict | None = None,
+    ) -> AuditRecord:
+        row = AuditRow(
+            at=utc(at),
+            actor=actor,
+            action=action,
+            target=target,
+            result=result,
+            detail=json_copy(detail or {}),
+        )
+        self._session.add(row)
+        await self._session.flush()
+        record = audit_record(row)
+        self._session.expunge(row)
+        return record
+
+    async def list_recent(self, limit: int = 20, actor: str | None = None) -> list[AuditRecord]:
+        stmt = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if actor is not None:
+            stmt = stmt.where(AuditRow.actor == actor)
+        rows = await self._session.scalars(stmt)
+        return [audit_record(row) for row in rows.all()]

@@ -1,0 +1,280 @@
+"""The ``instances`` table behind `InstanceRepo`: leases, compare-and-set, unique server ids."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.provisioning.model import (
+    IN_FLIGHT_INSTANCE_STATES,
+    InstanceRecord,
+    InstanceState,
+    NewInstance,
+    RequestState,
+)
+from bot.provisioning.ports import InstanceChange, ServerAlreadyClaimedError, changed_fields
+from bot.store._values import json_copy, utc
+from bot.store.sql._rows import READ_OPTS, WRITE_OPTS, SqlRepo, instance_record
+from bot.store.sql.tables import InstanceRow, RequestRow
+
+__all__ = ["SqlInstanceRepo"]
+
+
+class SqlInstanceRepo(SqlRepo):
+    """Instances table access, with leases; see `bot.provisioning.ports.InstanceRepo`."""
+
+    async def add_many(
+        self, request_id: int, items: Sequence[NewInstance], now: datetime
+    ) -> list[InstanceRecord]:
+        rows = [
+            InstanceRow(
+                request_id=request_id,
+                position=item.position,
+                name=item.name,
+                state=InstanceState.PLANNED.value,
+                spec=json_copy(item.spec),
+                ipv4=[],
+                attempts=0,
+                created_at=utc(now),
+                updated_at=utc(now),
+            )
+            for item in items
+        ]
+        self._session.add_all(rows)
+        await self._session.flush()
+        records = [instance_record(row) for row in rows]
+        # Drop the rows from the identity map: later reads always go to the database.
+        for row in rows:
+            self._session.expunge(row)
+        return sorted(records, key=lambda r: r.position)
+
+    async def _many(self, stmt: Select[InstanceRow]) -> list[InstanceRecord]:
+        rows = (await self._session.scalars(stmt.execution_options(**READ_OPTS))).all()
+        return [instance_record(row) for row in rows]
+
+    async def _one(self, stmt: Select[InstanceRow]) -> InstanceRecord | None:
+        found = await self._many(stmt)
+        return found[0] if found else None
+
+    async def get(self, instance_id: int) -> InstanceRecord | None:
+        return await self._one(select(InstanceRow).where(InstanceRow.id == instance_id))
+
+    async def list_for_request(self, request_id: int) -> list[InstanceRecord]:
+        stmt = (
+            select(InstanceRow)
+            .where(InstanceRow.request_id == request_id)
+            .order_by(InstanceRow.position, InstanceRow.id)
+        )
+        return await self._many(stmt)
+
+    async def get_by_server_id(self, server_id: int) -> InstanceRecord | None:
+        return await self._one(select(InstanceRow).where(InstanceRow.server_id == server_id))
+
+    async def get_by_server_ids(self, server_ids: Collection[int]) -> dict[int, InstanceRecord]:
+        if not server_ids:
+            return {}
+        stmt = select(InstanceRow).where(InstanceRow.server_id.in_(set(server_ids)))
+        return {r.server_id: r for r in await self._many(stmt) if r.server_id is not None}
+
+    async def claimed_server_ids(self) -> set[int]:
+        stmt = select(InstanceRow.server_id).where(InstanceRow.server_id.is_not(None))
+        return {sid for sid in (await self._session.scalars(stmt)).all() if sid is not None}
+
+    async def list_in_flight(self) -> list[InstanceRecord]:
+        return await self.list_by_states(IN_FLIGHT_INSTANCE_STATES)
+
+    async def list_by_states(
+        self,
+        states: Collection[InstanceState],
+        *,
+        request_states: Collection[RequestState] | None = None,
+    ) -> list[InstanceRecord]:
+        stmt = (
+            select(InstanceRow)
+            .where(InstanceRow.state.in_([s.value for s in states]))
+            .order_by(InstanceRow.id)
+        )
+        if request_states is not None:
+            stmt = stmt.join(RequestRow, RequestRow.id == InstanceRow.request_id).where(
+                RequestRow.state.in_([s.value for s in request_states])
+            )
+        return await self._many(stmt)
+
+    async def claim(
+        self,
+        *,
+        worker: str,
+        states: Collection[InstanceState],
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        request_states: Collection[RequestState] | None = None,
+    ) -> list[InstanceRecord]:
+        due = (
+            select(InstanceRow.id)
+            .where(
+                InstanceRow.state.in_([s.value for s in states]),
+                or_(InstanceRow.lease_until.is_(None), InstanceRow.lease_until <= now),
+                or_(InstanceRow.next_check_at.is_(None), InstanceRow.next_check_at <= now),
+            )
+            .order_by(InstanceRow.id)
+            .limit(limit)
+        )
+        if request_states is not None:
+            due = due.join(RequestRow, RequestRow.id == InstanceRow.request_id).where(
+                RequestRow.state.in_([s.value for s in request_states])
+            )
+        if self._dialect == "postgresql":
+            # Lock the picked rows and skip rows another claimer holds: no double lease.
+            due = due.with_for_update(skip_locked=True, of=InstanceRow)
+        # On SQLite this single UPDATE holds the one write lock, so the sub-select cannot race.
+        stmt = (
+            update(InstanceRow)
+            .where(InstanceRow.id.in_(due))
+            .values(
+                lease_owner=worker,
+                lease_until=now + timedelta(seconds=lease_s),
+                updated_at=now,
+            )
+            .returning(InstanceRow)
+            .execution_options(**WRITE_OPTS)
+        )
+        rows = (await self._session.scalars(stmt)).all()
+        return sorted((instance_record(row) for row in rows), key=lambda r: r.id)
+
+    def _live_with_server(self) -> list[ColumnElement[bool]]:
+        return [
+            InstanceRow.server_id.is_not(None),
+            InstanceRow.state != InstanceState.DELETED.value,
+        ]
+
+    async def find_by_name(self, name: str) -> list[InstanceRecord]:
+        stmt = (
+            select(InstanceRow)
+            .where(func.lower(InstanceRow.name) == name.strip().lower(), *self._live_with_server())
+            .order_by(InstanceRow.id.desc())
+        )
+        return await self._many(stmt)
+
+    async def managed_names(self, *, limit: int = 1000) -> list[str]:
+        stmt = (
+            select(InstanceRow.name)
+            .where(*self._live_with_server())
+            .distinct()
+            .order_by(InstanceRow.name)
+            .limit(limit)
+        )
+        return list((await self._session.scalars(stmt)).all())
+
+    async def list_with_servers(
+        self,
+        *,
+        requester: str | None = None,
+        request_id: int | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        include_deleted: bool = False,
+    ) -> tuple[list[InstanceRecord], int]:
+        conditions: list[ColumnElement[bool]] = [InstanceRow.server_id.is_not(None)]
+        if not include_deleted:
+            conditions.append(InstanceRow.state != InstanceState.DELETED.value)
+        if request_id is not None:
+            conditions.append(InstanceRow.request_id == request_id)
+        if requester is not None:
+            conditions.append(
+                InstanceRow.request_id.in_(
+                    select(RequestRow.id).where(RequestRow.requester == requester)
+                )
+            )
+        total_stmt = select(func.count()).select_from(InstanceRow).where(*conditions)
+        total = int((await self._session.execute(total_stmt)).scalar_one())
+        stmt = (
+            select(InstanceRow)
+            .where(*conditions)
+            .order_by(InstanceRow.id.desc())
+            .limit(max(limit, 0))
+            .offset(max(offset, 0))
+        )
+        return await self._many(stmt), total
+
+    async def _write(
+        self,
+        instance_id: int,
+        *,
+        now: datetime,
+        worker: str | None,
+        expected: Collection[InstanceState] | None,
+        values: dict[str, object],
+    ) -> InstanceRecord | None:
+        stmt = update(InstanceRow).where(InstanceRow.id == instance_id)
+        if expected is not None:
+            stmt = stmt.where(InstanceRow.state.in_([s.value for s in expected]))
+        if worker is not None:
+            stmt = stmt.where(InstanceRow.lease_owner == worker)
+        final = (
+            stmt.values(updated_at=now, **values)
+            .returning(InstanceRow)
+            .execution_options(**WRITE_OPTS)
+        )
+        server_id = values.get("server_id")
+        # A savepoint keeps the caller's PostgreSQL transaction usable after a unique violation;
+        # SQLite rolls back only the failing statement, never the transaction.
+        nested: AbstractAsyncContextManager[object] = (
+            self._session.begin_nested()
+            if server_id is not None and self._dialect == "postgresql"
+            else nullcontext()
+        )
+        try:
+            async with nested:
+                row = (await self._session.scalars(final)).one_or_none()
+        except IntegrityError as exc:
+            if not isinstance(server_id, int):
+                raise
+            raise ServerAlreadyClaimedError(server_id) from exc
+        return None if row is None else instance_record(row)
+
+    async def transition(
+        self,
+        instance_id: int,
+        *,
+        expected: Collection[InstanceState],
+        new: InstanceState,
+        now: datetime,
+        worker: str | None = None,
+        change: InstanceChange = InstanceChange(),  # noqa: B008  # frozen: safe to share
+    ) -> InstanceRecord | None:
+        return await self._write(
+            instance_id,
+            now=now,
+            worker=worker,
+            expected=expected,
+            values={"state": new.value, **changed_fields(change)},
+        )
+
+    async def update(
+        self,
+        instance_id: int,
+        *,
+        now: datetime,
+        worker: str | None = None,
+        change: InstanceChange,
+    ) -> InstanceRecord | None:
+        return await self._write(
+            instance_id, now=now, worker=worker, expected=None, values=changed_fields(change)
+        )
+
+    async def release(
+        self, instance_id: int, *, worker: str, next_check_at: datetime | None, now: datetime
+    ) -> None:
+        stmt = (
+            update(InstanceRow)
+            .where(InstanceRow.id == instance_id, InstanceRow.lease_owner == worker)
+            .values(lease_owner=None, lease_until=None, next_check_at=next_check_at, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(stmt)

@@ -1,0 +1,245 @@
+"""EventRepo (outbox) contract: order per stream, leases, exactly-once delivery per subscriber.
+
+A stream is one request or one operation; streams are delivered independently of each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from bot.provisioning.model import EventRecord
+from tests.store.conftest import NOW, StoreUnderTest
+from tests.store.helpers import add_instances, add_operation, add_request, undelivered
+
+SUB = "slack"
+
+
+async def _claim(
+    store: StoreUnderTest,
+    worker: str,
+    *,
+    at_s: float = 0,
+    lease_s: float = 60,
+    limit: int = 10,
+    subscriber: str = SUB,
+) -> list[EventRecord]:
+    async with store.uow() as uow:
+        events = await uow.events.claim_next(
+            subscriber=subscriber,
+            worker=worker,
+            now=NOW + timedelta(seconds=at_s),
+            lease_s=lease_s,
+            limit=limit,
+        )
+        await uow.commit()
+    return events
+
+
+async def _deliver(
+    store: StoreUnderTest, event_id: int, worker: str, *, subscriber: str = SUB
+) -> bool:
+    async with store.uow() as uow:
+        ok = await uow.events.mark_delivered(
+            event_id, subscriber=subscriber, worker=worker, now=NOW
+        )
+        await uow.commit()
+    return ok
+
+
+async def _add_events(
+    store: StoreUnderTest,
+    kinds: list[str],
+    *,
+    request_id: int | None = None,
+    operation_id: int | None = None,
+) -> list[EventRecord]:
+    async with store.uow() as uow:
+        added = [
+            await uow.events.add(
+                request_id=request_id,
+                operation_id=operation_id,
+                kind=k,
+                payload={"k": k},
+                now=NOW,
+            )
+            for k in kinds
+        ]
+        await uow.commit()
+    return added
+
+
+def _stream(event: EventRecord) -> tuple[str, int | None]:
+    if event.request_id is not None:
+        return ("request", event.request_id)
+    return ("operation", event.operation_id)
+
+
+async def test_add_and_list(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    (instance,) = await add_instances(store, request.id, 1)
+    async with store.uow() as uow:
+        first = await uow.events.add(
+            request_id=request.id, instance_id=instance.id, kind="created", payload={}, now=NOW
+        )
+        second = await uow.events.add(
+            request_id=request.id, kind="done", payload={"n": [1]}, now=NOW
+        )
+        await uow.commit()
+    assert first.instance_id == instance.id
+    assert first.request_id == request.id
+    assert first.operation_id is None
+    assert first.created_at == NOW
+    assert second.id > first.id
+    assert second.payload == {"n": [1]}
+    async with store.uow() as uow:
+        assert await uow.events.list_for_request(request.id) == [first, second]
+        assert await uow.events.list_for_request(999_999) == []
+    assert await undelivered(store, SUB) == 2
+    assert await undelivered(store, "other") == 2
+
+
+async def test_operation_stream_add_and_list(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    operation = await add_operation(store, request_id=request.id)
+    (on_request,) = await _add_events(store, ["r"], request_id=request.id)
+    first, second = await _add_events(store, ["requested", "decided"], operation_id=operation.id)
+    assert (first.operation_id, first.request_id) == (operation.id, None)
+    assert second.payload == {"k": "decided"}
+    async with store.uow() as uow:
+        assert await uow.events.list_for_operation(operation.id) == [first, second]
+        assert await uow.events.list_for_operation(999_999) == []
+        # The operation's events are not the request's, even for the request's server.
+        assert await uow.events.list_for_request(request.id) == [on_request]
+
+
+async def test_an_event_belongs_to_exactly_one_stream(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    operation = await add_operation(store)
+    async with store.uow() as uow:
+        with pytest.raises(ValueError, match="exactly one"):
+            await uow.events.add(kind="x", payload={}, now=NOW)
+        with pytest.raises(ValueError, match="exactly one"):
+            await uow.events.add(
+                kind="x", payload={}, now=NOW, request_id=request.id, operation_id=operation.id
+            )
+        # The unit is still usable.
+        await uow.events.add(kind="ok", payload={}, now=NOW, request_id=request.id)
+        await uow.commit()
+    async with store.uow() as uow:
+        assert [e.kind for e in await uow.events.list_for_request(request.id)] == ["ok"]
+        assert await uow.events.list_for_operation(operation.id) == []
+
+
+async def test_one_head_per_request_in_order(store: StoreUnderTest) -> None:
+    r1 = await add_request(store, "cli:1")
+    r2 = await add_request(store, "cli:2")
+    e1, e2 = await _add_events(store, ["a", "b"], request_id=r1.id)
+    (e3,) = await _add_events(store, ["c"], request_id=r2.id)
+    assert [e.id for e in await _claim(store, "w1")] == [e1.id, e3.id]
+    # Both heads are leased: nothing for anyone until one is delivered.
+    assert await _claim(store, "w2") == []
+    assert await _deliver(store, e1.id, "w1") is True
+    assert [e.id for e in await _claim(store, "w2")] == [e2.id]
+    assert await undelivered(store, SUB) == 2
+
+
+async def test_request_and_operation_streams_are_independent(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    op1 = await add_operation(store, 101, request_id=request.id)
+    op2 = await add_operation(store, 102)
+    r1, r2 = await _add_events(store, ["r1", "r2"], request_id=request.id)
+    o1, o2 = await _add_events(store, ["o1", "o2"], operation_id=op1.id)
+    (p1,) = await _add_events(store, ["p1"], operation_id=op2.id)
+    # One head per stream, by event id.
+    assert [e.id for e in await _claim(store, "w1")] == [r1.id, o1.id, p1.id]
+    assert await _claim(store, "w2") == []
+    # Delivering the operation's head frees its next event only.
+    assert await _deliver(store, o1.id, "w1") is True
+    assert [e.id for e in await _claim(store, "w2")] == [o2.id]
+    assert await _deliver(store, r1.id, "w1") is True
+    assert await _deliver(store, p1.id, "w1") is True
+    assert [e.id for e in await _claim(store, "w2")] == [r2.id]
+    assert await undelivered(store, SUB) == 2
+    for event, worker in ((o2, "w2"), (r2, "w2")):
+        assert await _deliver(store, event.id, worker) is True
+    assert await undelivered(store, SUB) == 0
+    assert await _claim(store, "w3", at_s=3600) == []
+
+
+async def test_mark_delivered_requires_the_lease(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    (e1,) = await _add_events(store, ["a"], request_id=request.id)
+    assert await _deliver(store, e1.id, "w1") is False  # never claimed
+    await _claim(store, "w1")
+    assert await _deliver(store, e1.id, "w2") is False
+    assert await _deliver(store, e1.id, "w1", subscriber="other") is False
+    assert await _deliver(store, e1.id, "w1") is True
+    assert await _deliver(store, e1.id, "w1") is False  # already delivered
+    assert await _claim(store, "w1") == []
+    assert await _claim(store, "w1", at_s=3600) == []  # delivered stays delivered
+
+
+async def test_expired_lease_moves_to_another_worker(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    (e1, _) = await _add_events(store, ["a", "b"], request_id=request.id)
+    assert [e.id for e in await _claim(store, "w1", lease_s=30)] == [e1.id]
+    assert await _claim(store, "w2", at_s=29) == []
+    assert [e.id for e in await _claim(store, "w2", at_s=30)] == [e1.id]
+    assert await _deliver(store, e1.id, "w1") is False
+    assert await _deliver(store, e1.id, "w2") is True
+
+
+async def test_subscribers_are_independent(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    (e1,) = await _add_events(store, ["a"], request_id=request.id)
+    await _claim(store, "w1")
+    await _deliver(store, e1.id, "w1")
+    other = await _claim(store, "w1", subscriber="audit")
+    assert [e.id for e in other] == [e1.id]
+    assert await undelivered(store, SUB) == 0
+    assert await undelivered(store, "audit") == 1
+
+
+async def test_limit_takes_oldest_heads(store: StoreUnderTest) -> None:
+    requests = [await add_request(store, f"cli:{n}") for n in range(4)]
+    heads = [(await _add_events(store, ["x"], request_id=r.id))[0] for r in requests]
+    assert await _claim(store, "w1", limit=0) == []
+    assert [e.id for e in await _claim(store, "w1", limit=2)] == [heads[0].id, heads[1].id]
+    assert [e.id for e in await _claim(store, "w2", limit=5)] == [heads[2].id, heads[3].id]
+
+
+async def test_concurrent_consumers_deliver_each_event_once_in_order(
+    store: StoreUnderTest,
+) -> None:
+    requests = [await add_request(store, f"cli:{n}") for n in range(3)]
+    operations = [await add_operation(store, 100 + n) for n in range(2)]
+    expected: dict[tuple[str, int | None], list[int]] = {}
+    for request in requests:
+        events = await _add_events(store, [f"k{i}" for i in range(5)], request_id=request.id)
+        expected[("request", request.id)] = [e.id for e in events]
+    for operation in operations:
+        events = await _add_events(store, [f"k{i}" for i in range(3)], operation_id=operation.id)
+        expected[("operation", operation.id)] = [e.id for e in events]
+    delivered: list[EventRecord] = []
+    # Held across commit + append so the list order is the delivery commit order.
+    delivering = asyncio.Lock()
+
+    async def consumer(worker: str) -> None:
+        idle = 0
+        while idle < 3:
+            batch = await _claim(store, worker, limit=2)
+            idle = 0 if batch else idle + 1
+            for event in batch:
+                async with delivering:
+                    assert await _deliver(store, event.id, worker)
+                    delivered.append(event)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(consumer("w1"), consumer("w2"))
+    assert sorted(e.id for e in delivered) == sorted(i for ids in expected.values() for i in ids)
+    for stream, ids in expected.items():
+        assert [e.id for e in delivered if _stream(e) == stream] == ids
+    assert await undelivered(store, SUB) == 0
