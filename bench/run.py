@@ -20,12 +20,15 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from bot.provisioning.engine import Engine, EngineConfig
+from bot.provisioning.intake import Intake, Origin
+from bot.provisioning.model import TERMINAL_REQUEST_STATES, InstanceState, RequestState
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
-from bot.provisioning.request import RequestLimits, parse_request
-from bot.provisioning.service import EngineConfig, ProvisioningService
+from bot.provisioning.request import RequestLimits
+from bot.provisioning.requests import RequestService
+from bot.provisioning.transitions import Moves
 from bot.sandbox import BuildTiming, FakeClock, PanelState, running_sandbox
-from bot.store import TERMINAL_REQUEST_STATES, InstanceState, RequestState
 from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient
 
@@ -67,24 +70,22 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
             )
             try:
                 tracemalloc.start()
-                request = parse_request(_request(servers), RequestLimits(max_instances=servers))
-                started = time.perf_counter()
-                plan = await Planner(
-                    client, EngineDefaults(user_id=1, package_id=1, default_group_id=1)
-                ).plan(request)
-                plan_s = time.perf_counter() - started
-                service = ProvisioningService(
-                    client,
-                    db.uow,
-                    EngineConfig(owner_user_id=1, concurrency=concurrency, batch=1000),
-                    clock,
+                config = EngineConfig(owner_user_id=1, concurrency=concurrency, batch=1000)
+                moves = Moves(db.uow, clock, config.worker_id)
+                service = RequestService(client, db.uow, clock, moves)
+                engine = Engine(client, db.uow, config, clock, requests=service, moves=moves)
+                defaults = EngineDefaults(user_id=1, package_id=1, default_group_id=1)
+                intake = Intake(
+                    Planner(client, defaults), service, RequestLimits(max_instances=servers)
                 )
-                record, _ = await service.submit(
-                    key=f"bench:{uuid.uuid4()}",
-                    requester="bench",
-                    source="cli",
-                    request=request,
-                    plan=plan,
+                request = intake.parse(_request(servers))
+                started = time.perf_counter()
+                plan = await intake.plan(request)
+                plan_s = time.perf_counter() - started
+                record, _ = await intake.submit(
+                    request,
+                    plan,
+                    Origin(key=f"bench:{uuid.uuid4()}", requester="bench", source="cli"),
                     approval_required=False,
                 )
                 panel.reset_log()
@@ -95,7 +96,7 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
                     _, instances = await service.get(record.id)
                     tracking_only = all(i.state is InstanceState.BUILDING for i in instances)
                     before = len(panel.log)
-                    await service.run_once()
+                    await engine.run_once()
                     ticks += 1
                     if tracking_only:
                         track_calls.append(len(panel.log) - before)

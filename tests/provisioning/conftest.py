@@ -1,26 +1,52 @@
-"""Engine fixtures: sandbox panel and engine on one fake clock, over a real database."""
+"""Domain fixtures: the sandbox panel and the domain services on one fake clock, over a store.
+
+The store is SQLite by default; a test (or module) can ask for another one with
+``@pytest.mark.parametrize("store", ["memory" | "postgres"], indirect=True)``.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from bot.provisioning.engine import Engine, EngineConfig
+from bot.provisioning.intake import Intake, Origin
+from bot.provisioning.model import TERMINAL_REQUEST_STATES, EventRecord, RequestRecord
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
-from bot.provisioning.request import RequestLimits, parse_request
-from bot.provisioning.service import EngineConfig, ProvisioningService
-from bot.sandbox import BuildTiming, FakeClock, PanelState, SandboxServer, running_sandbox
-from bot.store import TERMINAL_REQUEST_STATES, RequestRecord, RequestState
+from bot.provisioning.ports import UnitOfWork
+from bot.provisioning.request import RequestLimits
+from bot.provisioning.requests import RequestService
+from bot.provisioning.servers import (
+    DeleteService,
+    Inventory,
+    ServerActions,
+    ServerResolver,
+    Servers,
+)
+from bot.provisioning.servers.locks import LockWait
+from bot.provisioning.transitions import Moves
+from bot.sandbox import (
+    BuildTiming,
+    FakeClock,
+    PanelState,
+    SandboxServer,
+    Server,
+    running_sandbox,
+)
+from bot.store.memory import MemoryStore
 from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy
 from tests.databases import open_database
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
+DEFAULTS = EngineDefaults(user_id=1, package_id=1, default_group_id=1)
 
 FAST_RETRY = RetryPolicy(
     max_attempts=4,
@@ -31,10 +57,29 @@ FAST_RETRY = RetryPolicy(
     locked_wait_s=0.001,
 )
 
+Store = Database | MemoryStore
+
+
+@dataclass
+class Sleeps:
+    """An injected sleep: records each wait and moves the fake clock instead of sleeping."""
+
+    clock: FakeClock
+    waits: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.advance(seconds)
+
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def sleeps(clock: FakeClock) -> Sleeps:
+    return Sleeps(clock)
 
 
 @pytest.fixture
@@ -49,26 +94,35 @@ async def sandbox(panel: PanelState) -> AsyncIterator[SandboxServer]:
 
 
 @pytest.fixture(params=["sqlite"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A started, empty database; tests that need both engines parametrize `db` indirectly."""
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An empty store: a started SQLite or PostgreSQL database, or the in-memory store."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
     async with open_database(request.param, tmp_path) as database:
         yield database
 
 
 @dataclass
 class Harness:
-    """One engine (client + planner + service) wired to the sandbox and the database."""
+    """The domain services (as `bot.app.build_core` wires them) on the sandbox and one store."""
 
     sandbox: SandboxServer
-    db: Database
+    store: Store
     clock: FakeClock
+    sleeps: Sleeps
     client: AiohttpVirtFusionClient
-    planner: Planner
-    service: ProvisioningService
+    requests: RequestService
+    engine: Engine
+    intake: Intake
+    servers: Servers
 
     @property
     def panel(self) -> PanelState:
         return self.sandbox.state
+
+    def uow(self) -> UnitOfWork:
+        return self.store.uow()
 
     async def submit_file(
         self, name: str, *, approval: bool = False, limits: RequestLimits | None = None
@@ -83,15 +137,14 @@ class Harness:
         approval: bool = False,
         limits: RequestLimits | None = None,
     ) -> RequestRecord:
-        request = parse_request(raw, limits or RequestLimits())
-        plan = await self.planner.plan(request)
-        record, _ = await self.service.submit(
-            key=f"test:{uuid.uuid4()}",
-            requester="U_REQUESTER",
-            source="cli",
-            request=request,
-            plan=plan,
-            approval_required=approval,
+        """Parse, plan and submit through `Intake`, as Slack and the CLI do."""
+        intake = self.intake
+        if limits is not None:
+            intake = Intake(intake.planner, self.requests, limits)
+        record, _ = await intake.submit_request(
+            raw,
+            Origin(key=f"test:{uuid.uuid4()}", requester="U_REQUESTER", source="cli"),
+            needs_approval=lambda _: approval,
             approval_ttl_s=3600 if approval else None,
         )
         return record
@@ -101,12 +154,36 @@ class Harness:
     ) -> RequestRecord:
         """Tick the engine, advancing the shared clock, until the request ends."""
         for _ in range(max_ticks):
-            await self.service.run_once()
-            record, _ = await self.service.get(request_id)
+            await self.engine.run_once()
+            record, _ = await self.requests.get(request_id)
             if record.state in TERMINAL_REQUEST_STATES:
                 return record
             self.clock.advance(step_s)
         raise AssertionError(f"VF-{request_id} did not finish in {max_ticks} ticks")
+
+    async def events(self, request_id: int) -> list[EventRecord]:
+        """The request's stream, in order."""
+        async with self.uow() as uow:
+            return await uow.events.list_for_request(request_id)
+
+    async def undelivered(self, subscriber: str) -> list[EventRecord]:
+        """Events not yet delivered to `subscriber` (at most one per stream: its oldest)."""
+        async with self.uow() as uow:  # left without a commit: the claim is rolled back
+            return await undelivered(uow, subscriber, self.clock())
+
+
+async def undelivered(uow: UnitOfWork, subscriber: str, now: datetime) -> list[EventRecord]:
+    """The oldest event of each stream not yet delivered to `subscriber`, whoever leases it.
+
+    Claims as of a day after `now` (every lease has lapsed by then); the caller rolls back.
+    """
+    return await uow.events.claim_next(
+        subscriber=subscriber,
+        worker="test-probe",
+        now=now + timedelta(days=1),
+        lease_s=1,
+        limit=10_000,
+    )
 
 
 MakeHarness = Callable[..., Harness]
@@ -114,23 +191,22 @@ MakeHarness = Callable[..., Harness]
 
 @pytest.fixture
 async def make_harness(
-    sandbox: SandboxServer, db: Database, clock: FakeClock
+    sandbox: SandboxServer, store: Store, clock: FakeClock, sleeps: Sleeps
 ) -> AsyncIterator[MakeHarness]:
-    """Build engines (several may share the database, as replicas would)."""
+    """Build engines (several may share the store, as replicas would)."""
     clients: list[AiohttpVirtFusionClient] = []
 
-    def make(**config: object) -> Harness:
+    def make(*, timeout_s: float = 5.0, **config: object) -> Harness:
         client = AiohttpVirtFusionClient(
             sandbox.api_url,
             SecretStr("sandbox-token"),
-            timeout_s=float(config.pop("timeout_s", 5.0)),  # type: ignore[arg-type]
+            timeout_s=timeout_s,
             retry=FAST_RETRY,
             rate_limit_per_s=1000,
             concurrency=8,
         )
         clients.append(client)
-        defaults = EngineDefaults(user_id=1, package_id=1, default_group_id=1)
-        settings = {
+        settings: dict[str, object] = {
             "owner_user_id": 1,
             "poll_interval_s": 1.0,
             "create_grace_s": 30.0,
@@ -138,8 +214,28 @@ async def make_harness(
             "retry_backoff_s": 1.0,
             **config,
         }
-        service = ProvisioningService(client, db.uow, EngineConfig(**settings), clock)  # type: ignore[arg-type]
-        return Harness(sandbox, db, clock, client, Planner(client, defaults), service)
+        engine_config = EngineConfig(**settings)  # type: ignore[arg-type]
+        uow = store.uow
+        moves = Moves(uow, clock, engine_config.worker_id)
+        requests = RequestService(client, uow, clock, moves)
+        engine = Engine(client, uow, engine_config, clock, requests=requests, moves=moves)
+        locks = LockWait(wait_s=60, poll_s=5)
+        servers = Servers(
+            resolver=ServerResolver(client, uow, owner_user_id=1),
+            inventory=Inventory(client, uow, owner_user_id=1, clock=clock),
+            deletes=DeleteService(client, uow, clock=clock, moves=moves, locks=locks, sleep=sleeps),
+            actions=ServerActions(
+                client,
+                moves,
+                owner_user_id=1,
+                locks=locks,
+                sleep=sleeps,
+                queue_poll_s=2,
+                queue_timeout_s=120,
+            ),
+        )
+        intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
+        return Harness(sandbox, store, clock, sleeps, client, requests, engine, intake, servers)
 
     yield make
     for client in clients:
@@ -160,15 +256,18 @@ def creates(panel: PanelState) -> int:
     )
 
 
-def owner_servers(panel: PanelState) -> list[object]:
-    return [s for s in panel.servers.values() if getattr(s, "owner_id", None) == 1]
+def owner_servers(panel: PanelState) -> list[Server]:
+    """The panel's servers of vfbot's owner (user 1)."""
+    return [s for s in panel.servers.values() if s.owner_id == 1]
 
 
 __all__ = [
+    "DEFAULTS",
     "EXAMPLES",
     "Harness",
     "MakeHarness",
-    "RequestState",
+    "Sleeps",
     "creates",
     "owner_servers",
+    "undelivered",
 ]

@@ -8,23 +8,25 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from bot.app import utcnow
 from bot.provisioning import events
-from bot.provisioning.plan import EngineDefaults
+from bot.provisioning.intake import Intake, Origin
+from bot.provisioning.model import InstanceState, RequestState
 from bot.provisioning.planner import Planner
-from bot.provisioning.request import parse_request
-from bot.provisioning.service import EngineConfig, ProvisioningService
+from bot.provisioning.request import RequestLimits
+from bot.provisioning.requests import RequestService
+from bot.provisioning.transitions import Moves
 from bot.sandbox import BuildTiming, PanelState, running_sandbox
-from bot.store import InstanceState, RequestState
 from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient
-from tests.provisioning.conftest import creates, owner_servers
+from tests.provisioning.conftest import DEFAULTS, creates, owner_servers, undelivered
 
-REQUEST = {
+REQUEST: dict[str, object] = {
     "project_name": "crash-test",
     "instances": [
         {
@@ -37,10 +39,20 @@ REQUEST = {
 }
 
 
-async def _until(condition: object, *, timeout_s: float, what: str) -> None:
-    """Wait for an observable condition (not for luck): bounded, checked every 20 ms."""
+async def _until(
+    condition: Callable[[], bool],
+    *,
+    timeout_s: float,
+    what: str,
+    process: asyncio.subprocess.Process,
+) -> None:
+    """Wait for an observable condition (not for luck): bounded, checked every 20 ms; a worker
+    that exits meanwhile fails the test with what it printed."""
     deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
+    while not condition():
+        if process.returncode is not None:
+            _, err = await process.communicate()
+            raise AssertionError(f"the worker exited {process.returncode}:\n{err.decode()}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
@@ -54,19 +66,10 @@ async def test_sigkill_mid_request_then_restart_builds_all_ten_once(tmp_path: Pa
     async with running_sandbox(panel) as sandbox:
         client = AiohttpVirtFusionClient(sandbox.api_url, SecretStr("sandbox-token"))
         try:
-            defaults = EngineDefaults(user_id=1, package_id=1, default_group_id=1)
-            request = parse_request(REQUEST)
-            plan = await Planner(client, defaults).plan(request)
-            service = ProvisioningService(
-                client, db.uow, EngineConfig(owner_user_id=1), clock=utcnow
-            )
-            record, _ = await service.submit(
-                key=f"test:{uuid.uuid4()}",
-                requester="U1",
-                source="cli",
-                request=request,
-                plan=plan,
-                approval_required=False,
+            requests = RequestService(client, db.uow, utcnow, Moves(db.uow, utcnow, "test"))
+            intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
+            record, _ = await intake.submit_request(
+                REQUEST, Origin(key=f"test:{uuid.uuid4()}", requester="U1", source="cli")
             )
         finally:
             await client.close()
@@ -100,7 +103,7 @@ async def test_sigkill_mid_request_then_restart_builds_all_ten_once(tmp_path: Pa
             )
 
         first = await worker()
-        await _until(lambda: creates(panel) >= 4, timeout_s=30, what="four creates")
+        await _until(lambda: creates(panel) >= 4, timeout_s=30, what="four creates", process=first)
         first.kill()  # SIGKILL: no cleanup, no flush, leases left behind
         out1, _ = await first.communicate()
         created_at_kill = creates(panel)
@@ -114,7 +117,7 @@ async def test_sigkill_mid_request_then_restart_builds_all_ten_once(tmp_path: Pa
         final = await uow.requests.get(record.id)
         instances = await uow.instances.list_for_request(record.id)
         all_events = await uow.events.list_for_request(record.id)
-        undelivered = await uow.events.undelivered_count("cli")
+        left = await undelivered(uow, "cli", utcnow())
     await db.stop()
 
     assert final is not None and final.state is RequestState.COMPLETED
@@ -128,7 +131,7 @@ async def test_sigkill_mid_request_then_restart_builds_all_ten_once(tmp_path: Pa
     assert kinds[events.INSTANCE_CREATED] == 10
     assert kinds[events.INSTANCE_BUILT] == 10
     assert kinds[events.REQUEST_FINISHED] == 1
-    assert undelivered == 0  # every event delivered, and the store records each once
+    assert left == []  # every event delivered, and the store records each once
 
     # What the CLI subscriber printed: nothing is missing; at most the one line that was
     # being printed when the process died can appear twice.

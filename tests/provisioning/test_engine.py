@@ -9,10 +9,10 @@ import pytest
 
 from bot.provisioning import events
 from bot.provisioning.errors import AlreadyDecidedError
+from bot.provisioning.model import EventRecord, InstanceState, RequestState
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.request import RequestLimits
 from bot.sandbox import BuildTiming, ScriptedFault
-from bot.store import EventRecord, InstanceState, RequestState
 from tests.provisioning.conftest import Harness, MakeHarness, creates, owner_servers
 
 
@@ -38,11 +38,6 @@ def _many(count_prague: int, count_amsterdam: int = 0, *, name: str = "web") -> 
             }
         )
     return {"project_name": "load", "instances": instances}
-
-
-async def _events(h: Harness, request_id: int) -> list[EventRecord]:
-    async with h.db.uow() as uow:
-        return await uow.events.list_for_request(request_id)
 
 
 # -- the seed's examples -----------------------------------------------------------------------
@@ -87,10 +82,10 @@ async def test_seed_example_completes_with_exact_bodies(
         "hostname": "test-server",
         "sshKeys": [1],
     }
-    _, instances = await harness.service.get(record.id)
+    _, instances = await harness.requests.get(record.id)
     assert [i.state for i in instances] == [InstanceState.BUILT]
     assert instances[0].ipv4 and instances[0].ipv4[0].startswith("192.0.2.")
-    kinds = [e.kind for e in await _events(harness, record.id)]
+    kinds = [e.kind for e in await harness.events(record.id)]
     assert kinds == [
         events.REQUEST_SUBMITTED,
         events.REQUEST_STARTED,
@@ -130,10 +125,10 @@ async def test_commit_then_fail_on_every_first_create_still_makes_exactly_ten(
     assert final.state is RequestState.COMPLETED
     assert creates(h.panel) == 10
     assert len(owner_servers(h.panel)) == 10
-    _, instances = await h.service.get(record.id)
+    _, instances = await h.requests.get(record.id)
     assert len({i.server_id for i in instances}) == 10
     assert all(i.state is InstanceState.BUILT for i in instances)
-    adopted = [e for e in await _events(h, record.id) if e.kind == events.INSTANCE_CREATED]
+    adopted = [e for e in await h.events(record.id) if e.kind == events.INSTANCE_CREATED]
     assert len(adopted) == 10 and all(e.payload["reconciled"] for e in adopted)
 
 
@@ -143,14 +138,14 @@ async def test_a_create_that_failed_before_committing_is_made_again_after_the_gr
     record = await harness.submit_json(_many(1))
     harness.panel.faults.script.append(ScriptedFault("POST", r"^/servers$", "500", times=1))
 
-    report = await harness.service.run_once()
+    report = await harness.engine.run_once()
     assert report.created == 0
-    _, (instance,) = await harness.service.get(record.id)
+    _, (instance,) = await harness.requests.get(record.id)
     assert instance.state is InstanceState.CREATE_UNKNOWN
     assert creates(harness.panel) == 1 and not owner_servers(harness.panel)
 
     harness.clock.advance(5)  # within the grace: reconcile finds nothing and waits
-    await harness.service.run_once()
+    await harness.engine.run_once()
     assert creates(harness.panel) == 1
 
     final = await harness.run_until_done(record.id, step_s=10)
@@ -166,19 +161,19 @@ async def test_reconciliation_never_adopts_a_server_that_is_not_ours_to_take(
     record = await harness.submit_json(_many(1))
     harness.panel.faults.commit_then_fail = "500"
     harness.panel.faults.commit_then_fail_count = 1
-    await harness.service.run_once()
-    _, (instance,) = await harness.service.get(record.id)
+    await harness.engine.run_once()
+    _, (instance,) = await harness.requests.get(record.id)
     assert instance.state is InstanceState.CREATE_UNKNOWN
     mine = next(iter(harness.panel.servers.values()))
     mine.memory_mb = 4096  # pretend it is another size: it must not be adopted
     harness.clock.advance(1)
-    await harness.service.run_once()
-    _, (instance,) = await harness.service.get(record.id)
+    await harness.engine.run_once()
+    _, (instance,) = await harness.requests.get(record.id)
     assert instance.state is InstanceState.CREATE_UNKNOWN
     mine.memory_mb = 1024
     harness.clock.advance(1)
-    await harness.service.run_once()
-    _, (instance,) = await harness.service.get(record.id)
+    await harness.engine.run_once()
+    _, (instance,) = await harness.requests.get(record.id)
     assert instance.server_id == mine.id
 
 
@@ -189,21 +184,21 @@ async def test_two_engines_on_one_database_create_each_server_once(
     b = make_harness(worker_id="replica-b", concurrency=3)
     record = await a.submit_json(_many(10))
     for _ in range(60):
-        await asyncio.gather(a.service.run_once(), b.service.run_once())
-        current, _ = await a.service.get(record.id)
+        await asyncio.gather(a.engine.run_once(), b.engine.run_once())
+        current, _ = await a.requests.get(record.id)
         if current.state is RequestState.COMPLETED:
             break
         a.clock.advance(1)
     assert current.state is RequestState.COMPLETED
     assert creates(a.panel) == 10
     assert a.panel.count("POST", r"^/servers/\d+/build$") == 10
-    kinds = [e.kind for e in await _events(a, record.id)]
+    kinds = [e.kind for e in await a.events(record.id)]
     assert kinds.count(events.INSTANCE_CREATED) == 10
     assert kinds.count(events.INSTANCE_BUILT) == 10
     assert kinds.count(events.REQUEST_FINISHED) == 1
 
 
-@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
 async def test_two_engines_on_postgres_create_each_server_once(make_harness: MakeHarness) -> None:
     await test_two_engines_on_one_database_create_each_server_once(make_harness)
 
@@ -219,15 +214,15 @@ async def test_a_poll_tick_with_fifty_builds_in_flight_makes_one_panel_call(
     limits = RequestLimits(max_instances=50)
     record = await h.submit_json(_many(25, 25), limits=limits)
     for _ in range(30):
-        await h.service.run_once()
-        _, instances = await h.service.get(record.id)
+        await h.engine.run_once()
+        _, instances = await h.requests.get(record.id)
         if all(i.state is InstanceState.BUILDING for i in instances):
             break
     assert len(instances) == 50
     assert all(i.state is InstanceState.BUILDING for i in instances)
 
     h.panel.reset_log()
-    await h.service.run_once()
+    await h.engine.run_once()
     assert [(c.method, c.api_path) for c in h.panel.log] == [("GET", "/servers/user/1")]
 
 
@@ -240,7 +235,7 @@ async def test_a_failed_build_ends_the_instance_with_the_reason_and_can_clean_up
     final = await h.run_until_done(record.id)
 
     assert final.state is RequestState.PARTIALLY_FAILED
-    _, instances = await h.service.get(record.id)
+    _, instances = await h.requests.get(record.id)
     failed = [i for i in instances if i.state is InstanceState.FAILED]
     assert len(failed) == 1
     assert "buildFailed" in (failed[0].error or "")
@@ -255,7 +250,7 @@ async def test_a_build_that_never_finishes_times_out(make_harness: MakeHarness) 
     record = await h.submit_json(_many(1))
     final = await h.run_until_done(record.id, step_s=10)
     assert final.state is RequestState.FAILED
-    _, (instance,) = await h.service.get(record.id)
+    _, (instance,) = await h.requests.get(record.id)
     assert "did not finish within 1 minutes" in (instance.error or "")
 
 
@@ -267,7 +262,7 @@ async def test_a_refused_create_fails_the_instance_with_the_panels_words(
     harness.panel.hypervisors[2].max_memory_mb = 0
     final = await harness.run_until_done(record.id)
     assert final.state is RequestState.FAILED
-    _, (instance,) = await harness.service.get(record.id)
+    _, (instance,) = await harness.requests.get(record.id)
     assert instance.state is InstanceState.FAILED
     assert "refused to create" in (instance.error or "")
     assert "memory" in (instance.error or "")
@@ -278,12 +273,12 @@ async def test_a_refused_create_fails_the_instance_with_the_panels_words(
 
 async def test_approval_is_decided_once(harness: Harness) -> None:
     record = await harness.submit_json(_many(1), approval=True)
-    await harness.service.run_once()
+    await harness.engine.run_once()
     assert creates(harness.panel) == 0  # nothing happens before approval
 
     results = await asyncio.gather(
-        harness.service.approve(record.id, actor="U_A"),
-        harness.service.approve(record.id, actor="U_B"),
+        harness.requests.approve(record.id, actor="U_A"),
+        harness.requests.approve(record.id, actor="U_B"),
         return_exceptions=True,
     )
     winners = [r for r in results if not isinstance(r, BaseException)]
@@ -291,7 +286,7 @@ async def test_approval_is_decided_once(harness: Harness) -> None:
     assert len(winners) == 1 and len(losers) == 1
     assert "already approved by" in str(losers[0])
     with pytest.raises(AlreadyDecidedError):
-        await harness.service.reject(record.id, actor="U_C", reason="too late")
+        await harness.requests.reject(record.id, actor="U_C", reason="too late")
     final = await harness.run_until_done(record.id)
     assert final.state is RequestState.COMPLETED
     assert creates(harness.panel) == 1
@@ -300,11 +295,11 @@ async def test_approval_is_decided_once(harness: Harness) -> None:
 async def test_rejection_and_expiry_create_nothing(harness: Harness) -> None:
     rejected = await harness.submit_json(_many(2), approval=True)
     expired = await harness.submit_json(_many(1, name="db"), approval=True)
-    await harness.service.reject(rejected.id, actor="U_A", reason="not this week")
+    await harness.requests.reject(rejected.id, actor="U_A", reason="not this week")
     harness.clock.advance(3601)
-    await harness.service.run_once()
-    r, r_instances = await harness.service.get(rejected.id)
-    e, e_instances = await harness.service.get(expired.id)
+    await harness.engine.run_once()
+    r, r_instances = await harness.requests.get(rejected.id)
+    e, e_instances = await harness.requests.get(expired.id)
     assert (r.state, r.decision_note) == (RequestState.REJECTED, "not this week")
     assert e.state is RequestState.EXPIRED
     assert {i.state for i in r_instances + e_instances} == {InstanceState.CANCELLED}
@@ -316,14 +311,14 @@ async def test_cancel_keeps_or_deletes_what_exists_and_creates_nothing_new(
 ) -> None:
     h = make_harness(concurrency=1)
     record = await h.submit_json(_many(4))
-    await h.service.run_once()  # concurrency 1: up to four creates in one tick
+    await h.engine.run_once()  # concurrency 1: up to four creates in one tick
     created_before = creates(h.panel)
-    await h.service.cancel(record.id, actor="U_A", delete_servers=True)
+    await h.requests.cancel(record.id, actor="U_A", delete_servers=True)
     final = await h.run_until_done(record.id, step_s=5)
     assert final.state is RequestState.CANCELLED
     assert creates(h.panel) == created_before
     assert not owner_servers(h.panel)  # what existed was deleted
-    _, instances = await h.service.get(record.id)
+    _, instances = await h.requests.get(record.id)
     assert {i.state for i in instances} <= {InstanceState.CANCELLED, InstanceState.DELETED}
 
 
@@ -343,16 +338,19 @@ async def test_outbox_delivers_every_event_once_in_order_with_two_consumers(
             await asyncio.sleep(0)
 
         return OutboxConsumer(
-            harness.db.uow, subscriber="slack", handler=handle, clock=harness.clock, worker=name
+            harness.store.uow,
+            subscriber="slack",
+            handler=handle,
+            clock=harness.clock,
+            worker=name,
         )
 
     await asyncio.gather(consumer("one").drain(limit=2), consumer("two").drain(limit=2))
-    all_events = await _events(harness, record.id)
+    all_events = await harness.events(record.id)
     ids = [event_id for _, event_id in seen]
     assert sorted(ids) == [e.id for e in all_events]  # each exactly once
     assert ids == sorted(ids)  # one request: in order
-    async with harness.db.uow() as uow:
-        assert await uow.events.undelivered_count("slack") == 0
+    assert await harness.undelivered("slack") == []
 
 
 def test_plan_json_is_what_the_store_keeps() -> None:
@@ -374,6 +372,10 @@ def test_plan_json_is_what_the_store_keeps() -> None:
     }
     plan = ServerPlan.model_validate(json.loads(json.dumps(sample)))
     assert ServerPlan.model_validate(plan.model_dump(mode="json")) == plan
+    # The bodies are typed, and kept as the panel receives them (camelCase, no nulls).
+    assert plan.create_body.hypervisor_group_id == 1
+    assert plan.model_dump(mode="json")["create_body"] == sample["create_body"]
+    assert plan.model_dump(mode="json")["build_body"] == sample["build_body"]
 
 
 async def test_a_server_id_this_database_already_knows_fails_loudly_and_stops(
@@ -389,6 +391,6 @@ async def test_a_server_id_this_database_already_knows_fails_loudly_and_stops(
     second = await harness.submit_json(_many(1, name="db"))
     final = await harness.run_until_done(second.id)
     assert final.state is RequestState.FAILED
-    _, (instance,) = await harness.service.get(second.id)
+    _, (instance,) = await harness.requests.get(second.id)
     assert "already records that id" in (instance.error or "")
     assert creates(harness.panel) == 2  # no further creates after the clash

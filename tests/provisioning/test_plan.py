@@ -20,8 +20,11 @@ from bot.provisioning.plan import (
     render_plan_text,
     resolve_group,
 )
-from bot.provisioning.request import Problem, ProvisionRequest, parse_request
+from bot.provisioning.reading import parse_request
+from bot.provisioning.request import Problem, ProvisionRequest
 from bot.virtfusion import (
+    BuildServerBody,
+    CreateServerBody,
     GroupCapacity,
     Hypervisor,
     HypervisorGroup,
@@ -206,7 +209,7 @@ def test_create_json_maps_every_field() -> None:
 
     (server,) = result.servers
     assert_shape(
-        server.create_body,
+        server.create_body.to_json(),
         {
             "packageId": 1,
             "userId": 1,
@@ -220,9 +223,12 @@ def test_create_json_maps_every_field() -> None:
         },
     )
     assert_shape(
-        server.build_body,
+        server.build_body.to_json(),
         {"operatingSystemId": 1, "name": "test-server", "hostname": "test-server", "sshKeys": [1]},
     )
+    assert isinstance(server.create_body, CreateServerBody)
+    assert isinstance(server.build_body, BuildServerBody)
+    assert server.create_body.hypervisor_group_id == 1
     assert server.group_id == 1
     assert server.group_name == "Prague"
     assert server.hypervisor_hint == "prg-hv2"
@@ -237,7 +243,7 @@ def test_create_with_network_json_adds_ipv4_and_firewall() -> None:
     (server,) = plan(example("create-with-network.json")).servers
 
     assert_shape(
-        server.create_body,
+        server.create_body.to_json(),
         {
             "packageId": 1,
             "userId": 1,
@@ -261,7 +267,7 @@ def test_request_format_json_maps_volume_to_additional_storage() -> None:
 
     (server,) = result.servers
     assert_shape(
-        server.create_body,
+        server.create_body.to_json(),
         {
             "packageId": 1,
             "userId": 1,
@@ -278,7 +284,7 @@ def test_request_format_json_maps_volume_to_additional_storage() -> None:
         },
     )
     assert_shape(
-        server.build_body,
+        server.build_body.to_json(),
         {
             "operatingSystemId": 1,
             "name": "instance-name",
@@ -303,8 +309,8 @@ def test_request_format_json_maps_volume_to_additional_storage() -> None:
 def test_build_body_has_only_real_build_fields(name: str) -> None:
     (server,) = plan(example(name)).servers
 
-    assert set(server.build_body) == {"operatingSystemId", "name", "hostname", "sshKeys"}
-    assert not {"template", "userData", "image", "name"} & set(server.create_body)
+    assert set(server.build_body.to_json()) == {"operatingSystemId", "name", "hostname", "sshKeys"}
+    assert not {"template", "userData", "image", "name"} & set(server.create_body.to_json())
 
 
 def test_plan_describes_the_request() -> None:
@@ -324,14 +330,14 @@ def test_plan_describes_the_request() -> None:
 def test_public_ip_becomes_an_ipv4_count(public_ip: bool, expected: int) -> None:
     (server,) = plan(request(instance(network={"public_ip": public_ip}))).servers
 
-    assert server.create_body["ipv4"] == expected
-    assert type(server.create_body["ipv4"]) is int
+    assert server.create_body.to_json()["ipv4"] == expected
+    assert type(server.create_body.to_json()["ipv4"]) is int
 
 
 def test_unset_public_ip_leaves_ipv4_to_the_package() -> None:
     (server,) = plan(request(instance(network={"bandwidth": 10}))).servers
 
-    assert "ipv4" not in server.create_body
+    assert "ipv4" not in server.create_body.to_json()
     assert server.ipv4 is None
 
 
@@ -340,15 +346,15 @@ def test_bandwidth_is_converted_to_kilobytes_per_second(mbps: int) -> None:
     (server,) = plan(request(instance(network={"bandwidth": mbps}))).servers
 
     assert KBPS_PER_MBPS == 125
-    assert server.create_body["networkSpeedInbound"] == mbps * 125
-    assert server.create_body["networkSpeedOutbound"] == mbps * 125
+    assert server.create_body.to_json()["networkSpeedInbound"] == mbps * 125
+    assert server.create_body.to_json()["networkSpeedOutbound"] == mbps * 125
     assert server.bandwidth_mbps == mbps
 
 
 def test_without_resources_the_package_sizes_apply_and_nothing_is_sent() -> None:
     (server,) = plan(request(instance())).servers
 
-    assert_shape(server.create_body, {"packageId": 1, "userId": 1, "hypervisorId": 1})
+    assert_shape(server.create_body.to_json(), {"packageId": 1, "userId": 1, "hypervisorId": 1})
     assert (server.memory_mb, server.disk_gb, server.cpu_cores) == (1024, 25, 1)
 
 
@@ -356,7 +362,8 @@ def test_only_the_resources_the_request_sets_are_sent() -> None:
     (server,) = plan(request(instance(resources={"memory": 2048}))).servers
 
     assert_shape(
-        server.create_body, {"packageId": 1, "userId": 1, "hypervisorId": 1, "memory": 2048}
+        server.create_body.to_json(),
+        {"packageId": 1, "userId": 1, "hypervisorId": 1, "memory": 2048},
     )
     assert (server.memory_mb, server.disk_gb, server.cpu_cores) == (2048, 25, 1)
 
@@ -378,13 +385,13 @@ def test_resources_missing_from_request_and_package_are_problems() -> None:
 def test_no_firewall_rulesets_means_package_rulesets() -> None:
     (server,) = plan(request(instance(network={"public_ip": True}))).servers
 
-    assert "firewallRulesets" not in server.create_body
+    assert "firewallRulesets" not in server.create_body.to_json()
 
 
 def test_minus_one_firewall_ruleset_is_passed_through() -> None:
     (server,) = plan(request(instance(network={"firewall_rulesets": [-1]}))).servers
 
-    assert server.create_body["firewallRulesets"] == [-1]
+    assert server.create_body.to_json()["firewallRulesets"] == [-1]
 
 
 def test_two_volumes_use_both_additional_storage_slots() -> None:
@@ -392,7 +399,7 @@ def test_two_volumes_use_both_additional_storage_slots() -> None:
 
     result = plan(request(instance(volumes=volumes)))
 
-    body = result.servers[0].create_body
+    body = result.servers[0].create_body.to_json()
     assert body["additionalStorage1Enable"] is True
     assert body["additionalStorage1Capacity"] == 20
     assert body["additionalStorage2Enable"] is True
@@ -407,8 +414,12 @@ def test_number_of_instances_expands_to_named_servers_with_one_body() -> None:
     result = plan(request(instance(number_of_instances=3)))
 
     assert [s.name for s in result.servers] == ["web-1", "web-2", "web-3"]
-    assert [s.build_body["hostname"] for s in result.servers] == ["web-1", "web-2", "web-3"]
-    assert len({str(s.create_body) for s in result.servers}) == 1
+    assert [s.build_body.to_json()["hostname"] for s in result.servers] == [
+        "web-1",
+        "web-2",
+        "web-3",
+    ]
+    assert len({str(s.create_body.to_json()) for s in result.servers}) == 1
     assert result.groups[0].servers == 3
     assert result.total_memory_mb == 3 * 1024
 
@@ -416,7 +427,7 @@ def test_number_of_instances_expands_to_named_servers_with_one_body() -> None:
 def test_no_ssh_key_sends_no_keys_and_warns() -> None:
     result = plan(request(instance()))
 
-    assert "sshKeys" not in result.servers[0].build_body
+    assert "sshKeys" not in result.servers[0].build_body.to_json()
     assert result.warnings == [
         "web: no ssh_key_name, so the server gets no SSH key; the root password is only in the "
         "VirtFusion panel (vfbot never shows it)"
@@ -433,7 +444,7 @@ def test_no_ssh_key_sends_no_keys_and_warns() -> None:
 def test_group_by_name_or_id(wanted: str | int, group_id: int) -> None:
     result = plan(request(instance(hypervisor_group=wanted)))
 
-    assert result.servers[0].create_body["hypervisorId"] == group_id
+    assert result.servers[0].create_body.to_json()["hypervisorId"] == group_id
     assert result.servers[0].group_id == group_id
 
 
@@ -449,7 +460,7 @@ def test_hypervisor_id_alone_selects_its_group_with_a_warning() -> None:
         "web: hypervisor_id 3 (ams-hv1) selects group Amsterdam; VirtFusion places servers "
         "within a group, so the panel picks the hypervisor and the server may land on another one"
     ]
-    assert plan(req).servers[0].create_body["hypervisorId"] == 2
+    assert plan(req).servers[0].create_body.to_json()["hypervisorId"] == 2
 
 
 def test_hypervisor_in_maintenance_is_mentioned() -> None:
@@ -526,7 +537,7 @@ def test_default_group_setting_is_used() -> None:
 
     result = plan(request(instance(hypervisor_group=None)), defaults=defaults)
 
-    assert result.servers[0].create_body["hypervisorId"] == 2
+    assert result.servers[0].create_body.to_json()["hypervisorId"] == 2
     assert result.servers[0].group_name == "Amsterdam"
     assert not [w for w in result.warnings if "hypervisor" in w]
 
@@ -536,7 +547,7 @@ def test_request_group_beats_default_group() -> None:
 
     result = plan(request(instance(hypervisor_group="Prague")), defaults=defaults)
 
-    assert result.servers[0].create_body["hypervisorId"] == 1
+    assert result.servers[0].create_body.to_json()["hypervisorId"] == 1
 
 
 def test_default_group_missing_from_panel_is_a_problem() -> None:
@@ -586,7 +597,7 @@ def test_template_matches(wanted: str, template_id: int) -> None:
 def test_numeric_template_in_request_becomes_operating_system_id() -> None:
     result = plan(request(instance(template=3)))
 
-    assert result.servers[0].build_body["operatingSystemId"] == 3
+    assert result.servers[0].build_body.to_json()["operatingSystemId"] == 3
     assert result.servers[0].os_label == "Debian 12 Bookworm"
 
 
@@ -601,7 +612,7 @@ def test_ambiguous_template_is_a_problem() -> None:
         "Minimal (id 6); use the id or the full name",
     )
     chosen = plan(request(instance(template="ubuntu-22.04-minimal")), facts(templates=templates))
-    assert chosen.servers[0].build_body["operatingSystemId"] == 6
+    assert chosen.servers[0].build_body.to_json()["operatingSystemId"] == 6
 
 
 def test_unknown_template_suggests_the_closest_names() -> None:
@@ -636,7 +647,7 @@ def test_template_named_with_non_ascii_digits_does_not_crash() -> None:
 def test_end_of_life_template_is_a_warning() -> None:
     result = plan(request(instance(template="debian-10")))
 
-    assert result.servers[0].build_body["operatingSystemId"] == 5
+    assert result.servers[0].build_body.to_json()["operatingSystemId"] == 5
     assert "web: Debian 10 Buster is end-of-life" in result.warnings
 
 
@@ -647,7 +658,7 @@ def test_end_of_life_template_is_a_warning() -> None:
 def test_ssh_key_found_by_name(name: str, key_id: int) -> None:
     (server,) = plan(request(instance(ssh_key_name=name))).servers
 
-    assert server.build_body["sshKeys"] == [key_id]
+    assert server.build_body.to_json()["sshKeys"] == [key_id]
     assert server.ssh_key_id == key_id
 
 
@@ -675,7 +686,7 @@ def test_request_profile_wins_over_the_setting() -> None:
 
     (server,) = plan(request(instance(network={"profile_id": 2})), defaults=defaults).servers
 
-    assert server.create_body["networkProfile"] == 2
+    assert server.create_body.to_json()["networkProfile"] == 2
     assert server.network_profile_source == PROFILE_FROM_REQUEST
 
 
@@ -684,14 +695,14 @@ def test_setting_applies_when_the_request_has_no_profile() -> None:
 
     (server,) = plan(request(instance(network={"bandwidth": 5})), defaults=defaults).servers
 
-    assert server.create_body["networkProfile"] == 3
+    assert server.create_body.to_json()["networkProfile"] == 3
     assert server.network_profile_source == PROFILE_FROM_ENV
 
 
 def test_without_request_or_setting_the_package_profile_applies() -> None:
     (server,) = plan(request(instance())).servers
 
-    assert "networkProfile" not in server.create_body
+    assert "networkProfile" not in server.create_body.to_json()
     assert server.network_profile is None
     assert server.network_profile_source == PROFILE_FROM_PACKAGE
 
@@ -701,7 +712,7 @@ def test_profile_is_never_taken_from_hypervisor_networks() -> None:
 
     (server,) = plan(request(instance(hypervisor_id=2)), facts(hypervisors=bridged)).servers
 
-    assert "networkProfile" not in server.create_body
+    assert "networkProfile" not in server.create_body.to_json()
 
 
 def test_missing_network_configuration_is_a_problem() -> None:
@@ -728,8 +739,8 @@ def test_package_without_profile_is_fine_when_one_is_given(
 ) -> None:
     (server,) = plan(request(instance(network=network)), facts(package=BARE), defaults).servers
 
-    assert server.create_body["networkProfile"] == profile
-    assert server.create_body["packageId"] == 7
+    assert server.create_body.to_json()["networkProfile"] == profile
+    assert server.create_body.to_json()["packageId"] == 7
 
 
 # -- capacity ------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from pydantic import SecretStr
 from bot.provisioning.errors import PlanError
 from bot.provisioning.plan import EngineDefaults, Plan
 from bot.provisioning.planner import Planner
-from bot.provisioning.request import Problem, ProvisionRequest, parse_request
+from bot.provisioning.reading import parse_request
+from bot.provisioning.request import Problem, ProvisionRequest
 from bot.sandbox import PanelState, running_sandbox
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy
 
@@ -93,12 +94,12 @@ async def test_create_json_plans_with_one_dry_run(rig: Rig) -> None:
 
     assert isinstance(plan, Plan)
     assert [s.name for s in plan.servers] == ["test-server"]
-    assert plan.servers[0].create_body["hypervisorId"] == 1
+    assert plan.servers[0].create_body.to_json()["hypervisorId"] == 1
     assert rig.dry_runs() == 1
     assert rig.real_creates() == []
     assert rig.state.servers == {}
     (dry_run,) = rig.state.calls("POST", r"^/servers$")
-    assert dry_run.body == plan.servers[0].create_body
+    assert dry_run.body == plan.servers[0].create_body.to_json()
     assert dry_run.status == 200
 
 
@@ -202,7 +203,7 @@ async def test_same_profile_is_fine_in_its_own_group(rig: Rig) -> None:
         request(instance(hypervisor_group="Amsterdam", network={"profile_id": 3}))
     )
 
-    assert plan.servers[0].create_body["networkProfile"] == 3
+    assert plan.servers[0].create_body.to_json()["networkProfile"] == 3
 
 
 async def test_profile_attached_nowhere_is_not_in_use(rig: Rig) -> None:

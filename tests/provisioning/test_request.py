@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.provisioning import request as request_module
+from bot.provisioning.reading import parse_request
 from bot.provisioning.request import (
     InstanceRequest,
     Problem,
@@ -13,7 +14,6 @@ from bot.provisioning.request import (
     RequestError,
     RequestLimits,
     expand_servers,
-    parse_request,
     request_to_json,
 )
 

@@ -1,6 +1,6 @@
-"""Plain data for day-2 operations (list, status, delete, power, VNC…), shared by every interface.
+"""Plain data about servers (lists, details, traffic, power results, groups) for every surface.
 
-Pure values only: the operations service fills them, the Slack builders and the CLI render them.
+Pure values only: the server services fill them, the Slack builders and the CLI render them.
 """
 
 from __future__ import annotations
@@ -8,20 +8,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-# The store returns operations, and must not import provisioning: they are defined there.
-from bot.store.records import Operation, OperationKind, OperationState
+from bot.provisioning.model import InstanceRecord, RequestRecord
 
 __all__ = [
     "HypervisorGroupRow",
-    "Operation",
-    "OperationKind",
-    "OperationState",
     "PowerResult",
+    "ResolvedServer",
     "ServerDetail",
     "ServerRow",
     "TrafficSummary",
     "format_bytes",
 ]
+
+
+@dataclass(frozen=True)
+class ResolvedServer:
+    """A server the user named, known to belong to vfbot's owner; `instance` if vfbot made it."""
+
+    server_id: int
+    name: str
+    instance: InstanceRecord | None = None
+    request: RequestRecord | None = None
+
+    @property
+    def label(self) -> str:
+        """``server 123 (web-1)``: how audit entries and messages name it."""
+        return f"server {self.server_id} ({self.name})" if self.name else f"server {self.server_id}"
+
+    @property
+    def request_human_id(self) -> str | None:
+        """``VF-n`` of the request that created it, if vfbot did."""
+        if self.request is not None:
+            return self.request.human_id
+        return self.instance.human_request_id if self.instance is not None else None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,64 @@
+"""The provisioning engine: create → build → track → finish, exactly once, safe in replicas.
+
+Every step follows one pattern: a short unit of work records the intent (and leases the row to
+this worker), the panel is called with no database session open, and a second unit of work
+records the result together with its outbox event. The panel has no idempotency key, so:
+
+- `POST /servers` is never repeated once it may have reached the panel. An ambiguous create
+  (timeout, 5xx, dropped connection, or a worker that died mid-call) puts the instance in
+  `create_unknown`, and reconciliation adopts the owner's unnamed, unbuilt server that matches
+  it, or creates again only after `create_grace_s` with nothing to adopt (`reconcile`).
+- A server is built only while its `commissionStatus` is 0; an ambiguous build is settled by
+  reading the server again (`build`, `track`).
+
+One module per step: ``create``, ``reconcile``, ``build``, ``track`` and ``finish``; what they
+share (claims, leases, failure) is in ``context``.
+"""
+
+from __future__ import annotations
+
+from bot.provisioning.engine.build import build_due
+from bot.provisioning.engine.context import EngineConfig, EngineContext, TickReport
+from bot.provisioning.engine.create import create_due
+from bot.provisioning.engine.finish import finish_requests, settle_cancelled
+from bot.provisioning.engine.reconcile import reconcile
+from bot.provisioning.engine.track import track
+from bot.provisioning.requests import RequestService
+from bot.provisioning.transitions import Clock, Moves, UowFactory
+from bot.virtfusion import VirtFusionClient
+
+__all__ = ["Engine", "EngineConfig", "TickReport"]
+
+
+class Engine:
+    """One tick runs every step over what is due; each server is isolated from the others."""
+
+    def __init__(
+        self,
+        client: VirtFusionClient,
+        uow: UowFactory,
+        config: EngineConfig,
+        clock: Clock,
+        *,
+        requests: RequestService,
+        moves: Moves,
+    ) -> None:
+        self._ctx = EngineContext(client, uow, config, clock, moves)
+        self._requests = requests
+
+    @property
+    def worker_id(self) -> str:
+        """The lease owner this engine writes."""
+        return self._ctx.worker
+
+    async def run_once(self) -> TickReport:
+        """One pass of the engine over everything due."""
+        report = TickReport()
+        await self._requests.expire_due()
+        await settle_cancelled(self._ctx, report)
+        await reconcile(self._ctx, report)
+        await create_due(self._ctx, report)
+        await build_due(self._ctx, report)
+        await track(self._ctx, report)
+        await finish_requests(self._ctx, report)
+        return report

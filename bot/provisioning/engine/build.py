@@ -1,0 +1,117 @@
+"""Build created servers: commit the intent, call `POST /servers/{id}/build` once.
+
+A server is built only while its `commissionStatus` is 0; an ambiguous build is settled by
+reading the server again (`track`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from bot.provisioning.engine.context import EngineContext, TickReport
+from bot.provisioning.events import InstanceBuildStarted
+from bot.provisioning.model import InstanceRecord, InstanceState
+from bot.provisioning.ports import RELEASE, InstanceChange
+from bot.provisioning.transitions import emit
+from bot.virtfusion import (
+    AmbiguousResultError,
+    ApiError,
+    BuildPhase,
+    ConnectError,
+    InvalidRequestError,
+    LockedError,
+    NotFoundError,
+    RateLimitedError,
+)
+
+__all__ = ["build_due"]
+
+logger = logging.getLogger("bot.provisioning.engine")
+
+S = InstanceState
+
+
+async def build_due(ctx: EngineContext, report: TickReport) -> None:
+    """Start the builds of created servers of running requests."""
+
+    async def step(instance: InstanceRecord) -> None:
+        await _build_one(ctx, instance, report)
+
+    await ctx.run_due(S.CREATED, step)
+
+
+async def _build_one(ctx: EngineContext, instance: InstanceRecord, report: TickReport) -> None:
+    if instance.server_id is None:
+        raise RuntimeError(f"instance {instance.id} is created without a server id")
+    plan = instance.plan
+    try:
+        server = await ctx.client.server(instance.server_id)
+    except NotFoundError:
+        reason = f"server {instance.server_id} was deleted on the panel before it was built"
+        await ctx.fail(instance, S.CREATED, reason, stage="build")
+        report.failed += 1
+        return
+    started_event = InstanceBuildStarted(server_id=instance.server_id, os=plan.os_label)
+    now = ctx.clock()
+    if server.phase is not BuildPhase.ALLOCATED:
+        # The build was already issued (we crashed after calling it): just follow it.
+        change = InstanceChange(
+            build_started_at=instance.build_started_at or now,
+            lease_owner=RELEASE.lease_owner,
+            lease_until=RELEASE.lease_until,
+        )
+        async with ctx.uow() as uow:
+            changed = await uow.instances.transition(
+                instance.id,
+                expected=[S.CREATED],
+                new=S.BUILDING,
+                now=now,
+                worker=ctx.worker,
+                change=change,
+            )
+            if changed is not None:
+                await emit(uow, changed, started_event, now)
+            await uow.commit()
+        return
+    async with ctx.uow() as uow:  # the intent, committed before the panel call
+        started = await uow.instances.transition(
+            instance.id,
+            expected=[S.CREATED],
+            new=S.BUILDING,
+            now=now,
+            worker=ctx.worker,
+            change=InstanceChange(build_started_at=now),
+        )
+        if started is None:
+            return
+        await uow.commit()
+    try:
+        await ctx.client.build_server(instance.server_id, plan.build_body)
+    except AmbiguousResultError as error:
+        logger.warning(
+            "%s: build outcome unknown; tracking will read the server: %s", instance.name, error
+        )
+        await ctx.release(started)
+        return
+    except InvalidRequestError as error:
+        reason = f"the panel refused to build it: {error.detail or error}"
+        await ctx.fail(started, S.BUILDING, reason, stage="build")
+        report.failed += 1
+        return
+    except (ConnectError, RateLimitedError, LockedError, ApiError) as error:
+        await ctx.moves.move(
+            started,
+            S.BUILDING,
+            S.CREATED,
+            error=str(error),
+            next_check_at=ctx.clock() + timedelta(seconds=ctx.config.retry_backoff_s),
+        )
+        return
+    now = ctx.clock()
+    async with ctx.uow() as uow:
+        changed = await uow.instances.update(started.id, now=now, worker=ctx.worker, change=RELEASE)
+        if changed is not None:
+            await emit(uow, changed, started_event, now)
+        await uow.commit()
+    report.builds_started += 1

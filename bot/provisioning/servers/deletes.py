@@ -1,0 +1,410 @@
+"""Deleting a server: asked for, decided (or approved at once), then run exactly once.
+
+Same pattern as the engine: a short unit of work records the intent, the panel is called with no
+database session open, and a new unit records the outcome with its audit entry. Each step writes
+an outbox event on the operation's own stream (`OperationRequested`, `OperationDecided`,
+`OperationFinished`), so its Slack message follows like a request's thread does; the delete also
+writes `InstanceDeleted` on the create request's stream. Changes are compare-and-set, so the
+first decision (or runner) wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.provisioning.errors import (
+    AlreadyDecidedError,
+    InvalidValueError,
+    OperationPendingError,
+    ServerBuildingError,
+    ServerLockedError,
+    UnknownOperationError,
+    describe_panel_error,
+)
+from bot.provisioning.events import (
+    InstanceDeleted,
+    OperationDecided,
+    OperationFinished,
+    OperationRequested,
+)
+from bot.provisioning.model import (
+    IN_FLIGHT_INSTANCE_STATES,
+    OPEN_OPERATION_STATES,
+    InstanceState,
+    Operation,
+    OperationKind,
+    OperationState,
+)
+from bot.provisioning.ports import RELEASE, OperationChange, UnitOfWork
+from bot.provisioning.servers.locks import LockWait, Sleep
+from bot.provisioning.servers.model import ResolvedServer
+from bot.provisioning.transitions import Clock, Moves, UowFactory, emit
+from bot.virtfusion import (
+    DELETE_DELAY_MAX_MIN,
+    ConflictError,
+    InvalidRequestError,
+    VirtFusionClient,
+    VirtFusionError,
+)
+
+__all__ = ["MAX_DELETE_DELAY_MIN", "DeleteService", "decided_text"]
+
+logger = logging.getLogger("bot.provisioning.servers")
+
+OS = OperationState
+MAX_DELETE_DELAY_MIN = DELETE_DELAY_MAX_MIN  # the panel's `delay` range: 0-43800 minutes
+
+
+class DeleteService:
+    """Server deletes with approval; safe to run in replicas."""
+
+    def __init__(
+        self,
+        client: VirtFusionClient,
+        uow: UowFactory,
+        *,
+        clock: Clock,
+        moves: Moves,
+        locks: LockWait,
+        sleep: Sleep,
+    ) -> None:
+        self._client = client
+        self._uow = uow
+        self._clock = clock
+        self._moves = moves
+        self._locks = locks
+        self._sleep = sleep
+
+    async def request(
+        self,
+        resolved: ResolvedServer,
+        *,
+        requester: str,
+        delay_min: int = 0,
+        approval_required: bool,
+        ttl_s: float,
+        channel: str | None = None,
+    ) -> Operation:
+        """Record a delete: waiting for approval, or approved at once when none is needed.
+
+        Raises ServerBuildingError while a request still builds the server,
+        OperationPendingError when a delete of it is already open, InvalidValueError for a
+        delay outside 0-43800 minutes.
+        """
+        now = self._clock()
+        target = resolved.label
+        if not 0 <= delay_min <= MAX_DELETE_DELAY_MIN:
+            raise InvalidValueError(
+                f"The delay must be between 0 and {MAX_DELETE_DELAY_MIN} minutes (30 days)."
+            )
+        instance = resolved.instance
+        if instance is not None and instance.state in IN_FLIGHT_INSTANCE_STATES:
+            error = ServerBuildingError(
+                f"{resolved.name} (server {resolved.server_id})", instance.request_id
+            )
+            await self._moves.audit(
+                requester, "server.delete", target, "refused", {"reason": str(error)}
+            )
+            raise error
+        state = OS.PENDING_APPROVAL if approval_required else OS.APPROVED
+        async with self._uow() as uow:
+            open_ops = await uow.operations.list_by_states(
+                OPEN_OPERATION_STATES, server_id=resolved.server_id
+            )
+            if open_ops:
+                existing = open_ops[0]
+                raise OperationPendingError(
+                    f"A delete of {target} is already {_state_text(existing.state)} "
+                    f"({existing.human_id}, asked by {existing.requester}).",
+                    existing.id,
+                )
+            operation = await uow.operations.add(
+                kind=OperationKind.DELETE,
+                server_id=resolved.server_id,
+                server_name=resolved.name,
+                requester=requester,
+                state=state,
+                params={"delay_min": delay_min},
+                now=now,
+                expires_at=now + timedelta(seconds=ttl_s) if approval_required else None,
+                request_id=instance.request_id if instance else None,
+                channel=channel,
+                decided_by=None if approval_required else requester,
+                decided_at=None if approval_required else now,
+                decision_note=None if approval_required else "no approval required",
+            )
+            requested = OperationRequested(by=requester, approval_required=approval_required)
+            await _emit(uow, operation, requested, now)
+            await uow.audit.add(
+                at=now,
+                actor=requester,
+                action="server.delete.request",
+                target=target,
+                result=state.value,
+                detail={"operation": operation.human_id, "delay_min": delay_min},
+            )
+            await uow.commit()
+        return operation
+
+    async def approve(self, operation_id: int, *, actor: str) -> Operation:
+        """Approve a pending operation; the first decision wins (AlreadyDecidedError after)."""
+        return await self._decide(operation_id, actor=actor, new=OS.APPROVED, note=None)
+
+    async def reject(
+        self, operation_id: int, *, actor: str, reason: str | None = None
+    ) -> Operation:
+        """Reject a pending operation; nothing happens to the server."""
+        return await self._decide(operation_id, actor=actor, new=OS.REJECTED, note=reason)
+
+    async def _decide(
+        self, operation_id: int, *, actor: str, new: OperationState, note: str | None
+    ) -> Operation:
+        now = self._clock()
+        async with self._uow() as uow:
+            current = await uow.operations.get(operation_id)
+            if current is None:
+                raise UnknownOperationError(operation_id)
+            if (
+                current.state is OS.PENDING_APPROVAL
+                and current.expires_at is not None
+                and current.expires_at <= now
+            ):
+                await _expire(uow, current, now)
+                await uow.commit()
+                raise AlreadyDecidedError(
+                    f"{current.human_id} expired before anyone decided; ask again if it is "
+                    "still wanted."
+                )
+            decided = await uow.operations.transition(
+                operation_id,
+                expected=[OS.PENDING_APPROVAL],
+                new=new,
+                now=now,
+                change=OperationChange(decided_by=actor, decided_at=now, decision_note=note),
+            )
+            if decided is None:
+                latest = await uow.operations.get(operation_id)
+                raise AlreadyDecidedError(decided_text(latest or current))
+            await _emit(uow, decided, OperationDecided(state=new.value, by=actor), now)
+            action = "approve" if new is OS.APPROVED else "reject"
+            await uow.audit.add(
+                at=now,
+                actor=actor,
+                action=f"server.{decided.kind.value}.{action}",
+                target=decided.target,
+                result="ok",
+                detail={"operation": decided.human_id, **({"reason": note} if note else {})},
+            )
+            await uow.commit()
+        return decided
+
+    async def expire_due(self) -> list[Operation]:
+        """Expire pending operations whose approval window has passed."""
+        now = self._clock()
+        async with self._uow() as uow:
+            due = await uow.operations.list_expired(now)
+        expired: list[Operation] = []
+        for candidate in due:
+            async with self._uow() as uow:
+                changed = await _expire(uow, candidate, now)
+                await uow.commit()
+            if changed is not None:
+                expired.append(changed)
+        return expired
+
+    async def run(self, operation_id: int) -> Operation:
+        """Carry out an approved operation once; returns it `done` or `failed` (panel's words).
+
+        Raises AlreadyDecidedError unless it is approved (someone else ran it, or it was
+        never approved).
+        """
+        now = self._clock()
+        async with self._uow() as uow:  # the intent: only one runner gets past this
+            running = await uow.operations.transition(
+                operation_id, expected=[OS.APPROVED], new=OS.RUNNING, now=now
+            )
+            if running is None:
+                current = await uow.operations.get(operation_id)
+                if current is None:
+                    raise UnknownOperationError(operation_id)
+                raise AlreadyDecidedError(decided_text(current))
+            await uow.commit()
+        delay = running.delay_min
+        target = running.target
+        try:
+            deleted = await self._locks.call(
+                running.server_id,
+                lambda: self._client.delete_server(running.server_id, delay_min=delay),
+                self._sleep,
+            )
+        except ServerLockedError as error:
+            return await self._fail(running, str(error))
+        except (InvalidRequestError, ConflictError) as error:
+            return await self._fail(running, f"the panel refused: {error.detail or error}")
+        except VirtFusionError as error:
+            return await self._fail(running, describe_panel_error(error))
+        already_gone = not deleted
+        if already_gone:
+            text = f"{target} was already gone from the panel; nothing left to delete."
+        elif delay:
+            text = f"{target} will be deleted by the panel in {delay} min."
+        else:
+            text = f"{target} deleted."
+        return await self._finish(running, OS.DONE, text, already_gone=already_gone)
+
+    async def _fail(self, running: Operation, reason: str) -> Operation:
+        logger.warning("%s: delete of %s failed: %s", running.human_id, running.target, reason)
+        return await self._finish(running, OS.FAILED, f"Not deleted: {reason}.")
+
+    async def resume_stale(self, *, older_than_s: float = 600) -> list[Operation]:
+        """Finish operations left `running` by a process that died mid-delete.
+
+        A delete is safe to repeat (already gone counts as done), so an operation still running
+        `older_than_s` after its decision (far longer than one run with its lock waits) is put
+        back to approved and run again.
+        """
+        now = self._clock()
+        cutoff = now - timedelta(seconds=older_than_s)
+        async with self._uow() as uow:
+            running = await uow.operations.list_by_states([OS.RUNNING])
+        finished: list[Operation] = []
+        for operation in running:
+            if operation.decided_at is None or operation.decided_at > cutoff:
+                continue
+            async with self._uow() as uow:
+                again = await uow.operations.transition(
+                    operation.id, expected=[OS.RUNNING], new=OS.APPROVED, now=now
+                )
+                await uow.commit()
+            if again is not None:
+                logger.warning("%s was left running; running it again", operation.human_id)
+                finished.append(await self.run(operation.id))
+        return finished
+
+    async def _finish(
+        self, running: Operation, state: OperationState, text: str, *, already_gone: bool = False
+    ) -> Operation:
+        now = self._clock()
+        ok = state is OS.DONE
+        delay = running.delay_min
+        async with self._uow() as uow:
+            finished = await uow.operations.transition(
+                running.id,
+                expected=[OS.RUNNING],
+                new=state,
+                now=now,
+                change=OperationChange(result=text),
+            )
+            if finished is not None:
+                await _emit(uow, finished, OperationFinished(state=state.value, result=text), now)
+            if ok:
+                await _mark_instance_deleted(uow, running, now, already_gone=already_gone)
+            await uow.audit.add(
+                at=now,
+                actor=running.requester,
+                action=f"server.{running.kind.value}",
+                target=running.target,
+                result="ok" if ok else "failed",
+                detail={
+                    "operation": running.human_id,
+                    "delay_min": delay,
+                    "approved_by": running.decided_by,
+                    "result": text,
+                    **({"already_gone": True} if already_gone else {}),
+                },
+            )
+            await uow.commit()
+        return finished or replace(running, state=state, result=text)
+
+    async def get(self, operation_id: int) -> Operation:
+        """The operation; UnknownOperationError if there is none."""
+        async with self._uow() as uow:
+            operation = await uow.operations.get(operation_id)
+        if operation is None:
+            raise UnknownOperationError(operation_id)
+        return operation
+
+    async def pending(self) -> list[Operation]:
+        """Operations still waiting for a decision (unexpired), oldest first."""
+        async with self._uow() as uow:
+            return await uow.operations.list_pending(self._clock())
+
+
+async def _emit(
+    uow: UnitOfWork,
+    operation: Operation,
+    event: OperationRequested | OperationDecided | OperationFinished,
+    now: datetime,
+) -> None:
+    await uow.events.add(
+        operation_id=operation.id, kind=event.KIND, payload=event.to_json(), now=now
+    )
+
+
+async def _mark_instance_deleted(
+    uow: UnitOfWork, operation: Operation, now: datetime, *, already_gone: bool
+) -> None:
+    """The server vfbot made is gone: its request's thread hears so."""
+    instance = await uow.instances.get_by_server_id(operation.server_id)
+    if instance is None or instance.state is InstanceState.DELETED:
+        return
+    moved = await uow.instances.transition(
+        instance.id,
+        expected=[s for s in InstanceState if s is not InstanceState.DELETED],
+        new=InstanceState.DELETED,
+        now=now,
+        change=replace(RELEASE, finished_at=now),
+    )
+    if moved is not None:
+        event = InstanceDeleted(
+            server_id=operation.server_id,
+            by=operation.requester,
+            delay_min=operation.delay_min,
+            already_gone=already_gone,
+        )
+        await emit(uow, moved, event, now)
+
+
+async def _expire(uow: UnitOfWork, operation: Operation, now: datetime) -> Operation | None:
+    changed = await uow.operations.transition(
+        operation.id, expected=[OS.PENDING_APPROVAL], new=OS.EXPIRED, now=now
+    )
+    if changed is not None:
+        await _emit(uow, changed, OperationDecided(state=OS.EXPIRED.value), now)
+        await uow.audit.add(
+            at=now,
+            actor="vfbot",
+            action=f"server.{operation.kind.value}.expire",
+            target=operation.target,
+            result="expired",
+            detail={"operation": operation.human_id},
+        )
+    return changed
+
+
+def _state_text(state: OperationState) -> str:
+    return {
+        OS.PENDING_APPROVAL: "waiting for approval",
+        OS.APPROVED: "approved",
+        OS.RUNNING: "running",
+    }.get(state, state.value.replace("_", " "))
+
+
+def decided_text(operation: Operation) -> str:
+    """Why an operation can no longer be decided or run, naming who decided it."""
+    who = operation.decided_by
+    if operation.state is OS.REJECTED:
+        return f"{operation.human_id} was already rejected by {who}."
+    if operation.state is OS.EXPIRED:
+        return f"{operation.human_id} expired before anyone decided."
+    if operation.state is OS.PENDING_APPROVAL:
+        return f"{operation.human_id} is still waiting for approval; approve it first."
+    if operation.state is OS.APPROVED:
+        return f"{operation.human_id} was already approved by {who}."
+    if operation.state is OS.RUNNING:
+        return f"{operation.human_id} was approved by {who} and is being carried out."
+    done = "done" if operation.state is OS.DONE else "failed"
+    by = f"approved by {who}, " if who else ""
+    return f"{operation.human_id} was already {by}{done}: {operation.result or ''}".rstrip(": ")
