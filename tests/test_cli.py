@@ -13,10 +13,27 @@ from pathlib import Path
 import pytest
 
 import bot.cli
+import bot.cli.panel
 from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, main
+from bot.cli.common import check_step_text, error_text, panel_error_text
 from bot.config import Settings
+from bot.provisioning.errors import (
+    NotOursReason,
+    ServerBuildingError,
+    UnknownRequestError,
+    UnknownServerError,
+)
+from bot.provisioning.servers.checks import CheckStep, Outcome
 from bot.redact import RedactingFilter, configure_logging
-from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy, VirtFusionClient
+from bot.virtfusion import (
+    AiohttpVirtFusionClient,
+    AuthError,
+    ConnectError,
+    ForbiddenError,
+    PanelTimeoutError,
+    RetryPolicy,
+    VirtFusionClient,
+)
 from tests.conftest import ThreadedSandbox
 
 TOKEN = "sandbox-token"
@@ -119,7 +136,7 @@ def retry_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
             sleep=sleep,
         )
 
-    monkeypatch.setattr(bot.cli, "make_client", make_client)
+    monkeypatch.setattr(bot.cli.panel, "make_client", make_client)
     return waits
 
 
@@ -510,7 +527,7 @@ def test_unexpected_errors_exit_4_with_a_reference(
     async def explode(args: object, out: object) -> int:
         raise RuntimeError(f"boom with {TOKEN}")
 
-    monkeypatch.setattr(bot.cli, "cmd_hypervisors", explode)
+    monkeypatch.setattr(bot.cli.panel, "cmd_hypervisors", explode)
 
     result = vfbot("hypervisors")
 
@@ -533,3 +550,63 @@ def test_serve_without_slack_credentials_says_what_to_set(
     assert "SLACK_BOT_TOKEN" in err and "SLACK_APP_TOKEN" in err and "SLACK_SIGNING_SECRET" in err
     assert "docs/slack-setup.md" in err
     assert "not-a-real-token-123" not in err
+
+
+# -- wording ------------------------------------------------------------------------------------
+
+
+def test_error_text_adds_the_shell_next_step() -> None:
+    assert error_text(UnknownRequestError(9)) == (
+        "There is no request VF-9. Check the number: `vfbot requests` lists recent ones."
+    )
+    assert error_text(ServerBuildingError("web-1 (server 12)", 3)) == (
+        "web-1 (server 12): VF-3 is still building it; cancel the request instead "
+        "(`vfbot cancel VF-3`)."
+    )
+    unknown = UnknownServerError(NotOursReason.UNKNOWN_NAME, "vfbot manages no server called 'x'.")
+    assert error_text(unknown).endswith(
+        "Use its VirtFusion id, or list the servers with `vfbot servers`."
+    )
+    missing = UnknownServerError(NotOursReason.NOT_ON_PANEL, "There is no server 5 on the panel.")
+    assert "`vfbot servers`" in error_text(missing)
+    other = UnknownServerError(NotOursReason.OTHER_OWNER, "Server 5 belongs to another user.")
+    assert error_text(other) == "Server 5 belongs to another user."
+    assert "/vf" not in "".join(error_text(e) for e in (unknown, missing, other))
+
+
+def test_panel_error_text_names_the_setting_to_fix() -> None:
+    auth = AuthError("GET /connect -> 401", method="GET", path="/connect", status=401)
+    assert panel_error_text(auth) == (
+        "The panel rejected VIRTFUSION_API_TOKEN (HTTP 401): it is missing, wrong or expired. "
+        "Create a token under Configuration → API in VirtFusion and set VIRTFUSION_API_TOKEN."
+    )
+    forbidden = ForbiddenError("403", method="GET", path="/compute", status=403)
+    assert panel_error_text(forbidden).startswith(
+        "The API token lacks a permission for GET /compute (HTTP 403). "
+    )
+    connect = ConnectError("refused", method="GET", path="/connect")
+    assert panel_error_text(connect) == (
+        "Cannot connect to the panel at VIRTFUSION_HOST (refused). "
+        "Check the URL, DNS, firewall and that the panel is up."
+    )
+    timeout = PanelTimeoutError("no answer in 5 s", method="GET", path="/connect")
+    assert "raise VIRTFUSION_TIMEOUT" in panel_error_text(timeout)
+
+
+def test_check_step_text() -> None:
+    assert check_step_text(CheckStep("package 1", Outcome.PASSED)) == ""
+    assert check_step_text(CheckStep("package 1", Outcome.NOT_FOUND)) == (
+        "not found on the panel; fix the id in .env"
+    )
+    no_groups = CheckStep("hypervisor groups", Outcome.NOT_FOUND, "the panel has no groups")
+    assert check_step_text(no_groups) == "the panel has no groups; create one"
+    refused = check_step_text(CheckStep("dry run", Outcome.REFUSED, "user 42 does not exist"))
+    assert refused == (
+        "the panel says: user 42 does not exist. Check VIRTFUSION_USER_ID, "
+        "VIRTFUSION_PACKAGE_ID, VIRTFUSION_HYPERVISOR_GROUP_ID and VIRTFUSION_NETWORK_PROFILE_ID."
+    )
+    auth = AuthError("401", method="GET", path="/connect", status=401)
+    failed = CheckStep("API token accepted", Outcome.PANEL_ERROR, error=auth)
+    assert check_step_text(failed) == panel_error_text(auth)
+    note = CheckStep("VIRTFUSION_HYPERVISOR_GROUP_ID is not set", Outcome.NOTE, "Groups: A (1)")
+    assert check_step_text(note) == "Groups: A (1)"

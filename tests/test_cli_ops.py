@@ -12,8 +12,7 @@ import pytest
 
 import bot.cli
 from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
-from bot.cli_ops import format_bytes, traffic_text
-from bot.provisioning.ops_model import TrafficSummary
+from bot.provisioning.servers.model import TrafficSummary, format_bytes
 from bot.redact import RedactingFilter, configure_logging
 from tests.conftest import ThreadedSandbox
 
@@ -95,9 +94,9 @@ def test_human_units() -> None:
     assert format_bytes(1536) == "1.5 KiB"
     assert format_bytes(int(12.3 * 1024**3)) == "12.3 GiB"
     used = TrafficSummary(1, "a", None, None, 0, 0, int(12.3 * 1024**3), 1000)
-    assert traffic_text(used) == "12.3 GiB of 1,000 GB (1.2 %)"
+    assert used.usage_text() == "12.3 GiB of 1,000 GB (1.2 %)"
     unlimited = TrafficSummary(1, "a", None, None, 0, 0, 2048, 0)
-    assert traffic_text(unlimited) == "2.0 KiB (unlimited)"
+    assert unlimited.usage_text() == "2.0 KiB (unlimited)"
 
 
 def test_delete_asks_first_then_deletes(

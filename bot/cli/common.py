@@ -1,0 +1,170 @@
+"""What every `vfbot` command shares: exit codes, settings, the actor, the confirm prompt, and the
+CLI's wording of expected errors (the domain says what happened; this adds the `vfbot` next step).
+
+Exit codes: 0 success, 1 the panel or the operation failed, 2 configuration or usage problem,
+3 partial failure (some servers of a request failed), 4 internal error (logged with a reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable, Coroutine
+
+from rich.console import Console
+
+from bot.config import ConfigError, Settings
+from bot.provisioning.errors import (
+    InvalidValueError,
+    NotOursReason,
+    ProvisioningError,
+    ServerBuildingError,
+    UnknownRequestError,
+    UnknownServerError,
+    describe_panel_error,
+)
+from bot.provisioning.servers.checks import CheckStep, Outcome
+from bot.virtfusion import (
+    AuthError,
+    ConnectError,
+    ForbiddenError,
+    PanelTimeoutError,
+    VirtFusionError,
+)
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_PARTIAL",
+    "AddParser",
+    "Command",
+    "actor",
+    "check_step_text",
+    "confirm",
+    "error_text",
+    "panel_error_text",
+    "run_command",
+    "settings_of",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+AddParser = Callable[..., argparse.ArgumentParser]
+"""The `add_parser` of `vfbot`'s sub-commands; each command module adds its own through it."""
+
+Command = Callable[[argparse.Namespace, Console], Coroutine[None, None, int]]
+"""A sub-command: parsed arguments and the output console in, exit code out."""
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The settings `main` loaded for this command; ConfigError if it loaded none."""
+    settings = args.settings
+    if not isinstance(settings, Settings):
+        raise ConfigError(["this command needs the VIRTFUSION_* settings"])
+    return settings
+
+
+def actor() -> str:
+    """Who acts, as audit entries and requests name a CLI user: ``cli:<login>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+async def confirm(
+    out: Console, question: str, *, yes: bool, no_terminal: str, refused: str
+) -> bool:
+    """True with `yes` (``--yes``) or a "y" typed at ``question [y/N]``; else print why not.
+
+    Without a terminal nobody can answer, so that is a refusal too (`no_terminal` says so).
+    """
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        out.print(no_terminal, markup=False)
+        return False
+    answer = await asyncio.to_thread(input, f"{question} [y/N] ")
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    out.print(refused, markup=False)
+    return False
+
+
+async def run_command(command: Command, args: argparse.Namespace, out: Console) -> int:
+    """Run one command; an expected error becomes one line on `out` and its exit code."""
+    try:
+        return await command(args, out)
+    except InvalidValueError as error:
+        out.print(error_text(error), markup=False)
+        return EXIT_CONFIG
+    except ProvisioningError as error:
+        out.print(error_text(error), markup=False)
+        return EXIT_FAILED
+    except VirtFusionError as error:
+        out.print(panel_error_text(error), markup=False, style="red")
+        return EXIT_FAILED
+
+
+def error_text(error: ProvisioningError) -> str:
+    """The domain's sentence plus what to do next in the shell."""
+    text = str(error)
+    if isinstance(error, UnknownRequestError):
+        return f"{text} Check the number: `vfbot requests` lists recent ones."
+    if isinstance(error, ServerBuildingError):
+        return (
+            f"{text.removesuffix('.')}; cancel the request instead "
+            f"(`vfbot cancel VF-{error.request_id}`)."
+        )
+    if isinstance(error, UnknownServerError):
+        if error.reason is NotOursReason.UNKNOWN_NAME:
+            return f"{text} Use its VirtFusion id, or list the servers with `vfbot servers`."
+        if error.reason is NotOursReason.NOT_ON_PANEL:
+            return f"{text} `vfbot servers` shows the servers there are."
+    return text
+
+
+def panel_error_text(error: VirtFusionError) -> str:
+    """One sentence for a person at the shell: what went wrong with the panel, what to set."""
+    if isinstance(error, AuthError):
+        return (
+            "The panel rejected VIRTFUSION_API_TOKEN (HTTP 401): it is missing, wrong or expired. "
+            "Create a token under Configuration → API in VirtFusion and set VIRTFUSION_API_TOKEN."
+        )
+    if isinstance(error, ForbiddenError):
+        return (
+            f"The API token lacks a permission for {error.method} {error.path} (HTTP 403). "
+            "Give the token read access to compute (hypervisors) and servers in VirtFusion."
+        )
+    if isinstance(error, ConnectError):
+        return (
+            f"Cannot connect to the panel at VIRTFUSION_HOST ({error}). "
+            "Check the URL, DNS, firewall and that the panel is up."
+        )
+    if isinstance(error, PanelTimeoutError):
+        return (
+            f"The panel did not answer in time ({error}). "
+            "Try again, or raise VIRTFUSION_TIMEOUT if the panel is slow."
+        )
+    return describe_panel_error(error)
+
+
+def check_step_text(step: CheckStep) -> str:
+    """Why a `vfbot check` step failed, or its note; empty for a plain pass."""
+    if step.outcome is Outcome.NOT_FOUND:
+        # With a detail the panel has none of something (no hypervisor groups at all).
+        if step.detail:
+            return f"{step.detail}; create one"
+        return "not found on the panel; fix the id in .env"
+    if step.outcome is Outcome.REFUSED:
+        return (
+            f"the panel says: {step.detail}. Check VIRTFUSION_USER_ID, VIRTFUSION_PACKAGE_ID, "
+            "VIRTFUSION_HYPERVISOR_GROUP_ID and VIRTFUSION_NETWORK_PROFILE_ID."
+        )
+    if step.outcome is Outcome.PANEL_ERROR and step.error is not None:
+        return panel_error_text(step.error)
+    return step.detail

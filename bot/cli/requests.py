@@ -1,0 +1,328 @@
+"""`vfbot create`, `requests`, `status`, `cancel` and `worker`: requests and the engine that
+carries them out, without Slack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+from bot.app import Core, open_core
+from bot.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    AddParser,
+    actor,
+    confirm,
+    panel_error_text,
+    settings_of,
+)
+from bot.provisioning import events
+from bot.provisioning.errors import InvalidValueError, PlanError
+from bot.provisioning.events import (
+    InstanceBuildStarted,
+    InstanceBuilt,
+    InstanceCancelled,
+    InstanceCreated,
+    InstanceDeleted,
+    InstanceFailed,
+    RequestFinished,
+    parse_event,
+)
+from bot.provisioning.intake import Origin
+from bot.provisioning.model import (
+    TERMINAL_REQUEST_STATES,
+    EventRecord,
+    InstanceRecord,
+    InstanceState,
+    RequestRecord,
+    RequestState,
+    parse_human_id,
+)
+from bot.provisioning.outbox import OutboxConsumer
+from bot.provisioning.plan import render_plan_text
+from bot.provisioning.request import RequestError
+from bot.virtfusion import VirtFusionError
+
+__all__ = [
+    "CLI_SUBSCRIBER",
+    "add_parsers",
+    "cmd_cancel",
+    "cmd_create",
+    "cmd_requests",
+    "cmd_status",
+    "cmd_worker",
+    "describe_event",
+    "exit_code_for",
+]
+
+CLI_SUBSCRIBER = "cli"
+"""The outbox subscriber whose events the CLI prints (`create --wait`, `worker`)."""
+
+_STEP = {
+    InstanceState.PLANNED: 0,
+    InstanceState.CREATING: 1,
+    InstanceState.CREATE_UNKNOWN: 1,
+    InstanceState.CREATED: 2,
+    InstanceState.BUILDING: 3,
+}
+
+
+def exit_code_for(state: RequestState) -> int:
+    """0 all built, 3 some failed, 1 nothing built (failed, rejected, expired, cancelled)."""
+    if state is RequestState.COMPLETED:
+        return EXIT_OK
+    if state is RequestState.PARTIALLY_FAILED:
+        return EXIT_PARTIAL
+    return EXIT_FAILED
+
+
+def describe_event(record: EventRecord) -> str:
+    """One line per outbox event, for the CLI subscriber."""
+    if record.request_id is not None:
+        prefix = f"VF-{record.request_id}"
+    else:
+        prefix = f"OP-{record.operation_id}"
+    match parse_event(record):
+        case InstanceCreated() as e:
+            where = f"group {e.group}, hypervisor {e.hypervisor or e.hypervisor_id}"
+            how = " (found on the panel after an unclear answer)" if e.reconciled else ""
+            return f"{prefix} {e.name}: created server {e.server_id} in {where}{how}"
+        case InstanceBuildStarted() as e:
+            return f"{prefix} {e.name}: installing {e.os} on server {e.server_id}"
+        case InstanceBuilt() as e:
+            ips = ", ".join(e.ipv4) if e.ipv4 else "no IPv4"
+            return f"{prefix} {e.name}: built ({ips}, {e.os})"
+        case InstanceFailed() as e:
+            return f"{prefix} {e.name}: FAILED: {e.error}"
+        case InstanceDeleted() as e:
+            return f"{prefix} {e.name}: server {e.server_id} deleted"
+        case InstanceCancelled() as e:
+            return f"{prefix} {e.name}: cancelled"
+        case RequestFinished() as e:
+            return f"{prefix}: finished: {e.state}"
+    return f"{prefix}: {record.kind.replace('.', ' ')}"
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def _request_id(text: str) -> int:
+    """The number of ``VF-n``; InvalidValueError (a usage problem) for anything else."""
+    request_id = parse_human_id(text)
+    if request_id is None:
+        raise InvalidValueError(f"{text!r} is not a request id; use the form VF-12.")
+    return request_id
+
+
+async def cmd_create(args: argparse.Namespace, out: Console) -> int:
+    """Plan a request file, confirm, submit it, and optionally carry it out here."""
+    settings = settings_of(args)
+    try:
+        raw = _read(args.file)
+    except OSError as error:
+        out.print(f"Cannot read {args.file}: {error.strerror or error}", markup=False)
+        return EXIT_CONFIG
+    async with open_core(settings) as core:
+        try:
+            request = core.intake.parse(raw)
+        except RequestError as error:
+            out.print(f"{args.file} is not a valid request:\n{error}", markup=False)
+            return EXIT_CONFIG
+        try:
+            plan = await core.intake.plan(request)
+        except PlanError as error:
+            out.print(str(error), markup=False)
+            return EXIT_FAILED
+        except VirtFusionError as error:
+            out.print(f"Could not plan the request: {panel_error_text(error)}", markup=False)
+            return EXIT_FAILED
+        out.print(render_plan_text(plan), markup=False)
+        if args.dry_run:
+            out.print("Dry run: the panel accepted the plan; nothing was created.")
+            return EXIT_OK
+        if not await confirm(
+            out,
+            f"Create {len(plan.servers)} server(s)?",
+            yes=args.yes,
+            no_terminal="Not confirmed (no terminal): add --yes to create these servers.",
+            refused="Nothing was created.",
+        ):
+            return EXIT_FAILED
+        origin = Origin(key=f"cli:{uuid.uuid4()}", requester=actor(), source="cli")
+        record, _ = await core.intake.submit(request, plan, origin, approval_required=False)
+        out.print(f"Submitted {record.human_id}.")
+        if not args.wait:
+            out.print(
+                f"A running `vfbot worker` or `vfbot serve` carries it out; follow it with "
+                f"`vfbot status {record.human_id}`."
+            )
+            return EXIT_OK
+        return await _wait(core, record, out)
+
+
+async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
+    """Run the engine here until the request ends, showing progress per server."""
+    consumer = _cli_consumer(core, out)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[state]}"),
+        console=out,
+        disable=not out.is_terminal,
+    )
+    tasks: dict[int, TaskID] = {}
+    try:
+        with progress:
+            while True:
+                await core.engine.run_once()
+                await consumer.drain()
+                current, instances = await core.requests.get(record.id)
+                for inst in instances:
+                    if inst.id not in tasks:
+                        tasks[inst.id] = progress.add_task(inst.name, total=4, state="")
+                    progress.update(
+                        tasks[inst.id], completed=_STEP.get(inst.state, 4), state=inst.state.value
+                    )
+                if current.state in TERMINAL_REQUEST_STATES:
+                    break
+                await asyncio.sleep(core.settings.vf_poll_interval)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        out.print(
+            f"\nStopped watching. {record.human_id} is saved and continues when `vfbot worker` "
+            f"or `vfbot serve` runs; `vfbot status {record.human_id}` shows where it is."
+        )
+        raise
+    await consumer.drain()
+    current, instances = await core.requests.get(record.id)
+    out.print(_servers_table(current, instances))
+    return exit_code_for(current.state)
+
+
+def _cli_consumer(core: Core, out: Console) -> OutboxConsumer:
+    async def show(event: EventRecord) -> None:
+        if event.kind in events.MILESTONES or event.kind == events.REQUEST_FINISHED:
+            out.print(describe_event(event), markup=False)
+            out.file.flush()  # marked delivered next: the line must not sit in a buffer
+
+    return core.outbox(CLI_SUBSCRIBER, show)
+
+
+def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -> Table:
+    table = Table(title=f"{record.human_id} {record.project_name}: {record.state.value}")
+    for column in ("Name", "Server ID", "Group", "IPv4", "State"):
+        table.add_column(column)
+    for inst in instances:
+        state = inst.state.value + (
+            f": {inst.error}" if inst.error and inst.state is InstanceState.FAILED else ""
+        )
+        table.add_row(
+            inst.name,
+            str(inst.server_id or "-"),
+            inst.group_label or "-",
+            ", ".join(inst.ipv4) or "-",
+            state,
+        )
+    return table
+
+
+async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
+    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones."""
+    settings = settings_of(args)
+    async with open_core(settings) as core:
+        consumer = _cli_consumer(core, out)
+        out.print(f"vfbot worker {core.engine.worker_id} started; Ctrl+C stops it.", markup=False)
+        while True:
+            report = await core.engine.run_once()
+            await consumer.drain()
+            if args.until_idle and not await core.requests.has_work():
+                return EXIT_OK
+            if not report.busy:
+                await asyncio.sleep(settings.vf_poll_interval)
+
+
+async def cmd_requests(args: argparse.Namespace, out: Console) -> int:
+    """The most recent requests, newest first."""
+    async with open_core(settings_of(args)) as core:
+        records = await core.requests.recent(limit=args.limit)
+    table = Table(title="Recent requests")
+    for column in ("ID", "Project", "Requester", "State", "Created"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.human_id,
+            r.project_name,
+            r.requester,
+            r.state.value,
+            f"{r.created_at:%Y-%m-%d %H:%M} UTC",
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+async def cmd_status(args: argparse.Namespace, out: Console) -> int:
+    """One request (VF-n), its servers and who decided it."""
+    request_id = _request_id(args.request)
+    async with open_core(settings_of(args)) as core:
+        record, instances = await core.requests.get(request_id)
+    out.print(_servers_table(record, instances))
+    if record.decided_by:
+        out.print(
+            f"Decided by {record.decided_by}"
+            + (f": {record.decision_note}" if record.decision_note else ""),
+            markup=False,
+        )
+    return EXIT_OK
+
+
+async def cmd_cancel(args: argparse.Namespace, out: Console) -> int:
+    """Stop a request: nothing new is created; --delete also deletes its servers."""
+    request_id = _request_id(args.request)
+    async with open_core(settings_of(args)) as core:
+        record = await core.requests.cancel(request_id, actor=actor(), delete_servers=args.delete)
+    what = "deleted" if args.delete else "kept (delete them with --delete or in the panel)"
+    when = (
+        "cancelled"
+        if record.state is RequestState.CANCELLED
+        else "cancelling (a running worker finishes it)"
+    )
+    out.print(
+        f"{record.human_id}: {when}; nothing new will be created. Servers that exist are {what}.",
+        markup=False,
+    )
+    return EXIT_OK
+
+
+def add_parsers(add_parser: AddParser) -> None:
+    """Add `create`, `requests`, `status`, `cancel` and `worker` to `vfbot`'s sub-commands."""
+    create = add_parser("create", help="create servers from a request JSON file")
+    create.add_argument("-f", "--file", required=True, help="request file (- for stdin)")
+    create.add_argument("--dry-run", action="store_true", help="plan and validate, create nothing")
+    create.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    create.add_argument("--wait", action="store_true", help="run the build here until it ends")
+    create.set_defaults(run=cmd_create)
+    requests = add_parser("requests", help="recent requests")
+    requests.add_argument("--limit", type=int, default=20)
+    requests.set_defaults(run=cmd_requests)
+    status = add_parser("status", help="one request (VF-n) and its servers")
+    status.add_argument("request", help="request id, e.g. VF-12")
+    status.set_defaults(run=cmd_status)
+    cancel = add_parser("cancel", help="stop a request: nothing new is created")
+    cancel.add_argument("request", help="request id, e.g. VF-12")
+    cancel.add_argument("--delete", action="store_true", help="also delete its servers")
+    cancel.set_defaults(run=cmd_cancel)
+    worker = add_parser("worker", help="run the provisioning engine without Slack")
+    worker.add_argument("--until-idle", action="store_true", help="exit when no work is left")
+    worker.set_defaults(run=cmd_worker)
