@@ -30,12 +30,6 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
-    def add(self, secret: str) -> None:
-        """Also mask `secret` from now on (ignored when shorter than 6 characters)."""
-        if secret and len(secret) >= 6 and secret not in self._secrets:
-            self._secrets.append(secret)
-            self._secrets.sort(key=len, reverse=True)
-
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True

@@ -6,6 +6,7 @@ database, so nothing runs twice however many replicas there are.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,16 +25,23 @@ class Ticker:
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
+        self._running: set[asyncio.Task[object]] = set()
 
     def add(self, name: str, job: Callable[[], Awaitable[object]], interval_s: float) -> None:
         """Register `job` under `name`; a tick that is still running is never doubled."""
 
         async def trampoline() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
             try:
                 await job()
             except Exception:  # the scheduler's error edge: log, keep ticking
                 reference = uuid.uuid4().hex[:8]
                 logger.exception("job %s failed (reference %s)", name, reference)
+            finally:
+                if task is not None:
+                    self._running.discard(task)
 
         self._scheduler.add_job(
             trampoline,
@@ -57,7 +65,13 @@ class Ticker:
             self._scheduler.start()
             self._started = True
 
-    def stop(self) -> None:
+    async def stop(self, *, timeout_s: float = 10.0) -> None:
+        """Stop ticking, then wait (up to `timeout_s`) for the jobs still running to finish, so
+        nothing they use is closed under them."""
         if self._started:
             self._scheduler.shutdown(wait=False)
             self._started = False
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=timeout_s)
+            if pending:
+                logger.warning("stopping with %d job(s) still running", len(pending))

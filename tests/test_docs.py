@@ -10,7 +10,7 @@ import pytest
 
 from bot import demo
 from bot.config import Settings
-from bot.provisioning.request import parse_request
+from bot.provisioning.reading import parse_request
 
 ROOT = Path(__file__).parents[1]
 

@@ -6,10 +6,10 @@ they are fresh, or in a loading state that is filled in once the panel has answe
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from bot.slack.blocks.modal import ModalChoices
+from bot.slack.cache import TtlCache
 from bot.virtfusion import VirtFusionClient
 
 __all__ = ["ChoicesCache"]
@@ -34,26 +34,17 @@ class ChoicesCache:
         self._package_id = package_id
         self._default_group_id = default_group_id
         self._max_instances = max_instances
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._value: ModalChoices | None = None
-        self._loaded_at = 0.0
-        self._loading: asyncio.Task[ModalChoices] | None = None
+        self._cache: TtlCache[str, ModalChoices] = TtlCache(
+            lambda _: self._load(), ttl_s=ttl_s, clock=clock
+        )
 
     def peek(self) -> ModalChoices | None:
         """The cached choices if still fresh, without waiting."""
-        if self._value is not None and self._clock() - self._loaded_at < self._ttl_s:
-            return self._value
-        return None
+        return self._cache.peek("")
 
     async def get(self) -> ModalChoices:
         """Fresh choices, loading them from the panel if needed (raises VirtFusionError)."""
-        fresh = self.peek()
-        if fresh is not None:
-            return fresh
-        if self._loading is None or self._loading.done():
-            self._loading = asyncio.ensure_future(self._load())
-        return await asyncio.shield(self._loading)
+        return await self._cache.get("")
 
     async def _load(self) -> ModalChoices:
         client = self._client
@@ -74,5 +65,4 @@ class ChoicesCache:
             ssh_keys=sorted(k.name for k in keys if k.enabled),
             max_instances=self._max_instances,
         )
-        self._value, self._loaded_at = choices, self._clock()
         return choices

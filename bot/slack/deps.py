@@ -1,25 +1,32 @@
-"""What the Slack listeners need, bundled once by the composition root."""
+"""What the Slack listeners need, bundled once by the composition root and handed to every
+listener through Bolt's context (`deps_of(context)`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from bot.provisioning.operations import OperationsService
-from bot.provisioning.planner import Planner
-from bot.provisioning.request import RequestLimits
-from bot.provisioning.service import ProvisioningService
+from bot.provisioning.intake import Intake
+from bot.provisioning.plan import Plan
+from bot.provisioning.requests import RequestService
+from bot.provisioning.servers import Servers
+from bot.provisioning.transitions import Moves
 from bot.slack.choices import ChoicesCache
 from bot.slack.membership import GroupMembership
-from bot.slack.policy import AccessPolicy, ApprovalRule, is_group_id
+from bot.slack.policy import AccessPolicy, Actor, is_group_id
+from bot.slack.threads import SlackStore
 
-__all__ = ["Background", "Download", "DownloadError", "SlackDeps"]
+__all__ = ["CONTEXT_KEY", "Background", "Download", "DownloadError", "SlackDeps", "deps_of"]
 
 logger = logging.getLogger("bot.slack")
+
+CONTEXT_KEY = "vfbot"
+"""Where the deps sit in Bolt's per-request context."""
 
 Download = Callable[[str], Awaitable[tuple[bytes, str]]]
 
@@ -57,15 +64,15 @@ class Background:
 class SlackDeps:
     """Services and policies shared by every listener."""
 
-    service: ProvisioningService
-    ops: OperationsService
-    planner: Planner
-    limits: RequestLimits
-    access: AccessPolicy
-    approval: ApprovalRule
+    requests: RequestService
+    intake: Intake
+    servers: Servers
+    moves: Moves
+    policy: AccessPolicy
     approval_ttl_s: float
     membership: GroupMembership
     choices: ChoicesCache
+    store: SlackStore
     download: Download
     clock: Callable[[], datetime]
     kick: Callable[[], None] = lambda: None
@@ -74,7 +81,27 @@ class SlackDeps:
     # attached file, planning with the panel) must fit in this, or the answer is deferred.
     ack_budget_s: float = 2.5
 
-    async def groups_of(self, user_id: str) -> set[str]:
-        """The configured user groups this user belongs to (cached membership)."""
-        groups = [g for g in (*self.access.requesters, *self.access.approver_groups)]
-        return await self.membership.groups_of(user_id, [g for g in groups if is_group_id(g)])
+    async def actor(self, user: str) -> Actor:
+        """`user` with their roles (user-group membership comes from the cache)."""
+        policy = self.policy
+        candidates = [g for g in (*policy.requesters, *policy.approver_groups) if is_group_id(g)]
+        groups = await self.membership.groups_of(user, candidates)
+        return policy.actor(user, groups)
+
+    def needs_approval(self, plan: Plan) -> bool:
+        """Whether VF_REQUIRE_APPROVAL asks for an approval of this plan."""
+        return self.policy.approval.required(
+            servers=len(plan.servers), memory_mb=plan.total_memory_mb, disk_gb=plan.total_disk_gb
+        )
+
+    async def refused(self, actor: str, action: str, target: str, reason: str) -> None:
+        """Audit a refusal (the caller tells the user)."""
+        await self.moves.audit(actor, action, target, "refused", {"reason": reason})
+
+
+def deps_of(context: Mapping[str, Any]) -> SlackDeps:
+    """The deps the middleware put in Bolt's context."""
+    deps = context[CONTEXT_KEY]
+    if not isinstance(deps, SlackDeps):
+        raise TypeError("the vfbot middleware did not run")
+    return deps

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
 
 import aiohttp
 from slack_sdk.errors import SlackClientError
+
+from bot.slack.cache import TtlCache
 
 __all__ = ["GroupFetchError", "GroupMembership"]
 
@@ -28,13 +29,6 @@ class GroupFetchError(Exception):
 
 # What a failed fetch may raise: Slack API and transport errors, timeouts, or our own.
 _FETCH_ERRORS = (GroupFetchError, SlackClientError, aiohttp.ClientError, TimeoutError)
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    members: frozenset[str]
-    fresh_until: float
-    known: bool  # False when no fetch has succeeded yet (members is then empty)
 
 
 class GroupMembership:
@@ -53,18 +47,22 @@ class GroupMembership:
         clock: Callable[[], float],
         retry_after_failure_s: float | None = None,
     ) -> None:
-        if ttl_s < 0:
-            raise ValueError("ttl_s must not be negative")
-        self._fetch = fetch
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._retry_s = (
+        async def load(group_id: str) -> frozenset[str]:
+            return frozenset(await fetch(group_id))
+
+        retry_s = (
             min(ttl_s, _DEFAULT_FAILURE_RETRY_S)
             if retry_after_failure_s is None
             else retry_after_failure_s
         )
-        self._cache: dict[str, _Entry] = {}
-        self._inflight: dict[str, asyncio.Task[frozenset[str]]] = {}
+        self._cache: TtlCache[str, frozenset[str]] = TtlCache(
+            load,
+            ttl_s=ttl_s,
+            clock=clock,
+            fallback=_last_known,
+            errors=_FETCH_ERRORS,
+            retry_s=retry_s,
+        )
 
     async def groups_of(self, user_id: str, candidate_groups: Collection[str]) -> set[str]:
         """The groups among `candidate_groups` that list `user_id` as a member."""
@@ -76,41 +74,19 @@ class GroupMembership:
 
     async def members_of(self, group_id: str) -> frozenset[str]:
         """The members of one group, from the cache while fresh, else from one shared fetch."""
-        entry = self._cache.get(group_id)
-        if entry is not None and self._clock() < entry.fresh_until:
-            return entry.members
-        task = self._inflight.get(group_id)
-        if task is None:
-            task = asyncio.create_task(self._refresh(group_id), name=f"usergroup-{group_id}")
-            self._inflight[group_id] = task
-            task.add_done_callback(self._forget_task)
-        # Shielded: one caller giving up must not cancel the fetch others are waiting for.
-        return await asyncio.shield(task)
-
-    def _forget_task(self, task: asyncio.Task[frozenset[str]]) -> None:
-        for group_id, running in list(self._inflight.items()):
-            if running is task:
-                del self._inflight[group_id]
+        return await self._cache.get(group_id)
 
     def clear(self) -> None:
         """Forget every cached group, so the next question fetches again."""
         self._cache.clear()
 
-    async def _refresh(self, group_id: str) -> frozenset[str]:
-        previous = self._cache.get(group_id)
-        try:
-            members = frozenset(await self._fetch(group_id))
-        except _FETCH_ERRORS as exc:
-            known = previous is not None and previous.known
-            logger.warning(
-                "could not read members of user group %s (%s: %s); using %s",
-                group_id,
-                type(exc).__name__,
-                exc,
-                "the last known members" if known else "no members",
-            )
-            kept = previous.members if previous is not None and known else frozenset()
-            self._cache[group_id] = _Entry(kept, self._clock() + self._retry_s, known)
-            return kept
-        self._cache[group_id] = _Entry(members, self._clock() + self._ttl_s, True)
-        return members
+
+def _last_known(group_id: str, error: Exception, last: frozenset[str] | None) -> frozenset[str]:
+    logger.warning(
+        "could not read members of user group %s (%s: %s); using %s",
+        group_id,
+        type(error).__name__,
+        error,
+        "the last known members" if last else "no members",
+    )
+    return last or frozenset()

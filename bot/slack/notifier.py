@@ -1,32 +1,36 @@
-"""Turns outbox events into Slack messages: the root message, thread replies and the notice.
+"""Turns outbox events into Slack messages, for requests and operations alike.
 
-Every Slack post of a request goes through here, in event order, so a restart continues the same
-thread and posts nothing twice. The root message is always rebuilt from the stored state, never
-from the event, so updating it again is harmless.
+A request gets a root message in its channel, thread replies for its milestones and a notice when
+it ends; an operation that waits for approval gets a message with Approve/Reject, rewritten as it
+is decided and carried out. Events arrive in order per stream, so a restart continues the same
+thread and posts nothing twice. Root and operation messages are always rebuilt from the stored
+state, never from the event, so updating them again is harmless.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
+from aiolimiter import AsyncLimiter
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning import events
+from bot.provisioning.model import EventRecord, Operation, RequestRecord
 from bot.provisioning.outbox import DeliveryDeferredError
-from bot.provisioning.service import ProvisioningService
+from bot.provisioning.requests import RequestService
+from bot.provisioning.servers import DeleteService
 from bot.slack.blocks.notice import notice_blocks, notice_text
-from bot.slack.blocks.progress import milestone_text
+from bot.slack.blocks.operation import operation_blocks, operation_text
+from bot.slack.blocks.progress import decision_text, milestone_text
 from bot.slack.blocks.request import request_blocks, request_text
 from bot.slack.blocks.summary import RequestSummary, summarize
-from bot.slack.mrkdwn import escape, mention
-from bot.store import EventRecord, RequestRecord
+from bot.slack.mrkdwn import escape
+from bot.slack.threads import SlackMessage, SlackStore, Thread
 
-__all__ = ["SUBSCRIBER", "ChannelPacer", "SlackNotifier"]
+__all__ = ["SUBSCRIBER", "SlackNotifier"]
 
 logger = logging.getLogger("bot.slack.notifier")
 
@@ -51,173 +55,177 @@ _ROOT_CHANGES = {
 }
 
 
-class ChannelPacer:
-    """About one message per second per channel (Slack's posting limit), never blocking acks."""
-
-    def __init__(
-        self,
-        interval_s: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._interval_s = interval_s
-        self._clock = clock
-        self._sleep = sleep
-        self._next: dict[str, float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def wait(self, channel: str) -> None:
-        if self._interval_s <= 0:
-            return
-        lock = self._locks.setdefault(channel, asyncio.Lock())
-        async with lock:
-            delay = self._next.get(channel, 0.0) - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
-            self._next[channel] = self._clock() + self._interval_s
-
-
 class SlackNotifier:
     """The outbox subscriber that speaks Slack."""
 
     def __init__(
         self,
         client: AsyncWebClient,
-        service: ProvisioningService,
+        requests: RequestService,
+        deletes: DeleteService,
+        store: SlackStore,
         *,
         clock: Callable[[], datetime],
-        pacer: ChannelPacer,
+        pacing_s: float = 1.0,
         notify_channel: str | None = None,
     ) -> None:
         self._client = client
-        self._service = service
+        self._requests = requests
+        self._deletes = deletes
+        self._store = store
         self._clock = clock
-        self._pacer = pacer
+        self._pacing_s = pacing_s
+        self._limiters: dict[str, AsyncLimiter] = {}
         self._notify_channel = notify_channel
-        self._told_cannot_post: set[int] = set()
+        self._told_cannot_post: set[tuple[Thread, int]] = set()
 
     async def handle(self, event: EventRecord) -> None:
         """Deliver one event; raises DeliveryDeferredError when Slack cannot take it yet."""
-        record, instances = await self._service.get(event.request_id)
-        if record.source != "slack" or not record.slack_channel:
+        if event.operation_id is not None:
+            await self._operation_event(event.operation_id, event)
+        elif event.request_id is not None:
+            await self._request_event(event.request_id, event)
+
+    # -- requests -------------------------------------------------------------------------------
+
+    async def _request_event(self, request_id: int, event: EventRecord) -> None:
+        record, instances = await self._requests.get(request_id)
+        if record.source != "slack" or not record.channel:
             return  # CLI requests have no thread to post in
         summary = summarize(record, instances)
-        if record.slack_ts is None:
-            record = await self._post_root(record, summary)
-        channel, root_ts = record.slack_channel, record.slack_ts
-        if channel is None or root_ts is None:
-            return
+        message = await self._store.message(Thread.REQUEST, record.id)
+        if message is None:
+            message = await self._post_root(record, record.channel, summary)
         reply = self._reply_text(event, record)
         if reply is not None:
-            await self._post(channel, text=reply, thread_ts=root_ts)
+            await self._post(message.channel, text=reply, thread_ts=message.ts)
         if event.kind in _ROOT_CHANGES:
-            await self._update_root(channel, root_ts, summary)
-        if event.kind == events.REQUEST_FINISHED:
-            await self._post_notice(record, summary)
-
-    # -- pieces ---------------------------------------------------------------------------------
-
-    async def _post_root(self, record: RequestRecord, summary: RequestSummary) -> RequestRecord:
-        channel = record.slack_channel or ""
-        try:
-            response = await self._post(
-                channel,
+            await self._update(
+                message,
                 text=request_text(summary),
                 blocks=request_blocks(summary, now=self._clock()),
             )
+        if event.kind == events.REQUEST_FINISHED:
+            await self._post_notice(record, message, summary)
+
+    async def _post_root(
+        self, record: RequestRecord, channel: str, summary: RequestSummary
+    ) -> SlackMessage:
+        text, blocks = request_text(summary), request_blocks(summary, now=self._clock())
+        ts = await self._post_or_defer(Thread.REQUEST, record, channel, text=text, blocks=blocks)
+        message = SlackMessage(channel=channel, ts=ts)
+        await self._store.save_message(Thread.REQUEST, record.id, message, self._clock())
+        return message
+
+    async def _post_notice(
+        self, record: RequestRecord, message: SlackMessage, summary: RequestSummary
+    ) -> None:
+        blocks = notice_blocks(summary, now=self._clock())
+        text = notice_text(summary)
+        if self._notify_channel and self._notify_channel != message.channel:
+            ts = await self._post(self._notify_channel, text=text, blocks=blocks)
+        else:
+            ts = await self._post(
+                message.channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=message.ts,
+                reply_broadcast=True,
+            )
+        noticed = SlackMessage(channel=message.channel, ts=message.ts, notice_ts=ts)
+        await self._store.save_message(Thread.REQUEST, record.id, noticed, self._clock())
+
+    def _reply_text(self, event: EventRecord, record: RequestRecord) -> str | None:
+        typed = events.parse_event(event)
+        if isinstance(typed, events.InstanceEvent):
+            return milestone_text(typed, human_id=record.human_id)
+        return decision_text(typed) if typed is not None else None
+
+    # -- operations -----------------------------------------------------------------------------
+
+    async def _operation_event(self, operation_id: int, event: EventRecord) -> None:
+        operation = await self._deletes.get(operation_id)
+        if not operation.channel:
+            return  # asked from the command line: nothing to post
+        text, blocks = operation_text(operation), operation_blocks(operation, now=self._clock())
+        message = await self._store.message(Thread.OPERATION, operation.id)
+        if message is not None:
+            await self._update(message, text=text, blocks=blocks)
+            return
+        requested = events.parse_event(event)
+        if not isinstance(requested, events.OperationRequested) or not requested.approval_required:
+            return  # no approval was asked: the requester was answered directly
+        ts = await self._post_or_defer(
+            Thread.OPERATION, operation, operation.channel, text=text, blocks=blocks
+        )
+        message = SlackMessage(channel=operation.channel, ts=ts)
+        await self._store.save_message(Thread.OPERATION, operation.id, message, self._clock())
+
+    # -- Slack calls ----------------------------------------------------------------------------
+
+    async def _post_or_defer(
+        self,
+        thread: Thread,
+        subject: RequestRecord | Operation,
+        channel: str,
+        **message: object,
+    ) -> str:
+        """Post a root message; if the bot may not post there, tell the requester once and
+        defer the event (it is retried, and goes out once the bot is invited)."""
+        try:
+            return await self._post(channel, **message)
         except SlackApiError as error:
             reason = str(error.response.get("error", ""))
-            if reason in _CANNOT_POST:
-                await self._tell_requester(record, reason)
-                raise DeliveryDeferredError(
-                    f"cannot post {record.human_id} in {channel}: {reason}"
-                ) from error
-            raise
-        ts = str(response["ts"])
-        await self._service.set_slack_message(record.id, channel=channel, ts=ts)
-        record, _ = await self._service.get(record.id)
-        return record
+            if reason not in _CANNOT_POST:
+                raise
+            await self._tell_requester(thread, subject, channel, reason)
+            raise DeliveryDeferredError(
+                f"cannot post {subject.human_id} in {channel}: {reason}"
+            ) from error
 
-    async def _tell_requester(self, record: RequestRecord, reason: str) -> None:
+    async def _tell_requester(
+        self, thread: Thread, subject: RequestRecord | Operation, channel: str, reason: str
+    ) -> None:
         """DM the requester once: the request is saved, and how to let the bot post."""
-        if record.id in self._told_cannot_post:
+        if (thread, subject.id) in self._told_cannot_post:
             return
-        self._told_cannot_post.add(record.id)
-        channel = record.slack_channel or ""
+        self._told_cannot_post.add((thread, subject.id))
+        if isinstance(subject, RequestRecord):
+            what = f"your request *{subject.human_id}* ({escape(subject.project_name)})"
+            status = f"`/vf status {subject.human_id}` shows where it is"
+        else:
+            what = f"your delete *{subject.human_id}* ({escape(subject.target)})"
+            status = "approvers also see it in the vfbot Home tab"
         text = (
-            f"I saved your request *{record.human_id}* ({escape(record.project_name)}), but I "
-            f"cannot post in <#{channel}> ({reason}). Invite me there with `/invite @vfbot`; "
-            f"the request appears in the channel within a minute, nothing is lost. "
-            f"Meanwhile `/vf status {record.human_id}` shows where it is."
+            f"I saved {what}, but I cannot post in <#{channel}> ({reason}). Invite me there "
+            f"with `/invite @vfbot`; it appears in the channel within a minute, nothing is lost. "
+            f"Meanwhile {status}."
         )
         try:
-            opened = await self._client.conversations_open(users=record.requester)
-            dm = str(opened["channel"]["id"])
-            await self._post(dm, text=text)
+            opened = await self._client.conversations_open(users=subject.requester)
+            await self._post(str(opened["channel"]["id"]), text=text)
         except SlackApiError as error:
             logger.warning(
                 "could not DM %s about %s: %s",
-                record.requester,
-                record.human_id,
+                subject.requester,
+                subject.human_id,
                 error.response.get("error"),
             )
 
-    async def _update_root(self, channel: str, ts: str, summary: RequestSummary) -> None:
-        await self._pacer.wait(channel)
-        await self._client.chat_update(
-            channel=channel,
-            ts=ts,
-            text=request_text(summary),
-            blocks=request_blocks(summary, now=self._clock()),
-        )
+    async def _update(self, message: SlackMessage, **content: object) -> None:
+        await self._pace(message.channel)
+        await self._client.chat_update(channel=message.channel, ts=message.ts, **content)  # type: ignore[arg-type]  # Slack's kwargs
 
-    async def _post_notice(self, record: RequestRecord, summary: RequestSummary) -> None:
-        blocks = notice_blocks(summary, now=self._clock())
-        text = notice_text(summary)
-        if self._notify_channel and self._notify_channel != record.slack_channel:
-            response = await self._post(self._notify_channel, text=text, blocks=blocks)
-        else:
-            response = await self._post(
-                record.slack_channel or "",
-                text=text,
-                blocks=blocks,
-                thread_ts=record.slack_ts,
-                reply_broadcast=True,
-            )
-        await self._service.set_slack_message(
-            record.id,
-            channel=record.slack_channel or "",
-            ts=record.slack_ts or "",
-            notice_ts=str(response["ts"]),
-        )
+    async def _post(self, channel: str, **kwargs: object) -> str:
+        await self._pace(channel)
+        response = await self._client.chat_postMessage(channel=channel, **kwargs)  # type: ignore[arg-type]  # Slack's kwargs
+        return str(response["ts"])
 
-    def _reply_text(self, event: EventRecord, record: RequestRecord) -> str | None:
-        payload = event.payload
-        by = mention(str(payload.get("by", "")))
-        kind = event.kind
-        if kind in events.MILESTONES:
-            return milestone_text(kind, payload, human_id=record.human_id)
-        if kind == events.REQUEST_APPROVED:
-            return f":white_check_mark: Approved by {by}. Creating the servers now."
-        if kind == events.REQUEST_REJECTED:
-            reason = str(payload.get("reason") or "")
-            return f":no_entry: Rejected by {by}" + (f": {escape(reason)}" if reason else ".")
-        if kind == events.REQUEST_EXPIRED:
-            return (
-                ":hourglass: Expired: nobody approved it in time. Nothing was created; "
-                "run `/vf create` again if it is still needed."
-            )
-        if kind == events.REQUEST_CANCEL_REQUESTED:
-            deleting = (
-                " Servers that exist will be deleted." if payload.get("delete_servers") else ""
-            )
-            return f":octagonal_sign: Cancelled by {by}; nothing new will be created.{deleting}"
-        if kind == events.REQUEST_RETRIED:
-            return f":repeat: {by} is retrying the failed servers."
-        return None
-
-    async def _post(self, channel: str, **kwargs: object) -> dict[str, object]:
-        await self._pacer.wait(channel)
-        response = await self._client.chat_postMessage(channel=channel, **kwargs)  # type: ignore[arg-type]
-        return dict(response.data) if isinstance(response.data, dict) else {}
+    async def _pace(self, channel: str) -> None:
+        """About one message per second per channel (Slack's posting limit)."""
+        if self._pacing_s <= 0:
+            return
+        limiter = self._limiters.get(channel)
+        if limiter is None:
+            limiter = self._limiters[channel] = AsyncLimiter(1, self._pacing_s)
+        await limiter.acquire()

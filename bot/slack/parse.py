@@ -9,12 +9,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from bot.provisioning.reading import parse_request
 from bot.provisioning.request import (
     Problem,
     ProvisionRequest,
     RequestError,
     RequestLimits,
-    parse_request,
 )
 from bot.slack.ids import (
     B_BANDWIDTH,
@@ -35,12 +35,12 @@ from bot.slack.ids import (
     CREATE_INPUT_BLOCKS,
     OPTION_DEFAULT,
 )
+from bot.slack.limits import METADATA_MAX
 
 __all__ = [
     "MAX_BLOCK_ERROR",
     "MAX_FILE_ERROR",
     "MAX_METADATA",
-    "SUBCOMMANDS",
     "VOLUME_NAME",
     "FileRef",
     "StateValues",
@@ -64,29 +64,11 @@ MAX_BLOCK_ERROR: Final = 300
 """Longest error text vfbot puts under one input block."""
 MAX_FILE_ERROR: Final = 2000
 """Longest problem list vfbot puts under the file input."""
-MAX_METADATA: Final = 3000
+MAX_METADATA: Final = METADATA_MAX
 """Slack's limit on a view's `private_metadata`, in characters."""
 VOLUME_NAME: Final = "data"
 """The name the form gives its one extra volume."""
 
-SUBCOMMANDS: Final = (
-    "create",
-    "help",
-    "list",
-    "status",
-    "delete",
-    "suspend",
-    "unsuspend",
-    "power",
-    "traffic",
-    "vnc",
-    "backup-plan",
-    "owner",
-    "throttle",
-    "hypervisors",
-    "check",
-    "audit",
-)
 
 _INT: Final = re.compile(r"\s*[+-]?[0-9]+\s*")
 _TRUE: Final = frozenset({"yes", "true", "on", "1"})
@@ -491,15 +473,15 @@ def split_command(text: str) -> tuple[str, str]:
     return parts[0].lower(), parts[1].strip() if len(parts) > 1 else ""
 
 
-def suggest(word: str) -> str | None:
-    """The subcommand the user probably meant by an unknown `word`, or None."""
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    """The subcommand among `choices` the user probably meant by an unknown `word`, or None."""
     word = word.strip().lower()
     if not word:
         return None
-    prefixed = [name for name in SUBCOMMANDS if name.startswith(word)]
+    prefixed = [name for name in choices if name.startswith(word)]
     if len(word) >= 2 and len(prefixed) == 1:
         return prefixed[0]
-    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return close[0] if close else None
 
 

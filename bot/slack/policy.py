@@ -11,11 +11,15 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import mention as mention_text
+
 if TYPE_CHECKING:
     from bot.config import Settings
 
 __all__ = [
     "AccessPolicy",
+    "Actor",
     "ApprovalRule",
     "Decision",
     "is_channel_id",
@@ -200,6 +204,16 @@ def _ids(values: Iterable[str]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting, with the roles the access policy gives them."""
+
+    user: str
+    groups: frozenset[str]
+    admin: bool
+    approver: bool  # may approve (approver, approver-group member or admin)
+
+
+@dataclass(frozen=True, slots=True)
 class AccessPolicy:
     """Who may request and approve servers, and in which channels.
 
@@ -309,6 +323,56 @@ class AccessPolicy:
                 False, f"You cannot approve your own request; ask {others} to approve it."
             )
         return _ALLOWED
+
+    def actor(self, user: str, groups: Collection[str]) -> Actor:
+        """`user` (a member of `groups`) with the roles this policy gives them."""
+        return Actor(
+            user=user,
+            groups=frozenset(groups),
+            admin=self.is_admin(user),
+            approver=self._may_approve(user, groups),
+        )
+
+    def can_act_on_server(self, actor: Actor, requester: str | None, label: str) -> Decision:
+        """Day-2 actions: requesters on the servers they requested, approvers on every server
+        vfbot created, admins on every server of the vfbot owner (`requester` None: vfbot did
+        not create it)."""
+        if actor.admin:
+            return _ALLOWED
+        if requester is None:
+            return Decision(
+                False, f"Only an admin can act on {escape(label)}: vfbot did not create it."
+            )
+        if actor.approver or requester == actor.user:
+            return _ALLOWED
+        return Decision(
+            False,
+            f"Only {mention_text(requester)} (who requested it), the approvers or an admin can "
+            f"act on {escape(label)}.",
+        )
+
+    def can_see_request(self, actor: Actor, requester: str, human_id: str, verb: str) -> Decision:
+        """Listing or showing one request (`verb`: "list", "see"): its requester, approvers and
+        admins."""
+        if actor.admin or actor.approver or requester == actor.user:
+            return _ALLOWED
+        return Decision(
+            False, f"Only {mention_text(requester)}, approvers or admins can {verb} {human_id}."
+        )
+
+    def can_fix_request(self, actor: Actor, requester: str, human_id: str) -> Decision:
+        """Retry failed / Clean up: the requester, the approvers or an admin."""
+        if actor.user == requester or actor.approver:
+            return _ALLOWED
+        return Decision(
+            False,
+            f"Only {mention_text(requester)}, the approvers or an admin can do that for "
+            f"{human_id}.",
+        )
+
+    def admins_only(self, actor: Actor, refusal: str) -> Decision:
+        """Something only VF_ADMINS may do; `refusal` says what and what to do instead."""
+        return _ALLOWED if actor.admin else Decision(False, refusal)
 
     def approver_targets(self) -> list[str]:
         """Valid user and group ids to notify about a pending request (admins if no approvers)."""

@@ -16,13 +16,13 @@ from pydantic import SecretStr
 
 from bot.app import Runtime
 from bot.config import load_settings
+from bot.provisioning.model import RequestRecord
 from bot.redact import BODY_LOGGERS, quiet_libraries
 from bot.sandbox import BuildTiming, FakeClock, PanelState, SandboxServer, running_sandbox
 from bot.slack import ids
-from bot.slack.blocks.limits import check_blocks, check_view
-from bot.store import RequestRecord
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy
 from tests.slack import signing
+from tests.slack.blockkit import check_blocks, check_view
 from tests.slack.fake_slack import FakeSlack, running_fake_slack
 
 BOT_TOKEN = "xoxb-test-token-0123456789"

@@ -14,15 +14,21 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.provisioning import events
-from bot.slack import ids
-from bot.slack.blocks.help import DAY2_COMMANDS, help_text, unknown_command_text
-from bot.slack.blocks.limits import block_violations, check_blocks, check_text, check_view
+from bot.provisioning.model import (
+    EventRecord,
+    InstanceRecord,
+    InstanceState,
+    RequestRecord,
+    RequestState,
+)
+from bot.slack import commands, ids
+from bot.slack.blocks.help import unknown_command_text
 from bot.slack.blocks.modal import ModalChoices, create_modal, reject_modal
 from bot.slack.blocks.notice import notice_blocks, notice_text
 from bot.slack.blocks.progress import milestone_text
 from bot.slack.blocks.request import request_blocks, request_text
 from bot.slack.blocks.summary import RequestSummary, summarize
-from bot.store.records import InstanceRecord, InstanceState, RequestRecord, RequestState
+from tests.slack.blockkit import block_violations, check_blocks, check_text, check_view
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 EVIL_NAME = "<!channel>"
@@ -83,9 +89,7 @@ def record(state: RequestState = R.PENDING_APPROVAL, **changes: object) -> Reque
         decided_at=None,
         decision_note=None,
         expires_at=NOW + timedelta(hours=23),
-        slack_channel="C0CHANNEL",
-        slack_ts="1714564800.000100",
-        slack_notice_ts=None,
+        channel="C0CHANNEL",
         cancel_requested=False,
         delete_on_cancel=False,
     )
@@ -419,6 +423,17 @@ def test_long_names_are_truncated() -> None:
 # -- milestones -------------------------------------------------------------------------------
 
 
+def _milestone(kind: str, payload: dict[str, Any], *, human_id: str | None = None) -> str | None:
+    """The line for a stored event of `kind` (as the notifier reads it from the outbox)."""
+    record = EventRecord(
+        id=1, request_id=1, instance_id=1, kind=kind, payload=payload, created_at=NOW
+    )
+    event = events.parse_event(record)
+    if not isinstance(event, events.InstanceEvent):
+        return None
+    return milestone_text(event, human_id=human_id)
+
+
 def test_created_milestone() -> None:
     payload = {
         "name": "web-1",
@@ -429,17 +444,17 @@ def test_created_milestone() -> None:
         "ipv4": [],
         "reconciled": False,
     }
-    line = milestone_text(events.INSTANCE_CREATED, payload)
+    line = _milestone(events.INSTANCE_CREATED, payload)
     assert line == ":package: `web-1` created: server 501 in group *Prague*, on hypervisor hv-3"
-    reconciled = milestone_text(events.INSTANCE_CREATED, {**payload, "reconciled": True})
+    reconciled = _milestone(events.INSTANCE_CREATED, {**payload, "reconciled": True})
     assert reconciled is not None
     assert reconciled.endswith("(found on the panel after an unclear answer)")
-    unnamed = milestone_text(events.INSTANCE_CREATED, {**payload, "hypervisor": ""})
+    unnamed = _milestone(events.INSTANCE_CREATED, {**payload, "hypervisor": ""})
     assert unnamed is not None and unnamed.endswith("on hypervisor 3")
 
 
 def test_build_started_milestone() -> None:
-    line = milestone_text(
+    line = _milestone(
         events.INSTANCE_BUILD_STARTED, {"name": "web-1", "server_id": 501, "os": "Debian 12"}
     )
     assert line == ":hammer_and_wrench: `web-1`: installing Debian 12 on server 501"
@@ -453,12 +468,12 @@ def test_built_milestone() -> None:
         "os": "Debian 12",
         "seconds": 275,
     }
-    line = milestone_text(events.INSTANCE_BUILT, payload)
+    line = _milestone(events.INSTANCE_BUILT, payload)
     assert line == (
         ":white_check_mark: `web-1` is ready (server 501): "
         "IPv4 203.0.113.5, 203.0.113.6 · Debian 12 · built in 4 min"
     )
-    quick = milestone_text(events.INSTANCE_BUILT, {**payload, "ipv4": [], "seconds": 20})
+    quick = _milestone(events.INSTANCE_BUILT, {**payload, "ipv4": [], "seconds": 20})
     assert quick is not None and "no IPv4 address" in quick and "under a minute" in quick
 
 
@@ -470,30 +485,28 @@ def test_failed_milestone_explains_what_to_do() -> None:
         "stage": "build",
         "deleted": True,
     }
-    line = milestone_text(events.INSTANCE_FAILED, payload, human_id="VF-12")
+    line = _milestone(events.INSTANCE_FAILED, payload, human_id="VF-12")
     assert line is not None
     assert "failed during build (server 501)" in line
     assert "&lt;!channel&gt; &lt;https://evil|x&gt;" in line
     assert "The leftover server 501 was deleted." in line
     assert "*Retry failed*" in line and "`/vf status VF-12`" in line
     assert_safe(line)
-    no_id = milestone_text(events.INSTANCE_FAILED, {"name": "web-1", "error": "x"})
+    no_id = _milestone(events.INSTANCE_FAILED, {"name": "web-1", "error": "x"})
     assert no_id is not None and "`/vf status`" in no_id
 
 
 def test_cancelled_and_deleted_milestones() -> None:
-    assert milestone_text(events.INSTANCE_CANCELLED, {"name": "web-1"}) == (
+    assert _milestone(events.INSTANCE_CANCELLED, {"name": "web-1"}) == (
         ":no_entry_sign: `web-1` cancelled before it was created"
     )
-    kept = milestone_text(
-        events.INSTANCE_CANCELLED, {"name": "web-1", "server_id": 5, "kept": True}
-    )
+    kept = _milestone(events.INSTANCE_CANCELLED, {"name": "web-1", "server_id": 5, "kept": True})
     assert kept is not None and "server 5 was created but not built" in kept
-    by_user = milestone_text(
+    by_user = _milestone(
         events.INSTANCE_DELETED, {"name": "web-1", "server_id": 5, "by": "U0APPROVER"}
     )
     assert by_user == ":wastebasket: `web-1` deleted (server 5) by <@U0APPROVER>"
-    by_cancel = milestone_text(
+    by_cancel = _milestone(
         events.INSTANCE_DELETED, {"name": "web-1", "server_id": 5, "by": "cancel"}
     )
     assert by_cancel is not None and by_cancel.endswith("because the request was cancelled")
@@ -503,7 +516,7 @@ def test_cancelled_and_deleted_milestones() -> None:
     "kind", [events.REQUEST_APPROVED, events.REQUEST_FINISHED, "instance.unknown", ""]
 )
 def test_non_milestones_have_no_line(kind: str) -> None:
-    assert milestone_text(kind, {"name": "web-1", "by": "U1"}) is None
+    assert _milestone(kind, {"name": "web-1", "by": "U1"}) is None
 
 
 @pytest.mark.parametrize("kind", sorted(events.MILESTONES))
@@ -522,7 +535,7 @@ def test_milestones_are_safe_with_hostile_or_missing_payloads(kind: str) -> None
         "reconciled": "yes",
     }
     for payload in (hostile, {}):
-        line = milestone_text(kind, payload, human_id="VF-12")
+        line = _milestone(kind, payload, human_id="VF-12")
         assert line is not None and len(line) <= 3000
         assert_safe(line)
         assert "password" not in line.lower()
@@ -716,11 +729,12 @@ def test_reject_modal() -> None:
 
 
 def test_help_lists_every_command_with_an_example() -> None:
-    text: Any = help_text()
+    text: Any = commands.help_message()
     check_blocks([{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
-    for usage in ("create", "create {json}", "help", *(c[0] for c in DAY2_COMMANDS)):
+    day2 = [c.name for c in commands.COMMANDS if c.section == "servers"]
+    for usage in ("create", "create {json}", "help", *day2):
         assert f"`/vf {usage}`" in text
-    assert {c[0] for c in DAY2_COMMANDS} == {
+    assert set(day2) == {
         "list", "status", "delete", "suspend", "unsuspend", "power", "traffic", "vnc",
         "backup-plan", "owner", "throttle", "hypervisors", "check", "audit",
     }  # fmt: skip

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.provisioning.ops_model import OperationState
+from bot.provisioning.model import OperationState
 from bot.slack import ids
 from bot.slack.blocks.home import HOME_PENDING_MAX, home_view
-from bot.slack.blocks.ops import operation_blocks
+from bot.slack.blocks.operation import operation_blocks
 from bot.slack.blocks.request import request_blocks
 from bot.slack.blocks.summary import RequestSummary
 from tests.slack.test_blocks import CASES

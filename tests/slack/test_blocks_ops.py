@@ -1,4 +1,5 @@
-"""bot.slack.blocks.ops: every day-2 builder in every state, within limits and slack_sdk models."""
+"""The day-2 builders (servers, changes, panel, operation) in every state, within Block Kit
+limits and slack_sdk models."""
 
 from __future__ import annotations
 
@@ -13,42 +14,44 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.provisioning.ops_model import (
-    HypervisorGroupRow,
+from bot.provisioning.model import (
+    AuditRecord,
     Operation,
     OperationKind,
     OperationState,
+    RequestState,
+)
+from bot.provisioning.servers.model import (
+    HypervisorGroupRow,
     PowerResult,
     ServerDetail,
     ServerRow,
     TrafficSummary,
+    format_bytes,
 )
 from bot.slack import ids
-from bot.slack.blocks import ops
-from bot.slack.blocks.limits import check_blocks, check_text, check_view
-from bot.slack.blocks.ops import (
-    audit_blocks,
-    check_blocks_text,
+from bot.slack.blocks import panel, servers
+from bot.slack.blocks.changes import (
     confirm_modal,
     done_text,
-    format_bytes,
-    hypervisors_blocks,
-    list_page_value,
-    operation_blocks,
-    operation_text,
-    parse_list_page,
     power_result_text,
+    vnc_blocks,
+    vnc_text,
+)
+from bot.slack.blocks.operation import operation_blocks, operation_text
+from bot.slack.blocks.panel import audit_blocks, check_blocks_text, hypervisors_blocks
+from bot.slack.blocks.servers import (
+    list_page_value,
+    parse_list_page,
     request_status_blocks,
     server_detail_blocks,
     server_list_blocks,
     server_ref,
     traffic_blocks,
-    vnc_blocks,
-    vnc_text,
 )
 from bot.slack.blocks.summary import summarize
-from bot.store.records import AuditRecord, RequestState
 from bot.virtfusion import VncSession
+from tests.slack.blockkit import check_blocks, check_text, check_view
 from tests.slack.test_blocks import CASES, instance, record
 from tests.slack.test_blocks import DECIDED as REQ_DECIDED
 
@@ -285,7 +288,7 @@ def test_lists_of_long_hostile_rows_stay_within_limits(page_size: int) -> None:
     assert_message(blocks)
     assert len(blocks) <= 50
     assert "&lt;!channel&gt;" in rendered(blocks)
-    shown = min(page_size, ops.LIST_ROWS_MAX)
+    shown = min(page_size, servers.LIST_ROWS_MAX)
     value = json.loads(blocks[-1]["elements"][0]["value"])  # type: ignore[index]
     assert value == {"s": "VF-" + "9" * 30, "o": shown}
 
@@ -313,7 +316,7 @@ def test_list_page_value_round_trips(scope: str) -> None:
 
 
 def test_server_row_without_ip_or_request() -> None:
-    text = ops.server_row_text(row(1, ipv4=(), request_human_id=None, suspended=None))
+    text = servers.server_row_text(row(1, ipv4=(), request_human_id=None, suspended=None))
     assert text == "• `web-1` · id 501 · built · Prague · no IPv4"
 
 
@@ -645,8 +648,8 @@ def test_audit_stays_within_limits(count: int) -> None:
     long = {"detail": {"k" * 50: "v" * 500}, "target": "t" * 500, "actor": "U0LONGACTOR"}
     blocks = audit_blocks([audit(i, **long) for i in range(count)], now=NOW)
     assert_message(blocks)
-    if count > ops.AUDIT_ENTRIES_MAX:
-        assert f"{count - ops.AUDIT_ENTRIES_MAX:,} older not shown" in rendered(blocks)
+    if count > panel.AUDIT_ENTRIES_MAX:
+        assert f"{count - panel.AUDIT_ENTRIES_MAX:,} older not shown" in rendered(blocks)
 
 
 # -- confirmation modal -----------------------------------------------------------------------

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bot.provisioning.model import InstanceState, RequestState
 from bot.slack import ids
-from bot.store import InstanceState, RequestState
 from tests.slack import signing
 from tests.slack.conftest import (
     ADMIN,
@@ -55,7 +55,7 @@ def _text_of(message: dict[str, Any]) -> str:
 
 
 async def _request(h: SlackHarness) -> Any:
-    records = await h.runtime.service.recent(limit=5)
+    records = await h.runtime.core.requests.recent(limit=5)
     assert len(records) == 1
     return records[0]
 
@@ -88,7 +88,7 @@ async def test_create_modal_approval_thread_and_notice(slack_env: Any) -> None:
 
     record = await _request(h)
     assert record.state is RequestState.COMPLETED
-    _, instances = await h.runtime.service.get(record.id)
+    _, instances = await h.runtime.core.requests.get(record.id)
     assert [i.state for i in instances] == [InstanceState.BUILT, InstanceState.BUILT]
 
     root = _root(h)
@@ -191,7 +191,7 @@ async def test_bad_signature_or_stale_timestamp_is_rejected_with_nothing_done(
     status, _ = await h.post(body, headers)
     assert status == 401
     assert [c.method for c in h.slack.calls if c.method != "auth.test"] == []
-    assert await h.runtime.service.recent() == []
+    assert await h.runtime.core.requests.recent() == []
 
 
 async def test_form_errors_come_back_on_the_right_blocks(slack_env: Any) -> None:
@@ -204,7 +204,7 @@ async def test_form_errors_come_back_on_the_right_blocks(slack_env: Any) -> None
     response = await h.submit(form(profile="3"))
     assert response["response_action"] == "errors"
     assert "not in use" in response["errors"][ids.B_PROFILE]
-    assert await h.runtime.service.recent() == []
+    assert await h.runtime.core.requests.recent() == []
 
 
 async def test_a_double_submission_makes_one_request(slack_env: Any) -> None:
@@ -212,7 +212,7 @@ async def test_a_double_submission_makes_one_request(slack_env: Any) -> None:
     await h.submit(form(), view_id="V_SAME")
     await h.submit(form(), view_id="V_SAME")
     await h.runtime.tick()
-    assert len(await h.runtime.service.recent()) == 1
+    assert len(await h.runtime.core.requests.recent()) == 1
     assert len([m for m in h.slack.messages(CHANNEL) if not m.get("thread_ts")]) == 1
 
 
@@ -229,7 +229,7 @@ async def test_the_request_file_path(slack_env: Any) -> None:
     )
     assert await h.submit(_file_values(good)) == {}
     await h.runtime.tick()
-    assert len(await h.runtime.service.recent()) == 1
+    assert len(await h.runtime.core.requests.recent()) == 1
     downloads = h.slack.downloads
     assert downloads and all(BOT_TOKEN in str(d) or True for d in downloads)
 
@@ -255,7 +255,7 @@ async def test_the_request_file_path(slack_env: Any) -> None:
     )  # fmt: skip
     response = await h.submit(_file_values(invalid))
     assert "instances[0].resources.memory" in response["errors"][ids.B_FILE]
-    assert len(await h.runtime.service.recent()) == 1
+    assert len(await h.runtime.core.requests.recent()) == 1
 
 
 async def test_a_restart_mid_build_posts_nothing_twice_and_misses_nothing(

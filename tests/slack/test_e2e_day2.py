@@ -4,13 +4,16 @@ confirmation and approval, VNC credentials only to the caller, and the App Home 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from bot.provisioning.model import InstanceState, OperationState
 from bot.sandbox import ScriptedFault
 from bot.slack import ids
-from bot.store import InstanceState, OperationState
+from bot.slack.policy import ApprovalRule
+from bot.slack.threads import Thread
 from tests.slack import signing
 from tests.slack.conftest import (
     ADMIN,
@@ -54,8 +57,8 @@ async def _confirm_last_modal(h: SlackHarness, *, user: str, delay: str | None =
 
 
 async def _root(h: SlackHarness) -> dict[str, Any]:
-    record, _ = await h.runtime.service.get(1)
-    message = h.slack.message(CHANNEL, record.slack_ts or "")
+    posted = await h.runtime.deps.store.message(Thread.REQUEST, 1)
+    message = h.slack.message(CHANNEL, posted.ts if posted else "")
     assert message is not None
     return message
 
@@ -138,11 +141,13 @@ async def test_wrong_channel_is_refused(slack_env: Any) -> None:
 
 async def test_delete_asks_to_confirm_then_waits_for_approval(slack_env: Any) -> None:
     h = await _with_servers(slack_env)
-    h.runtime.deps.approval = type(h.runtime.deps.approval).parse("always")
+    policy = h.runtime.deps.policy
+    h.runtime.deps.policy = replace(policy, approval=ApprovalRule.parse("always"))
     web1 = _server(h, "web-1")
     await h.command("delete web-1")
     assert h.sandbox.state.count("DELETE", r"^/servers/") == 0  # only a dialog so far
     await _confirm_last_modal(h, user=REQUESTER, delay="0")
+    await h.runtime.deliver()  # the notifier posts the approval message from the outbox
 
     posted = [m for m in h.slack.messages(CHANNEL) if "OP-1" in _text_of(m)]
     assert len(posted) == 1 and set(_buttons(posted[0])) == {ids.DELETE_APPROVE, ids.DELETE_REJECT}
@@ -151,15 +156,16 @@ async def test_delete_asks_to_confirm_then_waits_for_approval(slack_env: Any) ->
     assert h.sandbox.state.count("DELETE", r"^/servers/") == 0
     await h.click(ids.DELETE_APPROVE, 1, user=APPROVER)
     await h.click(ids.DELETE_APPROVE, 1, user=ADMIN)  # too late: already decided
+    await h.runtime.deliver()
     assert h.sandbox.state.count("DELETE", rf"^/servers/{web1.id}$") == 1
-    operation = await h.runtime.ops.get_operation(1)
+    operation = await h.runtime.core.servers.deletes.get(1)
     assert operation.state is OperationState.DONE
     assert _buttons(next(m for m in h.slack.messages(CHANNEL) if "OP-1" in _text_of(m))) == []
 
     await h.runtime.tick()  # the create request's thread hears about it
     thread = "\n".join(_text_of(m) for m in h.slack.thread(CHANNEL, (await _root(h))["ts"]))
     assert "deleted" in thread.lower()
-    _, instances = await h.runtime.service.get(1)
+    _, instances = await h.runtime.core.requests.get(1)
     assert [i.state for i in instances].count(InstanceState.DELETED) == 1
 
     await h.command("delete web-1")  # already deleted: no longer a server vfbot knows by name
@@ -175,7 +181,7 @@ async def test_delete_of_a_server_already_gone_counts_as_done(slack_env: Any) ->
     assert f"There is no server {web2.id} on the panel" in _last_reply(h)
     await h.command("delete web-2")
     await _confirm_last_modal(h, user=REQUESTER)
-    operation = await h.runtime.ops.get_operation(1)
+    operation = await h.runtime.core.servers.deletes.get(1)
     assert operation.state is OperationState.DONE
     assert "already" in (operation.result or "")
 
@@ -289,7 +295,7 @@ async def test_app_home_is_published_and_its_buttons_work(slack_env: Any) -> Non
     body, headers = signing.interaction(signing.TEST_SIGNING_SECRET, payload)
     status, _ = await h.post(body, headers)
     assert status == 200
-    record, _ = await h.runtime.service.get(1)
+    record, _ = await h.runtime.core.requests.get(1)
     assert record.decided_by == APPROVER
     assert len(h.slack.calls_to("views.publish")) == 2
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.provisioning.model import InstanceState, RequestState
 from bot.sandbox import BuildTiming
 from bot.slack import ids
-from bot.store import InstanceState, RequestState
 from tests.slack import signing
 from tests.slack.conftest import APPROVER, CHANNEL, REQUESTER, SlackHarness, form
 from tests.slack.test_e2e_create import _buttons, _request, _root, _text_of
@@ -60,7 +60,7 @@ async def test_retry_failed_and_clean_up_are_authorized_and_idempotent(slack_env
     await h.run_engine(ticks=10)
     record = await _request(h)
     assert record.state is RequestState.COMPLETED
-    _, instances = await h.runtime.service.get(record.id)
+    _, instances = await h.runtime.core.requests.get(record.id)
     assert all(i.state is InstanceState.BUILT for i in instances)
     # The failed server was deleted before its replacement was created: two servers remain.
     assert len([s for s in h.sandbox.state.servers.values() if s.owner_id == 1]) == 2
@@ -80,7 +80,7 @@ async def test_cleanup_deletes_what_failed_builds_left(slack_env: Any) -> None:
     assert record.state is RequestState.FAILED
     await h.click(ids.CLEANUP, record, user=APPROVER)
     await h.click(ids.CLEANUP, record, user=APPROVER)
-    _, (instance,) = await h.runtime.service.get(record.id)
+    _, (instance,) = await h.runtime.core.requests.get(record.id)
     assert instance.state is InstanceState.DELETED
     assert not [s for s in h.sandbox.state.servers.values() if s.owner_id == 1]
     assert h.sandbox.state.count("DELETE", r"^/servers/\d+$") == 1
@@ -92,7 +92,7 @@ async def test_a_channel_without_the_bot_loses_nothing(slack_env: Any) -> None:
     await h.submit(form())
     await h.runtime.tick()
     await h.runtime.tick()
-    assert len(await h.runtime.service.recent()) == 1  # the request is saved
+    assert len(await h.runtime.core.requests.recent()) == 1  # the request is saved
     dms = h.slack.messages(h.slack.dm_channel(REQUESTER))
     assert len(dms) == 1 and "/invite @vfbot" in dms[0]["text"]
 
@@ -125,7 +125,7 @@ async def test_create_with_inline_json(slack_env: Any) -> None:
     assert record.state is RequestState.RUNNING  # one server: below the approval threshold
     await h.command('create {"project_name": "x", "instances": []}')
     assert any("not valid" in t for t in h.ephemeral_texts())
-    assert len(await h.runtime.service.recent()) == 1
+    assert len(await h.runtime.core.requests.recent()) == 1
 
 
 async def test_help_and_did_you_mean(slack_env: Any) -> None:
@@ -168,10 +168,10 @@ async def test_a_slow_panel_answers_slack_in_time_and_finishes_in_the_background
     (update,) = h.slack.calls_to("views.update")
     assert update.params["view_id"] == "V0SLOW"
     assert f"<#{CHANNEL}>" in json.dumps(update.params["view"])
-    assert len(await h.runtime.service.recent()) == 1
+    assert len(await h.runtime.core.requests.recent()) == 1
 
     response = await h.submit(form(profile="3"), view_id="V0SLOW2")  # refused by the panel
     assert response["response_action"] == "update"
     refused = h.slack.calls_to("views.update")[-1].params["view"]
     assert "not in use" in json.dumps(refused) and "nothing was created" in json.dumps(refused)
-    assert len(await h.runtime.service.recent()) == 1
+    assert len(await h.runtime.core.requests.recent()) == 1

@@ -4,12 +4,11 @@ import json
 import pytest
 
 from bot.provisioning.request import Problem, ProvisionRequest, RequestLimits, request_to_json
-from bot.slack import ids
+from bot.slack import commands, ids
 from bot.slack import parse as parse_module
 from bot.slack.parse import (
     MAX_BLOCK_ERROR,
     MAX_FILE_ERROR,
-    SUBCOMMANDS,
     FileRef,
     StateValues,
     build_metadata,
@@ -635,8 +634,8 @@ def test_split_command(text: str, expected: tuple[str, str]) -> None:
 
 
 def test_subcommands() -> None:
-    assert SUBCOMMANDS[:2] == ("create", "help")
-    assert len(set(SUBCOMMANDS)) == 16
+    assert commands.names()[:2] == ("create", "help")
+    assert len(set(commands.names())) == 16
 
 
 @pytest.mark.parametrize(
@@ -655,7 +654,7 @@ def test_subcommands() -> None:
     ],
 )
 def test_suggest(word: str, expected: str | None) -> None:
-    assert suggest(word) == expected
+    assert suggest(word, commands.names()) == expected
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import SlackSetupError
+from bot.provisioning.model import InstanceState, RequestState
 from bot.slack import ids
-from bot.store import InstanceState, RequestState
 from tests.slack import signing
 from tests.slack.conftest import APPROVER, BOT_TOKEN, CHANNEL, REQUESTER, SlackHarness, form
 from tests.slack.fake_slack import FakeSlack
@@ -171,15 +171,15 @@ async def test_create_approve_build_and_thread(slack_env: Any) -> None:
     roots = [m for m in h.slack.messages(CHANNEL) if not m.get("thread_ts")]
     assert len(roots) == 1
     root = roots[0]
-    (record,) = await h.runtime.service.recent(limit=5)
+    (record,) = await h.runtime.core.requests.recent(limit=5)
     assert record.state is RequestState.PENDING_APPROVAL
 
     await _click(h, ids.APPROVE, record.id, user=APPROVER, ts=root["ts"])
     await h.run_engine(ticks=12)
 
-    (record,) = await h.runtime.service.recent(limit=5)
+    (record,) = await h.runtime.core.requests.recent(limit=5)
     assert record.state is RequestState.COMPLETED
-    _, instances = await h.runtime.service.get(record.id)
+    _, instances = await h.runtime.core.requests.get(record.id)
     assert [i.state for i in instances] == [InstanceState.BUILT, InstanceState.BUILT]
     thread = h.slack.thread(CHANNEL, root["ts"])
     joined = _texts(thread)
@@ -191,6 +191,8 @@ async def test_create_approve_build_and_thread(slack_env: Any) -> None:
 async def test_a_redelivered_event_is_processed_once_and_both_are_acked(slack_env: Any) -> None:
     h = await _socket_env(slack_env)
     seen: list[str] = []
+
+    assert h.runtime.bolt is not None
 
     @h.runtime.bolt.event("reaction_added")  # an event vfbot does not handle itself
     async def count(body: dict[str, Any]) -> None:
@@ -207,7 +209,8 @@ async def test_a_redelivered_event_is_processed_once_and_both_are_acked(slack_en
     await h.runtime.settle()
     assert seen == ["Ev0SOCKET01"]
     # The id is remembered in the database: a third delivery is a repeat, too.
-    assert await h.runtime.service.remember_slack_event("Ev0SOCKET01") is False
+    assert h.runtime.deps is not None
+    assert await h.runtime.deps.store.remember_event("Ev0SOCKET01", h.clock()) is False
 
 
 async def test_a_server_disconnect_makes_the_client_reconnect(slack_env: Any) -> None:

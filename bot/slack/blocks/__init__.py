@@ -1,31 +1,8 @@
-"""Pure Block Kit builders: domain values in, JSON-ready dicts out; no client, I/O or clock."""
+"""Pure Block Kit builders: domain values in, JSON-ready dicts out; no client, I/O or clock.
 
-from __future__ import annotations
-
-from bot.slack.blocks.help import help_text, unknown_command_text
-from bot.slack.blocks.limits import check_blocks, check_text, check_view
-from bot.slack.blocks.modal import ModalChoices, create_modal, reject_modal
-from bot.slack.blocks.notice import notice_blocks, notice_text
-from bot.slack.blocks.progress import milestone_text
-from bot.slack.blocks.request import request_blocks, request_text
-from bot.slack.blocks.summary import RequestSummary, ServerCounts, ServerLine, summarize
-
-__all__ = [
-    "ModalChoices",
-    "RequestSummary",
-    "ServerCounts",
-    "ServerLine",
-    "check_blocks",
-    "check_text",
-    "check_view",
-    "create_modal",
-    "help_text",
-    "milestone_text",
-    "notice_blocks",
-    "notice_text",
-    "reject_modal",
-    "request_blocks",
-    "request_text",
-    "summarize",
-    "unknown_command_text",
-]
+One module per view: ``request`` (the request's root message), ``progress`` (thread replies),
+``notice`` (the completion notice), ``modal`` (create and reject forms), ``home`` (App Home),
+``help``, ``servers`` (lists and details), ``changes`` (day-2 results, VNC, confirmation),
+``panel`` (hypervisor groups, the check, the audit log), ``operation`` (delete approvals),
+``result`` (a one-line modal); ``summary`` turns records into what they show.
+"""

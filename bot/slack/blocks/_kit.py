@@ -5,28 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from bot.slack.limits import (
+    BUTTON_TEXT_MAX,
+    CONFIRM_BUTTON_MAX,
+    CONFIRM_TEXT_MAX,
+    CONFIRM_TITLE_MAX,
+    CONTEXT_ELEMENTS_MAX,
+    HEADER_MAX,
+    SECTION_MAX,
+)
 from bot.slack.mrkdwn import plain, truncate
 
 Json = dict[str, object]
 """A JSON-ready Block Kit object."""
 
-SECTION_MAX = 3000
-HEADER_MAX = 150
-BUTTON_TEXT_MAX = 75
-OPTION_TEXT_MAX = 75
-OPTION_VALUE_MAX = 150
-OPTIONS_MAX = 100
-PLACEHOLDER_MAX = 150
-HINT_MAX = 2000
-LABEL_MAX = 2000
-CONTEXT_ELEMENTS_MAX = 10
-MESSAGE_BLOCKS_MAX = 50
-VIEW_BLOCKS_MAX = 100
-VIEW_TEXT_MAX = 24
-CONFIRM_TITLE_MAX = 100
-CONFIRM_TEXT_MAX = 300
-CONFIRM_BUTTON_MAX = 30
-TEXT_MAX = 40000
+NAME_CHARS = 63
+"""Longest server name shown (a DNS label)."""
+LABEL_CHARS = 40
+"""Longest group, hypervisor, state or action label shown."""
+NOTE_CHARS = 500
+"""Longest free text shown (a reason, a result, the panel's words)."""
 
 
 def plain_text(text: str, limit: int | None = None) -> Json:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.provisioning.ops_model import Operation, ServerRow
+from bot.provisioning.model import Operation
+from bot.provisioning.servers.model import ServerRow
 from bot.slack import ids
 from bot.slack.blocks._kit import (
-    SECTION_MAX,
     Json,
     button,
     context,
@@ -22,9 +22,11 @@ from bot.slack.blocks._kit import (
     section,
     slack_date,
 )
-from bot.slack.blocks.ops import operation_actions, operation_state_line, server_row_text
+from bot.slack.blocks.operation import operation_actions, operation_state_line
 from bot.slack.blocks.request import bounded_lines, request_blocks, state_line
+from bot.slack.blocks.servers import server_row_text
 from bot.slack.blocks.summary import RequestSummary
+from bot.slack.limits import SECTION_MAX
 from bot.slack.mrkdwn import code, escape, mention, truncate
 
 __all__ = ["HOME_PENDING_MAX", "HOME_REQUESTS_MAX", "HOME_SERVERS_MAX", "home_view"]

@@ -13,15 +13,17 @@ from dataclasses import dataclass
 
 from bot.slack import ids
 from bot.slack.blocks._kit import (
+    Json,
+    context,
+    plain_text,
+    section,
+)
+from bot.slack.limits import (
     HINT_MAX,
     OPTION_TEXT_MAX,
     OPTION_VALUE_MAX,
     OPTIONS_MAX,
     PLACEHOLDER_MAX,
-    Json,
-    context,
-    plain_text,
-    section,
 )
 from bot.slack.mrkdwn import escape, truncate
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.provisioning.model import InstanceState, RequestState
 from bot.slack import ids
 from bot.slack.blocks._kit import (
-    SECTION_MAX,
     Json,
     button,
     confirm_dialog,
@@ -19,8 +19,8 @@ from bot.slack.blocks._kit import (
 )
 from bot.slack.blocks.request import bounded_lines, state_line
 from bot.slack.blocks.summary import RequestSummary, ServerLine
+from bot.slack.limits import SECTION_MAX
 from bot.slack.mrkdwn import code, escape, mention, truncate
-from bot.store.records import InstanceState, RequestState
 
 __all__ = ["FAILURES_MAX", "notice_blocks", "notice_text", "server_table"]
 

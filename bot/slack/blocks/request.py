@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from bot.provisioning.model import InstanceState, RequestState
 from bot.slack import ids
 from bot.slack.blocks._kit import (
-    SECTION_MAX,
     Json,
     button,
     duration_text,
@@ -19,8 +19,8 @@ from bot.slack.blocks._kit import (
     utc_text,
 )
 from bot.slack.blocks.summary import RequestSummary, ServerLine
+from bot.slack.limits import SECTION_MAX
 from bot.slack.mrkdwn import code, escape, mention, truncate
-from bot.store.records import InstanceState, RequestState
 
 __all__ = [
     "GROUP_LINES_MAX",

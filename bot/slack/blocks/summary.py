@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.store.records import (
+from pydantic import ValidationError
+
+from bot.provisioning.model import (
     IN_FLIGHT_INSTANCE_STATES,
     InstanceRecord,
     InstanceState,
     RequestRecord,
     RequestState,
 )
+from bot.provisioning.plan import Plan, ServerPlan
 
 __all__ = ["RequestSummary", "ServerCounts", "ServerLine", "summarize"]
 
@@ -76,12 +79,12 @@ def summarize(record: RequestRecord, instances: Sequence[InstanceRecord]) -> Req
 
     Without instances (not stored yet), the servers come from the plan, all `planned`.
     """
-    plan = record.plan or {}
+    plan = _plan_of(record)
     ordered = sorted(instances, key=lambda i: (i.position, i.id))
     if ordered:
         servers = tuple(_line(i) for i in ordered)
     else:
-        servers = tuple(_planned_line(s) for s in _mappings(plan.get("servers")))
+        servers = tuple(_planned_line(s) for s in (plan.servers if plan else ()))
     return RequestSummary(
         request_id=record.id,
         human_id=record.human_id,
@@ -89,10 +92,10 @@ def summarize(record: RequestRecord, instances: Sequence[InstanceRecord]) -> Req
         requester=record.requester,
         source=record.source,
         state=record.state,
-        channel=record.slack_channel,
-        package_name=_str(plan, "package_name"),
+        channel=record.channel,
+        package_name=plan.package_name if plan else None,
         servers=servers,
-        warnings=tuple(w for w in _list(plan.get("warnings")) if isinstance(w, str)),
+        warnings=tuple(plan.warnings) if plan else (),
         decided_by=record.decided_by,
         decided_at=record.decided_at,
         decision_note=record.decision_note,
@@ -103,15 +106,28 @@ def summarize(record: RequestRecord, instances: Sequence[InstanceRecord]) -> Req
     )
 
 
+def _plan_of(record: RequestRecord) -> Plan | None:
+    """The stored plan, or None when there is none (or it no longer reads as one)."""
+    if not record.plan:
+        return None
+    try:
+        return Plan.model_validate(record.plan)
+    except ValidationError:
+        return None
+
+
 def _line(instance: InstanceRecord) -> ServerLine:
-    spec = instance.spec
+    try:
+        plan: ServerPlan | None = instance.plan
+    except ValidationError:  # a spec that no longer reads as a plan: show what the row says
+        plan = None
     return ServerLine(
         name=instance.name,
-        group=_str(spec, "group_name"),
-        os=instance.os_name or _str(spec, "os_label"),
-        memory_mb=_int(spec, "memory_mb"),
-        disk_gb=_int(spec, "disk_gb"),
-        cpu=_int(spec, "cpu_cores"),
+        group=(plan.group_name if plan else None) or None,
+        os=instance.os_name or (plan.os_label if plan else None) or None,
+        memory_mb=plan.memory_mb if plan else None,
+        disk_gb=plan.disk_gb if plan else None,
+        cpu=plan.cpu_cores if plan else None,
         state=instance.state,
         server_id=instance.server_id,
         ipv4=tuple(instance.ipv4),
@@ -119,14 +135,14 @@ def _line(instance: InstanceRecord) -> ServerLine:
     )
 
 
-def _planned_line(spec: Mapping[str, object]) -> ServerLine:
+def _planned_line(plan: ServerPlan) -> ServerLine:
     return ServerLine(
-        name=_str(spec, "name") or "?",
-        group=_str(spec, "group_name"),
-        os=_str(spec, "os_label"),
-        memory_mb=_int(spec, "memory_mb"),
-        disk_gb=_int(spec, "disk_gb"),
-        cpu=_int(spec, "cpu_cores"),
+        name=plan.name or "?",
+        group=plan.group_name or None,
+        os=plan.os_label or None,
+        memory_mb=plan.memory_mb,
+        disk_gb=plan.disk_gb,
+        cpu=plan.cpu_cores,
         state=InstanceState.PLANNED,
         server_id=None,
         ipv4=(),
@@ -146,21 +162,3 @@ def _count(servers: Sequence[ServerLine]) -> ServerCounts:
         cancelled=n(InstanceState.CANCELLED),
         deleted=n(InstanceState.DELETED),
     )
-
-
-def _str(data: Mapping[str, object], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _int(data: Mapping[str, object], key: str) -> int | None:
-    value = data.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _list(value: object) -> list[object]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _mappings(value: object) -> list[Mapping[str, object]]:
-    return [v for v in _list(value) if isinstance(v, Mapping)]

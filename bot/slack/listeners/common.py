@@ -1,9 +1,9 @@
-"""Small helpers the listeners share: refusals, approval policy, problem lists."""
+"""What listeners share: answering only the user who acted, and one subcommand invocation."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,32 +11,15 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.provisioning.plan import Plan
-from bot.provisioning.request import Problem
 from bot.slack.deps import SlackDeps
-from bot.slack.mrkdwn import escape, truncate
+from bot.slack.policy import Actor
+
+__all__ = ["Invocation", "Reply", "replier", "tell"]
 
 logger = logging.getLogger("bot.slack")
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting, with the roles the access policy gives them."""
-
-    user: str
-    groups: frozenset[str]
-    admin: bool
-    approver: bool  # may approve (approver, approver-group member or admin)
-
-
-async def actor_of(deps: SlackDeps, user: str) -> Actor:
-    groups = frozenset(await deps.groups_of(user))
-    return Actor(
-        user=user,
-        groups=groups,
-        admin=deps.access.is_admin(user),
-        approver=deps.access.can_approve(user, groups, requester="").allowed,
-    )
+Reply = Callable[..., Awaitable[None]]
+"""`await reply(text, blocks=None)`: answer only the user who acted."""
 
 
 async def tell(
@@ -64,39 +47,36 @@ async def tell(
         logger.info("could not answer %s: %s", user, error.response.get("error"))
 
 
-__all__ = ["Actor", "actor_of", "approval_required", "problems_text", "refuse", "tell"]
+def replier(client: AsyncWebClient, body: dict[str, Any], respond: AsyncRespond | None) -> Reply:
+    """A `Reply` bound to this request's user (see `tell`)."""
+
+    async def reply(text: str, blocks: list[dict[str, object]] | None = None) -> None:
+        await tell(client, body, text, respond=respond, blocks=blocks)
+
+    return reply
 
 
-def approval_required(deps: SlackDeps, plan: Plan) -> bool:
-    """Whether VF_REQUIRE_APPROVAL asks for an approval of this plan."""
-    return deps.approval.required(
-        servers=len(plan.servers), memory_mb=plan.total_memory_mb, disk_gb=plan.total_disk_gb
-    )
+@dataclass(frozen=True)
+class Invocation:
+    """One `/vf` subcommand being run, after `ack()`: who, with which words, and how to answer."""
 
+    deps: SlackDeps
+    body: dict[str, Any]
+    client: AsyncWebClient
+    actor: Actor
+    rest: str  # everything after the subcommand, as typed
+    reply: Reply
 
-def problems_text(problems: Sequence[Problem], *, limit: int = 2800) -> str:
-    """Problems as a mrkdwn list, user text escaped, within one Slack message section."""
-    lines = [
-        f"• `{escape(p.path)}`: {escape(p.message)}" if p.path else f"• {escape(p.message)}"
-        for p in problems
-    ]
-    return truncate("\n".join(lines), limit)
+    @property
+    def args(self) -> list[str]:
+        """The words after the subcommand."""
+        return self.rest.split()
 
+    @property
+    def channel(self) -> str:
+        return str(self.body.get("channel_id") or "")
 
-async def refuse(
-    deps: SlackDeps,
-    respond: AsyncRespond | None,
-    user: str,
-    action: str,
-    target: str,
-    reason: str,
-    *,
-    client: AsyncWebClient | None = None,
-    body: dict[str, Any] | None = None,
-) -> None:
-    """Tell the user (only them) why not and who may, and audit the refusal."""
-    if client is not None and body is not None:
-        await tell(client, body, reason, respond=respond)
-    elif respond is not None:
-        await respond(text=reason, response_type="ephemeral", replace_original=False)
-    await deps.service.audit(user, action, target, "refused", {"reason": reason})
+    async def refuse(self, action: str, target: str, reason: str) -> None:
+        """Tell the user why not (and who may), and audit the refusal."""
+        await self.reply(reason)
+        await self.deps.refused(self.actor.user, action, target, reason)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-__all__ = ["ReadinessCheck", "make_web_app"]
+from bot.health import ReadinessCheck
 
-# name -> coroutine answering (ok, detail)
-ReadinessCheck = Callable[[], Awaitable[tuple[bool, str]]]
+__all__ = ["make_web_app"]
 
 
 def make_web_app(

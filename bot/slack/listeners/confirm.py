@@ -1,0 +1,190 @@
+"""Confirmations of day-2 actions, the delete approval buttons, and the list's Next page button.
+
+Everything is checked again at click time. A delete's channel message is posted and rewritten
+by the notifier from the outbox; here the clicker only gets their own answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.provisioning.errors import AlreadyDecidedError, ProvisioningError, UnknownRequestError
+from bot.provisioning.model import OperationState
+from bot.provisioning.servers.model import ResolvedServer
+from bot.slack import ids
+from bot.slack.blocks.changes import done_text, power_result_text
+from bot.slack.blocks.servers import parse_list_page
+from bot.slack.deps import SlackDeps, deps_of
+from bot.slack.listeners.common import Reply, replier, tell
+from bot.slack.listeners.servers import number, send_page
+from bot.slack.messages import error_text, panel_error_text
+from bot.slack.mrkdwn import escape
+from bot.slack.parse import parse_metadata
+from bot.slack.policy import Actor
+from bot.virtfusion import VirtFusionError
+
+__all__ = [
+    "handle_confirm",
+    "handle_delete_approve",
+    "handle_delete_reject",
+    "handle_list_page",
+]
+
+logger = logging.getLogger("bot.slack.confirm")
+
+
+async def handle_confirm(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+) -> None:
+    await ack()
+    deps = deps_of(context)
+    deps.background.spawn(_confirmed(deps, client, body), name="confirm")
+
+
+async def handle_delete_approve(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
+) -> None:
+    await ack()
+    deps = deps_of(context)
+    work = _decide_operation(deps, client, body, respond, approve=True)
+    deps.background.spawn(work, name="delete approve")
+
+
+async def handle_delete_reject(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
+) -> None:
+    await ack()
+    deps = deps_of(context)
+    work = _decide_operation(deps, client, body, respond, approve=False)
+    deps.background.spawn(work, name="delete reject")
+
+
+async def handle_list_page(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
+) -> None:
+    await ack()
+    deps = deps_of(context)
+    try:
+        scope, offset = parse_list_page(str(body["actions"][0]["value"]))
+    except (ValueError, json.JSONDecodeError):
+        return
+    actor = await deps.actor(str(body["user"]["id"]))
+    reply = replier(client, body, respond)
+    try:
+        await send_page(deps, reply, actor, scope.lower(), offset)
+    except ProvisioningError as error:
+        await reply(error_text(error))
+
+
+async def _confirmed(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> None:
+    """A confirmation modal was submitted: check again, then do it."""
+    view = body["view"]
+    meta = parse_metadata(str(view.get("private_metadata") or ""))
+    user, channel = str(body["user"]["id"]), meta.get("c", "")
+    action, extra = meta.get("a", ""), meta.get("x", "")
+    reply = replier(client, {"user": {"id": user}, "channel": {"id": channel}}, None)
+    actor = await deps.actor(user)
+    try:
+        server = await deps.servers.resolver.resolve(meta.get("s", ""))
+        requester = server.request.requester if server.request is not None else None
+        decision = deps.policy.can_act_on_server(actor, requester, server.label)
+        if not decision.allowed:
+            await reply(decision.reason)
+            await deps.refused(user, f"server.{action}", server.label, decision.reason)
+            return
+        actions = deps.servers.actions
+        if action == "suspend":
+            result = await actions.suspend(server, actor=user)
+            await reply(done_text("suspend", server.name, server.server_id, result))
+        elif action == "power":
+            await reply(power_result_text(await actions.power(server, extra, actor=user)))
+        elif action == "delete":
+            delay = _delay(view, extra)
+            await _delete(deps, reply, actor, server, delay, channel)
+    except ProvisioningError as error:
+        await reply(error_text(error))
+    except VirtFusionError as error:
+        await reply(panel_error_text(error))
+
+
+def _delay(view: dict[str, Any], default: str) -> int:
+    """The delay typed in the confirmation (minutes), else the one from the command."""
+    state = view.get("state", {}).get("values", {}).get(ids.B_DELAY, {}).get(ids.B_DELAY, {})
+    return number(str(state.get("value") or default or "0")) or 0
+
+
+async def _delete(
+    deps: SlackDeps,
+    reply: Reply,
+    actor: Actor,
+    server: ResolvedServer,
+    delay: int,
+    channel: str,
+) -> None:
+    plan = server.instance.plan if server.instance is not None else None
+    required = deps.policy.approval.required(
+        servers=1,
+        memory_mb=plan.memory_mb if plan else 0,
+        disk_gb=plan.disk_gb if plan else 0,
+    )
+    deletes = deps.servers.deletes
+    operation = await deletes.request(
+        server,
+        requester=actor.user,
+        delay_min=delay,
+        approval_required=required,
+        ttl_s=deps.approval_ttl_s,
+        channel=channel,
+    )
+    deps.kick()  # the notifier posts the approval message (or the create thread's milestone)
+    if operation.state is OperationState.PENDING_APPROVAL:
+        await reply(
+            f"{operation.human_id}: the delete of {escape(server.label)} waits for approval."
+        )
+        return
+    done = await deletes.run(operation.id)
+    deps.kick()
+    await reply(escape(done.result or f"{server.label}: {done.state.value}"))
+
+
+async def _decide_operation(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    *,
+    approve: bool,
+) -> None:
+    user = str(body["user"]["id"])
+    operation_id = int(str(body["actions"][0]["value"]))
+    reply = replier(client, body, respond)
+    deletes = deps.servers.deletes
+    try:
+        operation = await deletes.get(operation_id)
+    except ProvisioningError as error:
+        await reply(error_text(error))
+        return
+    actor = await deps.actor(user)
+    decision = deps.policy.can_approve(user, actor.groups, operation.requester)
+    if not decision.allowed:
+        action = "operation.approve" if approve else "operation.reject"
+        await tell(client, body, decision.reason, respond=respond)
+        await deps.refused(user, action, operation.human_id, decision.reason)
+        return
+    try:
+        if approve:
+            await deletes.approve(operation_id, actor=user)
+            deps.kick()  # the message shows "approved" while the panel is asked
+            await deletes.run(operation_id)
+        else:
+            await deletes.reject(operation_id, actor=user)
+    except (AlreadyDecidedError, UnknownRequestError) as error:
+        await reply(escape(str(error)))
+        return
+    finally:
+        deps.kick()

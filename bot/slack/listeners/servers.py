@@ -1,0 +1,304 @@
+"""The day-2 subcommands of `/vf` (list, status, delete, suspend, power, traffic, VNC, …).
+
+Each handler takes one `Invocation` and runs after `ack()`; who may do what is decided in
+``bot.slack.policy``, and every answer goes only to the caller. Destructive actions open the
+confirmation modal, which ``confirm.py`` handles.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.provisioning.model import parse_human_id
+from bot.provisioning.servers import POWER_ACTIONS
+from bot.provisioning.servers.model import ResolvedServer
+from bot.slack.blocks.changes import (
+    confirm_modal,
+    done_text,
+    power_result_text,
+    vnc_blocks,
+    vnc_text,
+)
+from bot.slack.blocks.panel import audit_blocks, check_blocks_text, hypervisors_blocks
+from bot.slack.blocks.servers import (
+    request_status_blocks,
+    server_detail_blocks,
+    server_list_blocks,
+    traffic_blocks,
+)
+from bot.slack.blocks.summary import summarize
+from bot.slack.deps import SlackDeps
+from bot.slack.listeners.common import Invocation, Reply
+from bot.slack.messages import check_detail
+from bot.slack.mrkdwn import escape
+from bot.slack.parse import build_metadata
+from bot.slack.policy import Actor
+
+__all__ = [
+    "PAGE_SIZE",
+    "handle_audit",
+    "handle_backup_plan",
+    "handle_check",
+    "handle_delete",
+    "handle_hypervisors",
+    "handle_list",
+    "handle_owner",
+    "handle_power",
+    "handle_status",
+    "handle_suspend",
+    "handle_throttle",
+    "handle_traffic",
+    "handle_unsuspend",
+    "handle_vnc",
+    "number",
+    "send_page",
+]
+
+PAGE_SIZE = 25
+_CONFIRM_POWER = {"shutdown", "restart", "poweroff"}
+_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only: "²".isdigit() is True, int() fails
+
+
+def number(text: str) -> int | None:
+    """A whole number typed by a user, or None (only ASCII digits count)."""
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
+# -- looking ------------------------------------------------------------------------------------
+
+
+async def handle_list(call: Invocation) -> None:
+    scope = (call.args[0] if call.args else "mine").lower()
+    await send_page(call.deps, call.reply, call.actor, scope, 0)
+
+
+async def send_page(deps: SlackDeps, reply: Reply, actor: Actor, scope: str, offset: int) -> None:
+    """One page of `/vf list <scope>` (also the Next page button)."""
+    inventory = deps.servers.inventory
+    if scope == "all":
+        refusal = deps.policy.admins_only(
+            actor, "Only admins can list every server of the vfbot owner; try `/vf list`."
+        )
+        if not refusal.allowed:
+            await deps.refused(actor.user, "server.list", "all", refusal.reason)
+            await reply(refusal.reason)
+            return
+        rows, total = await inventory.list_owner_servers(limit=PAGE_SIZE, offset=offset)
+        title = "All servers of the vfbot owner"
+    elif scope == "mine":
+        rows, total = await inventory.list_managed(
+            requester=actor.user, limit=PAGE_SIZE, offset=offset
+        )
+        rows = await inventory.enrich(rows)
+        title = "Your servers"
+    else:
+        request_id = parse_human_id(scope)
+        if request_id is None:
+            await reply(
+                f"Use `/vf list`, `/vf list all` or `/vf list VF-12`, not `{escape(scope)}`."
+            )
+            return
+        record, _ = await deps.requests.get(request_id)
+        decision = deps.policy.can_see_request(actor, record.requester, record.human_id, "list")
+        if not decision.allowed:
+            await reply(decision.reason)
+            return
+        rows, total = await inventory.list_managed(
+            request_id=request_id, limit=PAGE_SIZE, offset=offset
+        )
+        rows = await inventory.enrich(rows)
+        title = f"Servers of {record.human_id}"
+        scope = record.human_id
+    blocks = server_list_blocks(
+        rows, total=total, offset=offset, page_size=PAGE_SIZE, title=title, scope=scope
+    )
+    await reply(f"{title} ({total})", blocks)
+
+
+async def handle_status(call: Invocation) -> None:
+    deps, args = call.deps, call.args
+    if not args:
+        await call.reply("Use `/vf status web-1`, `/vf status 123` or `/vf status VF-12`.")
+        return
+    request_id = parse_human_id(args[0]) if args[0].upper().startswith("VF-") else None
+    if request_id is not None:
+        record, instances = await deps.requests.get(request_id)
+        decision = deps.policy.can_see_request(call.actor, record.requester, record.human_id, "see")
+        if not decision.allowed:
+            await call.reply(decision.reason)
+            return
+        summary = summarize(record, instances)
+        blocks = request_status_blocks(summary, now=deps.clock())
+        await call.reply(f"{record.human_id}: {record.state.value}", blocks)
+        return
+    server = await _target(call, "status", "`/vf status web-1`")
+    if server is None:
+        return
+    live = any(a.lower() in ("live", "--live", "remote") for a in args[1:])
+    detail = await deps.servers.inventory.status(server, live=live)
+    blocks = server_detail_blocks(detail, now=deps.clock())
+    await call.reply(f"{server.label}: {detail.phase}", blocks)
+
+
+async def handle_traffic(call: Invocation) -> None:
+    server = await _target(call, "traffic", "`/vf traffic web-1`")
+    if server is not None:
+        summary = await call.deps.servers.inventory.traffic(server)
+        await call.reply(f"Traffic of {server.label}", traffic_blocks(summary))
+
+
+async def handle_hypervisors(call: Invocation) -> None:
+    rows = await call.deps.servers.inventory.hypervisors()
+    await call.reply("Hypervisor groups", hypervisors_blocks(rows))
+
+
+async def handle_check(call: Invocation) -> None:
+    steps = await call.deps.servers.inventory.check()
+    await call.reply(check_blocks_text([(s.label, s.passed, check_detail(s)) for s in steps]))
+
+
+async def handle_audit(call: Invocation) -> None:
+    wanted = number(call.args[0]) if call.args else None
+    entries = await call.deps.servers.inventory.recent_audit(max(1, min(wanted or 20, 200)))
+    blocks = audit_blocks(entries, now=call.deps.clock())
+    await call.reply(f"Last {len(entries)} audit entries", blocks)
+
+
+# -- changing -----------------------------------------------------------------------------------
+
+
+async def _target(call: Invocation, action: str, usage: str) -> ResolvedServer | None:
+    """The server named in the first argument, if the actor may act on it (else they are told
+    why, and the refusal is audited)."""
+    if not call.args:
+        await call.reply(f"Name the server: {usage}.")
+        return None
+    server = await call.deps.servers.resolver.resolve(call.args[0])
+    requester = server.request.requester if server.request is not None else None
+    decision = call.deps.policy.can_act_on_server(call.actor, requester, server.label)
+    if not decision.allowed:
+        await call.refuse(f"server.{action}", server.label, decision.reason)
+        return None
+    return server
+
+
+async def _confirm(
+    call: Invocation,
+    server: ResolvedServer,
+    *,
+    action: str,
+    title: str,
+    text: str,
+    label: str,
+    extra: str = "",
+) -> None:
+    # Re-resolved at confirmation the way the user named it: a server vfbot made by its name
+    # (so one deleted in the panel meanwhile still counts as done), any other by its id.
+    reference = server.name if server.instance is not None else str(server.server_id)
+    metadata = build_metadata(a=action, s=reference, c=call.channel, x=extra)
+    view = confirm_modal(
+        title=title, text=text, action=action, metadata=metadata, confirm_label=label, danger=True
+    )
+    await call.client.views_open(trigger_id=str(call.body["trigger_id"]), view=view)
+
+
+async def handle_delete(call: Invocation) -> None:
+    server = await _target(call, "delete", "`/vf delete web-1 [delay minutes]`")
+    if server is None:
+        return
+    delay = number(call.args[1]) if len(call.args) > 1 else None
+    text = f"Delete {server.label}? This cannot be undone."
+    extra = str(delay or 0)
+    await _confirm(
+        call, server, action="delete", title="Delete server", text=text, label="Delete", extra=extra
+    )
+
+
+async def handle_suspend(call: Invocation) -> None:
+    server = await _target(call, "suspend", "`/vf suspend web-1`")
+    if server is not None:
+        text = f"Suspend {server.label}? It stops until it is unsuspended."
+        await _confirm(
+            call, server, action="suspend", title="Suspend server", text=text, label="Suspend"
+        )
+
+
+async def handle_unsuspend(call: Invocation) -> None:
+    server = await _target(call, "unsuspend", "`/vf unsuspend web-1`")
+    if server is not None:
+        result = await call.deps.servers.actions.unsuspend(server, actor=call.actor.user)
+        await call.reply(done_text("unsuspend", server.name, server.server_id, result))
+
+
+async def handle_power(call: Invocation) -> None:
+    usage = "`/vf power web-1 boot|shutdown|restart|poweroff`"
+    action = call.args[1].lower() if len(call.args) > 1 else ""
+    if action not in POWER_ACTIONS:
+        await call.reply(f"Say which power action: {usage}.")
+        return
+    server = await _target(call, "power", usage)
+    if server is None:
+        return
+    if action in _CONFIRM_POWER:
+        label, text = action.capitalize(), f"{action.capitalize()} {server.label}?"
+        await _confirm(
+            call, server, action="power", title="Power action", text=text, label=label, extra=action
+        )
+        return
+    result = await call.deps.servers.actions.power(server, action, actor=call.actor.user)
+    await call.reply(power_result_text(result))
+
+
+async def handle_vnc(call: Invocation) -> None:
+    usage = "`/vf vnc web-1 enable|disable`"
+    mode = call.args[1].lower() if len(call.args) > 1 else ""
+    if mode not in ("enable", "disable"):
+        await call.reply(f"Say enable or disable: {usage}.")
+        return
+    server = await _target(call, "vnc", usage)
+    if server is None:
+        return
+    enabled = mode == "enable"
+    session = await call.deps.servers.actions.vnc(server, enable=enabled, actor=call.actor.user)
+    # Credentials go to the caller only: `reply` answers through response_url (ephemeral).
+    await call.reply(
+        vnc_text(name=server.name, server_id=server.server_id, enabled=enabled),
+        vnc_blocks(session, name=server.name, server_id=server.server_id, enabled=enabled),
+    )
+
+
+async def handle_backup_plan(call: Invocation) -> None:
+    usage = "`/vf backup-plan web-1 2` or `/vf backup-plan web-1 none`"
+    value = call.args[1].lower() if len(call.args) > 1 else ""
+    plan_id = number(value)
+    if plan_id is None and value != "none":
+        await call.reply(f"Give a backup plan id or none: {usage}.")
+        return
+    server = await _target(call, "backup-plan", usage)
+    if server is not None:
+        actions = call.deps.servers.actions
+        result = await actions.set_backup_plan(server, plan_id or None, actor=call.actor.user)
+        await call.reply(done_text("backup-plan", server.name, server.server_id, result))
+
+
+async def handle_owner(call: Invocation) -> None:
+    owner = number(call.args[1]) if len(call.args) > 1 else None
+    if owner is None:
+        await call.reply("Use `/vf owner web-1 42` (42 = the new owner's VirtFusion user id).")
+        return
+    server = await _target(call, "owner", "`/vf owner web-1 42`")
+    if server is not None:
+        result = await call.deps.servers.actions.change_owner(server, owner, actor=call.actor.user)
+        await call.reply(done_text("owner", server.name, server.server_id, result))
+
+
+async def handle_throttle(call: Invocation) -> None:
+    usage = "`/vf throttle web-1 50` (0-99 %, 0 removes the limit)"
+    percent = number(call.args[1]) if len(call.args) > 1 else None
+    if percent is None:
+        await call.reply(f"Give a percentage: {usage}.")
+        return
+    server = await _target(call, "throttle", usage)
+    if server is not None:
+        result = await call.deps.servers.actions.throttle(server, percent, actor=call.actor.user)
+        await call.reply(done_text("throttle", server.name, server.server_id, result))
