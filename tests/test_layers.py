@@ -1,0 +1,50 @@
+"""Imports point one way (docs/architecture.md): the domain knows no surface or adapter."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+BOT = Path(__file__).parents[1] / "bot"
+
+# package -> prefixes its modules must never import
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "provisioning": (
+        "bot.slack",
+        "bot.cli",
+        "bot.store",
+        "bot.app",
+        "bot.sandbox",
+        "sqlalchemy",
+        "aiohttp",
+        "slack_bolt",
+        "slack_sdk",
+    ),
+    "virtfusion": ("bot.provisioning", "bot.slack", "bot.cli", "bot.store", "bot.app"),
+    "store": ("bot.slack.listeners", "bot.slack.blocks", "bot.cli", "bot.app", "aiohttp"),
+    "slack": ("bot.store", "bot.cli", "bot.app", "sqlalchemy"),
+    "cli": ("bot.store", "sqlalchemy", "bot.slack.listeners", "bot.slack.blocks"),
+    "sandbox": ("bot.provisioning", "bot.slack", "bot.cli", "bot.store", "bot.app"),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_imports_point_one_way(package: str) -> None:
+    wrong = []
+    for path in sorted((BOT / package).rglob("*.py")):
+        for name in sorted(_imports(path)):
+            if any(name == p or name.startswith(p + ".") for p in FORBIDDEN[package]):
+                wrong.append(f"{path.relative_to(BOT.parent)} imports {name}")
+    assert wrong == []
