@@ -538,20 +538,19 @@ async def test_vnc_credentials_stay_secret(
 
     session = await ops.actions.vnc(resolved, enable=True, actor="U1")
 
-    assert session.enabled is True
     assert isinstance(session.password, SecretStr)
     password = session.password.get_secret_value()
     assert password in harness.panel.issued_secrets
-    assert isinstance(session.wss_token, SecretStr)
+    assert isinstance(session.wss_url, SecretStr)
     assert password not in repr(session)
     off = await ops.actions.vnc(resolved, enable=False, actor="U1")
-    assert off.enabled is False
+    assert off.password is None
     audit = await ops.inventory.recent_audit(2)
     assert [(a.action, a.detail) for a in audit] == [
         ("server.vnc", {"vnc": "disabled"}),
         ("server.vnc", {"vnc": "enabled"}),
     ]
-    secrets = [password, session.wss_token.get_secret_value()]
+    secrets = [password, session.wss_url.get_secret_value()]
     for secret in secrets:
         assert secret not in caplog.text
         assert all(secret not in record.getMessage() for record in caplog.records)
