@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from bot.sandbox._models import (
     COMPLETE,
-    STATE_NAMES,
     Hypervisor,
     HypervisorGroup,
     Package,
@@ -394,7 +393,7 @@ def server_json(state: PanelState, server: Server, *, remote_state: bool = False
         "hostname": server.hostname,
         "commissionStatus": status,
         "uuid": server.uuid,
-        "state": STATE_NAMES[status],
+        "state": server.state(now),
         "arch": 1,
         "migrateLevel": 0,
         "deleteLevel": 0 if server.delete_at is None else 1,
@@ -503,7 +502,7 @@ def server_user_row_json(state: PanelState, server: Server) -> JsonObject:
         "hostname": server.hostname,
         "commissionStatus": status,
         "uuid": server.uuid,
-        "state": STATE_NAMES[status],
+        "state": server.state(now),
         "rebuild": False,
         "suspended": server.suspended,
         "protected": server.protected,

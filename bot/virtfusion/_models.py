@@ -198,8 +198,13 @@ class Server(_PanelModel):
 
     @property
     def phase(self) -> BuildPhase:
-        """The build phase; `buildFailed` wins because the failed `state` is undocumented."""
-        if self.build_failed:
+        """The build phase; a failure wins, and either of two fields can say so.
+
+        `buildFailed` is the documented flag, but the official `GET /servers/user/{id}` example
+        shows a failed build as `commissionStatus: 2, state: "failed", buildFailed: false`, so
+        `state == "failed"` counts too (docs/virtfusion-api.md, "Build state").
+        """
+        if self.build_failed or self.state.casefold() == "failed":
             return BuildPhase.FAILED
         if self.commission_status >= 3 or self.state == "complete":
             return BuildPhase.COMPLETE
@@ -208,6 +213,13 @@ class Server(_PanelModel):
         if self.commission_status == 1 or self.state == "queued":
             return BuildPhase.QUEUED
         return BuildPhase.ALLOCATED
+
+    @property
+    def failure_signal(self) -> str:
+        """Which field says the build failed: `buildFailed`, `state "failed"`, or ""."""
+        if self.build_failed:
+            return "buildFailed"
+        return 'state "failed"' if self.state.casefold() == "failed" else ""
 
     @property
     def primary_ipv4(self) -> str | None:

@@ -244,6 +244,27 @@ async def test_a_failed_build_ends_the_instance_with_the_reason_and_can_clean_up
     assert len(owner_servers(h.panel)) == 1
 
 
+async def test_a_failed_build_in_the_official_shape_is_reported_at_once(
+    make_harness: MakeHarness,
+) -> None:
+    # The spec's example of a failed build: commissionStatus 2, state "failed", buildFailed
+    # false. It must end the build when the panel says so, not at VF_BUILD_TIMEOUT (20 minutes).
+    h = make_harness(build_timeout_s=1200)
+    h.panel.timing = BuildTiming(queued_s=2, build_s=8, fail_next=1, fail_shape="state_failed")
+    record = await h.submit_json(_many(1))
+    final = await h.run_until_done(record.id, step_s=1)
+
+    assert final.state is RequestState.FAILED
+    _, (instance,) = await h.requests.get(record.id)
+    assert instance.state is InstanceState.FAILED
+    assert 'the OS installation failed (state "failed")' in (instance.error or "")
+    started = instance.build_started_at
+    assert started is not None and instance.finished_at is not None
+    assert (instance.finished_at - started).total_seconds() <= 15  # 2 s queued + 8 s build
+    server = h.panel.servers[instance.server_id or 0]
+    assert server.state(h.clock()) == "failed" and not server.build_failed(h.clock())
+
+
 async def test_a_build_that_never_finishes_times_out(make_harness: MakeHarness) -> None:
     h = make_harness(build_timeout_s=60)
     h.panel.timing = BuildTiming(queued_s=5, build_s=10_000)

@@ -417,6 +417,26 @@ async def test_build_failure_sets_build_failed_and_stays_building(
     assert (await api.get(f"/servers/{sid2}")).data()["commissionStatus"] == 3
 
 
+async def test_fail_shape_state_failed_is_the_official_example(
+    api: Api, state: PanelState, clock: FakeClock
+) -> None:
+    state.timing.update({"fail_next": 1, "fail_shape": "state_failed"})
+    sid = (await create(api))["id"]
+    await api.post(f"/servers/{sid}/build", {"operatingSystemId": 3})
+    state.timing.fail_shape = "build_failed"  # a later change does not alter this build
+    clock.advance(5)
+    got = (await api.get(f"/servers/{sid}")).data()
+    assert (got["commissionStatus"], got["state"], got["buildFailed"]) == (2, "building", False)
+    clock.advance(10)
+    got = (await api.get(f"/servers/{sid}")).data()
+    assert (got["commissionStatus"], got["state"], got["buildFailed"]) == (2, "failed", False)
+    assert got["tasks"]["active"] is False  # over: the server is no longer locked
+    (row,) = [r for r in (await api.get("/servers/user/1")).body["data"] if r["id"] == sid]
+    assert (row["commissionStatus"], row["state"], row["buildFailed"]) == (2, "failed", False)
+    with pytest.raises(ValueError, match="fail_shape must be one of"):
+        state.timing.update({"fail_shape": "exploded"})
+
+
 async def test_fail_ratio_uses_the_seeded_rng(clock: FakeClock) -> None:
     state = PanelState(clock=clock, timing=BuildTiming(fail_ratio=1.0))
     async with running_sandbox(state) as srv, aiohttp.ClientSession() as session:

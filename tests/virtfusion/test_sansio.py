@@ -658,6 +658,8 @@ def test_server_from_the_simple_list_row() -> None:
         ({"commissionStatus": 2, "buildFailed": True}, BuildPhase.FAILED),
         ({"commissionStatus": 1, "state": "queued", "buildFailed": True}, BuildPhase.FAILED),
         ({"commissionStatus": 3, "state": "complete", "buildFailed": True}, BuildPhase.FAILED),
+        ({"commissionStatus": 2, "state": "failed", "buildFailed": False}, BuildPhase.FAILED),
+        ({"commissioned": 2, "state": "Failed"}, BuildPhase.FAILED),
     ],
 )
 def test_server_phase(fields: dict[str, object], phase: BuildPhase) -> None:
@@ -843,3 +845,14 @@ def test_answers_vfbot_reads_are_parsed() -> None:
     readers = [GET, CREATE, sansio.build_server(70, BUILD_BODY), sansio.power(70, "boot")]
     assert all(r.reads_body for r in readers)
     assert all(row[1]().reads_body for row in BUILDERS if row[0] in ("server", "queue"))
+
+
+def test_the_official_failed_build_example_is_a_failed_build() -> None:
+    # `GET /servers/user/{id}`: server 9 has commissionStatus 2, state "failed" and
+    # buildFailed false. Reading it as "building" would report the failure only at the timeout.
+    (server,) = sansio.parse_list(sansio.user_servers(3), sample("spec_user_servers"), Server)
+    assert (server.commission_status, server.state, server.build_failed) == (2, "failed", False)
+    assert server.phase is BuildPhase.FAILED
+    assert server.failure_signal == 'state "failed"'
+    assert Server.model_validate({"id": 1, "buildFailed": True}).failure_signal == "buildFailed"
+    assert Server.model_validate({"id": 1, "commissionStatus": 2}).failure_signal == ""

@@ -75,7 +75,7 @@ async def _follow(
             await uow.commit()
         report.built += 1
     elif phase is BuildPhase.FAILED:
-        reason = "the panel reports that the OS installation failed (buildFailed)"
+        reason = f"the panel reports that the OS installation failed ({server.failure_signal})"
         await ctx.fail(instance, S.BUILDING, reason, stage="build", server_id=server.id)
         report.failed += 1
     elif phase is BuildPhase.ALLOCATED and elapsed >= config.create_grace_s:
