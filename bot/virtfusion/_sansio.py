@@ -188,10 +188,15 @@ def get_server(server_id: int, *, remote_state: bool = False) -> HttpRequest:
 
 
 def delete_server(server_id: int, *, delay_min: int = 0) -> HttpRequest:
+    """`DELETE /servers/{id}?delay=N`; `delay` is always sent, 0 included.
+
+    The spec gives `delay` a range (0-43800 minutes) but no default, and the Paymenter
+    integration sends 5: leaving it out could mean a delay vfbot never asked for.
+    """
     if not 0 <= delay_min <= DELETE_DELAY_MAX_MIN:
         raise ValueError(f"delay must be 0..{DELETE_DELAY_MAX_MIN} minutes, got {delay_min}")
-    query = {"delay": delay_min} if delay_min else None
-    return build_request("DELETE", f"/servers/{_id(server_id)}", query=query, reads_body=False)
+    path = f"/servers/{_id(server_id)}"
+    return build_request("DELETE", path, query={"delay": delay_min}, reads_body=False)
 
 
 def suspend_server(server_id: int) -> HttpRequest:

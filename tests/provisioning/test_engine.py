@@ -240,7 +240,8 @@ async def test_a_failed_build_ends_the_instance_with_the_reason_and_can_clean_up
     assert len(failed) == 1
     assert "buildFailed" in (failed[0].error or "")
     assert "deleted" in (failed[0].error or "")
-    assert h.panel.count("DELETE", rf"^/servers/{failed[0].server_id}$") == 1
+    (delete,) = h.panel.calls("DELETE", rf"^/servers/{failed[0].server_id}$")
+    assert delete.query == {"delay": "0"}  # sent explicitly: the spec documents no default
     assert len(owner_servers(h.panel)) == 1
 
 
