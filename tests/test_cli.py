@@ -389,6 +389,7 @@ def test_create_wait_then_inspect_with_every_read_command(
     remote = vfbot("server", "101", "--remote")
     assert remote.code == EXIT_OK, remote.everything
     assert "Running" in remote.out
+    assert "unknown (the panel's answer did not say)" in remote.out
 
     requests = vfbot("requests")
     assert requests.code == EXIT_OK

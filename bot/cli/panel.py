@@ -120,8 +120,9 @@ async def cmd_server(args: argparse.Namespace, out: Console) -> int:
         ("Suspended", "yes" if server.suspended else "no"),
     ]
     if args.remote:
-        running = "unknown" if server.running is None else "yes" if server.running else "no"
-        rows.append(("Running", running))
+        # Unknown unless remoteState proves it: the spec documents no answer beyond `false`.
+        running = {True: "yes", False: "no", None: "unknown (the panel's answer did not say)"}
+        rows.append(("Running", running[server.running]))
     for key, value in rows:
         table.add_row(key, value)
     out.print(table)

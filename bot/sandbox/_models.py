@@ -234,7 +234,6 @@ class QueueTask:
     started: datetime
     finish_at: datetime
     error: str | None = None
-    applied: bool = False
 
     def finished(self, now: datetime) -> bool:
         """Whether the job is over at `now`."""
@@ -284,7 +283,6 @@ class Server:
     cpu_throttle: int = 0
     vnc_enabled: bool = False
     vnc_password: str = ""
-    power_override: bool | None = None
     delete_at: datetime | None = None
     last_task_at: datetime | None = None
 
@@ -325,12 +323,6 @@ class Server:
         if self.build is not None and self.commission_status(now) == COMPLETE:
             return self.build.complete_at
         return None
-
-    def running(self, now: datetime) -> bool:
-        """Power state: the last finished power job wins, else on once built."""
-        if self.power_override is not None:
-            return self.power_override
-        return self.commission_status(now) == COMPLETE and not self.suspended
 
     def gone(self, now: datetime) -> bool:
         """Whether a delayed deletion has come due."""

@@ -349,7 +349,7 @@ def _pending_actions(server: Server, now: datetime) -> list[JsonObject]:
     ]
 
 
-def server_json(state: PanelState, server: Server, *, remote_state: bool = False) -> JsonObject:
+def server_json(state: PanelState, server: Server) -> JsonObject:
     """The full single-server object of `GET /servers/{id}` (never with the root password)."""
     now = state.now()
     status = server.commission_status(now)
@@ -450,28 +450,11 @@ def server_json(state: PanelState, server: Server, *, remote_state: bool = False
         ],
         "os": _os_json(state, server),
         "firewallRulesets": list(server.firewall_rulesets),
+        # The spec's only example is `false` (asked with remoteState=false); what the panel
+        # answers to remoteState=true is undocumented, so the sandbox invents nothing either.
+        "remoteState": False,
     }
-    if remote_state:
-        out["remoteState"] = remote_state_json(server, now)
     return out
-
-
-def remote_state_json(server: Server, now: datetime) -> JsonObject:
-    """`remoteState` (schema UNKNOWN; shaped after what the WHMCS fork reads)."""
-    running = server.running(now)
-    kib = server.memory_mb * 1024
-    return {
-        "running": running,
-        "state": "running" if running else "shutoff",
-        "cpu": 2.5 if running else 0.0,
-        "memory": {
-            "actual": kib,
-            "unused": kib // 2 if running else kib,
-            "available": kib,
-            "rss": kib // 3 if running else 0,
-        },
-        "disk": {"vda": {"rd.bytes": 0, "wr.bytes": 0}},
-    }
 
 
 def server_simple_json(server: Server, now: datetime) -> JsonObject:

@@ -356,15 +356,12 @@ class PanelState:
     # -- time-driven bookkeeping -------------------------------------------------------------
 
     def settle(self) -> None:
-        """Apply finished power jobs and due deletions; called before each API request."""
+        """Apply due deletions; called before each API request.
+
+        Power jobs change nothing visible: the panel's power state is only in `remoteState`,
+        whose answer the spec does not document, so the sandbox reports none.
+        """
         now = self.now()
-        for task in sorted(self.queue.values(), key=lambda t: (t.finish_at, t.id)):
-            if task.applied or not task.finished(now):
-                continue
-            task.applied = True
-            server = self.servers.get(task.server_id)
-            if server is not None and task.error is None and task.action in POWER_RESULT:
-                server.power_override = POWER_RESULT[task.action]
         for server_id in [s.id for s in self.servers.values() if s.gone(now)]:
             del self.servers[server_id]
 
@@ -559,10 +556,6 @@ class PanelState:
         secret = "".join(self._data_rng.choice(alphabet) for _ in range(length))
         self.issued_secrets.append(secret)
         return secret
-
-
-# Power state once a queued power job finishes.
-POWER_RESULT = {"boot": True, "restart": True, "shutdown": False, "poweroff": False}
 
 
 def _non_negative_float(name: str, value: object) -> float:

@@ -515,8 +515,8 @@ async def _user_servers(request: web.Request) -> web.Response:
 
 async def _get_server(request: web.Request) -> web.Response:
     state, server = _server(request)
-    remote = _bool_query(request, "remoteState")
-    return _json({"data": render.server_json(state, server, remote_state=remote)})
+    _bool_query(request, "remoteState")  # validated like the panel's, but changes nothing
+    return _json({"data": render.server_json(state, server)})
 
 
 async def _delete_server(request: web.Request) -> web.Response:
@@ -564,7 +564,6 @@ def _unlocked_server(request: web.Request) -> tuple[PanelState, Server]:
 async def _suspend(request: web.Request) -> web.Response:
     state, server = _unlocked_server(request)
     server.suspended = True
-    server.power_override = False
     server.updated = state.now()
     return _empty(204)
 

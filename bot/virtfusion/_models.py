@@ -169,7 +169,7 @@ class Server(_PanelModel):
     ipv6: tuple[str, ...] = ()
     hypervisor: HypervisorRef | None = None
     os_name: EmptyStr = ""
-    running: bool | None = None
+    running: bool | None = None  # None: the panel's answer does not prove either way
 
     @model_validator(mode="before")
     @classmethod
@@ -234,10 +234,17 @@ class Server(_PanelModel):
 
 
 def _running(remote: object) -> bool | None:
-    if isinstance(remote, Mapping) and "running" in remote:
-        return bool(remote.get("running"))
-    if isinstance(remote, bool):
-        return remote
+    """The power state, only when `remoteState` proves it.
+
+    The spec's only example is `"remoteState": false`, from a request made with
+    `remoteState=false`, so a bare boolean says nothing about power. What the panel returns for
+    `remoteState=true` is undocumented; third-party code reads `remoteState.running`, so a
+    boolean `running` inside an object is taken as proof. Anything else is unknown (None).
+    """
+    if isinstance(remote, Mapping):
+        running = remote.get("running")
+        if isinstance(running, bool):
+            return running
     return None
 
 

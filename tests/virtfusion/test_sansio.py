@@ -667,9 +667,23 @@ def test_server_phase(fields: dict[str, object], phase: BuildPhase) -> None:
     assert Server.model_validate({"id": 1, **fields}).phase is phase
 
 
-def test_server_power_state_from_remote_state() -> None:
-    assert Server.model_validate({"id": 1, "remoteState": {"running": True}}).running is True
-    assert Server.model_validate({"id": 1, "remoteState": False}).running is False
+@pytest.mark.parametrize(
+    ("remote", "running"),
+    [
+        ({"running": True}, True),
+        ({"running": False, "state": "shutoff"}, False),
+        (False, None),  # the spec's only example, from a request made with remoteState=false
+        (True, None),
+        (None, None),
+        ({}, None),
+        ({"running": "false"}, None),  # a string proves nothing
+        ({"running": 1}, None),
+        ({"state": "running"}, None),
+        ("running", None),
+    ],
+)
+def test_power_is_known_only_when_remote_state_proves_it(remote: object, running: object) -> None:
+    assert Server.model_validate({"id": 1, "remoteState": remote}).running is running
     assert Server.model_validate({"id": 1}).running is None
 
 
@@ -684,6 +698,7 @@ def test_error_response_with_json_helper_round_trips() -> None:
 
 def test_spec_shapes_parse() -> None:
     server = sansio.parse_data(GET, sample("spec_server"), Server)
+    assert server.running is None  # `"remoteState": false` says nothing about power
     assert (server.id, server.name, server.owner_id, server.hypervisor_id) == (
         69,
         "Elliptical Way",

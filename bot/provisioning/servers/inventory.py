@@ -99,7 +99,8 @@ class Inventory:
         ]
 
     async def status(self, resolved: ResolvedServer, *, live: bool = False) -> ServerDetail:
-        """The server as the panel reports it; `live` asks the hypervisor for the power state."""
+        """The server as the panel reports it; `live` asks the hypervisor for the power state,
+        which stays unknown (`running` None) unless the panel's answer proves it."""
         try:
             server = await self._client.server(resolved.server_id, remote_state=live)
         except NotFoundError as error:
@@ -127,6 +128,7 @@ class Inventory:
             os=server.os_name,
             suspended=server.suspended,
             running=server.running if live else None,
+            live=live,
             request_human_id=resolved.request_human_id,
             requester=resolved.request.requester if resolved.request else None,
             built_at=server.built or (instance.finished_at if instance else None),
