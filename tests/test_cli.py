@@ -382,7 +382,16 @@ def test_create_wait_then_inspect_with_every_read_command(
 
     one = vfbot("server", "101")
     assert one.code == EXIT_OK, one.everything
-    for text in ("Server 101", "test-server", "prg-hv1", "Prague", "192.0.2.100", "1024 MB"):
+    os_name = "Ubuntu 22.04 Server"  # from settings.osTemplateInstallId and the template list
+    for text in (
+        "Server 101",
+        "test-server",
+        "prg-hv1",
+        "Prague",
+        "192.0.2.100",
+        "1024 MB",
+        os_name,
+    ):
         assert text in one.out
     assert "Running" not in one.out
 

@@ -242,22 +242,6 @@ def ssh_key_json(key: SshKey) -> JsonObject:
     }
 
 
-def _os_json(state: PanelState, server: Server) -> JsonObject | None:
-    if server.build is None:
-        return None
-    template = state.templates.get(server.build.template_id)
-    if template is None:
-        return None
-    return {
-        "templateId": template.id,
-        "name": template.name,
-        "version": template.version,
-        "variant": template.variant,
-        "icon": template.icon,
-        "screen": None,
-    }
-
-
 def _interface_json(state: PanelState, server: Server) -> JsonObject:
     hypervisor = state.hypervisors[server.hypervisor_id]
     pool = hypervisor.ipv4_pool
@@ -418,8 +402,9 @@ def server_json(state: PanelState, server: Server) -> JsonObject:
             "resources": hypervisor_resources_json(state, hypervisor),
         },
         "settings": {
-            "osTemplateInstall": server.build is not None,
-            "osTemplateInstallId": None if server.build is None else server.build.template_id,
+            # The create example has `true` and 0 before any build; the id is the template.
+            "osTemplateInstall": True,
+            "osTemplateInstallId": 0 if server.build is None else server.build.template_id,
             "backupPlan": server.backup_plan_id,
             "uefi": False,
             "cloudInit": True,
@@ -448,7 +433,6 @@ def server_json(state: PanelState, server: Server) -> JsonObject:
         "sshKeys": [
             {"id": k, "name": state.ssh_keys[k].name} for k in owned_keys if k in state.ssh_keys
         ],
-        "os": _os_json(state, server),
         "firewallRulesets": list(server.firewall_rulesets),
         # The spec's only example is `false` (asked with remoteState=false); what the panel
         # answers to remoteState=true is undocumented, so the sandbox invents nothing either.
@@ -492,7 +476,8 @@ def server_user_row_json(state: PanelState, server: Server) -> JsonObject:
         "buildFailed": server.build_failed(now),
         "backup_level": 0,
         "backup_plan": server.backup_plan_id,
-        "os": _os_json(state, server) or {"screen": None},
+        # Only a console screenshot (base64 PNG); the spec has no OS name anywhere.
+        "os": {"screen": ""},
         "server_info": {"arch": 1, "uefi": False},
         "vnc": _vnc_short_json(state, server),
         "resources": {**_resources_json(server), "cpu_model": "host"},

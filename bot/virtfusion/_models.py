@@ -168,7 +168,6 @@ class Server(_PanelModel):
     ipv4: tuple[str, ...] = ()
     ipv6: tuple[str, ...] = ()
     hypervisor: HypervisorRef | None = None
-    os_name: EmptyStr = ""
     running: bool | None = None  # None: the panel's answer does not prove either way
 
     @model_validator(mode="before")
@@ -189,10 +188,6 @@ class Server(_PanelModel):
             template_id = settings.get("osTemplateInstallId")
             out["os_template_id"] = None if template_id in (0, None) else template_id
         out["ipv4"], out["ipv6"] = _addresses(out.get("network"), _endpoint(info), out.get("id"))
-        os_info = out.get("os")
-        if isinstance(os_info, Mapping):
-            parts = [str(os_info.get(k) or "") for k in ("name", "version")]
-            out["os_name"] = " ".join(p for p in parts if p).strip()
         out["running"] = _running(out.get("remoteState"))
         return out
 

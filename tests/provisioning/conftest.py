@@ -222,7 +222,7 @@ async def make_harness(
         locks = LockWait(wait_s=60, poll_s=5)
         servers = Servers(
             resolver=ServerResolver(client, uow, owner_user_id=1),
-            inventory=Inventory(client, uow, owner_user_id=1, clock=clock),
+            inventory=Inventory(client, uow, owner_user_id=1, clock=clock, defaults=DEFAULTS),
             deletes=DeleteService(client, uow, clock=clock, moves=moves, locks=locks, sleep=sleeps),
             actions=ServerActions(
                 client,

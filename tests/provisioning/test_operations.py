@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import pytest
@@ -29,13 +30,21 @@ from bot.provisioning.model import (
     RequestRecord,
 )
 from bot.provisioning.plan import EngineDefaults
-from bot.provisioning.servers import Servers
+from bot.provisioning.servers import Inventory, Servers
 from bot.provisioning.servers.checks import CheckStep, Outcome, check_panel
 from bot.provisioning.servers.model import ResolvedServer
 from bot.sandbox import FakeClock, ScriptedFault
 from bot.slack.threads import SlackMessage, Thread
-from bot.virtfusion import CreateServerBody
+from bot.store.memory import MemoryStore
+from bot.virtfusion import (
+    CreateServerBody,
+    HttpRequest,
+    RawResponse,
+    RetryPolicy,
+    VirtFusionClient,
+)
 from tests.provisioning.conftest import DEFAULTS, Harness, Sleeps
+from tests.virtfusion._support import sample
 
 OS = OperationState
 
@@ -680,3 +689,77 @@ async def test_a_server_given_away_is_no_longer_resolved_by_its_name(
     with pytest.raises(UnknownServerError, match="now belongs to VirtFusion user 2"):
         await ops.resolver.resolve("test-server")
     assert instance.server_id in harness.panel.servers  # nothing was done to it
+
+
+# -- OS names (issue 9, item 17) ------------------------------------------------------------------
+
+
+class SpecPanel(VirtFusionClient):
+    """Answers from the official examples in tests/samples, by path; records what was asked."""
+
+    def __init__(self, routes: dict[str, object]) -> None:
+        super().__init__(rate_limit_per_s=1000.0, retry=RetryPolicy(max_attempts=1))
+        self.routes = routes
+        self.paths: list[str] = []
+
+    async def _send(self, request: HttpRequest) -> RawResponse:
+        self.paths.append(request.path)
+        answer = self.routes[request.path]
+        if isinstance(answer, int):
+            return RawResponse(answer, {}, b"")
+        return RawResponse(200, {}, json.dumps(answer).encode())
+
+
+async def test_status_names_the_os_from_the_template_id_with_one_cached_list_call() -> None:
+    # The spec's server 69 was built from template 49 ("Ubuntu Server 24.04 LTS ..."); it has
+    # no `os.name`, so the name comes from the package's template list, read once per 10 min.
+    templates = {
+        "data": [
+            {
+                "id": 5,
+                "name": "Ubuntu",
+                "templates": [
+                    {"id": 49, "name": "Ubuntu Server", "version": "24.04 LTS", "variant": None}
+                ],
+            }
+        ]
+    }
+    panel = SpecPanel(
+        {
+            "/servers/69": sample("spec_server"),
+            "/media/templates/fromServerPackageSpec/1": templates,
+        }
+    )
+    clock = FakeClock()
+    inventory = Inventory(panel, MemoryStore().uow, owner_user_id=1, clock=clock, defaults=DEFAULTS)
+    server = ResolvedServer(69, "Elliptical Way")
+
+    first = await inventory.status(server)
+    second = await inventory.status(server)
+    assert first.os == second.os == "Ubuntu Server 24.04 LTS"
+    assert panel.paths.count("/media/templates/fromServerPackageSpec/1") == 1
+    clock.advance(601)
+    await inventory.status(server)
+    assert panel.paths.count("/media/templates/fromServerPackageSpec/1") == 2
+
+
+async def test_an_os_template_the_list_lacks_shows_its_id(caplog: pytest.LogCaptureFixture) -> None:
+    spec = sample("spec_server")
+    panel = SpecPanel({"/servers/69": spec, "/media/templates/fromServerPackageSpec/1": 403})
+    inventory = Inventory(
+        panel, MemoryStore().uow, owner_user_id=1, clock=FakeClock(), defaults=DEFAULTS
+    )
+    detail = await inventory.status(ResolvedServer(69, "Elliptical Way"))
+    assert detail.os == "template 49"
+    assert "cannot read OS template names" in caplog.text
+    unbuilt = sample("create_server_201")  # `osTemplateInstallId: 0` before any build
+    panel.routes["/servers/70"] = unbuilt
+    assert (await inventory.status(ResolvedServer(70, "new"))).os == ""
+
+
+async def test_status_on_the_sandbox_names_the_planned_template(
+    harness: Harness, ops: Servers
+) -> None:
+    _, instance = await _built(harness)
+    detail = await ops.inventory.status(await ops.resolver.resolve("test-server"))
+    assert detail.os == instance.plan.os_label == "Ubuntu 22.04 Server"

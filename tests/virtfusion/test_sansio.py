@@ -32,6 +32,7 @@ from bot.virtfusion import (
     RawResponse,
     Server,
     TrafficMonth,
+    template_label,
 )
 from bot.virtfusion import _sansio as sansio
 from tests.virtfusion._support import (
@@ -872,3 +873,22 @@ def test_the_official_failed_build_example_is_a_failed_build() -> None:
     assert server.failure_signal == 'state "failed"'
     assert Server.model_validate({"id": 1, "buildFailed": True}).failure_signal == "buildFailed"
     assert Server.model_validate({"id": 1, "commissionStatus": 2}).failure_signal == ""
+
+
+def test_the_os_is_a_template_id_never_a_name() -> None:
+    # `os.name`/`os.version` exist nowhere in the spec; `settings.osTemplateInstallId` does.
+    built = sansio.parse_data(GET, sample("spec_server"), Server)
+    assert built.os_template_id == 49
+    fresh = sansio.parse_data(CREATE, sample("create_server_201"), Server)
+    assert fresh.os_template_id is None  # the create example's 0 means "none yet"
+    (row,) = sansio.parse_list(sansio.user_servers(3), sample("spec_user_servers"), Server)
+    assert row.os_template_id is None  # per-user rows carry only `os.screen`
+    invented = Server.model_validate({"id": 1, "os": {"name": "Ubuntu", "version": "22.04"}})
+    assert not hasattr(invented, "os_name") and invented.os_template_id is None
+
+
+def test_template_label() -> None:
+    templates = sansio.parse_templates(sansio.package_templates(1), sample("templates"))
+    assert template_label(11, templates) == "Ubuntu 22.04"
+    assert template_label(49, templates) == "template 49"
+    assert template_label(None, templates) == ""

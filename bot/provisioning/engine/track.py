@@ -48,7 +48,9 @@ async def _follow(
     phase = server.phase
     config = ctx.config
     if phase is BuildPhase.COMPLETE:
-        os_name = server.os_name or instance.plan.os_label
+        # The listing names no OS (the spec has no OS name anywhere; `osTemplateInstallId` is
+        # only on the single object), and the build asked for the planned template: name that.
+        os_name = instance.plan.os_label
         change = InstanceChange(
             ipv4=list(server.ipv4),
             os_name=os_name,
