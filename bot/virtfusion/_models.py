@@ -86,6 +86,15 @@ def _none_to_empty(value: object) -> object:
 EmptyStr = Annotated[str, BeforeValidator(_none_to_empty)]
 
 
+def _int_to_flag(value: object) -> object:
+    return value != 0 if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# A yes/no the panel sends as a boolean in one place and an integer in another (`commissioned`
+# is `true` in group resources and `3` on hypervisors): any non-zero integer is yes.
+Flag = Annotated[bool, BeforeValidator(_int_to_flag)]
+
+
 class _PanelModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
@@ -308,20 +317,19 @@ class HypervisorResources(_PanelModel):
     """One row of `groups/{id}/resources`: a hypervisor and its capacity.
 
     Storage is `resources.localStorage` only; `resources.otherStorage[]` is not read. In the
-    spec's examples (virtfusion-api-day2.md §12.1) otherStorage entries are shared datastores
-    (Ceph RBD/FS/EC: `isDatastore: true`, `enabled: 0`) that appear again under every
-    hypervisor attached to them, with sizes such as 558,349,385 GB, and nothing in the API says
-    which of them a package's storage profile puts new disks on. Summing them would count a
-    shared pool once per hypervisor and invent capacity; picking one would be a guess. So disk
-    capacity is local storage, and for a group whose servers live on shared storage the
-    panel's dry run, not this sum, is the authority (docs/virtfusion-api.md).
+    spec's example of this endpoint, otherStorage entries are shared datastores (Ceph RBD, FS,
+    EC: `isDatastore: true`, `enabled: 0`) listed again under each hypervisor attached to
+    them, with sizes up to 558,349,385 GB, and nothing in the API says which pool a package's
+    storage profile puts new disks on. Summing them would count a shared pool once per
+    hypervisor and invent capacity; picking one would be a guess. So disk capacity means local
+    storage, and for servers on shared storage the panel's dry run decides
+    (docs/virtfusion-api.md, "Capacity").
     """
 
     hypervisor_id: int = Field(validation_alias=AliasPath("hypervisor", "id"))
     enabled: bool = Field(default=True, validation_alias=AliasPath("hypervisor", "enabled"))
     prohibit: bool = Field(default=False, validation_alias=AliasPath("hypervisor", "prohibit"))
-    # A boolean in this endpoint's example (`true`), an integer (3) on `/compute/hypervisors`.
-    commissioned: bool = Field(
+    commissioned: Flag = Field(
         default=True, validation_alias=AliasPath("hypervisor", "commissioned")
     )
     servers: ResourceUsage = Field(

@@ -20,6 +20,7 @@ from bot.virtfusion import (
     CreateServerBody,
     DecodeError,
     ForbiddenError,
+    GroupCapacity,
     HttpRequest,
     Hypervisor,
     HypervisorGroup,
@@ -892,3 +893,27 @@ def test_template_label() -> None:
     assert template_label(11, templates) == "Ubuntu 22.04"
     assert template_label(49, templates) == "template 49"
     assert template_label(None, templates) == ""
+
+
+def test_capacity_counts_local_storage_only() -> None:
+    # The spec's group-resources example: hypervisors 13 and 14 also list shared Ceph pools in
+    # `otherStorage[]` (9,965 GB, 558,349,380 GB, ...). Those are not disk capacity for vfbot:
+    # the same pool shows under every attached hypervisor and no field ties it to a package.
+    page = sansio.parse_page(
+        sansio.group_resources(1, 1), sample("spec_group_resources"), HypervisorResources
+    )
+    capacity = GroupCapacity.from_rows(1, page.items)
+    assert capacity.storage_free_gb == 65 + 50 + 990
+    assert capacity.largest_storage_free_gb == 990
+    assert capacity.memory_free_mb == 1908 + 16832 + 20928
+    assert capacity.ipv4_free == 470 + 503 + 33
+    assert capacity.servers_limited is False  # `servers.max` 0: no limit (free is negative)
+    assert capacity.hypervisors == 3  # `commissioned: true` is a boolean here
+
+
+@pytest.mark.parametrize(("value", "eligible"), [(True, True), (3, True), (1, True), (0, False)])
+def test_commissioned_is_a_boolean_here_and_an_integer_elsewhere(
+    value: object, eligible: bool
+) -> None:
+    row = HypervisorResources.model_validate({"hypervisor": {"id": 1, "commissioned": value}})
+    assert row.eligible is eligible
