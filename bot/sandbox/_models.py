@@ -98,7 +98,7 @@ class Hypervisor:
     max_memory_mb: int
     max_storage_gb: int
     enabled: bool = True
-    commissioned: int = 1
+    commissioned: int = 3  # an integer on /compute/hypervisors (3 in every spec example)
     maintenance: bool = False
     prohibit: bool = False
     accept: bool = True
@@ -285,6 +285,7 @@ class Server:
     vnc_password: str = ""
     delete_at: datetime | None = None
     last_task_at: datetime | None = None
+    previous_built: datetime | None = None  # `built` of the last completed build, for rebuilds
 
     def commission_status(self, now: datetime) -> int:
         """`commissionStatus` at `now`; a failed build stays at BUILDING (real value UNKNOWN)."""
@@ -319,10 +320,11 @@ class Server:
         return status in (QUEUED, BUILDING) and not self.failed(now)
 
     def built_at(self, now: datetime) -> datetime | None:
-        """`built`: the completion time once the build has completed."""
+        """`built`: when the last build completed; during a rebuild, the previous build's time
+        (the spec's rebuild example keeps the old `built`)."""
         if self.build is not None and self.commission_status(now) == COMPLETE:
             return self.build.complete_at
-        return None
+        return self.previous_built
 
     def gone(self, now: datetime) -> bool:
         """Whether a delayed deletion has come due."""

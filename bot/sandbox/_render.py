@@ -26,17 +26,15 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _percent(allocated: int, maximum: int) -> float:
-    return round(allocated * 100 / maximum, 2) if maximum else 0.0
-
-
 def _gauge(units: str, maximum: int, allocated: int) -> JsonObject:
+    """One resource as the spec's examples show it: `free` is max - allocated (negative when a
+    server limit of 0, "none", is exceeded) and `percent` null when there is no maximum."""
     return {
         "units": units,
         "max": maximum,
         "allocated": allocated,
-        "free": max(0, maximum - allocated),
-        "percent": _percent(allocated, maximum),
+        "free": maximum - allocated,
+        "percent": round(allocated * 100 / maximum, 1) if maximum else None,
     }
 
 
@@ -134,11 +132,11 @@ def hypervisor_resources_json(state: PanelState, hypervisor: Hypervisor) -> Json
     """The `resources` block: capacity computed from live allocations."""
     usage = state.usage(hypervisor)
     return {
-        "servers": _gauge("", hypervisor.max_servers, usage.servers),
+        "servers": _gauge("#", hypervisor.max_servers, usage.servers),
         "memory": _gauge("MB", hypervisor.max_memory_mb, usage.memory_mb),
-        "cpuCores": _gauge("", hypervisor.max_cpu, usage.cpu_cores),
+        "cpuCores": _gauge("#", hypervisor.max_cpu, usage.cpu_cores),
         "localStorage": {
-            "enabled": True,
+            "enabled": 1,  # an integer in the spec, where other flags are booleans
             "name": "Local",
             "storageType": 1,
             **_gauge("GB", hypervisor.max_storage_gb, usage.storage_gb),
@@ -157,7 +155,8 @@ def group_resources_row(state: PanelState, hypervisor: Hypervisor) -> JsonObject
             "enabled": hypervisor.enabled,
             "prohibit": hypervisor.prohibit,
             "accept": hypervisor.accept,
-            "commissioned": hypervisor.commissioned,
+            # A boolean here, although `/compute/hypervisors` sends the same field as 3.
+            "commissioned": bool(hypervisor.commissioned),
         },
         "resources": hypervisor_resources_json(state, hypervisor),
     }
@@ -349,9 +348,9 @@ def server_json(state: PanelState, server: Server) -> JsonObject:
             "primary": True,
             "enabled": True,
             "profile": server.storage_profile,
-            "status": "active",
-            "drive": "sda",
-            "bus": "virtio",
+            "status": 3,  # an integer; 3 on every created disk in the spec's examples
+            "drive": "a",
+            "bus": None,
         }
     ]
     storage += [
@@ -360,11 +359,12 @@ def server_json(state: PanelState, server: Server) -> JsonObject:
             "name": f"Additional {index}",
             "capacity": disk.capacity_gb,
             "primary": False,
-            "enabled": True,
+            # The create example's additional disk waits for a boot: disabled, status 1.
+            "enabled": status == COMPLETE,
             "profile": disk.profile,
-            "status": "active" if status == COMPLETE else "pending",
-            "drive": f"sd{chr(ord('a') + index)}",
-            "bus": "virtio",
+            "status": 3 if status == COMPLETE else 1,
+            "drive": chr(ord("a") + index),
+            "bus": None,
         }
         for index, disk in enumerate(server.additional_disks, start=1)
     ]
@@ -398,7 +398,7 @@ def server_json(state: PanelState, server: Server) -> JsonObject:
             "groupId": group.id,
             "maintenance": hypervisor.maintenance,
             "enabled": hypervisor.enabled,
-            "group": {"id": group.id, "name": group.name, "icon": group.icon},
+            "group": {"name": group.name, "icon": group.icon},  # no `id` here: see `groupId`
             "resources": hypervisor_resources_json(state, hypervisor),
         },
         "settings": {
@@ -433,7 +433,6 @@ def server_json(state: PanelState, server: Server) -> JsonObject:
         "sshKeys": [
             {"id": k, "name": state.ssh_keys[k].name} for k in owned_keys if k in state.ssh_keys
         ],
-        "firewallRulesets": list(server.firewall_rulesets),
         # The spec's only example is `false` (asked with remoteState=false); what the panel
         # answers to remoteState=true is undocumented, so the sandbox invents nothing either.
         "remoteState": False,
@@ -475,15 +474,21 @@ def server_user_row_json(state: PanelState, server: Server) -> JsonObject:
         "protected": server.protected,
         "buildFailed": server.build_failed(now),
         "backup_level": 0,
-        "backup_plan": server.backup_plan_id,
+        "backup_plan": server.backup_plan_id or None,
         # Only a console screenshot (base64 PNG); the spec has no OS name anywhere.
         "os": {"screen": ""},
-        "server_info": {"arch": 1, "uefi": False},
-        "vnc": _vnc_short_json(state, server),
-        "resources": {**_resources_json(server), "cpu_model": "host"},
+        "server_info": {"show": False, "icon": None, "name": None, "label": None},
+        # Unlike the single object's, this `vnc.enabled` is an integer (0) in the spec.
+        "vnc": {
+            "expose_details": True,
+            **_vnc_short_json(state, server),
+            "hostname": None,
+            "enabled": int(server.vnc_enabled),
+        },
+        "resources": {**_resources_json(server), "cpu_model": None},
         "network": {"interfaces": [_interface_json(state, server)]},
-        "config": {},
-        "media": {"iso": None},
+        "config": {"uefi": False, "bootOrder": ["hd", "cdrom"]},
+        "media": {"isoMounted": False, "isoName": ""},
     }
 
 
@@ -504,13 +509,30 @@ def queue_json(task: QueueTask, now: datetime) -> JsonObject:
         "finished": iso(task.finish_at) if finished else None,
         "failed": failed,
         "progress": task.progress(now),
-        "errors": {"exception": {"message": task.error}} if failed else None,
-        "primaryActions": [{"action": task.action, "complete": finished}],
+        # Present with nulls on success, as in the spec's example.
+        "errors": {
+            "exception": {
+                "stringable": False,
+                "errors": [],
+                "type": "Exception" if failed else None,
+                "trace": None,
+                "message": task.error if failed else None,
+            }
+        },
+        "primaryActions": [
+            {
+                "type": f"server.{task.action}",
+                "dataType": "object",
+                "data": {"success": finished and not failed},
+                "created": iso(task.started),
+                "updated": iso(task.finish_at if finished else now),
+            }
+        ],
         "subActions": [],
     }
 
 
-def vnc_json(state: PanelState, server: Server, panel_host: str) -> JsonObject:
+def vnc_json(state: PanelState, server: Server) -> JsonObject:
     """The `vnc` object of `GET|POST /servers/{id}/vnc`; holds secrets, never log it."""
     hypervisor = state.hypervisors[server.hypervisor_id]
     token = f"wss-{server.id}-{server.vnc_password}" if server.vnc_enabled else None
@@ -519,10 +541,8 @@ def vnc_json(state: PanelState, server: Server, panel_host: str) -> JsonObject:
         "hostname": hypervisor.hostname,
         "port": 5900 + server.id,
         "password": server.vnc_password if server.vnc_enabled else None,
-        "wss": {
-            "token": token,
-            "url": f"wss://{panel_host}/vnc/{server.id}" if token is not None else None,
-        },
+        # Relative to the panel, as in the spec's example (`/vnc/?token=...`).
+        "wss": {"token": token, "url": f"/vnc/?token={token}" if token is not None else None},
         "enabled": server.vnc_enabled,
     }
 
@@ -537,9 +557,10 @@ def traffic_json(server: Server, now: datetime) -> JsonObject:
     return {
         "monthly": [
             {
-                "month": now.month,
-                "start": iso(start),
-                "end": iso(end),
+                "month": 1,  # the spec numbers periods, it does not name calendar months
+                # Zone-less, as in the spec's example (the timezone is UNKNOWN).
+                "start": start.strftime("%Y-%m-%d %H:%M:%S"),
+                "end": end.strftime("%Y-%m-%d %H:%M:%S"),
                 "rx": rx,
                 "tx": tx,
                 "total": rx + tx,

@@ -497,6 +497,7 @@ class PanelState:
             fails = True
         elif timing.fail_ratio > 0 and self.rng.random() < timing.fail_ratio:
             fails = True
+        server.previous_built = server.built_at(now)
         building_at = after(now, timing.queued_s)
         server.build = BuildRecord(
             requested_at=now,
