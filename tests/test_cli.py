@@ -159,6 +159,10 @@ def test_check_passes_against_the_sandbox(panel: ThreadedSandbox, vfbot: Vfbot) 
     assert "✓ API token accepted (GET /connect)" in result.out
     assert "✓ token can read compute resources" in result.out
     assert "✓ package 1 exists (VIRTFUSION_PACKAGE_ID)" in result.out
+    assert "✓ token can read the package's OS templates" in result.out
+    assert "✓ user 1 exists (VIRTFUSION_USER_ID); token can read its servers and keys" in (
+        result.out
+    )
     assert "✓ user 1 can get package 1 servers in group 1 (dry run)" in result.out
     assert "VIRTFUSION_HYPERVISOR_GROUP_ID is not set" in result.out
     assert "Prague (1), Amsterdam (2)" in result.out
@@ -269,7 +273,29 @@ def test_check_with_a_token_lacking_compute_scope_names_the_permission(
     assert "✓ API token accepted" in result.out
     assert "✗ token can read compute resources" in result.out
     assert "lacks a permission for GET /compute/hypervisors/groups (HTTP 403)" in result.out
-    assert "compute (hypervisors)" in result.out
+    assert 'every call listed under "API token permissions" in docs/virtfusion-api.md' in (
+        result.out.replace("\n", " ")
+    )
+
+
+@pytest.mark.parametrize(
+    ("missing", "call"),
+    [
+        ("media", "GET /media/templates/fromServerPackageSpec/1"),
+        ("ssh_keys", "GET /ssh_keys/user/1"),
+    ],
+)
+def test_check_finds_every_area_the_token_needs(
+    panel: ThreadedSandbox, vfbot: Vfbot, missing: str, call: str
+) -> None:
+    panel.state.token_scopes = {"compute", "servers", "packages", "media", "ssh_keys", "queue"}
+    panel.state.token_scopes.discard(missing)
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_FAILED
+    assert f"lacks a permission for {call} (HTTP 403)" in result.out.replace("\n", " ")
+    assert "dry run" not in result.out  # it stops at the first failure
 
 
 def test_check_with_a_wrong_package_id_says_what_to_fix(
@@ -295,7 +321,7 @@ def test_check_with_a_wrong_group_id_says_what_to_fix(
     assert "✗ hypervisor group 99 exists (VIRTFUSION_HYPERVISOR_GROUP_ID)" in result.out
 
 
-def test_check_with_a_wrong_user_id_shows_the_panel_reason(
+def test_check_with_a_wrong_user_id_names_the_setting(
     panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VIRTFUSION_USER_ID", "42")
@@ -303,9 +329,8 @@ def test_check_with_a_wrong_user_id_shows_the_panel_reason(
     result = vfbot("check")
 
     assert result.code == EXIT_FAILED
-    assert "✗ user 42 can get package 1 servers" in result.out
-    assert "the panel says:" in result.out
-    assert "VIRTFUSION_USER_ID" in result.out
+    assert "✗ user 42 exists (VIRTFUSION_USER_ID)" in result.out
+    assert "not found on the panel; fix the id in .env" in result.out
 
 
 # -- panel read commands ------------------------------------------------------------------------

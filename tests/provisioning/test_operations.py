@@ -635,6 +635,8 @@ async def test_check_passes_and_reports_the_first_failure(harness: Harness) -> N
         "API token accepted (GET /connect)",
         "token can read compute resources",
         "package 1 exists (VIRTFUSION_PACKAGE_ID)",
+        "token can read the package's OS templates",
+        "user 1 exists (VIRTFUSION_USER_ID); token can read its servers and keys",
         "hypervisor group 1 exists (VIRTFUSION_HYPERVISOR_GROUP_ID)",
         "user 1 can get package 1 servers in group 1 (dry run)",
     ]
