@@ -536,8 +536,7 @@ def _capacity_problems(
         where = f"hypervisor group {total.group_name}"
         checks = [
             ("memory", cap.memory_free_mb, total.memory_mb, "MB"),
-            # Local storage only: shared pools (`otherStorage[]`) are not counted, see
-            # `HypervisorResources` and docs/virtfusion-api.md.
+            # Local storage only: `otherStorage[]` pools are not counted (HypervisorResources).
             ("local disk", cap.storage_free_gb, total.disk_gb, "GB"),
             ("IPv4 addresses", cap.ipv4_free, total.ipv4, ""),
         ]
