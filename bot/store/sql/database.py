@@ -296,13 +296,12 @@ def _require_current(status: SchemaStatus, target: Target) -> None:
     if status.current is None:
         raise DatabaseUnavailableError(
             DatabaseProblem.MISSING,
-            f"{target.name} holds no vfbot tables; run `vfbot db upgrade` to create them, or "
+            f"{target.subject} holds no vfbot tables; run `vfbot db upgrade` to create them, or "
             "check DATABASE_URL.",
         )
-    pending = ", ".join(str(r) for r in status.pending)
     raise DatabaseUnavailableError(
         DatabaseProblem.OUTDATED,
-        f"{target.name} has an older schema (revision {status.current}; this vfbot needs "
-        f"{status.head}: {pending}). Back it up, then run `vfbot db upgrade` "
-        "(docs/operations.md, 'Database').",
+        f"{target.subject} has an older schema (revision {status.current}; this vfbot needs "
+        f"{status.head}). Back it up, then run `vfbot db upgrade` (docs/operations.md, "
+        "'Database').",
     )

@@ -78,6 +78,11 @@ class Target:
         return cls("postgresql", None, host, url.database or "", url.username or "")
 
     @property
+    def subject(self) -> str:
+        """`name` starting a sentence."""
+        return self.name[:1].upper() + self.name[1:]
+
+    @property
     def name(self) -> str:
         """``the SQLite file /srv/vfbot.db`` or ``PostgreSQL database "vfbot" at db:5432``."""
         if self.dialect == "sqlite":
@@ -115,43 +120,43 @@ def _detail(error: BaseException) -> str:
 
 def _advice(problem: DatabaseProblem, target: Target, detail: str) -> str:
     """One line: what is wrong with the database and what to do about it."""
-    where = target.name
+    where, subject = target.name, target.subject
     if target.dialect == "sqlite":
         path = target.path
         advice = {
             P.MISSING: f"There is no database at {path}; run `vfbot db upgrade` to create it, "
             "or check DATABASE_URL.",
-            P.VANISHED: f"{where} was deleted or replaced while vfbot had it open; vfbot stopped "
+            P.VANISHED: f"{subject} was deleted or replaced while vfbot had it open; vfbot stopped "
             "using it so nothing is written to a lost file. Put the file back (or restore a "
             "backup), check DATABASE_URL, and start vfbot again.",
-            P.READ_ONLY: f"{where} is read-only ({detail}); let the user running vfbot write the "
+            P.READ_ONLY: f"{subject} is read-only ({detail}); let the user running vfbot write the "
             f"file and its directory {path.parent if path else ''} (SQLite writes -wal and -shm "
             "files beside it).",
             P.DISK_FULL: f"The disk holding {where} is full; free space there (vfbot changed "
             "nothing it could not finish).",
-            P.LOCKED: f"{where} is locked by another process ({detail}); find it with "
+            P.LOCKED: f"{subject} is locked by another process ({detail}); find it with "
             f"`fuser {path}` (a long sqlite3 session or a copy tool), or wait.",
             P.REFUSED: f"Cannot open {where} ({detail}); check that its directory exists and "
             "that vfbot may write there, or fix DATABASE_URL.",
-            P.IO_ERROR: f"{where} cannot be read or written ({detail}); check the disk "
+            P.IO_ERROR: f"{subject} cannot be read or written ({detail}); check the disk "
             "(dmesg), then restore the latest backup (`vfbot db backup` makes them).",
         }
     else:
         advice = {
             P.MISSING: f"There is no database at DATABASE_URL ({where}: {detail}); create it "
             f"(createdb {target.database}) and run `vfbot db upgrade`, or check DATABASE_URL.",
-            P.READ_ONLY: f"{where} accepts no writes ({detail}); point DATABASE_URL at the "
+            P.READ_ONLY: f"{subject} accepts no writes ({detail}); point DATABASE_URL at the "
             "primary server, not a standby.",
-            P.DISK_FULL: f"{where} is out of disk space ({detail}); free space on the "
+            P.DISK_FULL: f"{subject} is out of disk space ({detail}); free space on the "
             "database server.",
-            P.LOCKED: f"{where} kept vfbot waiting on a lock ({detail}); it tries again.",
+            P.LOCKED: f"{subject} kept vfbot waiting on a lock ({detail}); it tries again.",
             P.UNREACHABLE: f"Cannot reach {where} ({detail}); check that PostgreSQL is running "
             "and that DATABASE_URL's host and port are right.",
-            P.REFUSED: f"{where} refused user {target.user!r} ({detail}); check the user and "
+            P.REFUSED: f"{subject} refused user {target.user!r} ({detail}); check the user and "
             "password in DATABASE_URL and the database's grants.",
-            P.IO_ERROR: f"{where} failed ({detail}); see the PostgreSQL server's log.",
+            P.IO_ERROR: f"{subject} failed ({detail}); see the PostgreSQL server's log.",
         }
-    return advice.get(problem, f"{where}: {detail}")
+    return advice.get(problem, f"{subject}: {detail}")
 
 
 def unavailable(

@@ -142,7 +142,7 @@ def _unversioned_revision(conn: Connection, target: Target) -> str | None:
     missing = ", ".join(sorted(_BASELINE_TABLES - tables)) or "none"
     raise DatabaseUnavailableError(
         DatabaseProblem.UNKNOWN_SCHEMA,
-        f"{target.name} holds vfbot tables of no version this vfbot knows (missing tables: "
+        f"{target.subject} holds vfbot tables of no version this vfbot knows (missing tables: "
         f"{missing}); it predates the 61aa0d7 baseline or was changed by hand. Restore a backup, "
         "or point DATABASE_URL at another database.",
     )
@@ -161,7 +161,7 @@ def read_status(conn: Connection, target: Target) -> SchemaStatus:
     elif not _known(current):
         raise DatabaseUnavailableError(
             DatabaseProblem.UNKNOWN_SCHEMA,
-            f"{target.name} is at schema revision {current}, which this vfbot does not know "
+            f"{target.subject} is at schema revision {current}, which this vfbot does not know "
             f"(it knows up to {head_revision()}): a newer vfbot upgraded it. Run that version, "
             "or restore the backup taken before the upgrade.",
         )
@@ -190,7 +190,7 @@ def upgrade(conn: Connection, target: Target) -> UpgradeResult:
             tables = ", ".join(sorted({str(row[0]) for row in broken}))
             raise DatabaseUnavailableError(
                 DatabaseProblem.IO_ERROR,
-                f"{target.name} has {len(broken)} row(s) whose references point at rows that "
+                f"{target.subject} has {len(broken)} row(s) whose references point at rows that "
                 f"do not exist (in {tables}); the upgrade changed nothing. See them with "
                 f"`sqlite3 {target.path} 'PRAGMA foreign_key_check'`, or restore a backup.",
             )

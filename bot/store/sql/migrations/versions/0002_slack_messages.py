@@ -81,8 +81,8 @@ def downgrade() -> None:
     with op.batch_alter_table("operations") as batch:
         batch.add_column(sa.Column("slack_ts", sa.String(50)))
     # Rebuilt on SQLite, which could append but not place the columns where 0001 has them.
-    rebuild = "always" if _before("x") else "auto"
-    with op.batch_alter_table("requests", recreate=rebuild) as batch:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    with op.batch_alter_table("requests", recreate="always" if sqlite else "auto") as batch:
         batch.add_column(
             sa.Column("slack_ts", sa.String(50)), insert_before=_before("cancel_requested")
         )
