@@ -35,6 +35,7 @@ from bot.virtfusion import (
     VirtFusionClient,
 )
 from tests.conftest import ThreadedSandbox
+from tests.databases import new_sqlite_file
 
 TOKEN = "sandbox-token"
 WRONG_TOKEN = "wrong-token-8d2f6c1e"  # obviously fake
@@ -81,7 +82,7 @@ def panel(
         "VIRTFUSION_PACKAGE_ID": "1",
         "VIRTFUSION_RATE_LIMIT": "1000",  # the default 5/s would make every test crawl
         "VIRTFUSION_TIMEOUT": "5s",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{isolated_cwd / 'vfbot.db'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{new_sqlite_file(isolated_cwd / 'vfbot.db')}",
         "VF_POLL_INTERVAL": "0.05",
     }
     for name, value in settings.items():

@@ -15,6 +15,7 @@ from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
 from bot.provisioning.servers.model import TrafficSummary, format_bytes
 from bot.redact import RedactingFilter, configure_logging
 from tests.conftest import ThreadedSandbox
+from tests.databases import new_sqlite_file
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "create.json"
 
@@ -45,7 +46,7 @@ def panel(
         "VIRTFUSION_PACKAGE_ID": "1",
         "VIRTFUSION_RATE_LIMIT": "1000",
         "VIRTFUSION_TIMEOUT": "5s",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{isolated_cwd / 'vfbot.db'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{new_sqlite_file(isolated_cwd / 'vfbot.db')}",
         "VF_POLL_INTERVAL": "0.05",
     }
     for name, value in settings.items():

@@ -25,6 +25,7 @@ from bot.provisioning.errors import (
     UnknownServerError,
     describe_panel_error,
 )
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.servers.checks import CheckStep, Outcome
 from bot.virtfusion import (
     AuthError,
@@ -108,6 +109,11 @@ async def run_command(command: Command, args: argparse.Namespace, out: Console) 
     except VirtFusionError as error:
         out.print(panel_error_text(error), markup=False, style="red")
         return EXIT_FAILED
+    except DatabaseUnavailableError as error:
+        # The adapter's sentence names the cause and what to do; a setup problem (no database,
+        # an older schema, a refused login) is a configuration error.
+        out.print(str(error), markup=False, style="red")
+        return EXIT_CONFIG if error.problem.setup else EXIT_FAILED
 
 
 def error_text(error: ProvisioningError) -> str:
