@@ -306,7 +306,11 @@ class Runtime:
     async def start(self) -> None:
         """Open (create or upgrade) the database, wire Slack, listen, connect, start ticking."""
         settings = self.settings
-        await prepare_database(self.db, upgrade=True, sleep=self._sleep)
+        try:
+            await prepare_database(self.db, upgrade=True, sleep=self._sleep)
+        except DatabaseUnavailableError:
+            await self.stop()  # the panel client is open already
+            raise
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(
             self.slack,

@@ -4,71 +4,30 @@ missing or old, upgraded in place, backed up online, and its errors said in one 
 from __future__ import annotations
 
 import io
-import logging
 import shutil
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-import bot.cli
 from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
 from bot.provisioning.engine import Engine
 from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
-from bot.redact import RedactingFilter, configure_logging
-from tests.conftest import ThreadedSandbox
+from tests.conftest import ThreadedSandbox, Vfbot
 from tests.store.legacy import SUMMARY, legacy_sqlite
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "create.json"
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    logs: str
-
-    @property
-    def everything(self) -> str:
-        return "\n".join((self.out, self.err, self.logs))
-
-
-Vfbot = Callable[..., Run]
-
-
-@pytest.fixture
-def vfbot(
-    capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-    restore_logging: logging.Logger,
-    isolated_cwd: Path,
-) -> Vfbot:
-    """`main(argv)` in an empty directory, with what it printed and logged."""
-
-    def configure(level: str, secrets: list[str]) -> RedactingFilter:
-        redactor = configure_logging(level, secrets)
-        logging.getLogger().handlers.insert(0, caplog.handler)
-        return redactor
-
-    monkeypatch.setattr(bot.cli, "configure_logging", configure)
+@pytest.fixture(autouse=True)
+def plain_output(isolated_cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty working directory and plain, wide rich output."""
     for name in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "TERM"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*argv: str) -> Run:
-        out = io.StringIO()
-        code = main(list(argv), stdout=out)
-        captured = capsys.readouterr()
-        return Run(code, out.getvalue(), captured.err, caplog.text)
-
-    return run
 
 
 @pytest.fixture

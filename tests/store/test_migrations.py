@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import setuptools
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -88,6 +89,14 @@ def _alembic(conn: Connection, verb: str, revision: str) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
     getattr(command, verb)(config, revision)
+
+
+def test_the_scripts_ship_in_the_package() -> None:
+    """setuptools packages folders with an __init__.py only: the wheel and the image need them."""
+    packages = setuptools.find_packages(str(MIGRATIONS.parents[3]), include=["bot*"])
+    assert {"bot.store.sql.migrations", "bot.store.sql.migrations.versions"} <= set(packages)
+    files = sorted(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
+    assert files[0] == BASELINE and files[-1] == head_revision()  # NNNN_what.py, in order
 
 
 async def test_migrations_build_exactly_the_models(place: Place) -> None:

@@ -1,8 +1,9 @@
-"""`vfbot serve` on a database written by vfbot 61aa0d7: it upgrades at start, says so, and the
-request that database left approved is built with its progress in the request's old thread."""
+"""`vfbot serve` and its database: a 61aa0d7 database is upgraded at start and its approved
+request built in the old thread; a database file deleted under it is said, never recreated."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -41,3 +42,32 @@ async def test_serve_upgrades_at_start_and_continues_the_old_threads(
     for finished in ("VF-1", "VF-2", "OP-1"):  # nothing new happened to them
         assert h.slack.thread(CHANNEL, roots[finished]) == []
         assert roots[finished] not in updates
+
+
+def _delete(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+async def test_a_deleted_database_file_is_said_and_never_recreated(
+    slack_env: Any, tmp_path: Path
+) -> None:
+    h: SlackHarness = await slack_env()
+    _delete(tmp_path / "slack.db")
+
+    await h.command("status VF-1")
+    assert any(
+        "vfbot's database cannot be used (vanished), so nothing changed" in t
+        for t in h.ephemeral_texts()
+    )
+    async with h.http.get(f"http://127.0.0.1:{h.runtime.bound_port}/readyz") as response:
+        assert response.status == 503
+        assert (await response.json())["checks"]["database"]["ok"] is False
+    logged = [r.getMessage() for r in h.logs if r.levelno >= logging.ERROR]
+    assert any("was deleted or replaced while vfbot had it open" in m for m in logged)
+    assert not any(r.exc_info for r in h.logs if r.levelno >= logging.ERROR)
+    assert not _exists(tmp_path / "slack.db")
