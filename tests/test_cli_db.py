@@ -271,3 +271,21 @@ def test_a_running_worker_whose_file_vanishes_stops_and_says_why(
         out.getvalue()
     )
     assert not db_path.exists()
+
+
+def test_serve_refuses_a_database_of_a_newer_vfbot_before_anything_else(
+    panel: ThreadedSandbox, vfbot: Vfbot, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert vfbot("db", "upgrade").code == EXIT_OK
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-not-a-real-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "not-a-real-secret")
+    monkeypatch.setenv("VF_APPROVERS", "U0APPROVER")
+    with socket.socket() as sock:  # never bound: the database fails first
+        sock.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("PORT", str(sock.getsockname()[1]))
+    result = vfbot("serve")
+    assert result.code == EXIT_CONFIG
+    assert "is at schema revision 0099, which this vfbot does not know" in result.out
+    assert "Traceback" not in result.everything and "Unclosed" not in result.everything
