@@ -73,6 +73,17 @@ def new_sqlite_file(path: Path) -> Path:
     return path
 
 
+def delete_sqlite_files(path: Path) -> None:
+    """Delete a SQLite database as an operator's `rm vfbot.db*` would (file, -wal, -shm)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def sqlite_files(path: Path) -> list[str]:
+    """Which of the database's files exist (to prove none was created again)."""
+    return [name for name in (path.name, f"{path.name}-wal") if (path.parent / name).exists()]
+
+
 @asynccontextmanager
 async def open_database(kind: str, tmp_path: Path) -> AsyncIterator[Database]:
     """A started, empty database of ``kind`` (``"sqlite"``, or ``"postgresql"``/``"postgres"``);

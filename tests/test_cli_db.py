@@ -17,6 +17,7 @@ from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
 from bot.provisioning.engine import Engine
 from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
 from tests.conftest import ThreadedSandbox, Vfbot
+from tests.databases import delete_sqlite_files
 from tests.store.legacy import SUMMARY, legacy_sqlite
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "create.json"
@@ -263,8 +264,7 @@ def test_a_running_worker_whose_file_vanishes_stops_and_says_why(
     while "started" not in out.getvalue():
         assert time.monotonic() < deadline and worker.is_alive(), out.getvalue()
         time.sleep(0.01)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    delete_sqlite_files(db_path)
     worker.join(timeout=10)
     assert not worker.is_alive() and codes == [EXIT_FAILED]
     assert f"The SQLite file {db_path} was deleted or replaced while vfbot had it open" in (

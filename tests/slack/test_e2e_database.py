@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.provisioning.model import RequestState
+from tests.databases import delete_sqlite_files, sqlite_files
 from tests.slack.conftest import CHANNEL, SlackHarness
 from tests.store.legacy import SQLITE, SUMMARY
 
@@ -44,20 +45,11 @@ async def test_serve_upgrades_at_start_and_continues_the_old_threads(
         assert roots[finished] not in updates
 
 
-def _delete(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def _exists(path: Path) -> bool:
-    return path.exists()
-
-
 async def test_a_deleted_database_file_is_said_and_never_recreated(
     slack_env: Any, tmp_path: Path
 ) -> None:
     h: SlackHarness = await slack_env()
-    _delete(tmp_path / "slack.db")
+    delete_sqlite_files(tmp_path / "slack.db")
 
     await h.command("status VF-1")
     assert any(
@@ -70,4 +62,4 @@ async def test_a_deleted_database_file_is_said_and_never_recreated(
     logged = [r.getMessage() for r in h.logs if r.levelno >= logging.ERROR]
     assert any("was deleted or replaced while vfbot had it open" in m for m in logged)
     assert not any(r.exc_info for r in h.logs if r.levelno >= logging.ERROR)
-    assert not _exists(tmp_path / "slack.db")
+    assert sqlite_files(tmp_path / "slack.db") == []

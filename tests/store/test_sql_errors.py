@@ -19,9 +19,11 @@ from tests.databases import (
     PG_HOST,
     PG_PORT,
     PG_URL,
+    delete_sqlite_files,
     new_sqlite_file,
     open_database,
     postgres_reachable,
+    sqlite_files,
 )
 from tests.store.conftest import NOW
 
@@ -112,21 +114,12 @@ def test_a_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
     assert f"The SQLite file {path} cannot be read or written" in str(translated)
 
 
-def _delete(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def _exists(path: Path) -> bool:
-    return path.exists()
-
-
 async def test_a_deleted_file_stops_every_unit_of_work_and_is_not_recreated(
     sqlite_db: tuple[Database, Path],
 ) -> None:
     database, path = sqlite_db
     await _write_after(database)
-    _delete(path)
+    delete_sqlite_files(path)
     with pytest.raises(DatabaseUnavailableError) as info:
         database.uow()
     assert info.value.problem is P.VANISHED and not info.value.transient
@@ -134,7 +127,7 @@ async def test_a_deleted_file_stops_every_unit_of_work_and_is_not_recreated(
     with pytest.raises(DatabaseUnavailableError):
         await database.slack_store().remember_event("Ev1", NOW)
     assert await database.ping() is False
-    assert not _exists(path)  # opened with mode=rw: never created again
+    assert sqlite_files(path) == []  # opened with mode=rw: never created again
 
 
 async def test_a_replaced_file_is_noticed_too(sqlite_db: tuple[Database, Path]) -> None:
