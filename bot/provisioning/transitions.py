@@ -13,7 +13,15 @@ from datetime import datetime
 
 from bot.provisioning.events import Event, InstanceCancelled, InstanceEvent
 from bot.provisioning.model import InstanceRecord, InstanceState, JsonDict
-from bot.provisioning.ports import RELEASE, UNSET, InstanceChange, UnitOfWork, Unset
+from bot.provisioning.ports import (
+    RELEASE,
+    UNSET,
+    InstanceChange,
+    NewAudit,
+    NewEvent,
+    UnitOfWork,
+    Unset,
+)
 
 __all__ = ["Clock", "Moves", "UowFactory", "cancel_planned", "emit", "emit_request"]
 
@@ -27,18 +35,14 @@ async def emit(
     uow: UnitOfWork, instance: InstanceRecord, event: InstanceEvent, now: datetime
 ) -> None:
     """Write a server milestone in the caller's unit (the server's name is filled in)."""
-    await uow.events.add(
-        request_id=instance.request_id,
-        instance_id=instance.id,
-        kind=event.KIND,
-        payload={**event.to_json(), "name": instance.name},
-        now=now,
-    )
+    payload = {**event.to_json(), "name": instance.name}
+    new = NewEvent(event.KIND, payload, request_id=instance.request_id, instance_id=instance.id)
+    await uow.events.add(new, now=now)
 
 
 async def emit_request(uow: UnitOfWork, request_id: int, event: Event, now: datetime) -> None:
     """Write a request-level event in the caller's unit."""
-    await uow.events.add(request_id=request_id, kind=event.KIND, payload=event.to_json(), now=now)
+    await uow.events.add(NewEvent(event.KIND, event.to_json(), request_id=request_id), now=now)
 
 
 async def cancel_planned(uow: UnitOfWork, request_id: int, now: datetime) -> None:
@@ -115,12 +119,5 @@ class Moves:
     ) -> None:
         """Write one audit entry (refusals, day-2 actions, decisions) and commit it."""
         async with self._uow() as uow:
-            await uow.audit.add(
-                at=self._clock(),
-                actor=actor,
-                action=action,
-                target=target,
-                result=result,
-                detail=detail,
-            )
+            await uow.audit.add(NewAudit(actor, action, target, result, detail), at=self._clock())
             await uow.commit()

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from bot.provisioning.model import EventRecord
+from bot.provisioning.ports import NewEvent
 from tests.store.conftest import NOW, StoreUnderTest
 from tests.store.helpers import add_instances, add_operation, add_request, undelivered
 
@@ -59,10 +60,9 @@ async def _add_events(
     async with store.uow() as uow:
         added = [
             await uow.events.add(
-                request_id=request_id,
-                operation_id=operation_id,
-                kind=k,
-                payload={"k": k},
+                NewEvent(
+                    request_id=request_id, operation_id=operation_id, kind=k, payload={"k": k}
+                ),
                 now=NOW,
             )
             for k in kinds
@@ -82,10 +82,11 @@ async def test_add_and_list(store: StoreUnderTest) -> None:
     (instance,) = await add_instances(store, request.id, 1)
     async with store.uow() as uow:
         first = await uow.events.add(
-            request_id=request.id, instance_id=instance.id, kind="created", payload={}, now=NOW
+            NewEvent(request_id=request.id, instance_id=instance.id, kind="created", payload={}),
+            now=NOW,
         )
         second = await uow.events.add(
-            request_id=request.id, kind="done", payload={"n": [1]}, now=NOW
+            NewEvent(request_id=request.id, kind="done", payload={"n": [1]}), now=NOW
         )
         await uow.commit()
     assert first.instance_id == instance.id
@@ -120,13 +121,14 @@ async def test_an_event_belongs_to_exactly_one_stream(store: StoreUnderTest) -> 
     operation = await add_operation(store)
     async with store.uow() as uow:
         with pytest.raises(ValueError, match="exactly one"):
-            await uow.events.add(kind="x", payload={}, now=NOW)
+            await uow.events.add(NewEvent(kind="x", payload={}), now=NOW)
         with pytest.raises(ValueError, match="exactly one"):
             await uow.events.add(
-                kind="x", payload={}, now=NOW, request_id=request.id, operation_id=operation.id
+                NewEvent(kind="x", payload={}, request_id=request.id, operation_id=operation.id),
+                now=NOW,
             )
         # The unit is still usable.
-        await uow.events.add(kind="ok", payload={}, now=NOW, request_id=request.id)
+        await uow.events.add(NewEvent(kind="ok", payload={}, request_id=request.id), now=NOW)
         await uow.commit()
     async with store.uow() as uow:
         assert [e.kind for e in await uow.events.list_for_request(request.id)] == ["ok"]

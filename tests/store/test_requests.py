@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from bot.provisioning.model import TERMINAL_REQUEST_STATES, RequestRecord, RequestState
-from bot.provisioning.ports import RequestChange
+from bot.provisioning.ports import NewRequest, RequestChange
 from tests.store.conftest import NOW, StoreUnderTest
 from tests.store.helpers import add_request
 
@@ -20,16 +20,18 @@ async def _add(
         if barrier is not None:
             await barrier.wait()
         result = await uow.requests.add_or_get(
-            key=key,
-            requester="U1",
-            source="slack",
-            project_name="proj",
-            payload={"a": [1, 2], "b": {"c": None}},
-            plan={"servers": [{"name": "vm-0"}]},
-            state=PENDING,
+            NewRequest(
+                key=key,
+                requester="U1",
+                source="slack",
+                project_name="proj",
+                payload={"a": [1, 2], "b": {"c": None}},
+                plan={"servers": [{"name": "vm-0"}]},
+                state=PENDING,
+                expires_at=NOW + timedelta(hours=1),
+                channel="C1",
+            ),
             now=NOW,
-            expires_at=NOW + timedelta(hours=1),
-            channel="C1",
         )
         await uow.commit()
     return result

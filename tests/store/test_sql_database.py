@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.provisioning.ports import NewAudit
 from bot.store.sql import Database, normalize_database_url
 from bot.store.sql.tables import Base
 from tests.databases import PG_URL, postgres_reachable
@@ -99,7 +100,7 @@ async def test_start_creates_every_table_and_keeps_data(tmp_path: Path) -> None:
     await first.start()
     try:
         async with first.uow() as uow:
-            await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
+            await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NOW)
             await uow.commit()
     finally:
         await first.stop()
@@ -129,7 +130,7 @@ async def test_postgresql_schema_is_created_and_holds_the_tables() -> None:
     try:
         await database.start()
         async with database.uow() as uow:
-            await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
+            await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NOW)
             await uow.commit()
         async with admin.connect() as conn:
             found = await conn.execute(

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from bot.provisioning.events import InstanceFailed
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
+from bot.provisioning.ports import Claim
 from bot.provisioning.transitions import Clock, Moves, UowFactory
 from bot.virtfusion import VirtFusionClient, VirtFusionError
 
@@ -89,7 +90,7 @@ class EngineContext:
     ) -> list[InstanceRecord]:
         """Lease due rows in `states` to this worker (only of running requests by default)."""
         async with self.uow() as uow:
-            claimed = await uow.instances.claim(
+            claim = Claim(
                 worker=self.worker,
                 states=states,
                 now=self.clock(),
@@ -97,6 +98,7 @@ class EngineContext:
                 limit=limit or self.config.batch,
                 request_states=request_states,
             )
+            claimed = await uow.instances.claim(claim)
             await uow.commit()
         return claimed
 

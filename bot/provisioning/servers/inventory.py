@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.provisioning.model import AuditRecord, InstanceRecord
 from bot.provisioning.plan import EngineDefaults
+from bot.provisioning.ports import ServerQuery
 from bot.provisioning.servers.checks import CheckStep, check_panel
 from bot.provisioning.servers.model import (
     HypervisorGroupRow,
@@ -50,9 +51,10 @@ class Inventory:
     ) -> tuple[list[ServerRow], int]:
         """Servers vfbot created (from the database), newest first, and how many in all."""
         async with self._uow() as uow:
-            instances, total = await uow.instances.list_with_servers(
+            query = ServerQuery(
                 requester=requester, request_id=request_id, limit=limit, offset=offset
             )
+            instances, total = await uow.instances.list_with_servers(query)
             requests = await uow.requests.get_many({i.request_id for i in instances})
         rows = [
             ServerRow(

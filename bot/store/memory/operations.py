@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from datetime import datetime
 
-from bot.provisioning.model import JsonDict, Operation, OperationKind, OperationState
-from bot.provisioning.ports import OperationChange, changed_fields
+from bot.provisioning.model import Operation, OperationState
+from bot.provisioning.ports import NewOperation, OperationChange, changed_fields
 from bot.store._values import utc
 from bot.store.memory._tables import Repo, copied
 
@@ -18,42 +19,11 @@ _PENDING = OperationState.PENDING_APPROVAL
 class MemoryOperationRepo(Repo):
     """Operations of one memory unit of work; see `bot.provisioning.ports.OperationRepo`."""
 
-    async def add(
-        self,
-        *,
-        kind: OperationKind,
-        server_id: int,
-        server_name: str,
-        requester: str,
-        state: OperationState,
-        params: JsonDict,
-        now: datetime,
-        expires_at: datetime | None = None,
-        request_id: int | None = None,
-        channel: str | None = None,
-        decided_by: str | None = None,
-        decided_at: datetime | None = None,
-        decision_note: str | None = None,
-    ) -> Operation:
-        return self._save(
-            self._t.operations,
-            Operation(
-                id=self._t.new_id("operations"),
-                kind=kind,
-                server_id=server_id,
-                server_name=server_name,
-                requester=requester,
-                state=state,
-                params=params,
-                created_at=now,
-                expires_at=expires_at,
-                decided_by=decided_by,
-                decided_at=decided_at,
-                decision_note=decision_note,
-                request_id=request_id,
-                channel=channel,
-            ),
+    async def add(self, new: NewOperation, *, now: datetime) -> Operation:
+        record = Operation(
+            id=self._t.new_id("operations"), created_at=now, **dataclasses.asdict(new)
         )
+        return self._save(self._t.operations, record)
 
     async def get(self, operation_id: int) -> Operation | None:
         record = self._t.operations.get(operation_id)

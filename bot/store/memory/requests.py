@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from datetime import datetime
 
-from bot.provisioning.model import JsonDict, RequestRecord, RequestState
-from bot.provisioning.ports import RequestChange, changed_fields
+from bot.provisioning.model import RequestRecord, RequestState
+from bot.provisioning.ports import NewRequest, RequestChange, changed_fields
 from bot.store._values import utc
 from bot.store.memory._tables import Repo, copied
 
@@ -16,46 +17,22 @@ __all__ = ["MemoryRequestRepo"]
 class MemoryRequestRepo(Repo):
     """Requests of one memory unit of work; see `bot.provisioning.ports.RequestRepo`."""
 
-    async def add_or_get(
-        self,
-        *,
-        key: str,
-        requester: str,
-        source: str,
-        project_name: str,
-        payload: JsonDict,
-        plan: JsonDict | None,
-        state: RequestState,
-        now: datetime,
-        expires_at: datetime | None = None,
-        channel: str | None = None,
-    ) -> tuple[RequestRecord, bool]:
-        existing = await self.get_by_key(key)
+    async def add_or_get(self, new: NewRequest, *, now: datetime) -> tuple[RequestRecord, bool]:
+        existing = await self.get_by_key(new.key)
         if existing is not None:
             return existing, False
-        record = self._save(
-            self._t.requests,
-            RequestRecord(
-                id=self._t.new_id("requests"),
-                key=key,
-                requester=requester,
-                source=source,
-                project_name=project_name,
-                payload=payload,
-                plan=plan,
-                state=state,
-                created_at=now,
-                updated_at=now,
-                decided_by=None,
-                decided_at=None,
-                decision_note=None,
-                expires_at=expires_at,
-                channel=channel,
-                cancel_requested=False,
-                delete_on_cancel=False,
-            ),
+        record = RequestRecord(
+            id=self._t.new_id("requests"),
+            **dataclasses.asdict(new),
+            created_at=now,
+            updated_at=now,
+            decided_by=None,
+            decided_at=None,
+            decision_note=None,
+            cancel_requested=False,
+            delete_on_cancel=False,
         )
-        return record, True
+        return self._save(self._t.requests, record), True
 
     def _sorted(self) -> list[RequestRecord]:
         return sorted(self._t.requests.values(), key=lambda r: r.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from bot.provisioning.model import (
     RequestRecord,
     RequestState,
 )
+from bot.store._values import json_copy, utc
 from bot.store.sql.tables import AuditRow, Base, EventRow, InstanceRow, OperationRow, RequestRow
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "instance_record",
     "operation_record",
     "request_record",
+    "row_values",
 ]
 
 # ORM-enabled UPDATE/INSERT: don't evaluate the WHERE against loaded objects, and refresh any
@@ -78,6 +81,22 @@ async def compare_and_set(
     )
     row: _StateRow | None = (await session.scalars(stmt)).one_or_none()
     return row
+
+
+def row_values(new: object, **extra: object) -> dict[str, Any]:
+    """Column values for inserting a `New…` value object (plus `extra`): enums as their
+    values, datetimes in UTC, JSON fields as plain JSON copies."""
+    given = {f.name: getattr(new, f.name) for f in dataclasses.fields(new)}  # type: ignore[arg-type]  # New… are dataclasses
+    values: dict[str, Any] = {}
+    for name, value in {**given, **extra}.items():
+        if isinstance(value, StrEnum):
+            value = value.value
+        elif isinstance(value, datetime):
+            value = utc(value)
+        elif isinstance(value, dict | list):
+            value = json_copy(value)
+        values[name] = value
+    return values
 
 
 def _same_names(record_type: type[Any], row: Base, **converted: object) -> dict[str, Any]:
