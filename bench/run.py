@@ -27,7 +27,7 @@ from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
 from bot.provisioning.request import RequestLimits
 from bot.provisioning.requests import RequestService
-from bot.provisioning.transitions import Moves
+from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import BuildTiming, FakeClock, PanelState, running_sandbox
 from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient
@@ -72,8 +72,9 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
                 tracemalloc.start()
                 config = EngineConfig(owner_user_id=1, concurrency=concurrency, batch=1000)
                 moves = Moves(db.uow, clock, config.worker_id)
-                service = RequestService(client, db.uow, clock, moves)
-                engine = Engine(client, db.uow, config, clock, requests=service, moves=moves)
+                ctx = Context(client, db.uow, clock, moves, owner_user_id=1)
+                service = RequestService(ctx)
+                engine = Engine(ctx, config, requests=service)
                 defaults = EngineDefaults(user_id=1, package_id=1, default_group_id=1)
                 intake = Intake(
                     Planner(client, defaults), service, RequestLimits(max_instances=servers)

@@ -40,8 +40,7 @@ from bot.provisioning.ports import (
     UnitOfWork,
 )
 from bot.provisioning.request import ProvisionRequest, request_to_json
-from bot.provisioning.transitions import Clock, Moves, UowFactory, cancel_planned, emit_request
-from bot.virtfusion import VirtFusionClient
+from bot.provisioning.transitions import Context, Service, cancel_planned, emit_request
 
 __all__ = ["RequestService"]
 
@@ -53,16 +52,11 @@ R = RequestState
 _DECIDED_STATES = (R.RUNNING, R.COMPLETED, R.PARTIALLY_FAILED, R.FAILED)
 
 
-class RequestService:
+class RequestService(Service):
     """Requests from submission to their end; safe to run in replicas."""
 
-    def __init__(
-        self, client: VirtFusionClient, uow: UowFactory, clock: Clock, moves: Moves
-    ) -> None:
-        self._client = client
-        self._uow = uow
-        self._clock = clock
-        self._moves = moves
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
 
     # -- submit and read ------------------------------------------------------------------------
 

@@ -7,8 +7,10 @@ larger unit go through `Moves.audit`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.provisioning.events import Event, InstanceCancelled, InstanceEvent
@@ -22,11 +24,23 @@ from bot.provisioning.ports import (
     UnitOfWork,
     Unset,
 )
+from bot.virtfusion import VirtFusionClient
 
-__all__ = ["Clock", "Moves", "UowFactory", "cancel_planned", "emit", "emit_request"]
+__all__ = [
+    "Clock",
+    "Context",
+    "Moves",
+    "Service",
+    "Sleep",
+    "UowFactory",
+    "cancel_planned",
+    "emit",
+    "emit_request",
+]
 
 UowFactory = Callable[[], UnitOfWork]
 Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
 
 S = InstanceState
 
@@ -121,3 +135,26 @@ class Moves:
         async with self._uow() as uow:
             await uow.audit.add(NewAudit(actor, action, target, result, detail), at=self._clock())
             await uow.commit()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every domain service works with, built once by the composition root: the panel,
+    the store, the clock, the shared moves, the VirtFusion user that owns vfbot's servers, and
+    how to wait (injected, so tests never sleep)."""
+
+    client: VirtFusionClient
+    uow: UowFactory
+    clock: Clock
+    moves: Moves
+    owner_user_id: int
+    sleep: Sleep = field(default=asyncio.sleep)
+
+
+class Service:
+    """Base of the domain services: the context's parts under short private names."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._client, self._uow, self._clock = ctx.client, ctx.uow, ctx.clock
+        self._moves, self._owner, self._sleep = ctx.moves, ctx.owner_user_id, ctx.sleep

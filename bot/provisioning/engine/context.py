@@ -12,8 +12,8 @@ from datetime import timedelta
 from bot.provisioning.events import InstanceFailed
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
 from bot.provisioning.ports import Claim
-from bot.provisioning.transitions import Clock, Moves, UowFactory
-from bot.virtfusion import VirtFusionClient, VirtFusionError
+from bot.provisioning.transitions import Context
+from bot.virtfusion import VirtFusionError
 
 __all__ = ["EngineConfig", "EngineContext", "Step", "TickReport"]
 
@@ -64,19 +64,9 @@ class TickReport:
 class EngineContext:
     """The panel, the store and the clock, with the claim/lease/fail helpers steps share."""
 
-    def __init__(
-        self,
-        client: VirtFusionClient,
-        uow: UowFactory,
-        config: EngineConfig,
-        clock: Clock,
-        moves: Moves,
-    ) -> None:
-        self.client = client
-        self.uow = uow
+    def __init__(self, ctx: Context, config: EngineConfig) -> None:
+        self.client, self.uow, self.clock, self.moves = ctx.client, ctx.uow, ctx.clock, ctx.moves
         self.config = config
-        self.clock = clock
-        self.moves = moves
         self.worker = config.worker_id
         self._slots = asyncio.Semaphore(max(1, config.concurrency))
 

@@ -46,14 +46,13 @@ from bot.provisioning.ports import (
     OperationChange,
     UnitOfWork,
 )
-from bot.provisioning.servers.locks import LockWait, Sleep
+from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import ResolvedServer
-from bot.provisioning.transitions import Clock, Moves, UowFactory, emit
+from bot.provisioning.transitions import Context, Service, emit
 from bot.virtfusion import (
     DELETE_DELAY_MAX_MIN,
     ConflictError,
     InvalidRequestError,
-    VirtFusionClient,
     VirtFusionError,
 )
 
@@ -65,25 +64,12 @@ OS = OperationState
 MAX_DELETE_DELAY_MIN = DELETE_DELAY_MAX_MIN  # the panel's `delay` range: 0-43800 minutes
 
 
-class DeleteService:
+class DeleteService(Service):
     """Server deletes with approval; safe to run in replicas."""
 
-    def __init__(
-        self,
-        client: VirtFusionClient,
-        uow: UowFactory,
-        *,
-        clock: Clock,
-        moves: Moves,
-        locks: LockWait,
-        sleep: Sleep,
-    ) -> None:
-        self._client = client
-        self._uow = uow
-        self._clock = clock
-        self._moves = moves
+    def __init__(self, ctx: Context, *, locks: LockWait) -> None:
+        super().__init__(ctx)
         self._locks = locks
-        self._sleep = sleep
 
     async def request(
         self,

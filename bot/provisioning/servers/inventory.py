@@ -17,28 +17,17 @@ from bot.provisioning.servers.model import (
     TrafficSummary,
 )
 from bot.provisioning.servers.resolve import gone
-from bot.provisioning.transitions import Clock, UowFactory
+from bot.provisioning.transitions import Context, Service
 from bot.virtfusion import NotFoundError, Server, TrafficMonth, VirtFusionClient
 
 __all__ = ["Inventory", "hypervisor_groups"]
 
 
-class Inventory:
+class Inventory(Service):
     """What vfbot and the panel know about the owner's servers; reads only."""
 
-    def __init__(
-        self,
-        client: VirtFusionClient,
-        uow: UowFactory,
-        *,
-        owner_user_id: int,
-        clock: Clock,
-        defaults: EngineDefaults | None = None,
-    ) -> None:
-        self._client = client
-        self._uow = uow
-        self._owner = owner_user_id
-        self._clock = clock
+    def __init__(self, ctx: Context, *, defaults: EngineDefaults | None = None) -> None:
+        super().__init__(ctx)
         self._defaults = defaults
 
     async def list_managed(
