@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import bot.cli
-from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
+from bot.cli import main
+from bot.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bot.provisioning.servers.model import TrafficSummary, format_bytes
 from bot.redact import RedactingFilter, configure_logging
 from tests.conftest import ThreadedSandbox

@@ -82,33 +82,22 @@ class Moves:
         self._clock = clock
         self.worker = worker
 
-    async def move(
+    async def step(
         self,
         instance: InstanceRecord,
         expected: InstanceState,
         new: InstanceState,
-        *,
-        error: str | Unset | None = UNSET,
-        next_check_at: datetime | None = None,
+        change: InstanceChange,
         event: InstanceEvent | None = None,
-        finished: bool = False,
+        *,
         leased: bool = True,
     ) -> InstanceRecord | None:
-        """A state change with the lease released, plus its event when there is one.
+        """One compare-and-set with `change`, plus its event, in a unit of its own; None when
+        the row moved on (or, for `leased` rows, this worker lost the lease).
 
-        `leased` rows must still be leased to this worker; a worker that lost its lease (it
-        expired and another took over) changes nothing. Moving back to planned or created
-        clears the error unless one is given.
+        Raises ServerAlreadyClaimedError when `change.server_id` is another instance's.
         """
         now = self._clock()
-        if error is UNSET and new in (S.CREATED, S.PLANNED):
-            error = None
-        change = dataclasses.replace(
-            RELEASE,
-            next_check_at=next_check_at,
-            error=error,
-            finished_at=now if finished else UNSET,
-        )
         async with self._uow() as uow:
             changed = await uow.instances.transition(
                 instance.id,
@@ -122,6 +111,30 @@ class Moves:
                 await emit(uow, changed, event, now)
             await uow.commit()
         return changed
+
+    async def move(
+        self,
+        instance: InstanceRecord,
+        expected: InstanceState,
+        new: InstanceState,
+        *,
+        error: str | Unset | None = UNSET,
+        next_check_at: datetime | None = None,
+        event: InstanceEvent | None = None,
+        finished: bool = False,
+        leased: bool = True,
+    ) -> InstanceRecord | None:
+        """`step` with the lease released (see there); moving back to planned or created
+        clears the error unless one is given."""
+        if error is UNSET and new in (S.CREATED, S.PLANNED):
+            error = None
+        change = dataclasses.replace(
+            RELEASE,
+            next_check_at=next_check_at,
+            error=error,
+            finished_at=self._clock() if finished else UNSET,
+        )
+        return await self.step(instance, expected, new, change, event, leased=leased)
 
     async def audit(
         self,

@@ -7,7 +7,6 @@ from bot.provisioning.engine.context import EngineContext, TickReport
 from bot.provisioning.events import InstanceBuilt
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange
-from bot.provisioning.transitions import emit
 from bot.virtfusion import BuildPhase, NotFoundError, Server
 
 __all__ = ["track"]
@@ -58,21 +57,10 @@ async def _follow(
             lease_owner=RELEASE.lease_owner,
             lease_until=RELEASE.lease_until,
         )
-        async with ctx.uow() as uow:
-            changed = await uow.instances.transition(
-                instance.id,
-                expected=[S.BUILDING],
-                new=S.BUILT,
-                now=now,
-                worker=ctx.worker,
-                change=change,
-            )
-            if changed is not None:
-                event = InstanceBuilt(
-                    server_id=server.id, ipv4=list(server.ipv4), os=os_name, seconds=round(elapsed)
-                )
-                await emit(uow, changed, event, now)
-            await uow.commit()
+        built = InstanceBuilt(
+            server_id=server.id, ipv4=list(server.ipv4), os=os_name, seconds=round(elapsed)
+        )
+        await ctx.moves.step(instance, S.BUILDING, S.BUILT, change, built)
         report.built += 1
     elif phase is BuildPhase.FAILED:
         reason = "the panel reports that the OS installation failed (buildFailed)"

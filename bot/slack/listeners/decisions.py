@@ -8,6 +8,7 @@ Slack hears about the decision from the outbox (the notifier), not from here.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
@@ -18,7 +19,7 @@ from bot.provisioning.model import RequestState
 from bot.slack import ids
 from bot.slack.blocks.modal import reject_modal
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import tell
+from bot.slack.listeners.common import acked, tell
 from bot.slack.listeners.home import publish_home
 from bot.slack.messages import decided_text, panel_error_text, unknown_request_text
 from bot.slack.parse import build_metadata, parse_metadata
@@ -33,14 +34,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("bot.slack.decisions")
-
-
-async def handle_approve(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
-    deps.background.spawn(_approve(deps, body, client, respond), name="approve")
 
 
 async def handle_reject(
@@ -83,23 +76,6 @@ async def handle_reject_reason(
     deps.background.spawn(_reject(deps, client, request_id, channel, user, reason), name="reject")
 
 
-async def handle_retry(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
-    deps.background.spawn(_after_failure(deps, body, client, respond, retry=True), name="retry")
-
-
-async def handle_cleanup(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
-    work = _after_failure(deps, body, client, respond, retry=False)
-    deps.background.spawn(work, name="cleanup")
-
-
 def _request_id(body: dict[str, Any]) -> int:
     return int(str(body["actions"][0]["value"]))
 
@@ -122,7 +98,7 @@ async def _decided(deps: SlackDeps, request_id: int) -> str:
 
 
 async def _approve(
-    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
 ) -> None:
     user, request_id = str(body["user"]["id"]), _request_id(body)
     refusal = await _may_decide(deps, request_id, user)
@@ -166,7 +142,7 @@ async def _after_failure(
     deps: SlackDeps,
     body: dict[str, Any],
     client: AsyncWebClient,
-    respond: AsyncRespond,
+    respond: AsyncRespond | None,
     *,
     retry: bool,
 ) -> None:
@@ -197,3 +173,8 @@ async def _after_failure(
         text = f"Nothing was lost; try again. {panel_error_text(error)}"
     deps.kick()
     await tell(client, body, text, respond=respond)
+
+
+handle_approve = acked("approve", _approve)
+handle_retry = acked("retry", partial(_after_failure, retry=True))
+handle_cleanup = acked("cleanup", partial(_after_failure, retry=False))
