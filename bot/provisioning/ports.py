@@ -237,11 +237,7 @@ class RequestRepo(Protocol):
         ...
 
     async def list_recent(
-        self,
-        *,
-        requester: str | None = None,
-        limit: int = 20,
-        states: Collection[RequestState] | None = None,
+        self, *, requester: str | None = None, limit: int = 20
     ) -> list[RequestRecord]:
         """Return up to ``limit`` requests, newest first, optionally filtered."""
         ...
@@ -257,11 +253,12 @@ class RequestRepo(Protocol):
     async def transition(
         self,
         request_id: int,
+        /,
         *,
         expected: Collection[RequestState],
         new: RequestState,
         now: datetime,
-        change: RequestChange = RequestChange(),  # frozen: safe to share
+        change: RequestChange | None = None,
     ) -> RequestRecord | None:
         """Move to ``new`` only if the state is in ``expected``; None when it was not."""
         ...
@@ -333,12 +330,13 @@ class InstanceRepo(Protocol):
     async def transition(
         self,
         instance_id: int,
+        /,
         *,
         expected: Collection[InstanceState],
         new: InstanceState,
         now: datetime,
         worker: str | None = None,
-        change: InstanceChange = InstanceChange(),  # frozen: safe to share
+        change: InstanceChange | None = None,
     ) -> InstanceRecord | None:
         """Move to ``new`` only if the state is in ``expected`` and ``worker`` (if given) holds
         the lease; None otherwise.
@@ -351,6 +349,7 @@ class InstanceRepo(Protocol):
     async def update(
         self,
         instance_id: int,
+        /,
         *,
         now: datetime,
         worker: str | None = None,
@@ -428,11 +427,12 @@ class OperationRepo(Protocol):
     async def transition(
         self,
         operation_id: int,
+        /,
         *,
         expected: Collection[OperationState],
         new: OperationState,
         now: datetime,
-        change: OperationChange = OperationChange(),  # frozen: safe to share
+        change: OperationChange | None = None,
     ) -> Operation | None:
         """Move to ``new`` only if the state is in ``expected``; None when it was not."""
         ...

@@ -15,18 +15,18 @@ from bot.provisioning.model import (
 from bot.provisioning.ports import (
     RELEASE,
     Claim,
-    InstanceChange,
     ServerAlreadyClaimedError,
     ServerQuery,
     changed_fields,
 )
+from bot.store._base import InstanceWrites, States, Values
 from bot.store._values import utc
 from bot.store.memory._tables import Repo, copied
 
 __all__ = ["MemoryInstanceRepo"]
 
 
-class MemoryInstanceRepo(Repo):
+class MemoryInstanceRepo(Repo, InstanceWrites):
     """Instances of one memory unit of work; see `bot.provisioning.ports.InstanceRepo`."""
 
     def _sorted(self) -> list[InstanceRecord]:
@@ -158,14 +158,8 @@ class MemoryInstanceRepo(Repo):
             for instance in due[: max(claim.limit, 0)]
         ]
 
-    def _write(
-        self,
-        instance_id: int,
-        *,
-        now: datetime,
-        worker: str | None,
-        expected: Collection[InstanceState] | None,
-        values: dict[str, object],
+    async def _write(
+        self, instance_id: int, now: datetime, worker: str | None, expected: States, values: Values
     ) -> InstanceRecord | None:
         now = utc(now)  # a naive one is refused even when nothing changes, as in SQL
         current = self._t.instances.get(instance_id)
@@ -181,30 +175,6 @@ class MemoryInstanceRepo(Repo):
         ):
             raise ServerAlreadyClaimedError(server_id)
         return self._save(self._t.instances, current, {**values, "updated_at": now})
-
-    async def transition(
-        self,
-        instance_id: int,
-        *,
-        expected: Collection[InstanceState],
-        new: InstanceState,
-        now: datetime,
-        worker: str | None = None,
-        change: InstanceChange = InstanceChange(),  # noqa: B008  # frozen: safe to share
-    ) -> InstanceRecord | None:
-        values = {"state": new, **changed_fields(change)}
-        return self._write(instance_id, now=now, worker=worker, expected=expected, values=values)
-
-    async def update(
-        self,
-        instance_id: int,
-        *,
-        now: datetime,
-        worker: str | None = None,
-        change: InstanceChange,
-    ) -> InstanceRecord | None:
-        values = changed_fields(change)
-        return self._write(instance_id, now=now, worker=worker, expected=None, values=values)
 
     async def release(
         self, instance_id: int, *, worker: str, next_check_at: datetime | None, now: datetime

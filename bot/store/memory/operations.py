@@ -7,7 +7,8 @@ from collections.abc import Collection
 from datetime import datetime
 
 from bot.provisioning.model import Operation, OperationState
-from bot.provisioning.ports import NewOperation, OperationChange, changed_fields
+from bot.provisioning.ports import NewOperation, OperationChange
+from bot.store._base import Transitions, Values
 from bot.store._values import utc
 from bot.store.memory._tables import Repo, copied
 
@@ -16,7 +17,7 @@ __all__ = ["MemoryOperationRepo"]
 _PENDING = OperationState.PENDING_APPROVAL
 
 
-class MemoryOperationRepo(Repo):
+class MemoryOperationRepo(Repo, Transitions[Operation, OperationState, OperationChange]):
     """Operations of one memory unit of work; see `bot.provisioning.ports.OperationRepo`."""
 
     async def add(self, new: NewOperation, *, now: datetime) -> Operation:
@@ -29,20 +30,14 @@ class MemoryOperationRepo(Repo):
         record = self._t.operations.get(operation_id)
         return None if record is None else copied(record)
 
-    async def transition(
-        self,
-        operation_id: int,
-        *,
-        expected: Collection[OperationState],
-        new: OperationState,
-        now: datetime,
-        change: OperationChange = OperationChange(),  # noqa: B008  # frozen: safe to share
+    async def _compare_and_set(
+        self, row_id: int, expected: Collection[OperationState], values: Values, now: datetime
     ) -> Operation | None:
         utc(now)  # kept by SQL only (operations have no updated_at field), but checked alike
-        current = self._t.operations.get(operation_id)
+        current = self._t.operations.get(row_id)
         if current is None or current.state not in expected:
             return None
-        return self._save(self._t.operations, current, {"state": new, **changed_fields(change)})
+        return self._save(self._t.operations, current, values)
 
     def _sorted(self) -> list[Operation]:
         return sorted(self._t.operations.values(), key=lambda o: o.id)

@@ -19,11 +19,10 @@ from bot.provisioning.model import (
 )
 from bot.provisioning.ports import (
     Claim,
-    InstanceChange,
     ServerAlreadyClaimedError,
     ServerQuery,
-    changed_fields,
 )
+from bot.store._base import InstanceWrites, States, Values
 from bot.store._values import json_copy, utc
 from bot.store.sql._rows import READ_OPTS, WRITE_OPTS, SqlRepo, instance_record
 from bot.store.sql.tables import InstanceRow, RequestRow
@@ -31,7 +30,7 @@ from bot.store.sql.tables import InstanceRow, RequestRow
 __all__ = ["SqlInstanceRepo"]
 
 
-class SqlInstanceRepo(SqlRepo):
+class SqlInstanceRepo(SqlRepo, InstanceWrites):
     """Instances table access, with leases; see `bot.provisioning.ports.InstanceRepo`."""
 
     async def add_many(
@@ -193,13 +192,7 @@ class SqlInstanceRepo(SqlRepo):
         return await self._many(stmt), total
 
     async def _write(
-        self,
-        instance_id: int,
-        *,
-        now: datetime,
-        worker: str | None,
-        expected: Collection[InstanceState] | None,
-        values: dict[str, object],
+        self, instance_id: int, now: datetime, worker: str | None, expected: States, values: Values
     ) -> InstanceRecord | None:
         stmt = update(InstanceRow).where(InstanceRow.id == instance_id)
         if expected is not None:
@@ -227,36 +220,6 @@ class SqlInstanceRepo(SqlRepo):
                 raise
             raise ServerAlreadyClaimedError(server_id) from exc
         return None if row is None else instance_record(row)
-
-    async def transition(
-        self,
-        instance_id: int,
-        *,
-        expected: Collection[InstanceState],
-        new: InstanceState,
-        now: datetime,
-        worker: str | None = None,
-        change: InstanceChange = InstanceChange(),  # noqa: B008  # frozen: safe to share
-    ) -> InstanceRecord | None:
-        return await self._write(
-            instance_id,
-            now=now,
-            worker=worker,
-            expected=expected,
-            values={"state": new.value, **changed_fields(change)},
-        )
-
-    async def update(
-        self,
-        instance_id: int,
-        *,
-        now: datetime,
-        worker: str | None = None,
-        change: InstanceChange,
-    ) -> InstanceRecord | None:
-        return await self._write(
-            instance_id, now=now, worker=worker, expected=None, values=changed_fields(change)
-        )
 
     async def release(
         self, instance_id: int, *, worker: str, next_check_at: datetime | None, now: datetime

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Select, or_, select
 
 from bot.provisioning.model import Operation, OperationState
-from bot.provisioning.ports import NewOperation, OperationChange, changed_fields
+from bot.provisioning.ports import NewOperation, OperationChange
+from bot.store._base import Transitions, Values
 from bot.store.sql._rows import (
     READ_OPTS,
     SqlRepo,
@@ -23,7 +24,7 @@ __all__ = ["SqlOperationRepo"]
 _PENDING = OperationState.PENDING_APPROVAL.value
 
 
-class SqlOperationRepo(SqlRepo):
+class SqlOperationRepo(SqlRepo, Transitions[Operation, OperationState, OperationChange]):
     """Operations table access; see `bot.provisioning.ports.OperationRepo`."""
 
     async def add(self, new: NewOperation, *, now: datetime) -> Operation:
@@ -42,18 +43,15 @@ class SqlOperationRepo(SqlRepo):
         found = await self._many(select(OperationRow).where(OperationRow.id == operation_id))
         return found[0] if found else None
 
-    async def transition(
-        self,
-        operation_id: int,
-        *,
-        expected: Collection[OperationState],
-        new: OperationState,
-        now: datetime,
-        change: OperationChange = OperationChange(),  # noqa: B008  # frozen: safe to share
+    async def _compare_and_set(
+        self, row_id: int, expected: Collection[OperationState], values: Values, now: datetime
     ) -> Operation | None:
-        values = {"state": new.value, "updated_at": now, **changed_fields(change)}
         row = await compare_and_set(
-            self._session, OperationRow, operation_id, expected=expected, values=values
+            self._session,
+            OperationRow,
+            row_id,
+            expected=expected,
+            values={**values, "updated_at": now},
         )
         return None if row is None else operation_record(row)
 

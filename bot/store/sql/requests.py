@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Select, select
 
 from bot.provisioning.model import RequestRecord, RequestState
-from bot.provisioning.ports import NewRequest, RequestChange, changed_fields
+from bot.provisioning.ports import NewRequest, RequestChange
+from bot.store._base import Transitions, Values
 from bot.store.sql._rows import (
     READ_OPTS,
     SqlRepo,
@@ -22,7 +23,7 @@ from bot.store.sql.tables import RequestRow
 __all__ = ["SqlRequestRepo"]
 
 
-class SqlRequestRepo(SqlRepo):
+class SqlRequestRepo(SqlRepo, Transitions[RequestRecord, RequestState, RequestChange]):
     """Requests table access; see `bot.provisioning.ports.RequestRepo`."""
 
     async def add_or_get(self, new: NewRequest, *, now: datetime) -> tuple[RequestRecord, bool]:
@@ -62,17 +63,11 @@ class SqlRequestRepo(SqlRepo):
         return await self._one(select(RequestRow).where(RequestRow.key == key))
 
     async def list_recent(
-        self,
-        *,
-        requester: str | None = None,
-        limit: int = 20,
-        states: Collection[RequestState] | None = None,
+        self, *, requester: str | None = None, limit: int = 20
     ) -> list[RequestRecord]:
         stmt = select(RequestRow).order_by(RequestRow.id.desc()).limit(limit)
         if requester is not None:
             stmt = stmt.where(RequestRow.requester == requester)
-        if states is not None:
-            stmt = stmt.where(RequestRow.state.in_([s.value for s in states]))
         return await self._many(stmt)
 
     async def list_by_state(self, states: Collection[RequestState]) -> list[RequestRecord]:
@@ -95,17 +90,14 @@ class SqlRequestRepo(SqlRepo):
         )
         return await self._many(stmt)
 
-    async def transition(
-        self,
-        request_id: int,
-        *,
-        expected: Collection[RequestState],
-        new: RequestState,
-        now: datetime,
-        change: RequestChange = RequestChange(),  # noqa: B008  # frozen: safe to share
+    async def _compare_and_set(
+        self, row_id: int, expected: Collection[RequestState], values: Values, now: datetime
     ) -> RequestRecord | None:
-        values = {"state": new.value, "updated_at": now, **changed_fields(change)}
         row = await compare_and_set(
-            self._session, RequestRow, request_id, expected=expected, values=values
+            self._session,
+            RequestRow,
+            row_id,
+            expected=expected,
+            values={**values, "updated_at": now},
         )
         return None if row is None else request_record(row)
