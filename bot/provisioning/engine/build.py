@@ -21,7 +21,6 @@ from bot.virtfusion import (
     ConnectError,
     InvalidRequestError,
     LockedError,
-    NotFoundError,
     RateLimitedError,
 )
 
@@ -42,17 +41,11 @@ async def build_due(ctx: EngineContext, report: TickReport) -> None:
 
 
 async def _build_one(ctx: EngineContext, instance: InstanceRecord, report: TickReport) -> None:
-    if instance.server_id is None:
-        raise RuntimeError(f"instance {instance.id} is created without a server id")
-    plan = instance.plan
-    try:
-        server = await ctx.client.server(instance.server_id)
-    except NotFoundError:
-        reason = f"server {instance.server_id} was deleted on the panel before it was built"
-        await ctx.fail(instance, S.CREATED, reason, stage="build")
-        report.failed += 1
+    server = await ctx.read_server(instance, S.CREATED, report, "before it was built")
+    if server is None:
         return
-    started_event = InstanceBuildStarted(server_id=instance.server_id, os=plan.os_label)
+    plan = instance.plan
+    started_event = InstanceBuildStarted(server_id=server.id, os=plan.os_label)
     if server.phase is not BuildPhase.ALLOCATED:
         # The build was already issued (we crashed after calling it): just follow it.
         since = replace(RELEASE, build_started_at=instance.build_started_at or ctx.clock())
@@ -63,7 +56,7 @@ async def _build_one(ctx: EngineContext, instance: InstanceRecord, report: TickR
     if started is None:
         return
     try:
-        await ctx.client.build_server(instance.server_id, plan.build_body)
+        await ctx.client.build_server(server.id, plan.build_body)
     except AmbiguousResultError as error:
         logger.warning(
             "%s: build outcome unknown; tracking will read the server: %s", instance.name, error

@@ -13,7 +13,7 @@ from bot.provisioning.events import InstanceFailed
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
 from bot.provisioning.ports import Claim
 from bot.provisioning.transitions import Context
-from bot.virtfusion import VirtFusionError
+from bot.virtfusion import NotFoundError, Server, VirtFusionError
 
 __all__ = ["EngineConfig", "EngineContext", "Step", "TickReport"]
 
@@ -145,6 +145,22 @@ class EngineContext:
             or record.cancel_requested
             or record.state is not R.RUNNING
         }
+
+    async def read_server(
+        self, instance: InstanceRecord, expected: InstanceState, report: TickReport, when: str
+    ) -> Server | None:
+        """The instance's server from the panel; None (and the instance failed) when it was
+        deleted there `when` ("before it was built")."""
+        server_id = instance.server_id
+        if server_id is None:
+            raise RuntimeError(f"instance {instance.id} has no server id")
+        try:
+            return await self.client.server(server_id)
+        except NotFoundError:
+            reason = f"server {server_id} was deleted on the panel {when}"
+            await self.fail(instance, expected, reason, stage="build")
+            report.failed += 1
+            return None
 
     async def fail(
         self,

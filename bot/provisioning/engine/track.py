@@ -7,7 +7,7 @@ from bot.provisioning.engine.context import EngineContext, TickReport
 from bot.provisioning.events import InstanceBuilt
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange
-from bot.virtfusion import BuildPhase, NotFoundError, Server
+from bot.virtfusion import BuildPhase, Server
 
 __all__ = ["track"]
 
@@ -25,12 +25,8 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
     for instance in building:
         server = listing.get(instance.server_id or -1)
         if server is None and instance.server_id is not None:
-            try:
-                server = await ctx.client.server(instance.server_id)
-            except NotFoundError:
-                reason = f"server {instance.server_id} was deleted on the panel during its build"
-                await ctx.fail(instance, S.BUILDING, reason, stage="build")
-                report.failed += 1
+            server = await ctx.read_server(instance, S.BUILDING, report, "during its build")
+            if server is None:
                 continue
         if server is None:
             await ctx.release(instance)

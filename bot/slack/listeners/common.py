@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.policy import Actor
 
-__all__ = ["Invocation", "Reply", "Work", "acked", "replier", "tell"]
+__all__ = ["Invocation", "Reply", "Work", "acked", "refuse", "replier", "tell"]
 
 logger = logging.getLogger("bot.slack")
 
@@ -69,6 +69,19 @@ def acked(name: str, work: Work) -> Callable[..., Awaitable[None]]:
         deps.background.spawn(work(deps, body, client, respond), name=name)
 
     return listener
+
+
+async def refuse(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    respond: AsyncRespond | None,
+    refusal: tuple[str, str, str],
+) -> None:
+    """Tell the user who clicked why not, and audit it; `refusal` is (action, target, reason)."""
+    action, target, reason = refusal
+    await tell(client, body, reason, respond=respond)
+    await deps.refused(str(body["user"]["id"]), action, target, reason)
 
 
 def replier(client: AsyncWebClient, body: dict[str, Any], respond: AsyncRespond | None) -> Reply:

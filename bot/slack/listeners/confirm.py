@@ -11,7 +11,7 @@ import logging
 from functools import partial
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.errors import AlreadyDecidedError, ProvisioningError, UnknownRequestError
@@ -20,8 +20,8 @@ from bot.provisioning.servers.model import ResolvedServer
 from bot.slack import ids
 from bot.slack.blocks.changes import done_text, power_result_text
 from bot.slack.blocks.servers import parse_list_page
-from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import Reply, acked, replier, tell
+from bot.slack.deps import SlackDeps
+from bot.slack.listeners.common import Reply, acked, refuse, replier
 from bot.slack.listeners.servers import number, send_page
 from bot.slack.messages import error_text, panel_error_text
 from bot.slack.mrkdwn import escape
@@ -39,11 +39,9 @@ __all__ = [
 logger = logging.getLogger("bot.slack.confirm")
 
 
-async def handle_list_page(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
+async def _list_page(
+    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
 ) -> None:
-    await ack()
-    deps = deps_of(context)
     try:
         scope, offset = parse_list_page(str(body["actions"][0]["value"]))
     except (ValueError, json.JSONDecodeError):
@@ -150,8 +148,7 @@ async def _decide_operation(
     decision = deps.policy.can_approve(user, actor.groups, operation.requester)
     if not decision.allowed:
         action = "operation.approve" if approve else "operation.reject"
-        await tell(client, body, decision.reason, respond=respond)
-        await deps.refused(user, action, operation.human_id, decision.reason)
+        await refuse(deps, client, body, respond, (action, operation.human_id, decision.reason))
         return
     try:
         if approve:
@@ -168,5 +165,6 @@ async def _decide_operation(
 
 
 handle_confirm = acked("confirm", _confirmed)
+handle_list_page = acked("list page", _list_page)
 handle_delete_approve = acked("delete approve", partial(_decide_operation, approve=True))
 handle_delete_reject = acked("delete reject", partial(_decide_operation, approve=False))

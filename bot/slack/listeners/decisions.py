@@ -19,7 +19,7 @@ from bot.provisioning.model import RequestState
 from bot.slack import ids
 from bot.slack.blocks.modal import reject_modal
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import acked, tell
+from bot.slack.listeners.common import acked, refuse, tell
 from bot.slack.listeners.home import publish_home
 from bot.slack.messages import decided_text, panel_error_text, unknown_request_text
 from bot.slack.parse import build_metadata, parse_metadata
@@ -45,8 +45,7 @@ async def handle_reject(
     user, request_id = str(body["user"]["id"]), _request_id(body)
     refusal = await _may_decide(deps, request_id, user)
     if refusal is not None:
-        await tell(client, body, refusal, respond=respond)
-        await deps.refused(user, "request.reject", f"VF-{request_id}", refusal)
+        await refuse(deps, client, body, respond, ("request.reject", f"VF-{request_id}", refusal))
         return
     record, _ = await deps.requests.get(request_id)
     if record.state is not RequestState.PENDING_APPROVAL:
@@ -103,8 +102,7 @@ async def _approve(
     user, request_id = str(body["user"]["id"]), _request_id(body)
     refusal = await _may_decide(deps, request_id, user)
     if refusal is not None:
-        await tell(client, body, refusal, respond=respond)
-        await deps.refused(user, "request.approve", f"VF-{request_id}", refusal)
+        await refuse(deps, client, body, respond, ("request.approve", f"VF-{request_id}", refusal))
         return
     try:
         await deps.requests.approve(request_id, actor=user)
@@ -153,8 +151,7 @@ async def _after_failure(
     actor = await deps.actor(user)
     decision = deps.policy.can_fix_request(actor, record.requester, record.human_id)
     if not decision.allowed:
-        await tell(client, body, decision.reason, respond=respond)
-        await deps.refused(user, action, record.human_id, decision.reason)
+        await refuse(deps, client, body, respond, (action, record.human_id, decision.reason))
         return
     try:
         if retry:

@@ -12,17 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.provisioning.model import (
-    AuditRecord,
-    EventRecord,
-    InstanceRecord,
-    InstanceState,
-    Operation,
-    OperationKind,
-    OperationState,
-    RequestRecord,
-    RequestState,
-)
+from bot.provisioning import model
 from bot.store._values import json_copy, utc
 from bot.store.sql.tables import AuditRow, Base, EventRow, InstanceRow, OperationRow, RequestRow
 
@@ -67,15 +57,15 @@ async def compare_and_set(
     session: AsyncSession,
     table: type[_StateRow],
     row_id: int,
-    *,
     expected: Collection[StrEnum],
     values: dict[str, object],
+    now: datetime,
 ) -> _StateRow | None:
     """``UPDATE table SET values WHERE id = row_id AND state IN expected``; the row, or None."""
     stmt = (
         update(table)
         .where(table.id == row_id, table.state.in_([s.value for s in expected]))
-        .values(**values)
+        .values(**values, updated_at=now)
         .returning(table)
         .execution_options(**WRITE_OPTS)
     )
@@ -109,28 +99,34 @@ def _same_names(record_type: type[Any], row: Base, **converted: object) -> dict[
     return values
 
 
-def request_record(row: RequestRow) -> RequestRecord:
+def request_record(row: RequestRow) -> model.RequestRecord:
     """The domain record of a ``requests`` row."""
-    return RequestRecord(**_same_names(RequestRecord, row, state=RequestState(row.state)))
+    return model.RequestRecord(
+        **_same_names(model.RequestRecord, row, state=model.RequestState(row.state))
+    )
 
 
-def instance_record(row: InstanceRow) -> InstanceRecord:
+def instance_record(row: InstanceRow) -> model.InstanceRecord:
     """The domain record of an ``instances`` row."""
-    state = InstanceState(row.state)
-    return InstanceRecord(**_same_names(InstanceRecord, row, state=state, ipv4=list(row.ipv4)))
+    state = model.InstanceState(row.state)
+    return model.InstanceRecord(
+        **_same_names(model.InstanceRecord, row, state=state, ipv4=list(row.ipv4))
+    )
 
 
-def event_record(row: EventRow) -> EventRecord:
+def event_record(row: EventRow) -> model.EventRecord:
     """The domain record of an ``events`` row."""
-    return EventRecord(**_same_names(EventRecord, row))
+    return model.EventRecord(**_same_names(model.EventRecord, row))
 
 
-def operation_record(row: OperationRow) -> Operation:
+def operation_record(row: OperationRow) -> model.Operation:
     """The domain record of an ``operations`` row."""
-    kind, state = OperationKind(row.kind), OperationState(row.state)
-    return Operation(**_same_names(Operation, row, kind=kind, state=state, params=dict(row.params)))
+    kind, state = model.OperationKind(row.kind), model.OperationState(row.state)
+    return model.Operation(
+        **_same_names(model.Operation, row, kind=kind, state=state, params=dict(row.params))
+    )
 
 
-def audit_record(row: AuditRow) -> AuditRecord:
+def audit_record(row: AuditRow) -> model.AuditRecord:
     """The domain record of an ``audit_log`` row."""
-    return AuditRecord(**_same_names(AuditRecord, row))
+    return model.AuditRecord(**_same_names(model.AuditRecord, row))

@@ -46,14 +46,8 @@ class SqlOperationRepo(SqlRepo, Transitions[Operation, OperationState, Operation
     async def _compare_and_set(
         self, row_id: int, expected: Collection[OperationState], values: Values, now: datetime
     ) -> Operation | None:
-        row = await compare_and_set(
-            self._session,
-            OperationRow,
-            row_id,
-            expected=expected,
-            values={**values, "updated_at": now},
-        )
-        return None if row is None else operation_record(row)
+        row = await compare_and_set(self._session, OperationRow, row_id, expected, values, now)
+        return operation_record(row) if row is not None else None
 
     async def list_by_states(
         self, states: Collection[OperationState], *, server_id: int | None = None

@@ -93,11 +93,5 @@ class SqlRequestRepo(SqlRepo, Transitions[RequestRecord, RequestState, RequestCh
     async def _compare_and_set(
         self, row_id: int, expected: Collection[RequestState], values: Values, now: datetime
     ) -> RequestRecord | None:
-        row = await compare_and_set(
-            self._session,
-            RequestRow,
-            row_id,
-            expected=expected,
-            values={**values, "updated_at": now},
-        )
-        return None if row is None else request_record(row)
+        row = await compare_and_set(self._session, RequestRow, row_id, expected, values, now)
+        return request_record(row) if row is not None else None
