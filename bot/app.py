@@ -151,7 +151,7 @@ class Core:
     servers: Servers
 
     def outbox(
-        self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 60
+        self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 6
     ) -> OutboxConsumer:
         """A consumer of the outbox for one subscriber (the CLI's progress, the Slack notifier)."""
         return OutboxConsumer(
@@ -255,7 +255,7 @@ class Runtime:
         notifier = SlackNotifier(
             self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
         )
-        self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle, lease_s=30)
+        self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle)
         self.bolt = bolt = self._bolt(deps)
         checks = {
             "database": database_check(self.db),

@@ -392,6 +392,12 @@ class EventRepo(Protocol):
         """Mark the event delivered to ``subscriber``; False unless ``worker`` holds its lease."""
         ...
 
+    async def renew(
+        self, event_ids: Collection[int], *, subscriber: str, worker: str, until: datetime
+    ) -> None:
+        """Extend ``worker``'s leases on these undelivered events to ``until``."""
+        ...
+
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         """Return the request's events in order."""
         ...

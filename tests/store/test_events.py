@@ -194,6 +194,26 @@ async def test_expired_lease_moves_to_another_worker(store: StoreUnderTest) -> N
     assert await _deliver(store, e1.id, "w2") is True
 
 
+async def test_renew_keeps_the_lease_of_its_worker_only(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    (e1,) = await _add_events(store, ["a"], request_id=request.id)
+    assert [e.id for e in await _claim(store, "w1", lease_s=6)] == [e1.id]
+    async with store.uow() as uow:
+        until = NOW + timedelta(seconds=60)
+        await uow.events.renew([e1.id], subscriber=SUB, worker="w1", until=until)
+        await uow.events.renew([e1.id], subscriber=SUB, worker="w2", until=until + timedelta(1))
+        await uow.commit()
+    assert await _claim(store, "w2", at_s=59) == []  # renewed: w1 still delivers it
+    assert [e.id for e in await _claim(store, "w2", at_s=60)] == [e1.id]  # not w2's renewal
+    assert await _deliver(store, e1.id, "w2") is True
+    async with store.uow() as uow:  # a delivered event's lease is never renewed again
+        await uow.events.renew(
+            [e1.id], subscriber=SUB, worker="w2", until=until + timedelta(days=9)
+        )
+        await uow.commit()
+    assert await _claim(store, "w3", at_s=61) == []
+
+
 async def test_subscribers_are_independent(store: StoreUnderTest) -> None:
     request = await add_request(store)
     (e1,) = await _add_events(store, ["a"], request_id=request.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from bot.provisioning.model import AuditRecord, EventRecord
@@ -59,6 +60,15 @@ class MemoryEventRepo(Repo):
         done = Delivery(lease.worker, lease.lease_until, delivered_at=now)
         self._undo.put(self._t.deliveries, (event_id, subscriber), done)
         return True
+
+    async def renew(
+        self, event_ids: Collection[int], *, subscriber: str, worker: str, until: datetime
+    ) -> None:
+        until = utc(until)
+        for event_id in event_ids:
+            lease = self._t.deliveries.get((event_id, subscriber))
+            if lease is not None and lease.worker == worker and lease.delivered_at is None:
+                self._undo.put(self._t.deliveries, (event_id, subscriber), Delivery(worker, until))
 
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         events = sorted(self._t.events.values(), key=lambda e: e.id)

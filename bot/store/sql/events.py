@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, and_, exists, func, literal, or_, select, update
@@ -110,6 +111,24 @@ class SqlEventRepo(SqlRepo):
             .execution_options(synchronize_session=False)
         )
         return (await self._session.scalars(stmt)).one_or_none() is not None
+
+    async def renew(
+        self, event_ids: Collection[int], *, subscriber: str, worker: str, until: datetime
+    ) -> None:
+        if not event_ids:
+            return
+        stmt = (
+            update(EventDeliveryRow)
+            .where(
+                EventDeliveryRow.event_id.in_(list(event_ids)),
+                EventDeliveryRow.subscriber == subscriber,
+                EventDeliveryRow.worker == worker,
+                EventDeliveryRow.delivered_at.is_(None),
+            )
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(stmt)
 
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         rows = await self._session.scalars(
