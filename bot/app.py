@@ -42,7 +42,7 @@ from bot.provisioning.servers import (
     Servers,
 )
 from bot.provisioning.servers.locks import LockWait
-from bot.provisioning.transitions import Moves
+from bot.provisioning.transitions import Context, Moves
 from bot.scheduler import Ticker
 from bot.slack.choices import ChoicesCache
 from bot.slack.deps import SlackDeps
@@ -199,7 +199,7 @@ class Core:
     servers: Servers
 
     def outbox(
-        self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 60
+        self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 6
     ) -> OutboxConsumer:
         """A consumer of the outbox for one subscriber (the CLI's progress, the Slack notifier)."""
         return OutboxConsumer(
@@ -217,20 +217,18 @@ def build_core(
 ) -> Core:
     """Wire the domain services; `db` must be started before they are used."""
     config = engine_config(settings)
-    owner = settings.virtfusion_user_id
     moves = Moves(db.uow, clock, config.worker_id)
-    requests = RequestService(client, db.uow, clock, moves)
-    engine = Engine(client, db.uow, config, clock, requests=requests, moves=moves)
-    planner = Planner(client, engine_defaults(settings))
+    ctx = Context(client, db.uow, clock, moves, settings.virtfusion_user_id, sleep)
+    requests = RequestService(ctx)
     locks = LockWait()
     servers = Servers(
-        resolver=ServerResolver(client, db.uow, owner_user_id=owner),
-        inventory=Inventory(
-            client, db.uow, owner_user_id=owner, clock=clock, defaults=engine_defaults(settings)
-        ),
-        deletes=DeleteService(client, db.uow, clock=clock, moves=moves, locks=locks, sleep=sleep),
-        actions=ServerActions(client, moves, owner_user_id=owner, locks=locks, sleep=sleep),
+        resolver=ServerResolver(ctx),
+        inventory=Inventory(ctx, defaults=engine_defaults(settings)),
+        deletes=DeleteService(ctx, locks=locks),
+        actions=ServerActions(ctx, locks=locks),
     )
+    engine = Engine(ctx, config, requests=requests)
+    planner = Planner(client, engine_defaults(settings))
     intake = Intake(planner, requests, request_limits(settings))
     return Core(settings, client, db, clock, moves, requests, engine, intake, servers)
 
@@ -313,15 +311,9 @@ class Runtime:
             raise
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(
-            self.slack,
-            self.core.requests,
-            self.core.servers.deletes,
-            deps.store,
-            clock=self.clock,
-            pacing_s=self._pacing_s,
-            notify_channel=settings.vf_notify_channel,
+            self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
         )
-        self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle, lease_s=30)
+        self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle)
         self.bolt = bolt = self._bolt(deps)
         checks = {
             "database": database_check(self.db),
@@ -373,9 +365,7 @@ class Runtime:
             ),
             choices=ChoicesCache(
                 self.panel,
-                user_id=settings.virtfusion_user_id,
-                package_id=settings.virtfusion_package_id,
-                default_group_id=settings.virtfusion_hypervisor_group_id,
+                engine_defaults(settings),
                 max_instances=settings.vf_max_instances,
                 ttl_s=300,
                 clock=self._monotonic,

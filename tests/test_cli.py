@@ -11,8 +11,16 @@ import pytest
 
 import bot.cli
 import bot.cli.panel
-from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, main
-from bot.cli.common import check_step_text, error_text, panel_error_text
+from bot.cli import main
+from bot.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    check_step_text,
+    error_text,
+    panel_error_text,
+)
 from bot.config import Settings
 from bot.provisioning.errors import (
     NotOursReason,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
+from bot.cli import main
+from bot.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bot.provisioning.engine import Engine
 from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
 from tests.conftest import ThreadedSandbox, Vfbot

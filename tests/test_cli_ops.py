@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
+from bot.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bot.provisioning.servers.model import TrafficSummary, format_bytes
 from tests.conftest import ThreadedSandbox, Vfbot
 from tests.databases import new_sqlite_file

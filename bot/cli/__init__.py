@@ -20,28 +20,12 @@ from rich.console import Console
 
 from bot import __version__
 from bot.app import secrets_of
-from bot.cli import db, panel, requests, serve, servers
-from bot.cli.common import (
-    EXIT_CONFIG,
-    EXIT_FAILED,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    Command,
-    run_command,
-)
+from bot.cli import common, db, panel, requests, serve, servers
+from bot.cli.common import Command, run_command
 from bot.config import ConfigError, load_settings
 from bot.redact import configure_logging
 
-__all__ = [
-    "EXIT_CONFIG",
-    "EXIT_FAILED",
-    "EXIT_INTERNAL",
-    "EXIT_OK",
-    "EXIT_PARTIAL",
-    "build_parser",
-    "main",
-]
+__all__ = ["build_parser", "main"]
 
 logger = logging.getLogger("bot.cli")
 
@@ -78,7 +62,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
             level = "DEBUG" if args.verbose else settings.log_level
     except ConfigError as error:
         print(error, file=sys.stderr)
-        return EXIT_CONFIG
+        return common.EXIT_CONFIG
     args.settings = settings
     configure_logging(level, secrets)
     command: Command = args.run
@@ -86,11 +70,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         return asyncio.run(run_command(command, args, out))
     except ConfigError as error:
         print(error, file=sys.stderr)
-        return EXIT_CONFIG
+        return common.EXIT_CONFIG
     except KeyboardInterrupt:
-        return EXIT_FAILED
+        return common.EXIT_FAILED
     except Exception:  # the CLI's error edge: log with a reference the user can quote
         reference = uuid.uuid4().hex[:8]
         logger.exception("vfbot %s failed (reference %s)", args.command, reference)
         print(f"vfbot {args.command} failed unexpectedly (reference {reference}).", file=sys.stderr)
-        return EXIT_INTERNAL
+        return common.EXIT_INTERNAL

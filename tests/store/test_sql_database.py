@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
+from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError, NewAudit
 from bot.store.sql import Database, check_database_url, normalize_database_url
 from bot.store.sql.schema import head_revision
 from bot.store.sql.tables import Base
@@ -150,7 +150,7 @@ async def test_upgrade_creates_every_table_and_a_restart_keeps_data(tmp_path: Pa
     await first.start()
     try:
         async with first.uow() as uow:
-            await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
+            await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NOW)
             await uow.commit()
     finally:
         await first.stop()
@@ -184,7 +184,7 @@ async def test_postgresql_schema_is_created_and_holds_the_tables() -> None:
         await database.upgrade()
         await database.start()
         async with database.uow() as uow:
-            await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
+            await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NOW)
             await uow.commit()
         async with admin.connect() as conn:
             found = await conn.execute(

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
+from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError, NewAudit
 from bot.store.sql import Database
 from bot.store.sql.errors import Target, translate
 from tests.databases import (
@@ -46,7 +46,7 @@ async def _write_after(database: Database, *pragmas: str) -> None:
         for pragma in pragmas:
             await session.execute(text(pragma))
         for n in range(50):
-            await uow.audit.add(at=NOW, actor="a", action="x" * 100, target=str(n), result="ok")
+            await uow.audit.add(NewAudit("a", "x" * 100, str(n), "ok"), at=NOW)
         await uow.commit()
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from bot.provisioning.model import AuditRecord, InstanceRecord
 from bot.provisioning.plan import EngineDefaults
+from bot.provisioning.ports import ServerQuery
 from bot.provisioning.servers.checks import CheckStep, check_panel
 from bot.provisioning.servers.model import (
     HypervisorGroupRow,
@@ -16,28 +17,17 @@ from bot.provisioning.servers.model import (
     TrafficSummary,
 )
 from bot.provisioning.servers.resolve import gone
-from bot.provisioning.transitions import Clock, UowFactory
+from bot.provisioning.transitions import Context, Service
 from bot.virtfusion import NotFoundError, Server, TrafficMonth, VirtFusionClient
 
 __all__ = ["Inventory", "hypervisor_groups"]
 
 
-class Inventory:
+class Inventory(Service):
     """What vfbot and the panel know about the owner's servers; reads only."""
 
-    def __init__(
-        self,
-        client: VirtFusionClient,
-        uow: UowFactory,
-        *,
-        owner_user_id: int,
-        clock: Clock,
-        defaults: EngineDefaults | None = None,
-    ) -> None:
-        self._client = client
-        self._uow = uow
-        self._owner = owner_user_id
-        self._clock = clock
+    def __init__(self, ctx: Context, *, defaults: EngineDefaults | None = None) -> None:
+        super().__init__(ctx)
         self._defaults = defaults
 
     async def list_managed(
@@ -50,9 +40,10 @@ class Inventory:
     ) -> tuple[list[ServerRow], int]:
         """Servers vfbot created (from the database), newest first, and how many in all."""
         async with self._uow() as uow:
-            instances, total = await uow.instances.list_with_servers(
+            query = ServerQuery(
                 requester=requester, request_id=request_id, limit=limit, offset=offset
             )
+            instances, total = await uow.instances.list_with_servers(query)
             requests = await uow.requests.get_many({i.request_id for i in instances})
         rows = [
             ServerRow(
