@@ -67,6 +67,7 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
         # A fresh schema on PostgreSQL: each run's sandbox hands out server ids from 101 again.
         schema = f"bench_{uuid.uuid4().hex[:12]}" if database_url else None
         db = Database(database_url or f"sqlite:///{Path(tmp) / 'bench.db'}", schema=schema)
+        await db.upgrade()
         await db.start()
         async with running_sandbox(panel) as sandbox:
             client = AiohttpVirtFusionClient(
