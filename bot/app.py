@@ -24,13 +24,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config import DatabaseSettings, Settings
 from bot.health import database_check, panel_check
 from bot.provisioning.engine import Engine, EngineConfig
 from bot.provisioning.intake import Intake
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.request import RequestLimits
 from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import (
@@ -41,7 +42,7 @@ from bot.provisioning.servers import (
     Servers,
 )
 from bot.provisioning.servers.locks import LockWait
-from bot.provisioning.transitions import Moves
+from bot.provisioning.transitions import Context, Moves
 from bot.scheduler import Ticker
 from bot.slack.choices import ChoicesCache
 from bot.slack.deps import SlackDeps
@@ -53,7 +54,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.policy import AccessPolicy
 from bot.slack.setup import SlackSetupError, connect_socket, make_slack_client
 from bot.slack.web import make_web_app
-from bot.store.sql import Database
+from bot.store.sql import Database, database_password
 from bot.virtfusion import AiohttpVirtFusionClient, VirtFusionClient
 
 __all__ = [
@@ -64,7 +65,9 @@ __all__ = [
     "engine_config",
     "engine_defaults",
     "make_client",
+    "make_database",
     "open_core",
+    "prepare_database",
     "request_limits",
     "secrets_of",
     "utcnow",
@@ -123,17 +126,62 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
-def secrets_of(settings: Settings) -> list[str]:
+def secrets_of(settings: Settings | DatabaseSettings) -> list[str]:
     """Every secret value in the settings, for the log redactor."""
-    values = [settings.virtfusion_api_token]
-    for secret in (
-        settings.slack_bot_token,
-        settings.slack_app_token,
-        settings.slack_signing_secret,
-    ):
-        if secret is not None:
-            values.append(secret)
-    return [v.get_secret_value() for v in values]
+    password = database_password(settings.database_url)
+    found = [password] if password else []
+    if isinstance(settings, Settings):
+        for secret in (
+            settings.virtfusion_api_token,
+            settings.slack_bot_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
+        ):
+            if secret is not None:
+                found.append(secret.get_secret_value())
+    return found
+
+
+def make_database(database_url: str) -> Database:
+    """The store DATABASE_URL names, not opened yet."""
+    return Database(database_url)
+
+
+# Waits between attempts to reach the database at start-up: about two minutes in all, then
+# the error stands (a supervisor restarts the process).
+_START_WAITS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
+
+
+async def prepare_database(db: Database, *, upgrade: bool, sleep: Sleep = asyncio.sleep) -> None:
+    """Open `db`. With `upgrade` (`serve` and `worker`), first create it if it is missing or
+    apply pending migrations, under the upgrade lock, and log what was done; a database that
+    cannot be reached yet is waited for. Raises `DatabaseUnavailableError`."""
+    if upgrade:
+        for wait_s in (*_START_WAITS_S, None):
+            try:
+                result, created = await db.upgrade()
+                break
+            except DatabaseUnavailableError as error:
+                if not error.transient or wait_s is None:
+                    raise
+                logger.warning("%s Trying again in %.0f s.", error, wait_s)
+                await sleep(wait_s)
+        if created:
+            logger.warning(
+                "Created a new, empty database: %s (DATABASE_URL), schema revision %s. If vfbot "
+                "ran before with data, stop it and restore that database instead.",
+                db.target.name,
+                result.after,
+            )
+        elif result.applied:
+            logger.warning(
+                "Upgraded %s from schema revision %s to %s: %s.",
+                db.target.name,
+                result.before,
+                result.after,
+                "; ".join(str(r) for r in result.applied),
+            )
+    await db.start()
 
 
 @dataclass
@@ -151,7 +199,7 @@ class Core:
     servers: Servers
 
     def outbox(
-        self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 60
+        self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 6
     ) -> OutboxConsumer:
         """A consumer of the outbox for one subscriber (the CLI's progress, the Slack notifier)."""
         return OutboxConsumer(
@@ -169,20 +217,18 @@ def build_core(
 ) -> Core:
     """Wire the domain services; `db` must be started before they are used."""
     config = engine_config(settings)
-    owner = settings.virtfusion_user_id
     moves = Moves(db.uow, clock, config.worker_id)
-    requests = RequestService(client, db.uow, clock, moves)
-    engine = Engine(client, db.uow, config, clock, requests=requests, moves=moves)
-    planner = Planner(client, engine_defaults(settings))
+    ctx = Context(client, db.uow, clock, moves, settings.virtfusion_user_id, sleep)
+    requests = RequestService(ctx)
     locks = LockWait()
     servers = Servers(
-        resolver=ServerResolver(client, db.uow, owner_user_id=owner),
-        inventory=Inventory(
-            client, db.uow, owner_user_id=owner, clock=clock, defaults=engine_defaults(settings)
-        ),
-        deletes=DeleteService(client, db.uow, clock=clock, moves=moves, locks=locks, sleep=sleep),
-        actions=ServerActions(client, moves, owner_user_id=owner, locks=locks, sleep=sleep),
+        resolver=ServerResolver(ctx),
+        inventory=Inventory(ctx, defaults=engine_defaults(settings)),
+        deletes=DeleteService(ctx, locks=locks),
+        actions=ServerActions(ctx, locks=locks),
     )
+    engine = Engine(ctx, config, requests=requests)
+    planner = Planner(client, engine_defaults(settings))
     intake = Intake(planner, requests, request_limits(settings))
     return Core(settings, client, db, clock, moves, requests, engine, intake, servers)
 
@@ -194,10 +240,15 @@ async def open_core(
     clock: Clock = utcnow,
     client: VirtFusionClient | None = None,
     sleep: Sleep = asyncio.sleep,
+    upgrade: bool = False,
 ) -> AsyncIterator[Core]:
-    """Start the database and panel client, yield the core, close both on exit."""
-    db = Database(settings.database_url)
-    await db.start()
+    """Start the database and panel client, yield the core, close both on exit.
+
+    Only `upgrade` (`vfbot worker`) creates or migrates the database (`prepare_database`);
+    otherwise a missing or older database raises `DatabaseUnavailableError`.
+    """
+    db = make_database(settings.database_url)
+    await prepare_database(db, upgrade=upgrade, sleep=sleep)
     panel = client or make_client(settings)
     try:
         yield build_core(settings, panel, db, clock=clock, sleep=sleep)
@@ -237,7 +288,8 @@ class Runtime:
         self._process_before_response = process_before_response
         self.slack = slack_client or make_slack_client(settings)
         self.panel = panel_client or make_client(settings)
-        self.db = Database(settings.database_url)
+        self.db = make_database(settings.database_url)
+        self._sleep = sleep
         self.core = build_core(settings, self.panel, self.db, clock=clock, sleep=sleep)
         self.ticker = Ticker()
         self.deps: SlackDeps | None = None
@@ -250,20 +302,18 @@ class Runtime:
         self._stopped = False
 
     async def start(self) -> None:
-        """Open the database, wire Slack, listen, connect, and start ticking."""
+        """Open (create or upgrade) the database, wire Slack, listen, connect, start ticking."""
         settings = self.settings
-        await self.db.start()
+        try:
+            await prepare_database(self.db, upgrade=True, sleep=self._sleep)
+        except DatabaseUnavailableError:
+            await self.stop()  # the panel client is open already
+            raise
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(
-            self.slack,
-            self.core.requests,
-            self.core.servers.deletes,
-            deps.store,
-            clock=self.clock,
-            pacing_s=self._pacing_s,
-            notify_channel=settings.vf_notify_channel,
+            self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
         )
-        self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle, lease_s=30)
+        self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle)
         self.bolt = bolt = self._bolt(deps)
         checks = {
             "database": database_check(self.db),
@@ -315,9 +365,7 @@ class Runtime:
             ),
             choices=ChoicesCache(
                 self.panel,
-                user_id=settings.virtfusion_user_id,
-                package_id=settings.virtfusion_package_id,
-                default_group_id=settings.virtfusion_hypervisor_group_id,
+                engine_defaults(settings),
                 max_instances=settings.vf_max_instances,
                 ttl_s=300,
                 clock=self._monotonic,

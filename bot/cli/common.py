@@ -15,24 +15,11 @@ from collections.abc import Callable, Coroutine
 
 from rich.console import Console
 
+import bot.virtfusion as vf
 from bot.config import ConfigError, Settings
-from bot.provisioning.errors import (
-    InvalidValueError,
-    NotOursReason,
-    ProvisioningError,
-    ServerBuildingError,
-    UnknownRequestError,
-    UnknownServerError,
-    describe_panel_error,
-)
+from bot.provisioning import errors as err
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.servers.checks import CheckStep, Outcome
-from bot.virtfusion import (
-    AuthError,
-    ConnectError,
-    ForbiddenError,
-    PanelTimeoutError,
-    VirtFusionError,
-)
 
 __all__ = [
     "EXIT_CONFIG",
@@ -99,59 +86,64 @@ async def run_command(command: Command, args: argparse.Namespace, out: Console) 
     """Run one command; an expected error becomes one line on `out` and its exit code."""
     try:
         return await command(args, out)
-    except InvalidValueError as error:
+    except err.InvalidValueError as error:
         out.print(error_text(error), markup=False)
         return EXIT_CONFIG
-    except ProvisioningError as error:
+    except err.ProvisioningError as error:
         out.print(error_text(error), markup=False)
         return EXIT_FAILED
-    except VirtFusionError as error:
+    except vf.VirtFusionError as error:
         out.print(panel_error_text(error), markup=False, style="red")
         return EXIT_FAILED
+    except DatabaseUnavailableError as error:
+        # The adapter's sentence names the cause and what to do; a setup problem (no database,
+        # an older schema, a refused login) is a configuration error.
+        out.print(str(error), markup=False, style="red")
+        return EXIT_CONFIG if error.problem.setup else EXIT_FAILED
 
 
-def error_text(error: ProvisioningError) -> str:
+def error_text(error: err.ProvisioningError) -> str:
     """The domain's sentence plus what to do next in the shell."""
     text = str(error)
-    if isinstance(error, UnknownRequestError):
+    if isinstance(error, err.UnknownRequestError):
         return f"{text} Check the number: `vfbot requests` lists recent ones."
-    if isinstance(error, ServerBuildingError):
+    if isinstance(error, err.ServerBuildingError):
         return (
             f"{text.removesuffix('.')}; cancel the request instead "
             f"(`vfbot cancel VF-{error.request_id}`)."
         )
-    if isinstance(error, UnknownServerError):
-        if error.reason is NotOursReason.UNKNOWN_NAME:
+    if isinstance(error, err.UnknownServerError):
+        if error.reason is err.NotOursReason.UNKNOWN_NAME:
             return f"{text} Use its VirtFusion id, or list the servers with `vfbot servers`."
-        if error.reason is NotOursReason.NOT_ON_PANEL:
+        if error.reason is err.NotOursReason.NOT_ON_PANEL:
             return f"{text} `vfbot servers` shows the servers there are."
     return text
 
 
-def panel_error_text(error: VirtFusionError) -> str:
+def panel_error_text(error: vf.VirtFusionError) -> str:
     """One sentence for a person at the shell: what went wrong with the panel, what to set."""
-    if isinstance(error, AuthError):
+    if isinstance(error, vf.AuthError):
         return (
             "The panel rejected VIRTFUSION_API_TOKEN (HTTP 401): it is missing, wrong or expired. "
             "Create a token under Configuration → API in VirtFusion and set VIRTFUSION_API_TOKEN."
         )
-    if isinstance(error, ForbiddenError):
+    if isinstance(error, vf.ForbiddenError):
         return (
             f"The API token lacks a permission for {error.method} {error.path} (HTTP 403). "
             'Allow it every call listed under "API token permissions" in '
             "docs/virtfusion-api.md (Configuration → API in VirtFusion)."
         )
-    if isinstance(error, ConnectError):
+    if isinstance(error, vf.ConnectError):
         return (
             f"Cannot connect to the panel at VIRTFUSION_HOST ({error}). "
             "Check the URL, DNS, firewall and that the panel is up."
         )
-    if isinstance(error, PanelTimeoutError):
+    if isinstance(error, vf.PanelTimeoutError):
         return (
             f"The panel did not answer in time ({error}). "
             "Try again, or raise VIRTFUSION_TIMEOUT if the panel is slow."
         )
-    return describe_panel_error(error)
+    return err.describe_panel_error(error)
 
 
 def check_step_text(step: CheckStep) -> str:

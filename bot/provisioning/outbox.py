@@ -1,19 +1,23 @@
-"""Deliver outbox events to one subscriber, in order per request, each marked delivered once.
+"""Deliver outbox events to one subscriber, in order per stream, each marked delivered once.
 
 A subscriber's handler runs with no database session open; the event is marked delivered right
-after it returns. If the process dies in between, the lease expires and the event is handed out
-again, so handlers with outside effects must tolerate a rare repeat of their last event.
+after it returns. Claimed events are leased briefly and the lease is renewed while the batch is
+being delivered, so a slow batch is never handed to another replica, and the events of a process
+that died are free again within one lease. If the process dies between the handler's effect and
+the mark, the event is handed out again, so handlers with outside effects must tolerate a rare
+repeat of their last event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.provisioning.model import EventRecord
-from bot.provisioning.ports import UnitOfWork
+from bot.provisioning.ports import DatabaseUnavailableError, UnitOfWork
 
 __all__ = ["DeliveryDeferredError", "Handler", "OutboxConsumer"]
 
@@ -37,7 +41,7 @@ class OutboxConsumer:
         handler: Handler,
         clock: Callable[[], datetime],
         worker: str | None = None,
-        lease_s: float = 60.0,
+        lease_s: float = 6.0,
     ) -> None:
         self._uow = uow
         self._subscriber = subscriber
@@ -61,10 +65,27 @@ class OutboxConsumer:
                 await uow.commit()
             if not batch:
                 break
-            for event in batch:
-                if await self._deliver(event):
-                    delivered += 1
+            pending = {event.id for event in batch}
+            renewing = asyncio.ensure_future(self._renew(pending))
+            try:
+                for event in batch:
+                    if await self._deliver(event):
+                        delivered += 1
+                    pending.discard(event.id)
+            finally:
+                renewing.cancel()
         return delivered
+
+    async def _renew(self, pending: set[int]) -> None:
+        """Keep the leases of the batch's undelivered events alive while it is delivered."""
+        while pending:
+            await asyncio.sleep(self._lease_s / 3)
+            async with self._uow() as uow:
+                until = self._clock() + timedelta(seconds=self._lease_s)
+                await uow.events.renew(
+                    set(pending), subscriber=self._subscriber, worker=self._worker, until=until
+                )
+                await uow.commit()
 
     async def _deliver(self, event: EventRecord) -> bool:
         try:
@@ -74,6 +95,8 @@ class OutboxConsumer:
                 "%s deferred event %d %s: %s", self._subscriber, event.id, event.kind, deferred
             )
             return False
+        except DatabaseUnavailableError:
+            raise  # not this event's fault: the drain stops, the event is retried after expiry
         except Exception:  # an error edge: the event stays leased and is retried after expiry
             reference = uuid.uuid4().hex[:8]
             logger.exception(

@@ -37,14 +37,22 @@ __all__ = [
     "RELEASE",
     "UNSET",
     "AuditRepo",
+    "Claim",
+    "DatabaseProblem",
+    "DatabaseUnavailableError",
     "EventRepo",
     "InstanceChange",
     "InstanceRepo",
+    "NewAudit",
+    "NewEvent",
+    "NewOperation",
+    "NewRequest",
     "OperationChange",
     "OperationRepo",
     "RequestChange",
     "RequestRepo",
     "ServerAlreadyClaimedError",
+    "ServerQuery",
     "StoreError",
     "UnitOfWork",
     "Unset",
@@ -66,6 +74,53 @@ UNSET: Final = Unset.UNSET
 
 class StoreError(Exception):
     """Base class for expected failures raised by the store."""
+
+
+class DatabaseProblem(Enum):
+    """Why the database cannot be used; the adapter decides which from the driver's error."""
+
+    MISSING = "missing"  # nothing at DATABASE_URL (no SQLite file, no such database, no tables)
+    VANISHED = "vanished"  # the SQLite file was deleted or replaced while vfbot had it open
+    OUTDATED = "outdated"  # an older schema: `vfbot db upgrade` brings it up to date
+    UNKNOWN_SCHEMA = "unknown schema"  # a newer vfbot's schema, or tables vfbot did not write
+    READ_ONLY = "read-only"
+    DISK_FULL = "disk full"
+    LOCKED = "locked"  # another process holds a lock longer than the wait allows
+    UNREACHABLE = "unreachable"  # the server does not answer, or dropped the connection
+    REFUSED = "refused"  # the server answered but refused the login or the access
+    IO_ERROR = "I/O error"  # the file is damaged or the disk fails
+
+    @property
+    def transient(self) -> bool:
+        """True when trying again later may work without anyone changing anything."""
+        return self in (DatabaseProblem.LOCKED, DatabaseProblem.UNREACHABLE)
+
+    @property
+    def setup(self) -> bool:
+        """True when the fix is in the setup (DATABASE_URL, a missing upgrade), not at run time."""
+        return self in (
+            DatabaseProblem.MISSING,
+            DatabaseProblem.OUTDATED,
+            DatabaseProblem.UNKNOWN_SCHEMA,
+            DatabaseProblem.REFUSED,
+        )
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be used; ``str()`` is one line naming the cause and what to do.
+
+    Raised by the SQL adapter in place of the driver's error; nothing of the failed unit of work
+    was committed, so no intent is lost by it.
+    """
+
+    def __init__(self, problem: DatabaseProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+    @property
+    def transient(self) -> bool:
+        """True when trying again later may work (a lock, a connection)."""
+        return self.problem.transient
 
 
 class ServerAlreadyClaimedError(StoreError):
@@ -120,6 +175,88 @@ class OperationChange:
     result: str | Unset | None = UNSET
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewRequest:
+    """A request to store (`RequestRepo.add_or_get`); it starts in `state`."""
+
+    key: str
+    requester: str
+    source: str
+    project_name: str
+    payload: JsonDict
+    plan: JsonDict | None
+    state: RequestState
+    expires_at: datetime | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewOperation:
+    """A day-2 operation to store (`OperationRepo.add`); decided already when no approval is
+    needed."""
+
+    kind: OperationKind
+    server_id: int
+    server_name: str
+    requester: str
+    state: OperationState
+    params: JsonDict
+    expires_at: datetime | None = None
+    request_id: int | None = None
+    channel: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An outbox event of one stream: a request (with `instance_id` for a server's milestone)
+    or an operation."""
+
+    kind: str
+    payload: JsonDict
+    request_id: int | None = None
+    instance_id: int | None = None
+    operation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAudit:
+    """An audit entry: who did what to which target, and how it went."""
+
+    actor: str
+    action: str
+    target: str
+    result: str
+    detail: JsonDict | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """Which instances to lease (`InstanceRepo.claim`): up to `limit` due, unleased ones in
+    `states` (of requests in `request_states`, if given), for `lease_s` seconds from `now`."""
+
+    worker: str
+    states: Collection[InstanceState]
+    now: datetime
+    lease_s: float
+    limit: int
+    request_states: Collection[RequestState] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerQuery:
+    """One page of instances that have a panel server (`InstanceRepo.list_with_servers`):
+    of one requester's requests, or of one request; `deleted` ones only when asked."""
+
+    requester: str | None = None
+    request_id: int | None = None
+    limit: int = 20
+    offset: int = 0
+    include_deleted: bool = False
+
+
 def changed_fields(change: RequestChange | InstanceChange | OperationChange) -> dict[str, object]:
     """The fields of `change` that are set, by name (for adapters)."""
     return {
@@ -132,20 +269,7 @@ def changed_fields(change: RequestChange | InstanceChange | OperationChange) -> 
 class RequestRepo(Protocol):
     """Provisioning requests, idempotent on their key, changed only by compare-and-set."""
 
-    async def add_or_get(
-        self,
-        *,
-        key: str,
-        requester: str,
-        source: str,
-        project_name: str,
-        payload: JsonDict,
-        plan: JsonDict | None,
-        state: RequestState,
-        now: datetime,
-        expires_at: datetime | None = None,
-        channel: str | None = None,
-    ) -> tuple[RequestRecord, bool]:
+    async def add_or_get(self, new: NewRequest, *, now: datetime) -> tuple[RequestRecord, bool]:
         """Insert the request unless ``key`` exists; return it and whether it was created now."""
         ...
 
@@ -162,11 +286,7 @@ class RequestRepo(Protocol):
         ...
 
     async def list_recent(
-        self,
-        *,
-        requester: str | None = None,
-        limit: int = 20,
-        states: Collection[RequestState] | None = None,
+        self, *, requester: str | None = None, limit: int = 20
     ) -> list[RequestRecord]:
         """Return up to ``limit`` requests, newest first, optionally filtered."""
         ...
@@ -182,11 +302,12 @@ class RequestRepo(Protocol):
     async def transition(
         self,
         request_id: int,
+        /,
         *,
         expected: Collection[RequestState],
         new: RequestState,
         now: datetime,
-        change: RequestChange = RequestChange(),  # frozen: safe to share
+        change: RequestChange | None = None,
     ) -> RequestRecord | None:
         """Move to ``new`` only if the state is in ``expected``; None when it was not."""
         ...
@@ -230,20 +351,8 @@ class InstanceRepo(Protocol):
         """Return the distinct names of instances with a panel server (not deleted), sorted."""
         ...
 
-    async def list_with_servers(
-        self,
-        *,
-        requester: str | None = None,
-        request_id: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        include_deleted: bool = False,
-    ) -> tuple[list[InstanceRecord], int]:
-        """Return one page of instances that have a panel server, newest first, and the total.
-
-        ``requester`` keeps those whose request was made by that requester, ``request_id``
-        those of one request; ``deleted`` instances are left out unless ``include_deleted``.
-        """
+    async def list_with_servers(self, query: ServerQuery) -> tuple[list[InstanceRecord], int]:
+        """Return the page `query` asks for, newest first, and how many there are in all."""
         ...
 
     async def list_in_flight(self) -> list[InstanceRecord]:
@@ -259,17 +368,8 @@ class InstanceRepo(Protocol):
         """Return instances in ``states`` (and whose request is in ``request_states``), by id."""
         ...
 
-    async def claim(
-        self,
-        *,
-        worker: str,
-        states: Collection[InstanceState],
-        now: datetime,
-        lease_s: float,
-        limit: int,
-        request_states: Collection[RequestState] | None = None,
-    ) -> list[InstanceRecord]:
-        """Lease up to ``limit`` due, unleased instances in ``states`` to ``worker``, by id.
+    async def claim(self, claim: Claim) -> list[InstanceRecord]:
+        """Lease the due, unleased instances `claim` describes to its worker, by id.
 
         Due means ``next_check_at`` is unset or not after ``now``; unleased means no lease or
         an expired one. Concurrent claimers never receive the same instance.
@@ -279,12 +379,13 @@ class InstanceRepo(Protocol):
     async def transition(
         self,
         instance_id: int,
+        /,
         *,
         expected: Collection[InstanceState],
         new: InstanceState,
         now: datetime,
         worker: str | None = None,
-        change: InstanceChange = InstanceChange(),  # frozen: safe to share
+        change: InstanceChange | None = None,
     ) -> InstanceRecord | None:
         """Move to ``new`` only if the state is in ``expected`` and ``worker`` (if given) holds
         the lease; None otherwise.
@@ -297,6 +398,7 @@ class InstanceRepo(Protocol):
     async def update(
         self,
         instance_id: int,
+        /,
         *,
         now: datetime,
         worker: str | None = None,
@@ -319,16 +421,7 @@ class EventRepo(Protocol):
     A stream is one request (``request_id``) or one operation (``operation_id``).
     """
 
-    async def add(
-        self,
-        *,
-        kind: str,
-        payload: JsonDict,
-        now: datetime,
-        request_id: int | None = None,
-        instance_id: int | None = None,
-        operation_id: int | None = None,
-    ) -> EventRecord:
+    async def add(self, event: NewEvent, *, now: datetime) -> EventRecord:
         """Append an event; call it in the transaction of the change it reports."""
         ...
 
@@ -348,6 +441,12 @@ class EventRepo(Protocol):
         """Mark the event delivered to ``subscriber``; False unless ``worker`` holds its lease."""
         ...
 
+    async def renew(
+        self, event_ids: Collection[int], *, subscriber: str, worker: str, until: datetime
+    ) -> None:
+        """Extend ``worker``'s leases on these undelivered events to ``until``."""
+        ...
+
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         """Return the request's events in order."""
         ...
@@ -360,16 +459,7 @@ class EventRepo(Protocol):
 class AuditRepo(Protocol):
     """Append-only audit log."""
 
-    async def add(
-        self,
-        *,
-        at: datetime,
-        actor: str,
-        action: str,
-        target: str,
-        result: str,
-        detail: JsonDict | None = None,
-    ) -> AuditRecord:
+    async def add(self, entry: NewAudit, *, at: datetime) -> AuditRecord:
         """Append an audit entry."""
         ...
 
@@ -381,23 +471,7 @@ class AuditRepo(Protocol):
 class OperationRepo(Protocol):
     """Day-2 operations (delete…), decided and run by compare-and-set."""
 
-    async def add(
-        self,
-        *,
-        kind: OperationKind,
-        server_id: int,
-        server_name: str,
-        requester: str,
-        state: OperationState,
-        params: JsonDict,
-        now: datetime,
-        expires_at: datetime | None = None,
-        request_id: int | None = None,
-        channel: str | None = None,
-        decided_by: str | None = None,
-        decided_at: datetime | None = None,
-        decision_note: str | None = None,
-    ) -> Operation:
+    async def add(self, new: NewOperation, *, now: datetime) -> Operation:
         """Insert an operation and return it."""
         ...
 
@@ -408,11 +482,12 @@ class OperationRepo(Protocol):
     async def transition(
         self,
         operation_id: int,
+        /,
         *,
         expected: Collection[OperationState],
         new: OperationState,
         now: datetime,
-        change: OperationChange = OperationChange(),  # frozen: safe to share
+        change: OperationChange | None = None,
     ) -> Operation | None:
         """Move to ``new`` only if the state is in ``expected``; None when it was not."""
         ...

@@ -31,10 +31,16 @@ from bot.provisioning.model import (
     RequestState,
 )
 from bot.provisioning.plan import Plan
-from bot.provisioning.ports import RELEASE, InstanceChange, RequestChange, UnitOfWork
+from bot.provisioning.ports import (
+    RELEASE,
+    InstanceChange,
+    NewAudit,
+    NewRequest,
+    RequestChange,
+    UnitOfWork,
+)
 from bot.provisioning.request import ProvisionRequest, request_to_json
-from bot.provisioning.transitions import Clock, Moves, UowFactory, cancel_planned, emit_request
-from bot.virtfusion import VirtFusionClient
+from bot.provisioning.transitions import Context, Service, cancel_planned, emit_request
 
 __all__ = ["RequestService"]
 
@@ -46,16 +52,11 @@ R = RequestState
 _DECIDED_STATES = (R.RUNNING, R.COMPLETED, R.PARTIALLY_FAILED, R.FAILED)
 
 
-class RequestService:
+class RequestService(Service):
     """Requests from submission to their end; safe to run in replicas."""
 
-    def __init__(
-        self, client: VirtFusionClient, uow: UowFactory, clock: Clock, moves: Moves
-    ) -> None:
-        self._client = client
-        self._uow = uow
-        self._clock = clock
-        self._moves = moves
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
 
     # -- submit and read ------------------------------------------------------------------------
 
@@ -79,7 +80,7 @@ class RequestService:
         state = R.PENDING_APPROVAL if approval_required else R.RUNNING
         expires = now + timedelta(seconds=approval_ttl_s) if approval_ttl_s else None
         async with self._uow() as uow:
-            record, created = await uow.requests.add_or_get(
+            new = NewRequest(
                 key=key,
                 requester=requester,
                 source=source,
@@ -87,10 +88,10 @@ class RequestService:
                 payload=request_to_json(request),
                 plan=plan.model_dump(mode="json"),
                 state=state,
-                now=now,
                 expires_at=expires if approval_required else None,
                 channel=channel,
             )
+            record, created = await uow.requests.add_or_get(new, now=now)
             if not created:
                 return record, False
             await uow.instances.add_many(
@@ -110,12 +111,14 @@ class RequestService:
             if not approval_required:
                 await emit_request(uow, record.id, RequestStarted(), now)
             await uow.audit.add(
+                NewAudit(
+                    requester,
+                    "request.submit",
+                    record.human_id,
+                    state.value,
+                    {"source": source, "servers": len(plan.servers)},
+                ),
                 at=now,
-                actor=requester,
-                action="request.submit",
-                target=record.human_id,
-                result=state.value,
-                detail={"source": source, "servers": len(plan.servers)},
             )
             await uow.commit()
         return record, True
@@ -186,12 +189,10 @@ class RequestService:
             if approved:
                 await emit_request(uow, request_id, RequestStarted(), now)
             await uow.audit.add(
+                NewAudit(
+                    actor, event.KIND, record.human_id, "ok", {"reason": note} if note else None
+                ),
                 at=now,
-                actor=actor,
-                action=event.KIND,
-                target=record.human_id,
-                result="ok",
-                detail={"reason": note} if note else None,
             )
             await uow.commit()
         return record
@@ -219,11 +220,7 @@ class RequestService:
                 await cancel_planned(uow, record.id, now)
                 await emit_request(uow, record.id, RequestExpired(), now)
                 await uow.audit.add(
-                    at=now,
-                    actor="vfbot",
-                    action="request.expire",
-                    target=record.human_id,
-                    result="expired",
+                    NewAudit("vfbot", "request.expire", record.human_id, "expired"), at=now
                 )
                 await uow.commit()
                 expired.append(record)
@@ -255,12 +252,14 @@ class RequestService:
             event = RequestCancelRequested(by=actor, delete_servers=delete_servers)
             await emit_request(uow, request_id, event, now)
             await uow.audit.add(
+                NewAudit(
+                    actor,
+                    "request.cancel",
+                    record.human_id,
+                    "ok",
+                    {"delete_servers": delete_servers},
+                ),
                 at=now,
-                actor=actor,
-                action="request.cancel",
-                target=record.human_id,
-                result="ok",
-                detail={"delete_servers": delete_servers},
             )
             await uow.commit()
         return record
@@ -313,12 +312,8 @@ class RequestService:
             names = [i.name for i in retried]
             await emit_request(uow, request_id, RequestRetried(by=actor, servers=names), now)
             await uow.audit.add(
+                NewAudit(actor, "request.retry_failed", record.human_id, "ok", {"servers": names}),
                 at=now,
-                actor=actor,
-                action="request.retry_failed",
-                target=record.human_id,
-                result="ok",
-                detail={"servers": names},
             )
             await uow.commit()
         return retried

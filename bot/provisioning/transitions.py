@@ -7,18 +7,40 @@ larger unit go through `Moves.audit`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.provisioning.events import Event, InstanceCancelled, InstanceEvent
 from bot.provisioning.model import InstanceRecord, InstanceState, JsonDict
-from bot.provisioning.ports import RELEASE, UNSET, InstanceChange, UnitOfWork, Unset
+from bot.provisioning.ports import (
+    RELEASE,
+    UNSET,
+    InstanceChange,
+    NewAudit,
+    NewEvent,
+    UnitOfWork,
+    Unset,
+)
+from bot.virtfusion import VirtFusionClient
 
-__all__ = ["Clock", "Moves", "UowFactory", "cancel_planned", "emit", "emit_request"]
+__all__ = [
+    "Clock",
+    "Context",
+    "Moves",
+    "Service",
+    "Sleep",
+    "UowFactory",
+    "cancel_planned",
+    "emit",
+    "emit_request",
+]
 
 UowFactory = Callable[[], UnitOfWork]
 Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
 
 S = InstanceState
 
@@ -27,18 +49,14 @@ async def emit(
     uow: UnitOfWork, instance: InstanceRecord, event: InstanceEvent, now: datetime
 ) -> None:
     """Write a server milestone in the caller's unit (the server's name is filled in)."""
-    await uow.events.add(
-        request_id=instance.request_id,
-        instance_id=instance.id,
-        kind=event.KIND,
-        payload={**event.to_json(), "name": instance.name},
-        now=now,
-    )
+    payload = {**event.to_json(), "name": instance.name}
+    new = NewEvent(event.KIND, payload, request_id=instance.request_id, instance_id=instance.id)
+    await uow.events.add(new, now=now)
 
 
 async def emit_request(uow: UnitOfWork, request_id: int, event: Event, now: datetime) -> None:
     """Write a request-level event in the caller's unit."""
-    await uow.events.add(request_id=request_id, kind=event.KIND, payload=event.to_json(), now=now)
+    await uow.events.add(NewEvent(event.KIND, event.to_json(), request_id=request_id), now=now)
 
 
 async def cancel_planned(uow: UnitOfWork, request_id: int, now: datetime) -> None:
@@ -64,33 +82,22 @@ class Moves:
         self._clock = clock
         self.worker = worker
 
-    async def move(
+    async def step(
         self,
         instance: InstanceRecord,
         expected: InstanceState,
         new: InstanceState,
-        *,
-        error: str | Unset | None = UNSET,
-        next_check_at: datetime | None = None,
+        change: InstanceChange,
         event: InstanceEvent | None = None,
-        finished: bool = False,
+        *,
         leased: bool = True,
     ) -> InstanceRecord | None:
-        """A state change with the lease released, plus its event when there is one.
+        """One compare-and-set with `change`, plus its event, in a unit of its own; None when
+        the row moved on (or, for `leased` rows, this worker lost the lease).
 
-        `leased` rows must still be leased to this worker; a worker that lost its lease (it
-        expired and another took over) changes nothing. Moving back to planned or created
-        clears the error unless one is given.
+        Raises ServerAlreadyClaimedError when `change.server_id` is another instance's.
         """
         now = self._clock()
-        if error is UNSET and new in (S.CREATED, S.PLANNED):
-            error = None
-        change = dataclasses.replace(
-            RELEASE,
-            next_check_at=next_check_at,
-            error=error,
-            finished_at=now if finished else UNSET,
-        )
         async with self._uow() as uow:
             changed = await uow.instances.transition(
                 instance.id,
@@ -105,6 +112,30 @@ class Moves:
             await uow.commit()
         return changed
 
+    async def move(
+        self,
+        instance: InstanceRecord,
+        expected: InstanceState,
+        new: InstanceState,
+        *,
+        error: str | Unset | None = UNSET,
+        next_check_at: datetime | None = None,
+        event: InstanceEvent | None = None,
+        finished: bool = False,
+        leased: bool = True,
+    ) -> InstanceRecord | None:
+        """`step` with the lease released (see there); moving back to planned or created
+        clears the error unless one is given."""
+        if error is UNSET and new in (S.CREATED, S.PLANNED):
+            error = None
+        change = dataclasses.replace(
+            RELEASE,
+            next_check_at=next_check_at,
+            error=error,
+            finished_at=self._clock() if finished else UNSET,
+        )
+        return await self.step(instance, expected, new, change, event, leased=leased)
+
     async def audit(
         self,
         actor: str,
@@ -115,12 +146,28 @@ class Moves:
     ) -> None:
         """Write one audit entry (refusals, day-2 actions, decisions) and commit it."""
         async with self._uow() as uow:
-            await uow.audit.add(
-                at=self._clock(),
-                actor=actor,
-                action=action,
-                target=target,
-                result=result,
-                detail=detail,
-            )
+            await uow.audit.add(NewAudit(actor, action, target, result, detail), at=self._clock())
             await uow.commit()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every domain service works with, built once by the composition root: the panel,
+    the store, the clock, the shared moves, the VirtFusion user that owns vfbot's servers, and
+    how to wait (injected, so tests never sleep)."""
+
+    client: VirtFusionClient
+    uow: UowFactory
+    clock: Clock
+    moves: Moves
+    owner_user_id: int
+    sleep: Sleep = field(default=asyncio.sleep)
+
+
+class Service:
+    """Base of the domain services: the context's parts under short private names."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._client, self._uow, self._clock = ctx.client, ctx.uow, ctx.clock
+        self._moves, self._owner, self._sleep = ctx.moves, ctx.owner_user_id, ctx.sleep

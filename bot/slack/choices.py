@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.provisioning.plan import EngineDefaults
 from bot.slack.blocks.modal import ModalChoices
 from bot.slack.cache import TtlCache
 from bot.virtfusion import VirtFusionClient
@@ -21,19 +22,13 @@ class ChoicesCache:
     def __init__(
         self,
         client: VirtFusionClient,
+        defaults: EngineDefaults,
         *,
-        user_id: int,
-        package_id: int,
-        default_group_id: int | None,
         max_instances: int,
         ttl_s: float,
         clock: Callable[[], float],
     ) -> None:
-        self._client = client
-        self._user_id = user_id
-        self._package_id = package_id
-        self._default_group_id = default_group_id
-        self._max_instances = max_instances
+        self._client, self._defaults, self._max_instances = client, defaults, max_instances
         self._cache: TtlCache[str, ModalChoices] = TtlCache(
             lambda _: self._load(), ttl_s=ttl_s, clock=clock
         )
@@ -48,10 +43,10 @@ class ChoicesCache:
 
     async def _load(self) -> ModalChoices:
         client = self._client
-        package = await client.package(self._package_id)
+        package = await client.package(self._defaults.package_id)
         groups = [g async for g in client.groups() if g.enabled]
-        templates = await client.package_templates(self._package_id)
-        keys = await client.ssh_keys(self._user_id)
+        templates = await client.package_templates(self._defaults.package_id)
+        keys = await client.ssh_keys(self._defaults.user_id)
         choices = ModalChoices(
             package_id=package.id,
             package_name=package.name,
@@ -59,7 +54,7 @@ class ChoicesCache:
             package_disk_gb=package.storage_gb,
             package_cpu=package.cpu_cores,
             groups=[(g.id, g.name) for g in groups],
-            default_group_id=self._default_group_id,
+            default_group_id=self._defaults.default_group_id,
             templates=[(t.id, t.label) for t in templates if not t.eol]
             + [(t.id, f"{t.label} (end of life)") for t in templates if t.eol],
             ssh_keys=sorted(k.name for k in keys if k.enabled),

@@ -7,30 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.provisioning.errors import (
-    NotOursReason,
-    ProvisioningError,
-    ServerBuildingError,
-    UnknownOperationError,
-    UnknownRequestError,
-    UnknownServerError,
-    describe_panel_error,
-)
+import bot.virtfusion as vf
+from bot.provisioning import errors as err
 from bot.provisioning.model import RequestRecord, RequestState
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.request import Problem
 from bot.provisioning.servers.checks import CheckStep, Outcome
 from bot.slack.ids import COMMAND
 from bot.slack.mrkdwn import escape, mention, truncate
-from bot.virtfusion import (
-    AuthError,
-    ConnectError,
-    ForbiddenError,
-    PanelTimeoutError,
-    VirtFusionError,
-)
 
 __all__ = [
     "check_detail",
+    "database_error_text",
     "decided_text",
     "error_text",
     "panel_error_text",
@@ -41,27 +29,27 @@ __all__ = [
 _ASK_OPERATOR = "ask whoever runs vfbot to check it"
 
 _SERVER_HINTS = {
-    NotOursReason.UNKNOWN_NAME: (
+    err.NotOursReason.UNKNOWN_NAME: (
         f"Use its VirtFusion id, or list the servers with `{COMMAND} list`."
     ),
-    NotOursReason.NOT_ON_PANEL: f"`{COMMAND} list` shows the servers there are.",
+    err.NotOursReason.NOT_ON_PANEL: f"`{COMMAND} list` shows the servers there are.",
 }
 
 
-def error_text(error: ProvisioningError) -> str:
+def error_text(error: err.ProvisioningError) -> str:
     """A domain error for a Slack reply: what happened, then what to do next."""
     text = str(error)
-    if isinstance(error, UnknownServerError):
+    if isinstance(error, err.UnknownServerError):
         hint = _SERVER_HINTS.get(error.reason)
         if hint is not None:
             text = _before_suggestions(text, hint, error.suggestions)
-    elif isinstance(error, UnknownRequestError):
+    elif isinstance(error, err.UnknownRequestError):
         text += " Check the number: the vfbot Home tab lists your recent requests."
-    elif isinstance(error, ServerBuildingError):
+    elif isinstance(error, err.ServerBuildingError):
         text = text.rstrip(".") + (
             f"; cancel the request instead (`{COMMAND} cancel VF-{error.request_id}`)."
         )
-    elif isinstance(error, UnknownOperationError):
+    elif isinstance(error, err.UnknownOperationError):
         text += (
             " Check the number on the delete message, or ask for the delete again with "
             f"`{COMMAND} delete`."
@@ -77,21 +65,34 @@ def _before_suggestions(text: str, hint: str, suggestions: list[str]) -> str:
     return f"{head} {hint}{sep}{tail}"
 
 
-def panel_error_text(error: VirtFusionError) -> str:
+def panel_error_text(error: vf.VirtFusionError) -> str:
     """A panel error for a Slack user (who cannot fix vfbot's settings themselves)."""
-    fact = escape(describe_panel_error(error))
-    if isinstance(error, AuthError):
+    fact = escape(err.describe_panel_error(error))
+    if isinstance(error, vf.AuthError):
         return (
             f"The VirtFusion panel refused vfbot: {fact}; {_ASK_OPERATOR} (VIRTFUSION_API_TOKEN)."
         )
-    if isinstance(error, ForbiddenError):
+    if isinstance(error, vf.ForbiddenError):
         return f"The VirtFusion panel refused vfbot: {fact}; ask whoever runs vfbot to grant it."
-    if isinstance(error, ConnectError | PanelTimeoutError):
+    if isinstance(error, vf.ConnectError | vf.PanelTimeoutError):
         return (
             f"I could not reach the VirtFusion panel: {fact}. Nothing changed; "
             "try again in a minute."
         )
     return f"The VirtFusion panel answered with an error: {fact}. Try again in a minute."
+
+
+def database_error_text(error: DatabaseUnavailableError) -> str:
+    """vfbot's database failed (the operator's log has the details and the fix)."""
+    if error.transient:
+        return (
+            f"vfbot's database is {error.problem.value} right now, so nothing changed. "
+            "Try again in a minute."
+        )
+    return (
+        f"vfbot's database cannot be used ({error.problem.value}), so nothing changed; "
+        f"{_ASK_OPERATOR} (vfbot's log says what to fix)."
+    )
 
 
 def check_detail(step: CheckStep) -> str:
@@ -101,7 +102,7 @@ def check_detail(step: CheckStep) -> str:
     if step.outcome is Outcome.REFUSED:
         return f"the panel says: {step.detail}"
     if step.outcome is Outcome.PANEL_ERROR and step.error is not None:
-        return describe_panel_error(step.error)
+        return err.describe_panel_error(step.error)
     return step.detail
 
 

@@ -10,8 +10,6 @@ state, never from the event, so updating them again is harmless.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 from aiolimiter import AsyncLimiter
 from slack_sdk.errors import SlackApiError
@@ -20,15 +18,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.provisioning import events
 from bot.provisioning.model import EventRecord, Operation, RequestRecord
 from bot.provisioning.outbox import DeliveryDeferredError
-from bot.provisioning.requests import RequestService
-from bot.provisioning.servers import DeleteService
 from bot.slack.blocks.notice import notice_blocks, notice_text
 from bot.slack.blocks.operation import operation_blocks, operation_text
 from bot.slack.blocks.progress import decision_text, milestone_text
 from bot.slack.blocks.request import request_blocks, request_text
 from bot.slack.blocks.summary import RequestSummary, summarize
+from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
-from bot.slack.threads import SlackMessage, SlackStore, Thread
+from bot.slack.threads import SlackMessage, Thread
 
 __all__ = ["SUBSCRIBER", "SlackNotifier"]
 
@@ -61,22 +58,15 @@ class SlackNotifier:
     def __init__(
         self,
         client: AsyncWebClient,
-        requests: RequestService,
-        deletes: DeleteService,
-        store: SlackStore,
+        deps: SlackDeps,
         *,
-        clock: Callable[[], datetime],
         pacing_s: float = 1.0,
         notify_channel: str | None = None,
     ) -> None:
-        self._client = client
-        self._requests = requests
-        self._deletes = deletes
-        self._store = store
-        self._clock = clock
-        self._pacing_s = pacing_s
+        self._client, self._pacing_s, self._notify_channel = client, pacing_s, notify_channel
+        self._requests, self._deletes = deps.requests, deps.servers.deletes
+        self._store, self._clock = deps.store, deps.clock
         self._limiters: dict[str, AsyncLimiter] = {}
-        self._notify_channel = notify_channel
         self._told_cannot_post: set[tuple[Thread, int]] = set()
 
     async def handle(self, event: EventRecord) -> None:

@@ -31,7 +31,7 @@ from bot.provisioning.servers import (
     Servers,
 )
 from bot.provisioning.servers.locks import LockWait
-from bot.provisioning.transitions import Moves
+from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import (
     BuildTiming,
     FakeClock,
@@ -215,24 +215,16 @@ async def make_harness(
             **config,
         }
         engine_config = EngineConfig(**settings)  # type: ignore[arg-type]
-        uow = store.uow
-        moves = Moves(uow, clock, engine_config.worker_id)
-        requests = RequestService(client, uow, clock, moves)
-        engine = Engine(client, uow, engine_config, clock, requests=requests, moves=moves)
+        moves = Moves(store.uow, clock, engine_config.worker_id)
+        ctx = Context(client, store.uow, clock, moves, owner_user_id=1, sleep=sleeps)
+        requests = RequestService(ctx)
+        engine = Engine(ctx, engine_config, requests=requests)
         locks = LockWait(wait_s=60, poll_s=5)
         servers = Servers(
-            resolver=ServerResolver(client, uow, owner_user_id=1),
-            inventory=Inventory(client, uow, owner_user_id=1, clock=clock, defaults=DEFAULTS),
-            deletes=DeleteService(client, uow, clock=clock, moves=moves, locks=locks, sleep=sleeps),
-            actions=ServerActions(
-                client,
-                moves,
-                owner_user_id=1,
-                locks=locks,
-                sleep=sleeps,
-                queue_poll_s=2,
-                queue_timeout_s=120,
-            ),
+            resolver=ServerResolver(ctx),
+            inventory=Inventory(ctx, defaults=DEFAULTS),
+            deletes=DeleteService(ctx, locks=locks),
+            actions=ServerActions(ctx, locks=locks, queue_poll_s=2, queue_timeout_s=120),
         )
         intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
         return Harness(sandbox, store, clock, sleeps, client, requests, engine, intake, servers)

@@ -20,7 +20,7 @@ from bot.provisioning.model import InstanceState, RequestState
 from bot.provisioning.planner import Planner
 from bot.provisioning.request import RequestLimits
 from bot.provisioning.requests import RequestService
-from bot.provisioning.transitions import Moves
+from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import BuildTiming, PanelState, running_sandbox
 from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient
@@ -62,11 +62,13 @@ async def test_sigkill_mid_request_then_restart_builds_all_ten_once(tmp_path: Pa
     panel = PanelState(timing=BuildTiming(queued_s=0.2, build_s=0.4))
     panel.faults.latency_s = 0.05  # creates take a moment, so the kill lands mid-request
     db = Database(f"sqlite:///{tmp_path / 'crash.db'}")
+    await db.upgrade()
     await db.start()
     async with running_sandbox(panel) as sandbox:
         client = AiohttpVirtFusionClient(sandbox.api_url, SecretStr("sandbox-token"))
         try:
-            requests = RequestService(client, db.uow, utcnow, Moves(db.uow, utcnow, "test"))
+            moves = Moves(db.uow, utcnow, "test")
+            requests = RequestService(Context(client, db.uow, utcnow, moves, owner_user_id=1))
             intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
             record, _ = await intake.submit_request(
                 REQUEST, Origin(key=f"test:{uuid.uuid4()}", requester="U1", source="cli")

@@ -33,6 +33,7 @@ from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.servers import Inventory, Servers
 from bot.provisioning.servers.checks import CheckStep, Outcome, check_panel
 from bot.provisioning.servers.model import ResolvedServer
+from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import FakeClock, ScriptedFault
 from bot.slack.threads import SlackMessage, Thread
 from bot.store.memory import MemoryStore
@@ -712,6 +713,11 @@ class SpecPanel(VirtFusionClient):
         return RawResponse(200, {}, json.dumps(answer).encode())
 
 
+def _context(panel: VirtFusionClient, clock: FakeClock) -> Context:
+    store = MemoryStore()
+    return Context(panel, store.uow, clock, Moves(store.uow, clock, "test"), owner_user_id=1)
+
+
 async def test_status_names_the_os_from_the_template_id_with_one_cached_list_call() -> None:
     # The spec's server 69 was built from template 49 ("Ubuntu Server 24.04 LTS ..."); it has
     # no `os.name`, so the name comes from the package's template list, read once per 10 min.
@@ -733,7 +739,7 @@ async def test_status_names_the_os_from_the_template_id_with_one_cached_list_cal
         }
     )
     clock = FakeClock()
-    inventory = Inventory(panel, MemoryStore().uow, owner_user_id=1, clock=clock, defaults=DEFAULTS)
+    inventory = Inventory(_context(panel, clock), defaults=DEFAULTS)
     server = ResolvedServer(69, "Elliptical Way")
 
     first = await inventory.status(server)
@@ -748,9 +754,7 @@ async def test_status_names_the_os_from_the_template_id_with_one_cached_list_cal
 async def test_an_os_template_the_list_lacks_shows_its_id(caplog: pytest.LogCaptureFixture) -> None:
     spec = sample("spec_server")
     panel = SpecPanel({"/servers/69": spec, "/media/templates/fromServerPackageSpec/1": 403})
-    inventory = Inventory(
-        panel, MemoryStore().uow, owner_user_id=1, clock=FakeClock(), defaults=DEFAULTS
-    )
+    inventory = Inventory(_context(panel, FakeClock()), defaults=DEFAULTS)
     detail = await inventory.status(ResolvedServer(69, "Elliptical Way"))
     assert detail.os == "template 49"
     assert "cannot read OS template names" in caplog.text

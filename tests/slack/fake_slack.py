@@ -9,6 +9,7 @@ HTML login page Slack really returns) and `response_url` endpoints. For Socket M
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
@@ -126,6 +127,7 @@ class FakeSlack:
         self.members: dict[str, set[str]] = members if members is not None else {}
         self.bot_channels: set[str] | None = None
         self.expire_triggers = False
+        self.latency_s: dict[str, float] = {}  # method -> how long Slack takes to answer it
         self.users: dict[str, dict[str, Any]] = {}
         self.channel_names: dict[str, str] = {}
         self.url = ""
@@ -197,6 +199,16 @@ class FakeSlack:
             if message["ts"] == ts:
                 return message
         return None
+
+    def seed_message(self, channel: str, ts: str, text: str = "") -> None:
+        """A bot message posted before this fake started (by an older vfbot, say); later
+        messages get later timestamps."""
+        self._messages.setdefault(channel, []).append(
+            {"type": "message", "user": BOT_USER_ID, "channel": channel, "ts": ts, "text": text}
+        )
+        seconds, _, micros = ts.partition(".")
+        seen = ((int(seconds) - _TS_BASE) * 1_000_000 + int(micros)) // 100
+        self._seq = itertools.count(max(next(self._seq), seen + 1))
 
     def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """Replies to the parent message `ts`, without the parent."""
@@ -322,6 +334,8 @@ class FakeSlack:
         params = await _read_params(request)
         headers = CIMultiDict(request.headers)
         self.calls.append(SlackCall(method, params, headers, self._clock()))
+        if self.latency_s.get(method):
+            await asyncio.sleep(self.latency_s[method])  # a slow Slack, for crash tests
 
         if method not in self._methods:
             return web.json_response({"ok": False, "error": "unknown_method"})

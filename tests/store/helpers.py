@@ -13,7 +13,7 @@ from bot.provisioning.model import (
     RequestRecord,
     RequestState,
 )
-from bot.provisioning.ports import InstanceChange
+from bot.provisioning.ports import InstanceChange, NewOperation, NewRequest
 from tests.store.conftest import NOW, StoreUnderTest
 
 __all__ = ["add_instances", "add_operation", "add_request", "set_server", "undelivered"]
@@ -31,15 +31,17 @@ async def add_request(
     """Commit one request and return it."""
     async with store.uow() as uow:
         record, _ = await uow.requests.add_or_get(
-            key=key,
-            requester=requester,
-            source="cli",
-            project_name="proj",
-            payload={"servers": 1},
-            plan=None,
-            state=state,
+            NewRequest(
+                key=key,
+                requester=requester,
+                source="cli",
+                project_name="proj",
+                payload={"servers": 1},
+                plan=None,
+                state=state,
+                expires_at=expires_at,
+            ),
             now=now,
-            expires_at=expires_at,
         )
         await uow.commit()
     return record
@@ -78,16 +80,18 @@ async def add_operation(
     """Commit one delete operation on ``server_id`` and return it."""
     async with store.uow() as uow:
         operation = await uow.operations.add(
-            kind=OperationKind.DELETE,
-            server_id=server_id,
-            server_name=f"web-{server_id}",
-            requester="U1",
-            state=state,
-            params={"delay_min": 5, "nested": {"a": [1, None]}},
+            NewOperation(
+                kind=OperationKind.DELETE,
+                server_id=server_id,
+                server_name=f"web-{server_id}",
+                requester="U1",
+                state=state,
+                params={"delay_min": 5, "nested": {"a": [1, None]}},
+                expires_at=None if expires_in_s is None else NOW + timedelta(seconds=expires_in_s),
+                request_id=request_id,
+                channel="C1",
+            ),
             now=NOW,
-            expires_at=None if expires_in_s is None else NOW + timedelta(seconds=expires_in_s),
-            request_id=request_id,
-            channel="C1",
         )
         await uow.commit()
     return operation

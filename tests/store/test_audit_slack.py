@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.provisioning.ports import NewAudit
 from bot.slack.threads import SlackMessage, Thread
 from tests.store.conftest import NOW, StoreUnderTest
 from tests.store.helpers import add_operation, add_request
@@ -12,13 +13,11 @@ from tests.store.helpers import add_operation, add_request
 
 async def test_audit_add_and_list(store: StoreUnderTest) -> None:
     async with store.uow() as uow:
-        first = await uow.audit.add(
-            at=NOW, actor="U1", action="approve", target="VF-1", result="ok", detail={"n": 1}
-        )
+        first = await uow.audit.add(NewAudit("U1", "approve", "VF-1", "ok", {"n": 1}), at=NOW)
         second = await uow.audit.add(
-            at=NOW + timedelta(seconds=1), actor="U2", action="reject", target="VF-2", result="ok"
+            NewAudit("U2", "reject", "VF-2", "ok"), at=NOW + timedelta(seconds=1)
         )
-        await uow.audit.add(at=NOW, actor="U1", action="cancel", target="VF-3", result="denied")
+        await uow.audit.add(NewAudit("U1", "cancel", "VF-3", "denied"), at=NOW)
         await uow.commit()
     assert first.detail == {"n": 1}
     assert (first.actor, first.action, first.target, first.result) == (

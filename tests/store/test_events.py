@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from bot.provisioning.model import EventRecord
+from bot.provisioning.ports import NewEvent
 from tests.store.conftest import NOW, StoreUnderTest
 from tests.store.helpers import add_instances, add_operation, add_request, undelivered
 
@@ -59,10 +60,9 @@ async def _add_events(
     async with store.uow() as uow:
         added = [
             await uow.events.add(
-                request_id=request_id,
-                operation_id=operation_id,
-                kind=k,
-                payload={"k": k},
+                NewEvent(
+                    request_id=request_id, operation_id=operation_id, kind=k, payload={"k": k}
+                ),
                 now=NOW,
             )
             for k in kinds
@@ -82,10 +82,11 @@ async def test_add_and_list(store: StoreUnderTest) -> None:
     (instance,) = await add_instances(store, request.id, 1)
     async with store.uow() as uow:
         first = await uow.events.add(
-            request_id=request.id, instance_id=instance.id, kind="created", payload={}, now=NOW
+            NewEvent(request_id=request.id, instance_id=instance.id, kind="created", payload={}),
+            now=NOW,
         )
         second = await uow.events.add(
-            request_id=request.id, kind="done", payload={"n": [1]}, now=NOW
+            NewEvent(request_id=request.id, kind="done", payload={"n": [1]}), now=NOW
         )
         await uow.commit()
     assert first.instance_id == instance.id
@@ -120,13 +121,14 @@ async def test_an_event_belongs_to_exactly_one_stream(store: StoreUnderTest) -> 
     operation = await add_operation(store)
     async with store.uow() as uow:
         with pytest.raises(ValueError, match="exactly one"):
-            await uow.events.add(kind="x", payload={}, now=NOW)
+            await uow.events.add(NewEvent(kind="x", payload={}), now=NOW)
         with pytest.raises(ValueError, match="exactly one"):
             await uow.events.add(
-                kind="x", payload={}, now=NOW, request_id=request.id, operation_id=operation.id
+                NewEvent(kind="x", payload={}, request_id=request.id, operation_id=operation.id),
+                now=NOW,
             )
         # The unit is still usable.
-        await uow.events.add(kind="ok", payload={}, now=NOW, request_id=request.id)
+        await uow.events.add(NewEvent(kind="ok", payload={}, request_id=request.id), now=NOW)
         await uow.commit()
     async with store.uow() as uow:
         assert [e.kind for e in await uow.events.list_for_request(request.id)] == ["ok"]
@@ -190,6 +192,26 @@ async def test_expired_lease_moves_to_another_worker(store: StoreUnderTest) -> N
     assert [e.id for e in await _claim(store, "w2", at_s=30)] == [e1.id]
     assert await _deliver(store, e1.id, "w1") is False
     assert await _deliver(store, e1.id, "w2") is True
+
+
+async def test_renew_keeps_the_lease_of_its_worker_only(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    (e1,) = await _add_events(store, ["a"], request_id=request.id)
+    assert [e.id for e in await _claim(store, "w1", lease_s=6)] == [e1.id]
+    async with store.uow() as uow:
+        until = NOW + timedelta(seconds=60)
+        await uow.events.renew([e1.id], subscriber=SUB, worker="w1", until=until)
+        await uow.events.renew([e1.id], subscriber=SUB, worker="w2", until=until + timedelta(1))
+        await uow.commit()
+    assert await _claim(store, "w2", at_s=59) == []  # renewed: w1 still delivers it
+    assert [e.id for e in await _claim(store, "w2", at_s=60)] == [e1.id]  # not w2's renewal
+    assert await _deliver(store, e1.id, "w2") is True
+    async with store.uow() as uow:  # a delivered event's lease is never renewed again
+        await uow.events.renew(
+            [e1.id], subscriber=SUB, worker="w2", until=until + timedelta(days=9)
+        )
+        await uow.commit()
+    assert await _claim(store, "w3", at_s=61) == []
 
 
 async def test_subscribers_are_independent(store: StoreUnderTest) -> None:

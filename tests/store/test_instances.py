@@ -14,7 +14,13 @@ from bot.provisioning.model import (
     InstanceState,
     RequestState,
 )
-from bot.provisioning.ports import RELEASE, InstanceChange, ServerAlreadyClaimedError
+from bot.provisioning.ports import (
+    RELEASE,
+    Claim,
+    InstanceChange,
+    ServerAlreadyClaimedError,
+    ServerQuery,
+)
 from tests.store.conftest import NOW, StoreUnderTest
 from tests.store.helpers import add_instances, add_request, set_server
 
@@ -34,12 +40,14 @@ async def _claim(
 ) -> list[InstanceRecord]:
     async with store.uow() as uow:
         claimed = await uow.instances.claim(
-            worker=worker,
-            states={PLANNED},
-            now=NOW + timedelta(seconds=at_s),
-            lease_s=lease_s,
-            limit=limit,
-            request_states=request_states,
+            Claim(
+                worker=worker,
+                states={PLANNED},
+                now=NOW + timedelta(seconds=at_s),
+                lease_s=lease_s,
+                limit=limit,
+                request_states=request_states,
+            )
         )
         await uow.commit()
     return claimed
@@ -367,11 +375,13 @@ async def test_find_by_name_and_list_with_servers(store: StoreUnderTest) -> None
         named = await uow.instances.find_by_name(" VM-0 ")
         deleted_name = await uow.instances.find_by_name("vm-1")
         no_server = await uow.instances.find_by_name("vm-2")
-        page, total = await uow.instances.list_with_servers(limit=2)
-        rest, _ = await uow.instances.list_with_servers(limit=2, offset=2)
-        mine, mine_total = await uow.instances.list_with_servers(requester="U1")
-        of_request, _ = await uow.instances.list_with_servers(request_id=second.id)
-        everything, all_total = await uow.instances.list_with_servers(include_deleted=True)
+        page, total = await uow.instances.list_with_servers(ServerQuery(limit=2))
+        rest, _ = await uow.instances.list_with_servers(ServerQuery(limit=2, offset=2))
+        mine, mine_total = await uow.instances.list_with_servers(ServerQuery(requester="U1"))
+        of_request, _ = await uow.instances.list_with_servers(ServerQuery(request_id=second.id))
+        everything, all_total = await uow.instances.list_with_servers(
+            ServerQuery(include_deleted=True)
+        )
 
     assert [i.server_id for i in named] == [21, 11]  # newest first
     assert [i.server_id for i in deleted_name] == [12]

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from bot.provisioning.model import Operation, OperationKind, OperationState
-from bot.provisioning.ports import OperationChange
+from bot.provisioning.ports import NewOperation, OperationChange
 from tests.store.conftest import NOW, StoreUnderTest
 from tests.store.helpers import add_operation
 
@@ -38,16 +38,18 @@ async def test_add_and_get_round_trip(store: StoreUnderTest) -> None:
 async def test_add_may_record_the_decision(store: StoreUnderTest) -> None:
     async with store.uow() as uow:
         operation = await uow.operations.add(
-            kind=OperationKind.DELETE,
-            server_id=5,
-            server_name="",
-            requester="U1",
-            state=OperationState.APPROVED,
-            params={},
+            NewOperation(
+                kind=OperationKind.DELETE,
+                server_id=5,
+                server_name="",
+                requester="U1",
+                state=OperationState.APPROVED,
+                params={},
+                decided_by="U1",
+                decided_at=NOW,
+                decision_note="self-approved",
+            ),
             now=NOW,
-            decided_by="U1",
-            decided_at=NOW,
-            decision_note="self-approved",
         )
         await uow.commit()
     assert (operation.decided_by, operation.decided_at) == ("U1", NOW)
@@ -103,12 +105,14 @@ async def test_transition_is_compare_and_set(store: StoreUnderTest) -> None:
 async def test_uncommitted_work_is_rolled_back(store: StoreUnderTest) -> None:
     async with store.uow() as uow:
         await uow.operations.add(
-            kind=OperationKind.DELETE,
-            server_id=1,
-            server_name="x",
-            requester="U1",
-            state=PENDING,
-            params={},
+            NewOperation(
+                kind=OperationKind.DELETE,
+                server_id=1,
+                server_name="x",
+                requester="U1",
+                state=PENDING,
+                params={},
+            ),
             now=NOW,
         )
     async with store.uow() as uow:

@@ -15,7 +15,16 @@ from bot.provisioning.model import (
     OperationState,
     RequestState,
 )
-from bot.provisioning.ports import InstanceChange, RequestChange, UnitOfWork
+from bot.provisioning.ports import (
+    Claim,
+    InstanceChange,
+    NewAudit,
+    NewEvent,
+    NewOperation,
+    NewRequest,
+    RequestChange,
+    UnitOfWork,
+)
 from bot.slack.threads import SlackStore
 from tests.store.conftest import NOW, StoreUnderTest
 from tests.store.helpers import add_instances, add_operation, add_request, undelivered
@@ -24,16 +33,18 @@ from tests.store.helpers import add_instances, add_operation, add_request, undel
 async def _add_request_uncommitted(store: StoreUnderTest, key: str) -> None:
     async with store.uow() as uow:
         await uow.requests.add_or_get(
-            key=key,
-            requester="U1",
-            source="cli",
-            project_name="p",
-            payload={},
-            plan=None,
-            state=RequestState.PENDING_APPROVAL,
+            NewRequest(
+                key=key,
+                requester="U1",
+                source="cli",
+                project_name="p",
+                payload={},
+                plan=None,
+                state=RequestState.PENDING_APPROVAL,
+            ),
             now=NOW,
         )
-        await uow.audit.add(at=NOW, actor="U1", action="submit", target="x", result="ok")
+        await uow.audit.add(NewAudit("U1", "submit", "x", "ok"), at=NOW)
 
 
 async def test_leaving_without_commit_rolls_back(store: StoreUnderTest) -> None:
@@ -49,7 +60,7 @@ async def test_leaving_without_commit_undoes_every_repository(store: StoreUnderT
     (instance,) = await add_instances(store, request.id, 1)
     operation = await add_operation(store)
     async with store.uow() as uow:
-        await uow.events.add(request_id=request.id, kind="old", payload={}, now=NOW)
+        await uow.events.add(NewEvent(request_id=request.id, kind="old", payload={}), now=NOW)
         await uow.commit()
     later = NOW + timedelta(minutes=1)
     async with store.uow() as uow:
@@ -62,10 +73,10 @@ async def test_leaving_without_commit_undoes_every_repository(store: StoreUnderT
         )
         await uow.instances.add_many(request.id, [NewInstance(1, "extra", {})], later)
         await uow.instances.claim(
-            worker="w1", states={InstanceState.PLANNED}, now=later, lease_s=60, limit=10
+            Claim(worker="w1", states={InstanceState.PLANNED}, now=later, lease_s=60, limit=10)
         )
         await uow.instances.update(instance.id, now=later, change=InstanceChange(server_id=9))
-        await uow.events.add(request_id=request.id, kind="new", payload={}, now=later)
+        await uow.events.add(NewEvent(request_id=request.id, kind="new", payload={}), now=later)
         (head,) = await uow.events.claim_next(
             subscriber="s", worker="w1", now=later, lease_s=60, limit=10
         )
@@ -77,15 +88,17 @@ async def test_leaving_without_commit_undoes_every_repository(store: StoreUnderT
             now=later,
         )
         await uow.operations.add(
-            kind=OperationKind.DELETE,
-            server_id=2,
-            server_name="y",
-            requester="U1",
-            state=operation.state,
-            params={},
+            NewOperation(
+                kind=OperationKind.DELETE,
+                server_id=2,
+                server_name="y",
+                requester="U1",
+                state=operation.state,
+                params={},
+            ),
             now=later,
         )
-        await uow.audit.add(at=later, actor="U1", action="x", target="t", result="ok")
+        await uow.audit.add(NewAudit("U1", "x", "t", "ok"), at=later)
     async with store.uow() as uow:
         assert await uow.requests.get(request.id) == request
         assert await uow.instances.list_for_request(request.id) == [instance]
@@ -97,16 +110,16 @@ async def test_leaving_without_commit_undoes_every_repository(store: StoreUnderT
     assert await undelivered(store, "s") == 1
     async with store.uow() as uow:
         claimed = await uow.instances.claim(
-            worker="w2", states={InstanceState.PLANNED}, now=later, lease_s=60, limit=10
+            Claim(worker="w2", states={InstanceState.PLANNED}, now=later, lease_s=60, limit=10)
         )
     assert [i.id for i in claimed] == [instance.id]
 
 
 async def test_explicit_rollback_then_commit(store: StoreUnderTest) -> None:
     async with store.uow() as uow:
-        await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
+        await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NOW)
         await uow.rollback()
-        await uow.audit.add(at=NOW, actor="b", action="x", target="t", result="ok")
+        await uow.audit.add(NewAudit("b", "x", "t", "ok"), at=NOW)
         await uow.commit()
     async with store.uow() as uow:
         assert [a.actor for a in await uow.audit.list_recent()] == ["b"]
@@ -114,11 +127,11 @@ async def test_explicit_rollback_then_commit(store: StoreUnderTest) -> None:
 
 async def test_commit_keeps_the_unit_usable(store: StoreUnderTest) -> None:
     async with store.uow() as uow:
-        await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
+        await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NOW)
         await uow.commit()
-        await uow.audit.add(at=NOW, actor="b", action="x", target="t", result="ok")
+        await uow.audit.add(NewAudit("b", "x", "t", "ok"), at=NOW)
         await uow.commit()
-        await uow.audit.add(at=NOW, actor="c", action="x", target="t", result="ok")
+        await uow.audit.add(NewAudit("c", "x", "t", "ok"), at=NOW)
     async with store.uow() as uow:
         assert [a.actor for a in await uow.audit.list_recent()] == ["b", "a"]
 
@@ -126,7 +139,7 @@ async def test_commit_keeps_the_unit_usable(store: StoreUnderTest) -> None:
 async def test_exception_in_block_rolls_back(store: StoreUnderTest) -> None:
     with pytest.raises(KeyError):
         async with store.uow() as uow:
-            await uow.audit.add(at=NOW, actor="a", action="x", target="t", result="ok")
+            await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NOW)
             raise KeyError("boom")
     async with store.uow() as uow:
         assert await uow.audit.list_recent() == []
@@ -138,7 +151,7 @@ async def test_aware_datetimes_come_back_in_utc(store: StoreUnderTest) -> None:
     record = await add_request(store, now=local, expires_at=local + timedelta(hours=1))
     async with store.uow() as uow:
         loaded = await uow.requests.get(record.id)
-        logged = await uow.audit.add(at=local, actor="a", action="x", target="t", result="ok")
+        logged = await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=local)
         await uow.commit()
     assert loaded is not None
     for value in (loaded.created_at, loaded.updated_at, loaded.expires_at, logged.at):
@@ -161,7 +174,7 @@ NAIVE = datetime(2025, 1, 1)
 
 
 async def _naive_audit(uow: UnitOfWork, slack: SlackStore) -> object:
-    return await uow.audit.add(at=NAIVE, actor="a", action="x", target="t", result="ok")
+    return await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NAIVE)
 
 
 async def _naive_transition(uow: UnitOfWork, slack: SlackStore) -> object:
@@ -173,7 +186,7 @@ async def _naive_transition(uow: UnitOfWork, slack: SlackStore) -> object:
 
 async def _naive_claim(uow: UnitOfWork, slack: SlackStore) -> object:
     return await uow.instances.claim(
-        worker="w", states={InstanceState.PLANNED}, now=NAIVE, lease_s=1, limit=1
+        Claim(worker="w", states={InstanceState.PLANNED}, now=NAIVE, lease_s=1, limit=1)
     )
 
 
@@ -217,13 +230,15 @@ async def test_json_comes_back_as_json_and_is_never_shared(store: StoreUnderTest
     payload: dict[str, object] = {"list": (1, 2), "nested": {"a": [None, True, 1.5]}}
     async with store.uow() as uow:
         record, _ = await uow.requests.add_or_get(
-            key="cli:json",
-            requester="U1",
-            source="cli",
-            project_name="p",
-            payload=payload,
-            plan={"servers": []},
-            state=RequestState.APPROVED,
+            NewRequest(
+                key="cli:json",
+                requester="U1",
+                source="cli",
+                project_name="p",
+                payload=payload,
+                plan={"servers": []},
+                state=RequestState.APPROVED,
+            ),
             now=NOW,
         )
         await uow.commit()

@@ -24,8 +24,7 @@ from bot.provisioning.engine.finish import finish_requests, settle_cancelled
 from bot.provisioning.engine.reconcile import reconcile
 from bot.provisioning.engine.track import track
 from bot.provisioning.requests import RequestService
-from bot.provisioning.transitions import Clock, Moves, UowFactory
-from bot.virtfusion import VirtFusionClient
+from bot.provisioning.transitions import Context
 
 __all__ = ["Engine", "EngineConfig", "TickReport"]
 
@@ -33,17 +32,8 @@ __all__ = ["Engine", "EngineConfig", "TickReport"]
 class Engine:
     """One tick runs every step over what is due; each server is isolated from the others."""
 
-    def __init__(
-        self,
-        client: VirtFusionClient,
-        uow: UowFactory,
-        config: EngineConfig,
-        clock: Clock,
-        *,
-        requests: RequestService,
-        moves: Moves,
-    ) -> None:
-        self._ctx = EngineContext(client, uow, config, clock, moves)
+    def __init__(self, ctx: Context, config: EngineConfig, *, requests: RequestService) -> None:
+        self._ctx = EngineContext(ctx, config)
         self._requests = requests
 
     @property

@@ -7,13 +7,13 @@ reading the server again (`track`).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.provisioning.engine.context import EngineContext, TickReport
 from bot.provisioning.events import InstanceBuildStarted
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange
-from bot.provisioning.transitions import emit
 from bot.virtfusion import (
     AmbiguousResultError,
     ApiError,
@@ -21,7 +21,6 @@ from bot.virtfusion import (
     ConnectError,
     InvalidRequestError,
     LockedError,
-    NotFoundError,
     RateLimitedError,
 )
 
@@ -42,52 +41,22 @@ async def build_due(ctx: EngineContext, report: TickReport) -> None:
 
 
 async def _build_one(ctx: EngineContext, instance: InstanceRecord, report: TickReport) -> None:
-    if instance.server_id is None:
-        raise RuntimeError(f"instance {instance.id} is created without a server id")
-    plan = instance.plan
-    try:
-        server = await ctx.client.server(instance.server_id)
-    except NotFoundError:
-        reason = f"server {instance.server_id} was deleted on the panel before it was built"
-        await ctx.fail(instance, S.CREATED, reason, stage="build")
-        report.failed += 1
+    server = await ctx.read_server(instance, S.CREATED, report, "before it was built")
+    if server is None:
         return
-    started_event = InstanceBuildStarted(server_id=instance.server_id, os=plan.os_label)
-    now = ctx.clock()
+    plan = instance.plan
+    started_event = InstanceBuildStarted(server_id=server.id, os=plan.os_label)
     if server.phase is not BuildPhase.ALLOCATED:
         # The build was already issued (we crashed after calling it): just follow it.
-        change = InstanceChange(
-            build_started_at=instance.build_started_at or now,
-            lease_owner=RELEASE.lease_owner,
-            lease_until=RELEASE.lease_until,
-        )
-        async with ctx.uow() as uow:
-            changed = await uow.instances.transition(
-                instance.id,
-                expected=[S.CREATED],
-                new=S.BUILDING,
-                now=now,
-                worker=ctx.worker,
-                change=change,
-            )
-            if changed is not None:
-                await emit(uow, changed, started_event, now)
-            await uow.commit()
+        since = replace(RELEASE, build_started_at=instance.build_started_at or ctx.clock())
+        await ctx.moves.step(instance, S.CREATED, S.BUILDING, since, started_event)
         return
-    async with ctx.uow() as uow:  # the intent, committed before the panel call
-        started = await uow.instances.transition(
-            instance.id,
-            expected=[S.CREATED],
-            new=S.BUILDING,
-            now=now,
-            worker=ctx.worker,
-            change=InstanceChange(build_started_at=now),
-        )
-        if started is None:
-            return
-        await uow.commit()
+    intent = InstanceChange(build_started_at=ctx.clock())  # committed before the panel call
+    started = await ctx.moves.step(instance, S.CREATED, S.BUILDING, intent)
+    if started is None:
+        return
     try:
-        await ctx.client.build_server(instance.server_id, plan.build_body)
+        await ctx.client.build_server(server.id, plan.build_body)
     except AmbiguousResultError as error:
         logger.warning(
             "%s: build outcome unknown; tracking will read the server: %s", instance.name, error
@@ -108,10 +77,5 @@ async def _build_one(ctx: EngineContext, instance: InstanceRecord, report: TickR
             next_check_at=ctx.clock() + timedelta(seconds=ctx.config.retry_backoff_s),
         )
         return
-    now = ctx.clock()
-    async with ctx.uow() as uow:
-        changed = await uow.instances.update(started.id, now=now, worker=ctx.worker, change=RELEASE)
-        if changed is not None:
-            await emit(uow, changed, started_event, now)
-        await uow.commit()
+    await ctx.moves.step(started, S.BUILDING, S.BUILDING, RELEASE, started_event)
     report.builds_started += 1

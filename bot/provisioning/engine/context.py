@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from bot.provisioning.events import InstanceFailed
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
-from bot.provisioning.transitions import Clock, Moves, UowFactory
-from bot.virtfusion import VirtFusionClient, VirtFusionError
+from bot.provisioning.ports import Claim, DatabaseUnavailableError
+from bot.provisioning.transitions import Context
+from bot.virtfusion import NotFoundError, Server, VirtFusionError
 
 __all__ = ["EngineConfig", "EngineContext", "Step", "TickReport"]
 
@@ -63,19 +64,9 @@ class TickReport:
 class EngineContext:
     """The panel, the store and the clock, with the claim/lease/fail helpers steps share."""
 
-    def __init__(
-        self,
-        client: VirtFusionClient,
-        uow: UowFactory,
-        config: EngineConfig,
-        clock: Clock,
-        moves: Moves,
-    ) -> None:
-        self.client = client
-        self.uow = uow
+    def __init__(self, ctx: Context, config: EngineConfig) -> None:
+        self.client, self.uow, self.clock, self.moves = ctx.client, ctx.uow, ctx.clock, ctx.moves
         self.config = config
-        self.clock = clock
-        self.moves = moves
         self.worker = config.worker_id
         self._slots = asyncio.Semaphore(max(1, config.concurrency))
 
@@ -89,7 +80,7 @@ class EngineContext:
     ) -> list[InstanceRecord]:
         """Lease due rows in `states` to this worker (only of running requests by default)."""
         async with self.uow() as uow:
-            claimed = await uow.instances.claim(
+            claim = Claim(
                 worker=self.worker,
                 states=states,
                 now=self.clock(),
@@ -97,6 +88,7 @@ class EngineContext:
                 limit=limit or self.config.batch,
                 request_states=request_states,
             )
+            claimed = await uow.instances.claim(claim)
             await uow.commit()
         return claimed
 
@@ -137,6 +129,8 @@ class EngineContext:
             except VirtFusionError as error:
                 logger.warning("%s: panel error, will retry: %s", instance.name, error)
                 await self.release(instance, after_s=self.config.retry_backoff_s)
+            except DatabaseUnavailableError:
+                raise  # the whole tick stops; the lease expires and the row is taken again
             except Exception:
                 reference = uuid.uuid4().hex[:8]
                 logger.exception("%s: step failed (reference %s)", instance.name, reference)
@@ -153,6 +147,22 @@ class EngineContext:
             or record.cancel_requested
             or record.state is not R.RUNNING
         }
+
+    async def read_server(
+        self, instance: InstanceRecord, expected: InstanceState, report: TickReport, when: str
+    ) -> Server | None:
+        """The instance's server from the panel; None (and the instance failed) when it was
+        deleted there `when` ("before it was built")."""
+        server_id = instance.server_id
+        if server_id is None:
+            raise RuntimeError(f"instance {instance.id} has no server id")
+        try:
+            return await self.client.server(server_id)
+        except NotFoundError:
+            reason = f"server {server_id} was deleted on the panel {when}"
+            await self.fail(instance, expected, reason, stage="build")
+            report.failed += 1
+            return None
 
     async def fail(
         self,

@@ -7,13 +7,13 @@ the server to `create_unknown`, which `reconcile` settles.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.provisioning.engine.context import EngineContext, TickReport
 from bot.provisioning.events import InstanceCreated
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange, ServerAlreadyClaimedError
-from bot.provisioning.transitions import emit
 from bot.virtfusion import (
     AmbiguousResultError,
     ApiError,
@@ -41,19 +41,11 @@ async def create_due(ctx: EngineContext, report: TickReport) -> None:
 
 
 async def _create_one(ctx: EngineContext, instance: InstanceRecord, report: TickReport) -> None:
-    now = ctx.clock()
-    async with ctx.uow() as uow:  # the intent, committed before the panel call
-        started = await uow.instances.transition(
-            instance.id,
-            expected=[S.PLANNED],
-            new=S.CREATING,
-            now=now,
-            worker=ctx.worker,
-            change=InstanceChange(intent_at=now, attempts=instance.attempts + 1, error=None),
-        )
-        if started is None:
-            return
-        await uow.commit()
+    now = ctx.clock()  # the intent, committed before the panel call
+    intent = InstanceChange(intent_at=now, attempts=instance.attempts + 1, error=None)
+    started = await ctx.moves.step(instance, S.PLANNED, S.CREATING, intent)
+    if started is None:
+        return
     try:
         server = await ctx.client.create_server(instance.plan.create_body)
     except AmbiguousResultError as error:
@@ -123,37 +115,22 @@ async def record_created(
 
     Raises ServerAlreadyClaimedError when another instance already holds that server id.
     """
-    now = ctx.clock()
     plan = instance.plan
-    change = InstanceChange(
+    change = replace(
+        RELEASE,
         server_id=server.id,
         hypervisor_id=server.hypervisor_id,
         group_id=plan.group_id,
         ipv4=list(server.ipv4),
         error=None,
-        lease_owner=RELEASE.lease_owner,
-        lease_until=RELEASE.lease_until,
         next_check_at=None,
     )
-    async with ctx.uow() as uow:
-        changed = await uow.instances.transition(
-            instance.id,
-            expected=[expected],
-            new=S.CREATED,
-            now=now,
-            worker=ctx.worker,
-            change=change,
-        )
-        if changed is None:
-            return False
-        event = InstanceCreated(
-            server_id=server.id,
-            group=plan.group_name,
-            hypervisor_id=server.hypervisor_id,
-            hypervisor=server.hypervisor.name if server.hypervisor else "",
-            ipv4=list(server.ipv4),
-            reconciled=reconciled,
-        )
-        await emit(uow, changed, event, now)
-        await uow.commit()
-    return True
+    created = InstanceCreated(
+        server_id=server.id,
+        group=plan.group_name,
+        hypervisor_id=server.hypervisor_id,
+        hypervisor=server.hypervisor.name if server.hypervisor else "",
+        ipv4=list(server.ipv4),
+        reconciled=reconciled,
+    )
+    return await ctx.moves.step(instance, expected, S.CREATED, change, created) is not None

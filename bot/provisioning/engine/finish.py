@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.provisioning.engine.context import EngineContext, TickReport
 from bot.provisioning.events import InstanceCancelled, InstanceDeleted, RequestFinished
 from bot.provisioning.model import TERMINAL_INSTANCE_STATES, InstanceState, RequestState
+from bot.provisioning.ports import NewAudit
 from bot.provisioning.transitions import cancel_planned, emit_request
 
 __all__ = ["finish_requests", "settle_cancelled"]
@@ -80,12 +81,8 @@ async def finish_requests(ctx: EngineContext, report: TickReport) -> None:
             finished = RequestFinished.model_validate({"state": final.value, **nonzero})
             await emit_request(uow, record.id, finished, now)
             await uow.audit.add(
+                NewAudit("vfbot", "request.finish", record.human_id, final.value, dict(counts)),
                 at=now,
-                actor="vfbot",
-                action="request.finish",
-                target=record.human_id,
-                result=final.value,
-                detail=dict(counts),
             )
             await uow.commit()
         report.finished_requests.append(record.id)

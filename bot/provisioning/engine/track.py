@@ -7,8 +7,7 @@ from bot.provisioning.engine.context import EngineContext, TickReport
 from bot.provisioning.events import InstanceBuilt
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange
-from bot.provisioning.transitions import emit
-from bot.virtfusion import BuildPhase, NotFoundError, Server
+from bot.virtfusion import BuildPhase, Server
 
 __all__ = ["track"]
 
@@ -26,12 +25,8 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
     for instance in building:
         server = listing.get(instance.server_id or -1)
         if server is None and instance.server_id is not None:
-            try:
-                server = await ctx.client.server(instance.server_id)
-            except NotFoundError:
-                reason = f"server {instance.server_id} was deleted on the panel during its build"
-                await ctx.fail(instance, S.BUILDING, reason, stage="build")
-                report.failed += 1
+            server = await ctx.read_server(instance, S.BUILDING, report, "during its build")
+            if server is None:
                 continue
         if server is None:
             await ctx.release(instance)
@@ -60,21 +55,10 @@ async def _follow(
             lease_owner=RELEASE.lease_owner,
             lease_until=RELEASE.lease_until,
         )
-        async with ctx.uow() as uow:
-            changed = await uow.instances.transition(
-                instance.id,
-                expected=[S.BUILDING],
-                new=S.BUILT,
-                now=now,
-                worker=ctx.worker,
-                change=change,
-            )
-            if changed is not None:
-                event = InstanceBuilt(
-                    server_id=server.id, ipv4=list(server.ipv4), os=os_name, seconds=round(elapsed)
-                )
-                await emit(uow, changed, event, now)
-            await uow.commit()
+        built = InstanceBuilt(
+            server_id=server.id, ipv4=list(server.ipv4), os=os_name, seconds=round(elapsed)
+        )
+        await ctx.moves.step(instance, S.BUILDING, S.BUILT, change, built)
         report.built += 1
     elif phase is BuildPhase.FAILED:
         reason = f"the panel reports that the OS installation failed ({server.failure_signal})"

@@ -16,16 +16,15 @@ from bot.provisioning.errors import (
     ServerLockedError,
 )
 from bot.provisioning.model import JsonDict
-from bot.provisioning.servers.locks import LockWait, Sleep
+from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import PowerResult, ResolvedServer
 from bot.provisioning.servers.resolve import gone
-from bot.provisioning.transitions import Moves
+from bot.provisioning.transitions import Context, Service
 from bot.virtfusion import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
     PowerAction,
-    VirtFusionClient,
     VirtFusionError,
     VncSession,
 )
@@ -37,25 +36,19 @@ T = TypeVar("T")
 POWER_ACTIONS: tuple[str, ...] = get_args(PowerAction)
 
 
-class ServerActions:
+class ServerActions(Service):
     """Day-2 changes on one resolved server; each is audited (ok, refused or failed)."""
 
     def __init__(
         self,
-        client: VirtFusionClient,
-        moves: Moves,
+        ctx: Context,
         *,
-        owner_user_id: int,
         locks: LockWait,
-        sleep: Sleep,
         queue_poll_s: float = 2,
         queue_timeout_s: float = 120,
     ) -> None:
-        self._client = client
-        self._moves = moves
-        self._owner = owner_user_id
+        super().__init__(ctx)
         self._locks = locks
-        self._sleep = sleep
         self._queue_poll_s = max(queue_poll_s, 0.001)
         self._queue_timeout_s = queue_timeout_s
 

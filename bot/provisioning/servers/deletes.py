@@ -33,19 +33,26 @@ from bot.provisioning.model import (
     IN_FLIGHT_INSTANCE_STATES,
     OPEN_OPERATION_STATES,
     InstanceState,
+    JsonDict,
     Operation,
     OperationKind,
     OperationState,
 )
-from bot.provisioning.ports import RELEASE, OperationChange, UnitOfWork
-from bot.provisioning.servers.locks import LockWait, Sleep
+from bot.provisioning.ports import (
+    RELEASE,
+    NewAudit,
+    NewEvent,
+    NewOperation,
+    OperationChange,
+    UnitOfWork,
+)
+from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import ResolvedServer
-from bot.provisioning.transitions import Clock, Moves, UowFactory, emit
+from bot.provisioning.transitions import Context, Service, emit
 from bot.virtfusion import (
     DELETE_DELAY_MAX_MIN,
     ConflictError,
     InvalidRequestError,
-    VirtFusionClient,
     VirtFusionError,
 )
 
@@ -57,25 +64,12 @@ OS = OperationState
 MAX_DELETE_DELAY_MIN = DELETE_DELAY_MAX_MIN  # the panel's `delay` range: 0-43800 minutes
 
 
-class DeleteService:
+class DeleteService(Service):
     """Server deletes with approval; safe to run in replicas."""
 
-    def __init__(
-        self,
-        client: VirtFusionClient,
-        uow: UowFactory,
-        *,
-        clock: Clock,
-        moves: Moves,
-        locks: LockWait,
-        sleep: Sleep,
-    ) -> None:
-        self._client = client
-        self._uow = uow
-        self._clock = clock
-        self._moves = moves
+    def __init__(self, ctx: Context, *, locks: LockWait) -> None:
+        super().__init__(ctx)
         self._locks = locks
-        self._sleep = sleep
 
     async def request(
         self,
@@ -120,14 +114,13 @@ class DeleteService:
                     f"({existing.human_id}, asked by {existing.requester}).",
                     existing.id,
                 )
-            operation = await uow.operations.add(
+            new = NewOperation(
                 kind=OperationKind.DELETE,
                 server_id=resolved.server_id,
                 server_name=resolved.name,
                 requester=requester,
                 state=state,
                 params={"delay_min": delay_min},
-                now=now,
                 expires_at=now + timedelta(seconds=ttl_s) if approval_required else None,
                 request_id=instance.request_id if instance else None,
                 channel=channel,
@@ -135,15 +128,18 @@ class DeleteService:
                 decided_at=None if approval_required else now,
                 decision_note=None if approval_required else "no approval required",
             )
+            operation = await uow.operations.add(new, now=now)
             requested = OperationRequested(by=requester, approval_required=approval_required)
             await _emit(uow, operation, requested, now)
             await uow.audit.add(
+                NewAudit(
+                    requester,
+                    "server.delete.request",
+                    target,
+                    state.value,
+                    {"operation": operation.human_id, "delay_min": delay_min},
+                ),
                 at=now,
-                actor=requester,
-                action="server.delete.request",
-                target=target,
-                result=state.value,
-                detail={"operation": operation.human_id, "delay_min": delay_min},
             )
             await uow.commit()
         return operation
@@ -190,12 +186,14 @@ class DeleteService:
             await _emit(uow, decided, OperationDecided(state=new.value, by=actor), now)
             action = "approve" if new is OS.APPROVED else "reject"
             await uow.audit.add(
+                NewAudit(
+                    actor,
+                    f"server.{decided.kind.value}.{action}",
+                    decided.target,
+                    "ok",
+                    {"operation": decided.human_id, **({"reason": note} if note else {})},
+                ),
                 at=now,
-                actor=actor,
-                action=f"server.{decided.kind.value}.{action}",
-                target=decided.target,
-                result="ok",
-                detail={"operation": decided.human_id, **({"reason": note} if note else {})},
             )
             await uow.commit()
         return decided
@@ -301,19 +299,17 @@ class DeleteService:
                 await _emit(uow, finished, OperationFinished(state=state.value, result=text), now)
             if ok:
                 await _mark_instance_deleted(uow, running, now, already_gone=already_gone)
+            detail: JsonDict = {
+                "operation": running.human_id,
+                "delay_min": delay,
+                "approved_by": running.decided_by,
+                "result": text,
+                **({"already_gone": True} if already_gone else {}),
+            }
+            action = f"server.{running.kind.value}"
+            outcome = "ok" if ok else "failed"
             await uow.audit.add(
-                at=now,
-                actor=running.requester,
-                action=f"server.{running.kind.value}",
-                target=running.target,
-                result="ok" if ok else "failed",
-                detail={
-                    "operation": running.human_id,
-                    "delay_min": delay,
-                    "approved_by": running.decided_by,
-                    "result": text,
-                    **({"already_gone": True} if already_gone else {}),
-                },
+                NewAudit(running.requester, action, running.target, outcome, detail), at=now
             )
             await uow.commit()
         return finished or replace(running, state=state, result=text)
@@ -338,9 +334,8 @@ async def _emit(
     event: OperationRequested | OperationDecided | OperationFinished,
     now: datetime,
 ) -> None:
-    await uow.events.add(
-        operation_id=operation.id, kind=event.KIND, payload=event.to_json(), now=now
-    )
+    new = NewEvent(event.KIND, event.to_json(), operation_id=operation.id)
+    await uow.events.add(new, now=now)
 
 
 async def _mark_instance_deleted(
@@ -374,12 +369,14 @@ async def _expire(uow: UnitOfWork, operation: Operation, now: datetime) -> Opera
     if changed is not None:
         await _emit(uow, changed, OperationDecided(state=OS.EXPIRED.value), now)
         await uow.audit.add(
+            NewAudit(
+                "vfbot",
+                f"server.{operation.kind.value}.expire",
+                operation.target,
+                "expired",
+                {"operation": operation.human_id},
+            ),
             at=now,
-            actor="vfbot",
-            action=f"server.{operation.kind.value}.expire",
-            target=operation.target,
-            result="expired",
-            detail={"operation": operation.human_id},
         )
     return changed
 

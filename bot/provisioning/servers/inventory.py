@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.provisioning.model import AuditRecord, InstanceRecord
 from bot.provisioning.plan import EngineDefaults
+from bot.provisioning.ports import ServerQuery
 from bot.provisioning.servers.checks import CheckStep, check_panel
 from bot.provisioning.servers.model import (
     HypervisorGroupRow,
@@ -17,7 +18,7 @@ from bot.provisioning.servers.model import (
     TrafficSummary,
 )
 from bot.provisioning.servers.resolve import gone
-from bot.provisioning.transitions import Clock, UowFactory
+from bot.provisioning.transitions import Clock, Context, Service
 from bot.virtfusion import (
     NotFoundError,
     OsTemplate,
@@ -71,24 +72,14 @@ class TemplateNames:
         return self._templates
 
 
-class Inventory:
+class Inventory(Service):
     """What vfbot and the panel know about the owner's servers; reads only."""
 
-    def __init__(
-        self,
-        client: VirtFusionClient,
-        uow: UowFactory,
-        *,
-        owner_user_id: int,
-        clock: Clock,
-        defaults: EngineDefaults | None = None,
-    ) -> None:
-        self._client = client
-        self._uow = uow
-        self._owner = owner_user_id
-        self._clock = clock
+    def __init__(self, ctx: Context, *, defaults: EngineDefaults | None = None) -> None:
+        super().__init__(ctx)
         self._defaults = defaults
-        self._os_names = TemplateNames(client, defaults.package_id if defaults else None, clock)
+        package_id = defaults.package_id if defaults else None
+        self._os_names = TemplateNames(ctx.client, package_id, ctx.clock)
 
     async def list_managed(
         self,
@@ -100,9 +91,10 @@ class Inventory:
     ) -> tuple[list[ServerRow], int]:
         """Servers vfbot created (from the database), newest first, and how many in all."""
         async with self._uow() as uow:
-            instances, total = await uow.instances.list_with_servers(
+            query = ServerQuery(
                 requester=requester, request_id=request_id, limit=limit, offset=offset
             )
+            instances, total = await uow.instances.list_with_servers(query)
             requests = await uow.requests.get_many({i.request_id for i in instances})
         rows = [
             ServerRow(

@@ -11,8 +11,8 @@ import re
 
 from bot.provisioning.errors import AmbiguousServerError, NotOursReason, UnknownServerError
 from bot.provisioning.servers.model import ResolvedServer
-from bot.provisioning.transitions import UowFactory
-from bot.virtfusion import NotFoundError, VirtFusionClient
+from bot.provisioning.transitions import Context, Service
+from bot.virtfusion import NotFoundError
 
 __all__ = ["ServerResolver", "gone"]
 
@@ -20,13 +20,11 @@ __all__ = ["ServerResolver", "gone"]
 _SERVER_ID = re.compile(r"[0-9]{1,18}")
 
 
-class ServerResolver:
+class ServerResolver(Service):
     """Turns what a user typed into a `ResolvedServer` of vfbot's owner."""
 
-    def __init__(self, client: VirtFusionClient, uow: UowFactory, *, owner_user_id: int) -> None:
-        self._client = client
-        self._uow = uow
-        self._owner = owner_user_id
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
 
     async def resolve(self, text: str) -> ResolvedServer:
         """Find the server named by its VirtFusion id or by the name vfbot gave it.

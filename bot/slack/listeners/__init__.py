@@ -19,15 +19,23 @@ def register_listeners(app: AsyncApp, deps: SlackDeps) -> None:
     app.middleware(events.deps_middleware(deps))
     app.middleware(events.drop_duplicate_events)
     app.command(ids.COMMAND)(commands.handle_vf)
-    app.view(ids.CREATE_VIEW)(create.handle_create_submission)
-    app.view(ids.REJECT_VIEW)(decisions.handle_reject_reason)
-    app.view(ids.CONFIRM_VIEW)(confirm.handle_confirm)
-    app.action(ids.APPROVE)(decisions.handle_approve)
-    app.action(ids.REJECT)(decisions.handle_reject)
-    app.action(ids.RETRY_FAILED)(decisions.handle_retry)
-    app.action(ids.CLEANUP)(decisions.handle_cleanup)
-    app.action(ids.DELETE_APPROVE)(confirm.handle_delete_approve)
-    app.action(ids.DELETE_REJECT)(confirm.handle_delete_reject)
-    app.action(ids.LIST_PAGE)(confirm.handle_list_page)
-    app.action(ids.HOME_REFRESH)(home.handle_refresh)
     app.event("app_home_opened")(home.handle_home_opened)
+    views = {
+        ids.CREATE_VIEW: create.handle_create_submission,
+        ids.REJECT_VIEW: decisions.handle_reject_reason,
+        ids.CONFIRM_VIEW: confirm.handle_confirm,
+    }
+    for callback_id, view_handler in views.items():
+        app.view(callback_id)(view_handler)
+    actions = {
+        ids.APPROVE: decisions.handle_approve,
+        ids.REJECT: decisions.handle_reject,
+        ids.RETRY_FAILED: decisions.handle_retry,
+        ids.CLEANUP: decisions.handle_cleanup,
+        ids.DELETE_APPROVE: confirm.handle_delete_approve,
+        ids.DELETE_REJECT: confirm.handle_delete_reject,
+        ids.LIST_PAGE: confirm.handle_list_page,
+        ids.HOME_REFRESH: home.handle_refresh,
+    }
+    for action_id, action_handler in actions.items():
+        app.action(action_id)(action_handler)

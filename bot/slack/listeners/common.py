@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.policy import Actor
 
-__all__ = ["Invocation", "Reply", "replier", "tell"]
+__all__ = ["Invocation", "Reply", "Work", "acked", "refuse", "replier", "tell"]
 
 logger = logging.getLogger("bot.slack")
 
@@ -45,6 +45,43 @@ async def tell(
             await client.chat_postMessage(channel=user, text=text, blocks=blocks)
     except SlackApiError as error:
         logger.info("could not answer %s: %s", user, error.response.get("error"))
+
+
+Work = Callable[
+    [SlackDeps, dict[str, Any], AsyncWebClient, AsyncRespond | None],
+    Coroutine[object, object, None],
+]
+"""What a click or submission does after it is acknowledged."""
+
+
+def acked(name: str, work: Work) -> Callable[..., Awaitable[None]]:
+    """A Bolt listener that acknowledges at once, then runs `work` in the background."""
+
+    async def listener(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
+        context: Any,
+    ) -> None:
+        await ack()
+        deps = deps_of(context)
+        deps.background.spawn(work(deps, body, client, respond), name=name)
+
+    return listener
+
+
+async def refuse(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    respond: AsyncRespond | None,
+    refusal: tuple[str, str, str],
+) -> None:
+    """Tell the user who clicked why not, and audit it; `refusal` is (action, target, reason)."""
+    action, target, reason = refusal
+    await tell(client, body, reason, respond=respond)
+    await deps.refused(str(body["user"]["id"]), action, target, reason)
 
 
 def replier(client: AsyncWebClient, body: dict[str, Any], respond: AsyncRespond | None) -> Reply:

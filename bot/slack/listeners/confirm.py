@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
+from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.errors import AlreadyDecidedError, ProvisioningError, UnknownRequestError
@@ -19,8 +20,8 @@ from bot.provisioning.servers.model import ResolvedServer
 from bot.slack import ids
 from bot.slack.blocks.changes import done_text, power_result_text
 from bot.slack.blocks.servers import parse_list_page
-from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import Reply, replier, tell
+from bot.slack.deps import SlackDeps
+from bot.slack.listeners.common import Reply, acked, refuse, replier
 from bot.slack.listeners.servers import number, send_page
 from bot.slack.messages import error_text, panel_error_text
 from bot.slack.mrkdwn import escape
@@ -38,37 +39,9 @@ __all__ = [
 logger = logging.getLogger("bot.slack.confirm")
 
 
-async def handle_confirm(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+async def _list_page(
+    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
 ) -> None:
-    await ack()
-    deps = deps_of(context)
-    deps.background.spawn(_confirmed(deps, client, body), name="confirm")
-
-
-async def handle_delete_approve(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
-    work = _decide_operation(deps, client, body, respond, approve=True)
-    deps.background.spawn(work, name="delete approve")
-
-
-async def handle_delete_reject(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
-    work = _decide_operation(deps, client, body, respond, approve=False)
-    deps.background.spawn(work, name="delete reject")
-
-
-async def handle_list_page(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
     try:
         scope, offset = parse_list_page(str(body["actions"][0]["value"]))
     except (ValueError, json.JSONDecodeError):
@@ -81,7 +54,9 @@ async def handle_list_page(
         await reply(error_text(error))
 
 
-async def _confirmed(deps: SlackDeps, client: AsyncWebClient, body: dict[str, Any]) -> None:
+async def _confirmed(
+    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, _: AsyncRespond | None
+) -> None:
     """A confirmation modal was submitted: check again, then do it."""
     view = body["view"]
     meta = parse_metadata(str(view.get("private_metadata") or ""))
@@ -154,9 +129,9 @@ async def _delete(
 
 async def _decide_operation(
     deps: SlackDeps,
-    client: AsyncWebClient,
     body: dict[str, Any],
-    respond: AsyncRespond,
+    client: AsyncWebClient,
+    respond: AsyncRespond | None,
     *,
     approve: bool,
 ) -> None:
@@ -173,8 +148,7 @@ async def _decide_operation(
     decision = deps.policy.can_approve(user, actor.groups, operation.requester)
     if not decision.allowed:
         action = "operation.approve" if approve else "operation.reject"
-        await tell(client, body, decision.reason, respond=respond)
-        await deps.refused(user, action, operation.human_id, decision.reason)
+        await refuse(deps, client, body, respond, (action, operation.human_id, decision.reason))
         return
     try:
         if approve:
@@ -188,3 +162,9 @@ async def _decide_operation(
         return
     finally:
         deps.kick()
+
+
+handle_confirm = acked("confirm", _confirmed)
+handle_list_page = acked("list page", _list_page)
+handle_delete_approve = acked("delete approve", partial(_decide_operation, approve=True))
+handle_delete_reject = acked("delete reject", partial(_decide_operation, approve=False))

@@ -8,6 +8,7 @@ Slack hears about the decision from the outbox (the notifier), not from here.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
@@ -18,7 +19,7 @@ from bot.provisioning.model import RequestState
 from bot.slack import ids
 from bot.slack.blocks.modal import reject_modal
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import tell
+from bot.slack.listeners.common import acked, refuse, tell
 from bot.slack.listeners.home import publish_home
 from bot.slack.messages import decided_text, panel_error_text, unknown_request_text
 from bot.slack.parse import build_metadata, parse_metadata
@@ -35,14 +36,6 @@ __all__ = [
 logger = logging.getLogger("bot.slack.decisions")
 
 
-async def handle_approve(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
-    deps.background.spawn(_approve(deps, body, client, respond), name="approve")
-
-
 async def handle_reject(
     ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
 ) -> None:
@@ -52,8 +45,7 @@ async def handle_reject(
     user, request_id = str(body["user"]["id"]), _request_id(body)
     refusal = await _may_decide(deps, request_id, user)
     if refusal is not None:
-        await tell(client, body, refusal, respond=respond)
-        await deps.refused(user, "request.reject", f"VF-{request_id}", refusal)
+        await refuse(deps, client, body, respond, ("request.reject", f"VF-{request_id}", refusal))
         return
     record, _ = await deps.requests.get(request_id)
     if record.state is not RequestState.PENDING_APPROVAL:
@@ -83,23 +75,6 @@ async def handle_reject_reason(
     deps.background.spawn(_reject(deps, client, request_id, channel, user, reason), name="reject")
 
 
-async def handle_retry(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
-    deps.background.spawn(_after_failure(deps, body, client, respond, retry=True), name="retry")
-
-
-async def handle_cleanup(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond, context: Any
-) -> None:
-    await ack()
-    deps = deps_of(context)
-    work = _after_failure(deps, body, client, respond, retry=False)
-    deps.background.spawn(work, name="cleanup")
-
-
 def _request_id(body: dict[str, Any]) -> int:
     return int(str(body["actions"][0]["value"]))
 
@@ -122,13 +97,12 @@ async def _decided(deps: SlackDeps, request_id: int) -> str:
 
 
 async def _approve(
-    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
 ) -> None:
     user, request_id = str(body["user"]["id"]), _request_id(body)
     refusal = await _may_decide(deps, request_id, user)
     if refusal is not None:
-        await tell(client, body, refusal, respond=respond)
-        await deps.refused(user, "request.approve", f"VF-{request_id}", refusal)
+        await refuse(deps, client, body, respond, ("request.approve", f"VF-{request_id}", refusal))
         return
     try:
         await deps.requests.approve(request_id, actor=user)
@@ -166,7 +140,7 @@ async def _after_failure(
     deps: SlackDeps,
     body: dict[str, Any],
     client: AsyncWebClient,
-    respond: AsyncRespond,
+    respond: AsyncRespond | None,
     *,
     retry: bool,
 ) -> None:
@@ -177,8 +151,7 @@ async def _after_failure(
     actor = await deps.actor(user)
     decision = deps.policy.can_fix_request(actor, record.requester, record.human_id)
     if not decision.allowed:
-        await tell(client, body, decision.reason, respond=respond)
-        await deps.refused(user, action, record.human_id, decision.reason)
+        await refuse(deps, client, body, respond, (action, record.human_id, decision.reason))
         return
     try:
         if retry:
@@ -197,3 +170,8 @@ async def _after_failure(
         text = f"Nothing was lost; try again. {panel_error_text(error)}"
     deps.kick()
     await tell(client, body, text, respond=respond)
+
+
+handle_approve = acked("approve", _approve)
+handle_retry = acked("retry", partial(_after_failure, retry=True))
+handle_cleanup = acked("cleanup", partial(_after_failure, retry=False))

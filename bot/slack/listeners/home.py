@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck
+from slack_bolt.async_app import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -13,6 +13,7 @@ from bot.provisioning.model import RequestState
 from bot.slack.blocks.home import home_view
 from bot.slack.blocks.summary import summarize
 from bot.slack.deps import SlackDeps, deps_of
+from bot.slack.listeners.common import acked
 
 __all__ = ["handle_home_opened", "handle_refresh", "publish_home"]
 
@@ -65,9 +66,10 @@ async def handle_home_opened(event: dict[str, Any], client: AsyncWebClient, cont
     deps.background.spawn(publish_home(deps, client, str(event["user"])), name="home")
 
 
-async def handle_refresh(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+async def _refresh(
+    deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, _: AsyncRespond | None
 ) -> None:
-    await ack()
-    deps = deps_of(context)
-    deps.background.spawn(publish_home(deps, client, str(body["user"]["id"])), name="home")
+    await publish_home(deps, client, str(body["user"]["id"]))
+
+
+handle_refresh = acked("home", _refresh)

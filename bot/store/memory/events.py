@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from bot.provisioning.model import AuditRecord, EventRecord, JsonDict
+from bot.provisioning.model import AuditRecord, EventRecord
+from bot.provisioning.ports import NewAudit, NewEvent
 from bot.store._values import utc
 from bot.store.memory._tables import Delivery, Repo, copied
 
@@ -14,30 +17,13 @@ __all__ = ["MemoryAuditRepo", "MemoryEventRepo"]
 class MemoryEventRepo(Repo):
     """Outbox of one memory unit of work; see `bot.provisioning.ports.EventRepo`."""
 
-    async def add(
-        self,
-        *,
-        kind: str,
-        payload: JsonDict,
-        now: datetime,
-        request_id: int | None = None,
-        instance_id: int | None = None,
-        operation_id: int | None = None,
-    ) -> EventRecord:
-        if (request_id is None) == (operation_id is None):
+    async def add(self, event: NewEvent, *, now: datetime) -> EventRecord:
+        if (event.request_id is None) == (event.operation_id is None):
             raise ValueError("an event belongs to exactly one request or one operation")
-        return self._save(
-            self._t.events,
-            EventRecord(
-                id=self._t.new_id("events"),
-                request_id=request_id,
-                instance_id=instance_id,
-                kind=kind,
-                payload=payload,
-                created_at=now,
-                operation_id=operation_id,
-            ),
+        record = EventRecord(
+            id=self._t.new_id("events"), created_at=now, **dataclasses.asdict(event)
         )
+        return self._save(self._t.events, record)
 
     def _delivered(self, event_id: int, subscriber: str) -> bool:
         delivery = self._t.deliveries.get((event_id, subscriber))
@@ -75,6 +61,15 @@ class MemoryEventRepo(Repo):
         self._undo.put(self._t.deliveries, (event_id, subscriber), done)
         return True
 
+    async def renew(
+        self, event_ids: Collection[int], *, subscriber: str, worker: str, until: datetime
+    ) -> None:
+        until = utc(until)
+        for event_id in event_ids:
+            lease = self._t.deliveries.get((event_id, subscriber))
+            if lease is not None and lease.worker == worker and lease.delivered_at is None:
+                self._undo.put(self._t.deliveries, (event_id, subscriber), Delivery(worker, until))
+
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         events = sorted(self._t.events.values(), key=lambda e: e.id)
         return [copied(e) for e in events if e.request_id == request_id]
@@ -87,28 +82,10 @@ class MemoryEventRepo(Repo):
 class MemoryAuditRepo(Repo):
     """Audit log of one memory unit of work; see `bot.provisioning.ports.AuditRepo`."""
 
-    async def add(
-        self,
-        *,
-        at: datetime,
-        actor: str,
-        action: str,
-        target: str,
-        result: str,
-        detail: JsonDict | None = None,
-    ) -> AuditRecord:
-        return self._save(
-            self._t.audit,
-            AuditRecord(
-                id=self._t.new_id("audit"),
-                at=at,
-                actor=actor,
-                action=action,
-                target=target,
-                result=result,
-                detail=detail or {},
-            ),
-        )
+    async def add(self, entry: NewAudit, *, at: datetime) -> AuditRecord:
+        fields = {**dataclasses.asdict(entry), "detail": entry.detail or {}}
+        record = AuditRecord(id=self._t.new_id("audit"), at=at, **fields)
+        return self._save(self._t.audit, record)
 
     async def list_recent(self, limit: int = 20, actor: str | None = None) -> list[AuditRecord]:
         rows = [

@@ -14,17 +14,19 @@ from bot.provisioning.model import (
 )
 from bot.provisioning.ports import (
     RELEASE,
-    InstanceChange,
+    Claim,
     ServerAlreadyClaimedError,
+    ServerQuery,
     changed_fields,
 )
+from bot.store._base import InstanceWrites, States, Values
 from bot.store._values import utc
 from bot.store.memory._tables import Repo, copied
 
 __all__ = ["MemoryInstanceRepo"]
 
 
-class MemoryInstanceRepo(Repo):
+class MemoryInstanceRepo(Repo, InstanceWrites):
     """Instances of one memory unit of work; see `bot.provisioning.ports.InstanceRepo`."""
 
     def _sorted(self) -> list[InstanceRecord]:
@@ -102,29 +104,21 @@ class MemoryInstanceRepo(Repo):
     async def managed_names(self, *, limit: int = 1000) -> list[str]:
         return sorted({i.name for i in self._live()})[: max(limit, 0)]
 
-    async def list_with_servers(
-        self,
-        *,
-        requester: str | None = None,
-        request_id: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        include_deleted: bool = False,
-    ) -> tuple[list[InstanceRecord], int]:
+    async def list_with_servers(self, query: ServerQuery) -> tuple[list[InstanceRecord], int]:
         rows = [i for i in reversed(self._sorted()) if i.server_id is not None]
-        if not include_deleted:
+        if not query.include_deleted:
             rows = [i for i in rows if i.state is not InstanceState.DELETED]
-        if request_id is not None:
-            rows = [i for i in rows if i.request_id == request_id]
-        if requester is not None:
+        if query.request_id is not None:
+            rows = [i for i in rows if i.request_id == query.request_id]
+        if query.requester is not None:
             rows = [
                 i
                 for i in rows
                 if (r := self._t.requests.get(i.request_id)) is not None
-                and r.requester == requester
+                and r.requester == query.requester
             ]
-        start = max(offset, 0)
-        return [copied(i) for i in rows[start : start + max(limit, 0)]], len(rows)
+        start = max(query.offset, 0)
+        return [copied(i) for i in rows[start : start + max(query.limit, 0)]], len(rows)
 
     async def list_in_flight(self) -> list[InstanceRecord]:
         return await self.list_by_states(IN_FLIGHT_INSTANCE_STATES)
@@ -150,37 +144,22 @@ class MemoryInstanceRepo(Repo):
     ) -> list[InstanceRecord]:
         return [copied(i) for i in self._matching(states, request_states)]
 
-    async def claim(
-        self,
-        *,
-        worker: str,
-        states: Collection[InstanceState],
-        now: datetime,
-        lease_s: float,
-        limit: int,
-        request_states: Collection[RequestState] | None = None,
-    ) -> list[InstanceRecord]:
-        now = utc(now)
+    async def claim(self, claim: Claim) -> list[InstanceRecord]:
+        now = utc(claim.now)
         due = [
             i
-            for i in self._matching(states, request_states)
+            for i in self._matching(claim.states, claim.request_states)
             if (i.lease_until is None or i.lease_until <= now)
             and (i.next_check_at is None or i.next_check_at <= now)
         ]
-        lease = {"lease_owner": worker, "lease_until": now + timedelta(seconds=lease_s)}
+        lease = {"lease_owner": claim.worker, "lease_until": now + timedelta(seconds=claim.lease_s)}
         return [
             self._save(self._t.instances, instance, {**lease, "updated_at": now})
-            for instance in due[: max(limit, 0)]
+            for instance in due[: max(claim.limit, 0)]
         ]
 
-    def _write(
-        self,
-        instance_id: int,
-        *,
-        now: datetime,
-        worker: str | None,
-        expected: Collection[InstanceState] | None,
-        values: dict[str, object],
+    async def _write(
+        self, instance_id: int, now: datetime, worker: str | None, expected: States, values: Values
     ) -> InstanceRecord | None:
         now = utc(now)  # a naive one is refused even when nothing changes, as in SQL
         current = self._t.instances.get(instance_id)
@@ -196,30 +175,6 @@ class MemoryInstanceRepo(Repo):
         ):
             raise ServerAlreadyClaimedError(server_id)
         return self._save(self._t.instances, current, {**values, "updated_at": now})
-
-    async def transition(
-        self,
-        instance_id: int,
-        *,
-        expected: Collection[InstanceState],
-        new: InstanceState,
-        now: datetime,
-        worker: str | None = None,
-        change: InstanceChange = InstanceChange(),  # noqa: B008  # frozen: safe to share
-    ) -> InstanceRecord | None:
-        values = {"state": new, **changed_fields(change)}
-        return self._write(instance_id, now=now, worker=worker, expected=expected, values=values)
-
-    async def update(
-        self,
-        instance_id: int,
-        *,
-        now: datetime,
-        worker: str | None = None,
-        change: InstanceChange,
-    ) -> InstanceRecord | None:
-        values = changed_fields(change)
-        return self._write(instance_id, now=now, worker=worker, expected=None, values=values)
 
     async def release(
         self, instance_id: int, *, worker: str, next_check_at: datetime | None, now: datetime

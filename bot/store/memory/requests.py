@@ -2,60 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from datetime import datetime
 
-from bot.provisioning.model import JsonDict, RequestRecord, RequestState
-from bot.provisioning.ports import RequestChange, changed_fields
+from bot.provisioning.model import RequestRecord, RequestState
+from bot.provisioning.ports import NewRequest, RequestChange
+from bot.store._base import Transitions, Values
 from bot.store._values import utc
 from bot.store.memory._tables import Repo, copied
 
 __all__ = ["MemoryRequestRepo"]
 
 
-class MemoryRequestRepo(Repo):
+class MemoryRequestRepo(Repo, Transitions[RequestRecord, RequestState, RequestChange]):
     """Requests of one memory unit of work; see `bot.provisioning.ports.RequestRepo`."""
 
-    async def add_or_get(
-        self,
-        *,
-        key: str,
-        requester: str,
-        source: str,
-        project_name: str,
-        payload: JsonDict,
-        plan: JsonDict | None,
-        state: RequestState,
-        now: datetime,
-        expires_at: datetime | None = None,
-        channel: str | None = None,
-    ) -> tuple[RequestRecord, bool]:
-        existing = await self.get_by_key(key)
+    async def add_or_get(self, new: NewRequest, *, now: datetime) -> tuple[RequestRecord, bool]:
+        existing = await self.get_by_key(new.key)
         if existing is not None:
             return existing, False
-        record = self._save(
-            self._t.requests,
-            RequestRecord(
-                id=self._t.new_id("requests"),
-                key=key,
-                requester=requester,
-                source=source,
-                project_name=project_name,
-                payload=payload,
-                plan=plan,
-                state=state,
-                created_at=now,
-                updated_at=now,
-                decided_by=None,
-                decided_at=None,
-                decision_note=None,
-                expires_at=expires_at,
-                channel=channel,
-                cancel_requested=False,
-                delete_on_cancel=False,
-            ),
+        record = RequestRecord(
+            id=self._t.new_id("requests"),
+            **dataclasses.asdict(new),
+            created_at=now,
+            updated_at=now,
+            decided_by=None,
+            decided_at=None,
+            decision_note=None,
+            cancel_requested=False,
+            delete_on_cancel=False,
         )
-        return record, True
+        return self._save(self._t.requests, record), True
 
     def _sorted(self) -> list[RequestRecord]:
         return sorted(self._t.requests.values(), key=lambda r: r.id)
@@ -71,17 +49,10 @@ class MemoryRequestRepo(Repo):
         return next((copied(r) for r in self._t.requests.values() if r.key == key), None)
 
     async def list_recent(
-        self,
-        *,
-        requester: str | None = None,
-        limit: int = 20,
-        states: Collection[RequestState] | None = None,
+        self, *, requester: str | None = None, limit: int = 20
     ) -> list[RequestRecord]:
         rows = [
-            r
-            for r in reversed(self._sorted())
-            if (requester is None or r.requester == requester)
-            and (states is None or r.state in states)
+            r for r in reversed(self._sorted()) if (requester is None or r.requester == requester)
         ]
         return [copied(r) for r in rows[: max(limit, 0)]]
 
@@ -98,18 +69,11 @@ class MemoryRequestRepo(Repo):
             and r.expires_at <= now
         ]
 
-    async def transition(
-        self,
-        request_id: int,
-        *,
-        expected: Collection[RequestState],
-        new: RequestState,
-        now: datetime,
-        change: RequestChange = RequestChange(),  # noqa: B008  # frozen: safe to share
+    async def _compare_and_set(
+        self, row_id: int, expected: Collection[RequestState], values: Values, now: datetime
     ) -> RequestRecord | None:
         now = utc(now)  # a naive one is refused even when nothing changes, as in SQL
-        current = self._t.requests.get(request_id)
+        current = self._t.requests.get(row_id)
         if current is None or current.state not in expected:
             return None
-        changes = {"state": new, "updated_at": now, **changed_fields(change)}
-        return self._save(self._t.requests, current, changes)
+        return self._save(self._t.requests, current, {**values, "updated_at": now})

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import String, and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
-from bot.provisioning.model import AuditRecord, EventRecord, JsonDict
-from bot.store._values import json_copy, utc
-from bot.store.sql._rows import SqlRepo, audit_record, event_record, insert
+from bot.provisioning.model import AuditRecord, EventRecord
+from bot.provisioning.ports import NewAudit, NewEvent
+from bot.store.sql._rows import SqlRepo, audit_record, event_record, insert, row_values
 from bot.store.sql.tables import AuditRow, EventDeliveryRow, EventRow, UtcDateTime
 
 __all__ = ["SqlAuditRepo", "SqlEventRepo"]
@@ -18,26 +19,10 @@ __all__ = ["SqlAuditRepo", "SqlEventRepo"]
 class SqlEventRepo(SqlRepo):
     """Outbox access with per-subscriber leases; see `bot.provisioning.ports.EventRepo`."""
 
-    async def add(
-        self,
-        *,
-        kind: str,
-        payload: JsonDict,
-        now: datetime,
-        request_id: int | None = None,
-        instance_id: int | None = None,
-        operation_id: int | None = None,
-    ) -> EventRecord:
-        if (request_id is None) == (operation_id is None):
+    async def add(self, event: NewEvent, *, now: datetime) -> EventRecord:
+        if (event.request_id is None) == (event.operation_id is None):
             raise ValueError("an event belongs to exactly one request or one operation")
-        row = EventRow(
-            request_id=request_id,
-            instance_id=instance_id,
-            operation_id=operation_id,
-            kind=kind,
-            payload=json_copy(payload),
-            created_at=utc(now),
-        )
+        row = EventRow(**row_values(event, created_at=now))
         self._session.add(row)
         await self._session.flush()
         record = event_record(row)
@@ -127,6 +112,24 @@ class SqlEventRepo(SqlRepo):
         )
         return (await self._session.scalars(stmt)).one_or_none() is not None
 
+    async def renew(
+        self, event_ids: Collection[int], *, subscriber: str, worker: str, until: datetime
+    ) -> None:
+        if not event_ids:
+            return
+        stmt = (
+            update(EventDeliveryRow)
+            .where(
+                EventDeliveryRow.event_id.in_(list(event_ids)),
+                EventDeliveryRow.subscriber == subscriber,
+                EventDeliveryRow.worker == worker,
+                EventDeliveryRow.delivered_at.is_(None),
+            )
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        await self._session.execute(stmt)
+
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         rows = await self._session.scalars(
             select(EventRow).where(EventRow.request_id == request_id).order_by(EventRow.id)
@@ -143,24 +146,8 @@ class SqlEventRepo(SqlRepo):
 class SqlAuditRepo(SqlRepo):
     """Audit log access; see `bot.provisioning.ports.AuditRepo`."""
 
-    async def add(
-        self,
-        *,
-        at: datetime,
-        actor: str,
-        action: str,
-        target: str,
-        result: str,
-        detail: JsonDict | None = None,
-    ) -> AuditRecord:
-        row = AuditRow(
-            at=utc(at),
-            actor=actor,
-            action=action,
-            target=target,
-            result=result,
-            detail=json_copy(detail or {}),
-        )
+    async def add(self, entry: NewAudit, *, at: datetime) -> AuditRecord:
+        row = AuditRow(**row_values(entry, at=at, detail=entry.detail or {}))
         self._session.add(row)
         await self._session.flush()
         record = audit_record(row)

@@ -17,7 +17,12 @@ from bot.provisioning.model import (
     NewInstance,
     RequestState,
 )
-from bot.provisioning.ports import InstanceChange, ServerAlreadyClaimedError, changed_fields
+from bot.provisioning.ports import (
+    Claim,
+    ServerAlreadyClaimedError,
+    ServerQuery,
+)
+from bot.store._base import InstanceWrites, States, Values
 from bot.store._values import json_copy, utc
 from bot.store.sql._rows import READ_OPTS, WRITE_OPTS, SqlRepo, instance_record
 from bot.store.sql.tables import InstanceRow, RequestRow
@@ -25,7 +30,7 @@ from bot.store.sql.tables import InstanceRow, RequestRow
 __all__ = ["SqlInstanceRepo"]
 
 
-class SqlInstanceRepo(SqlRepo):
+class SqlInstanceRepo(SqlRepo, InstanceWrites):
     """Instances table access, with leases; see `bot.provisioning.ports.InstanceRepo`."""
 
     async def add_many(
@@ -105,29 +110,21 @@ class SqlInstanceRepo(SqlRepo):
             )
         return await self._many(stmt)
 
-    async def claim(
-        self,
-        *,
-        worker: str,
-        states: Collection[InstanceState],
-        now: datetime,
-        lease_s: float,
-        limit: int,
-        request_states: Collection[RequestState] | None = None,
-    ) -> list[InstanceRecord]:
+    async def claim(self, claim: Claim) -> list[InstanceRecord]:
+        now = claim.now
         due = (
             select(InstanceRow.id)
             .where(
-                InstanceRow.state.in_([s.value for s in states]),
+                InstanceRow.state.in_([s.value for s in claim.states]),
                 or_(InstanceRow.lease_until.is_(None), InstanceRow.lease_until <= now),
                 or_(InstanceRow.next_check_at.is_(None), InstanceRow.next_check_at <= now),
             )
             .order_by(InstanceRow.id)
-            .limit(limit)
+            .limit(claim.limit)
         )
-        if request_states is not None:
+        if claim.request_states is not None:
             due = due.join(RequestRow, RequestRow.id == InstanceRow.request_id).where(
-                RequestRow.state.in_([s.value for s in request_states])
+                RequestRow.state.in_([s.value for s in claim.request_states])
             )
         if self._dialect == "postgresql":
             # Lock the picked rows and skip rows another claimer holds: no double lease.
@@ -137,8 +134,8 @@ class SqlInstanceRepo(SqlRepo):
             update(InstanceRow)
             .where(InstanceRow.id.in_(due))
             .values(
-                lease_owner=worker,
-                lease_until=now + timedelta(seconds=lease_s),
+                lease_owner=claim.worker,
+                lease_until=now + timedelta(seconds=claim.lease_s),
                 updated_at=now,
             )
             .returning(InstanceRow)
@@ -171,24 +168,16 @@ class SqlInstanceRepo(SqlRepo):
         )
         return list((await self._session.scalars(stmt)).all())
 
-    async def list_with_servers(
-        self,
-        *,
-        requester: str | None = None,
-        request_id: int | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        include_deleted: bool = False,
-    ) -> tuple[list[InstanceRecord], int]:
+    async def list_with_servers(self, query: ServerQuery) -> tuple[list[InstanceRecord], int]:
         conditions: list[ColumnElement[bool]] = [InstanceRow.server_id.is_not(None)]
-        if not include_deleted:
+        if not query.include_deleted:
             conditions.append(InstanceRow.state != InstanceState.DELETED.value)
-        if request_id is not None:
-            conditions.append(InstanceRow.request_id == request_id)
-        if requester is not None:
+        if query.request_id is not None:
+            conditions.append(InstanceRow.request_id == query.request_id)
+        if query.requester is not None:
             conditions.append(
                 InstanceRow.request_id.in_(
-                    select(RequestRow.id).where(RequestRow.requester == requester)
+                    select(RequestRow.id).where(RequestRow.requester == query.requester)
                 )
             )
         total_stmt = select(func.count()).select_from(InstanceRow).where(*conditions)
@@ -197,19 +186,13 @@ class SqlInstanceRepo(SqlRepo):
             select(InstanceRow)
             .where(*conditions)
             .order_by(InstanceRow.id.desc())
-            .limit(max(limit, 0))
-            .offset(max(offset, 0))
+            .limit(max(query.limit, 0))
+            .offset(max(query.offset, 0))
         )
         return await self._many(stmt), total
 
     async def _write(
-        self,
-        instance_id: int,
-        *,
-        now: datetime,
-        worker: str | None,
-        expected: Collection[InstanceState] | None,
-        values: dict[str, object],
+        self, instance_id: int, now: datetime, worker: str | None, expected: States, values: Values
     ) -> InstanceRecord | None:
         stmt = update(InstanceRow).where(InstanceRow.id == instance_id)
         if expected is not None:
@@ -237,36 +220,6 @@ class SqlInstanceRepo(SqlRepo):
                 raise
             raise ServerAlreadyClaimedError(server_id) from exc
         return None if row is None else instance_record(row)
-
-    async def transition(
-        self,
-        instance_id: int,
-        *,
-        expected: Collection[InstanceState],
-        new: InstanceState,
-        now: datetime,
-        worker: str | None = None,
-        change: InstanceChange = InstanceChange(),  # noqa: B008  # frozen: safe to share
-    ) -> InstanceRecord | None:
-        return await self._write(
-            instance_id,
-            now=now,
-            worker=worker,
-            expected=expected,
-            values={"state": new.value, **changed_fields(change)},
-        )
-
-    async def update(
-        self,
-        instance_id: int,
-        *,
-        now: datetime,
-        worker: str | None = None,
-        change: InstanceChange,
-    ) -> InstanceRecord | None:
-        return await self._write(
-            instance_id, now=now, worker=worker, expected=None, values=changed_fields(change)
-        )
 
     async def release(
         self, instance_id: int, *, worker: str, next_check_at: datetime | None, now: datetime

@@ -7,10 +7,16 @@ from datetime import datetime
 
 from sqlalchemy import Select, or_, select
 
-from bot.provisioning.model import JsonDict, Operation, OperationKind, OperationState
-from bot.provisioning.ports import OperationChange, changed_fields
-from bot.store._values import json_copy, utc
-from bot.store.sql._rows import READ_OPTS, SqlRepo, compare_and_set, operation_record
+from bot.provisioning.model import Operation, OperationState
+from bot.provisioning.ports import NewOperation, OperationChange
+from bot.store._base import Transitions, Values
+from bot.store.sql._rows import (
+    READ_OPTS,
+    SqlRepo,
+    compare_and_set,
+    operation_record,
+    row_values,
+)
 from bot.store.sql.tables import OperationRow
 
 __all__ = ["SqlOperationRepo"]
@@ -18,42 +24,11 @@ __all__ = ["SqlOperationRepo"]
 _PENDING = OperationState.PENDING_APPROVAL.value
 
 
-class SqlOperationRepo(SqlRepo):
+class SqlOperationRepo(SqlRepo, Transitions[Operation, OperationState, OperationChange]):
     """Operations table access; see `bot.provisioning.ports.OperationRepo`."""
 
-    async def add(
-        self,
-        *,
-        kind: OperationKind,
-        server_id: int,
-        server_name: str,
-        requester: str,
-        state: OperationState,
-        params: JsonDict,
-        now: datetime,
-        expires_at: datetime | None = None,
-        request_id: int | None = None,
-        channel: str | None = None,
-        decided_by: str | None = None,
-        decided_at: datetime | None = None,
-        decision_note: str | None = None,
-    ) -> Operation:
-        row = OperationRow(
-            kind=kind.value,
-            server_id=server_id,
-            server_name=server_name,
-            requester=requester,
-            state=state.value,
-            params=json_copy(params),
-            created_at=utc(now),
-            updated_at=utc(now),
-            expires_at=utc(expires_at),
-            request_id=request_id,
-            channel=channel,
-            decided_by=decided_by,
-            decided_at=utc(decided_at),
-            decision_note=decision_note,
-        )
+    async def add(self, new: NewOperation, *, now: datetime) -> Operation:
+        row = OperationRow(**row_values(new, created_at=now, updated_at=now))
         self._session.add(row)
         await self._session.flush()
         record = operation_record(row)
@@ -68,20 +43,11 @@ class SqlOperationRepo(SqlRepo):
         found = await self._many(select(OperationRow).where(OperationRow.id == operation_id))
         return found[0] if found else None
 
-    async def transition(
-        self,
-        operation_id: int,
-        *,
-        expected: Collection[OperationState],
-        new: OperationState,
-        now: datetime,
-        change: OperationChange = OperationChange(),  # noqa: B008  # frozen: safe to share
+    async def _compare_and_set(
+        self, row_id: int, expected: Collection[OperationState], values: Values, now: datetime
     ) -> Operation | None:
-        values = {"state": new.value, "updated_at": now, **changed_fields(change)}
-        row = await compare_and_set(
-            self._session, OperationRow, operation_id, expected=expected, values=values
-        )
-        return None if row is None else operation_record(row)
+        row = await compare_and_set(self._session, OperationRow, row_id, expected, values, now)
+        return operation_record(row) if row is not None else None
 
     async def list_by_states(
         self, states: Collection[OperationState], *, server_id: int | None = None

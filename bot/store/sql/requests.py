@@ -7,56 +7,39 @@ from datetime import datetime
 
 from sqlalchemy import Select, select
 
-from bot.provisioning.model import JsonDict, RequestRecord, RequestState
-from bot.provisioning.ports import RequestChange, changed_fields
-from bot.store.sql._rows import READ_OPTS, SqlRepo, compare_and_set, insert, request_record
+from bot.provisioning.model import RequestRecord, RequestState
+from bot.provisioning.ports import NewRequest, RequestChange
+from bot.store._base import Transitions, Values
+from bot.store.sql._rows import (
+    READ_OPTS,
+    SqlRepo,
+    compare_and_set,
+    insert,
+    request_record,
+    row_values,
+)
 from bot.store.sql.tables import RequestRow
 
 __all__ = ["SqlRequestRepo"]
 
 
-class SqlRequestRepo(SqlRepo):
+class SqlRequestRepo(SqlRepo, Transitions[RequestRecord, RequestState, RequestChange]):
     """Requests table access; see `bot.provisioning.ports.RequestRepo`."""
 
-    async def add_or_get(
-        self,
-        *,
-        key: str,
-        requester: str,
-        source: str,
-        project_name: str,
-        payload: JsonDict,
-        plan: JsonDict | None,
-        state: RequestState,
-        now: datetime,
-        expires_at: datetime | None = None,
-        channel: str | None = None,
-    ) -> tuple[RequestRecord, bool]:
-        """Insert the request unless ``key`` exists; return it and whether it was created now."""
+    async def add_or_get(self, new: NewRequest, *, now: datetime) -> tuple[RequestRecord, bool]:
+        values = row_values(
+            new, created_at=now, updated_at=now, cancel_requested=False, delete_on_cancel=False
+        )
         stmt = (
             insert(self._dialect, RequestRow)
-            .values(
-                key=key,
-                requester=requester,
-                source=source,
-                project_name=project_name,
-                payload=payload,
-                plan=plan,
-                state=state.value,
-                created_at=now,
-                updated_at=now,
-                expires_at=expires_at,
-                channel=channel,
-                cancel_requested=False,
-                delete_on_cancel=False,
-            )
+            .values(**values)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(RequestRow.id)
         )
         created = (await self._session.execute(stmt)).scalar_one_or_none() is not None
-        record = await self.get_by_key(key)
+        record = await self.get_by_key(new.key)
         if record is None:  # pragma: no cover - the row was inserted or already existed
-            raise RuntimeError(f"request with key {key!r} vanished after insert")
+            raise RuntimeError(f"request with key {new.key!r} vanished after insert")
         return record, created
 
     async def _one(self, stmt: Select[RequestRow]) -> RequestRecord | None:
@@ -80,17 +63,11 @@ class SqlRequestRepo(SqlRepo):
         return await self._one(select(RequestRow).where(RequestRow.key == key))
 
     async def list_recent(
-        self,
-        *,
-        requester: str | None = None,
-        limit: int = 20,
-        states: Collection[RequestState] | None = None,
+        self, *, requester: str | None = None, limit: int = 20
     ) -> list[RequestRecord]:
         stmt = select(RequestRow).order_by(RequestRow.id.desc()).limit(limit)
         if requester is not None:
             stmt = stmt.where(RequestRow.requester == requester)
-        if states is not None:
-            stmt = stmt.where(RequestRow.state.in_([s.value for s in states]))
         return await self._many(stmt)
 
     async def list_by_state(self, states: Collection[RequestState]) -> list[RequestRecord]:
@@ -113,17 +90,8 @@ class SqlRequestRepo(SqlRepo):
         )
         return await self._many(stmt)
 
-    async def transition(
-        self,
-        request_id: int,
-        *,
-        expected: Collection[RequestState],
-        new: RequestState,
-        now: datetime,
-        change: RequestChange = RequestChange(),  # noqa: B008  # frozen: safe to share
+    async def _compare_and_set(
+        self, row_id: int, expected: Collection[RequestState], values: Values, now: datetime
     ) -> RequestRecord | None:
-        values = {"state": new.value, "updated_at": now, **changed_fields(change)}
-        row = await compare_and_set(
-            self._session, RequestRow, request_id, expected=expected, values=values
-        )
-        return None if row is None else request_record(row)
+        row = await compare_and_set(self._session, RequestRow, row_id, expected, values, now)
+        return request_record(row) if row is not None else None
