@@ -107,7 +107,7 @@ _EXAMPLES: dict[str, str] = {
     "vf_allow_self_approval": "true or false (default false)",
     "vf_approval_ttl": "a duration above zero, e.g. 24h",
     "vf_allowed_channels": "comma-separated Slack channel ids, e.g. C0123ABCDEF",
-    "vf_requesters": "comma-separated Slack user ids, e.g. U0123ABCDEF",
+    "vf_requesters": "comma-separated Slack user or user-group ids, e.g. U0123ABCDEF,S0456",
     "vf_admins": "comma-separated Slack user ids, e.g. U0123ABCDEF",
     "vf_notify_channel": "a Slack channel id, e.g. C0123ABCDEF",
     "vf_group_cache": "a duration above zero, e.g. 5m",
