@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.provisioning.errors import (
     AlreadyDecidedError,
     InvalidValueError,
-    OperationPendingError,
     ServerBuildingError,
     ServerLockedError,
     UnknownOperationError,
@@ -26,12 +25,9 @@ from bot.provisioning.errors import (
 from bot.provisioning.events import (
     InstanceDeleted,
     OperationDecided,
-    OperationFinished,
-    OperationRequested,
 )
 from bot.provisioning.model import (
     IN_FLIGHT_INSTANCE_STATES,
-    OPEN_OPERATION_STATES,
     InstanceState,
     JsonDict,
     Operation,
@@ -41,13 +37,18 @@ from bot.provisioning.model import (
 from bot.provisioning.ports import (
     RELEASE,
     NewAudit,
-    NewEvent,
-    NewOperation,
     OperationChange,
     UnitOfWork,
 )
 from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import ResolvedServer
+from bot.provisioning.servers.operations import (
+    Asked,
+    emit_operation,
+    finish_operation,
+    record_operation,
+    rerun_stale,
+)
 from bot.provisioning.transitions import Context, Service, emit
 from bot.virtfusion import (
     DELETE_DELAY_MAX_MIN,
@@ -102,44 +103,20 @@ class DeleteService(Service):
                 requester, "server.delete", target, "refused", {"reason": str(error)}
             )
             raise error
-        state = OS.PENDING_APPROVAL if approval_required else OS.APPROVED
         async with self._uow() as uow:
-            open_ops = await uow.operations.list_by_states(
-                OPEN_OPERATION_STATES, server_id=resolved.server_id
-            )
-            if open_ops:
-                existing = open_ops[0]
-                raise OperationPendingError(
-                    f"A delete of {target} is already {_state_text(existing.state)} "
-                    f"({existing.human_id}, asked by {existing.requester}).",
-                    existing.id,
-                )
-            new = NewOperation(
+            asked = Asked(
                 kind=OperationKind.DELETE,
                 server_id=resolved.server_id,
                 server_name=resolved.name,
                 requester=requester,
-                state=state,
-                params={"delay_min": delay_min},
-                expires_at=now + timedelta(seconds=ttl_s) if approval_required else None,
-                request_id=instance.request_id if instance else None,
+                approval_required=approval_required,
+                ttl_s=ttl_s,
                 channel=channel,
-                decided_by=None if approval_required else requester,
-                decided_at=None if approval_required else now,
-                decision_note=None if approval_required else "no approval required",
+                request_id=instance.request_id if instance else None,
             )
-            operation = await uow.operations.add(new, now=now)
-            requested = OperationRequested(by=requester, approval_required=approval_required)
-            await _emit(uow, operation, requested, now)
-            await uow.audit.add(
-                NewAudit(
-                    requester,
-                    "server.delete.request",
-                    target,
-                    state.value,
-                    {"operation": operation.human_id, "delay_min": delay_min},
-                ),
-                at=now,
+            new = asked.new({"delay_min": delay_min}, now)
+            operation = await record_operation(
+                uow, new, now=now, target=target, detail={"delay_min": delay_min}
             )
             await uow.commit()
         return operation
@@ -183,7 +160,7 @@ class DeleteService(Service):
             if decided is None:
                 latest = await uow.operations.get(operation_id)
                 raise AlreadyDecidedError(decided_text(latest or current))
-            await _emit(uow, decided, OperationDecided(state=new.value, by=actor), now)
+            await emit_operation(uow, decided, OperationDecided(state=new.value, by=actor), now)
             action = "approve" if new is OS.APPROVED else "reject"
             await uow.audit.add(
                 NewAudit(
@@ -263,54 +240,34 @@ class DeleteService(Service):
         `older_than_s` after its decision (far longer than one run with its lock waits) is put
         back to approved and run again.
         """
-        now = self._clock()
-        cutoff = now - timedelta(seconds=older_than_s)
-        async with self._uow() as uow:
-            running = await uow.operations.list_by_states([OS.RUNNING])
-        finished: list[Operation] = []
-        for operation in running:
-            if operation.decided_at is None or operation.decided_at > cutoff:
-                continue
-            async with self._uow() as uow:
-                again = await uow.operations.transition(
-                    operation.id, expected=[OS.RUNNING], new=OS.APPROVED, now=now
-                )
-                await uow.commit()
-            if again is not None:
-                logger.warning("%s was left running; running it again", operation.human_id)
-                finished.append(await self.run(operation.id))
-        return finished
+        return await rerun_stale(
+            self._uow,
+            OperationKind.DELETE,
+            self.run,
+            now=self._clock(),
+            older_than_s=older_than_s,
+        )
 
     async def _finish(
         self, running: Operation, state: OperationState, text: str, *, already_gone: bool = False
     ) -> Operation:
         now = self._clock()
-        ok = state is OS.DONE
-        delay = running.delay_min
         async with self._uow() as uow:
-            finished = await uow.operations.transition(
-                running.id,
-                expected=[OS.RUNNING],
-                new=state,
-                now=now,
-                change=OperationChange(result=text),
-            )
-            if finished is not None:
-                await _emit(uow, finished, OperationFinished(state=state.value, result=text), now)
-            if ok:
-                await _mark_instance_deleted(uow, running, now, already_gone=already_gone)
             detail: JsonDict = {
-                "operation": running.human_id,
-                "delay_min": delay,
-                "approved_by": running.decided_by,
-                "result": text,
+                "delay_min": running.delay_min,
                 **({"already_gone": True} if already_gone else {}),
             }
-            action = f"server.{running.kind.value}"
-            outcome = "ok" if ok else "failed"
-            await uow.audit.add(
-                NewAudit(running.requester, action, running.target, outcome, detail), at=now
+            finished = await finish_operation(
+                uow,
+                running,
+                expected=[OS.RUNNING],
+                state=state,
+                result=text,
+                now=now,
+                detail=detail,
             )
+            if state is OS.DONE:
+                await _mark_instance_deleted(uow, running, now, already_gone=already_gone)
             await uow.commit()
         return finished or replace(running, state=state, result=text)
 
@@ -326,16 +283,6 @@ class DeleteService(Service):
         """Operations still waiting for a decision (unexpired), oldest first."""
         async with self._uow() as uow:
             return await uow.operations.list_pending(self._clock())
-
-
-async def _emit(
-    uow: UnitOfWork,
-    operation: Operation,
-    event: OperationRequested | OperationDecided | OperationFinished,
-    now: datetime,
-) -> None:
-    new = NewEvent(event.KIND, event.to_json(), operation_id=operation.id)
-    await uow.events.add(new, now=now)
 
 
 async def _mark_instance_deleted(
@@ -367,7 +314,7 @@ async def _expire(uow: UnitOfWork, operation: Operation, now: datetime) -> Opera
         operation.id, expected=[OS.PENDING_APPROVAL], new=OS.EXPIRED, now=now
     )
     if changed is not None:
-        await _emit(uow, changed, OperationDecided(state=OS.EXPIRED.value), now)
+        await emit_operation(uow, changed, OperationDecided(state=OS.EXPIRED.value), now)
         await uow.audit.add(
             NewAudit(
                 "vfbot",
@@ -381,14 +328,6 @@ async def _expire(uow: UnitOfWork, operation: Operation, now: datetime) -> Opera
     return changed
 
 
-def _state_text(state: OperationState) -> str:
-    return {
-        OS.PENDING_APPROVAL: "waiting for approval",
-        OS.APPROVED: "approved",
-        OS.RUNNING: "running",
-    }.get(state, state.value.replace("_", " "))
-
-
 def decided_text(operation: Operation) -> str:
     """Why an operation can no longer be decided or run, naming who decided it."""
     who = operation.decided_by
@@ -400,7 +339,7 @@ def decided_text(operation: Operation) -> str:
         return f"{operation.human_id} is still waiting for approval; approve it first."
     if operation.state is OS.APPROVED:
         return f"{operation.human_id} was already approved by {who}."
-    if operation.state is OS.RUNNING:
+    if operation.state in (OS.RUNNING, OS.BUILDING):
         return f"{operation.human_id} was approved by {who} and is being carried out."
     done = "done" if operation.state is OS.DONE else "failed"
     by = f"approved by {who}, " if who else ""

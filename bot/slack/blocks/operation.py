@@ -105,6 +105,8 @@ def operation_state_line(
         return f":white_check_mark: *Approved*: starting{approved}"
     if state is OperationState.RUNNING:
         return f":gear: *In progress*: vfbot is asking the panel{approved}"
+    if state is OperationState.BUILDING:
+        return f":gear: *Installing*: the panel is rebuilding the server{approved}"
     if state is OperationState.DONE:
         result = truncate(escape(op.result), NOTE_CHARS) if op.result else "done"
         return f":white_check_mark: *Done*: {result}{approved}"
