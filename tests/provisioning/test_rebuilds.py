@@ -115,7 +115,7 @@ async def test_without_keys_the_password_is_returned_once_and_stored_nowhere(
     harness: Harness,
 ) -> None:
     resolved, _ = await _built(harness)
-    harness.panel.servers[resolved.server_id].build.ssh_key_ids = []  # type: ignore[union-attr]
+    harness.panel.servers[resolved.server_id].build.ssh_key_ids = []
     operation = await _asked(harness, resolved)
     params = RebuildParams.of(operation)
     assert params.ssh_key_ids == [1]  # falls back to the keys vfbot built it with
@@ -135,7 +135,7 @@ async def test_without_keys_the_password_is_returned_once_and_stored_nowhere(
     secret = run.password.get_secret_value()
     assert secret == harness.panel.issued_secrets[-1]
     assert secret not in repr(run)
-    assert "sshKeys" not in _builds(harness, resolved.server_id)[-1]  # type: ignore[operator]
+    assert "sshKeys" not in _builds(harness, resolved.server_id)[-1]
     await _track(harness, operation.id)
     assert secret not in await _everything_stored(harness)
 
