@@ -34,6 +34,7 @@ from bot.config import Settings
 from bot.provisioning.errors import InvalidValueError, LastAddressError
 from bot.provisioning.model import Operation, OperationState
 from bot.provisioning.servers import MAX_DELETE_DELAY_MIN, POWER_ACTIONS, Servers
+from bot.provisioning.servers.changes import parse_rulesets
 from bot.provisioning.servers.model import ResolvedServer, format_bytes
 from bot.virtfusion import RESET_USERS
 
@@ -304,7 +305,7 @@ async def cmd_firewall(call: ServerCall) -> int:
     if args.action == "on":
         return call.say(await changes.set_firewall(call.server, enabled=True, actor=actor()))
     if args.action == "rulesets":
-        rulesets = _rulesets(args.rulesets)
+        rulesets = parse_rulesets(args.rulesets or "")
         what = f"replace every firewall rule of {label} with rulesets {args.rulesets}"
     else:
         rulesets = None
@@ -317,18 +318,6 @@ async def cmd_firewall(call: ServerCall) -> int:
     if rulesets is None:
         return call.say(await changes.set_firewall(call.server, enabled=False, actor=actor()))
     return call.say(await changes.apply_rulesets(call.server, rulesets, actor=actor()))
-
-
-def _rulesets(text: str | None) -> list[int]:
-    raw = (text or "").strip().lower()
-    if raw == "none":
-        return []
-    parts = [p.strip() for p in raw.split(",")]
-    if not raw or not all(p.isascii() and p.isdigit() for p in parts):
-        raise InvalidValueError(
-            f"{text!r} is not a list of ruleset ids; give them like 2,3 (or none to remove all)."
-        )
-    return [int(p) for p in parts]
 
 
 @_on_server
@@ -393,7 +382,7 @@ async def cmd_backups(call: ServerCall) -> int:
         table.add_row(
             str(backup.id),
             f"{backup.created:%Y-%m-%d %H:%M}" if backup.created else "-",
-            _backup_state(backup.complete, backup.in_progress, backup.deleting, backup.restoring),
+            backup.state,
             backup.storage or "-",
             f"{backup.delete_after:%Y-%m-%d %H:%M}" if backup.delete_after else "-",
         )
@@ -405,16 +394,6 @@ async def cmd_backups(call: ServerCall) -> int:
         "The VirtFusion API cannot take or restore a backup: do that in the panel. "
         "`vfbot backup-plan` sets the plan that takes them."
     )
-
-
-def _backup_state(complete: bool, in_progress: bool, deleting: bool, restoring: bool) -> str:
-    if deleting:
-        return "being deleted"
-    if restoring:
-        return "being restored"
-    if in_progress or not complete:
-        return "in progress"
-    return "complete"
 
 
 async def cmd_audit(args: argparse.Namespace, out: Console) -> int:

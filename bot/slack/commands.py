@@ -155,6 +155,66 @@ COMMANDS: tuple[Command, ...] = (
         srv.handle_throttle,
     ),
     Command(
+        _cmd(
+            "rebuild",
+            "reinstall the OS, SSH keys kept (asks first)",
+            "rebuild web-1 debian-12",
+            "<server> [template]",
+        ),
+        "servers",
+        srv.handle_rebuild,
+    ),
+    Command(
+        _cmd(
+            "resize",
+            "change package or memory/CPU (asks first)",
+            "resize web-1 cpu=2",
+            "<server> <package>|memory=MB cpu=N",
+        ),
+        "servers",
+        srv.handle_resize,
+    ),
+    Command(
+        _cmd("rename", "rename a server", "rename web-1 db-1", "<server> <name>"),
+        "servers",
+        srv.handle_rename,
+    ),
+    Command(
+        _cmd(
+            "password",
+            "new root password, shown only to you",
+            "password web-1",
+            "<server>",
+        ),
+        "servers",
+        srv.handle_password,
+    ),
+    Command(
+        _cmd(
+            "firewall",
+            "show it, switch it, or apply rulesets",
+            "firewall web-1 on",
+            "<server> [on|off|rulesets 2,3]",
+        ),
+        "servers",
+        srv.handle_firewall,
+    ),
+    Command(
+        _cmd(
+            "ip",
+            "add or remove IPv4 addresses",
+            "ip web-1 add 1",
+            "<server> add [n]|remove <ip>",
+        ),
+        "servers",
+        srv.handle_ip,
+    ),
+    Command(
+        _cmd("backups", "list its backups", "backups web-1", "<server>"),
+        "servers",
+        srv.handle_backups,
+    ),
+    Command(
         _cmd("hypervisors", "list hypervisor groups and their free capacity", "hypervisors"),
         "servers",
         srv.handle_hypervisors,

@@ -283,6 +283,15 @@ class Backup(_PanelModel):
     created: Timestamp = None
     delete_after: Timestamp = Field(default=None, alias="deleteAfter")
 
+    @property
+    def state(self) -> str:
+        """In words: being deleted, being restored, in progress, or complete."""
+        if self.deleting:
+            return "being deleted"
+        if self.restoring:
+            return "being restored"
+        return "in progress" if self.in_progress or not self.complete else "complete"
+
 
 class PendingAction(_PanelModel):
     """A change the panel holds until a power action (`tasks.actions.pending[]`), e.g. the

@@ -31,9 +31,26 @@ from bot.provisioning.servers.model import (
 from bot.provisioning.servers.resolve import gone
 from bot.virtfusion import RESET_USERS, AmbiguousResultError, NotFoundError, Server
 
-__all__ = ["MAX_IPV4_ADD", "ServerChanges"]
+__all__ = ["MAX_IPV4_ADD", "ServerChanges", "parse_rulesets"]
 
 MAX_IPV4_ADD = 16  # vfbot's own cap on one `ip add`, so a typo cannot take a whole block
+
+
+def parse_rulesets(text: str) -> list[int]:
+    """Firewall ruleset ids as typed (`2,3`; `none` for no ruleset at all).
+
+    Raises InvalidValueError for anything else.
+    """
+    raw = text.strip().lower()
+    if raw == "none":
+        return []
+    parts = [p.strip() for p in raw.split(",")]
+    if not raw or not all(p.isascii() and p.isdigit() for p in parts):
+        raise InvalidValueError(
+            f"{text!r} is not a list of firewall ruleset ids; give them like 2,3 "
+            "(or none to remove every rule)."
+        )
+    return [int(p) for p in parts]
 
 
 class ServerChanges(ServerActions):

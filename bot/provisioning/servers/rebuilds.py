@@ -88,6 +88,8 @@ class RebuildParams(BaseModel):
     name: str | None = None
     hostname: str | None = None
     ipv6: bool = False
+    memory_mb: int = 0  # the server's size, for VF_REQUIRE_APPROVAL's thresholds
+    disk_gb: int = 0
     previous_built: datetime | None = None
     sent_at: datetime | None = None
     answer: str = ""
@@ -199,6 +201,8 @@ class RebuildService(Service):
             name=server.name or resolved.name or None,
             hostname=server.hostname or None,
             ipv6=bool(server.ipv6),
+            memory_mb=(server.resources.memory_mb or 0) if server.resources else 0,
+            disk_gb=(server.resources.storage_gb or 0) if server.resources else 0,
             previous_built=server.built,
         )
 

@@ -1,4 +1,5 @@
-"""The day-2 subcommands of `/vf` (list, status, delete, suspend, power, traffic, VNC, …).
+"""The day-2 subcommands of `/vf` (list, status, delete, suspend, power, traffic, VNC, rebuild,
+resize, rename, password, firewall, ip, backups, …).
 
 Each handler takes one `Invocation` and runs after `ack()`; who may do what is decided in
 ``bot.slack.policy``, and every answer goes only to the caller. Destructive actions open the
@@ -19,6 +20,13 @@ from bot.slack.blocks.changes import (
     vnc_blocks,
     vnc_text,
 )
+from bot.slack.blocks.day2 import (
+    address_text,
+    backups_blocks,
+    firewall_blocks,
+    password_blocks,
+    password_text,
+)
 from bot.slack.blocks.panel import audit_blocks, check_blocks_text, hypervisors_blocks
 from bot.slack.blocks.servers import (
     request_status_blocks,
@@ -38,12 +46,19 @@ __all__ = [
     "PAGE_SIZE",
     "handle_audit",
     "handle_backup_plan",
+    "handle_backups",
     "handle_check",
     "handle_delete",
+    "handle_firewall",
     "handle_hypervisors",
+    "handle_ip",
     "handle_list",
     "handle_owner",
+    "handle_password",
     "handle_power",
+    "handle_rebuild",
+    "handle_rename",
+    "handle_resize",
     "handle_status",
     "handle_suspend",
     "handle_throttle",
@@ -51,6 +66,7 @@ __all__ = [
     "handle_unsuspend",
     "handle_vnc",
     "number",
+    "parse_resize",
     "send_page",
 ]
 
@@ -191,11 +207,12 @@ async def _confirm(
     text: str,
     label: str,
     extra: str = "",
+    **more: str,
 ) -> None:
     # Re-resolved at confirmation the way the user named it: a server vfbot made by its name
     # (so one deleted in the panel meanwhile still counts as done), any other by its id.
     reference = server.name if server.instance is not None else str(server.server_id)
-    metadata = build_metadata(a=action, s=reference, c=call.channel, x=extra)
+    metadata = build_metadata(a=action, s=reference, c=call.channel, x=extra, **more)
     view = confirm_modal(
         title=title, text=text, action=action, metadata=metadata, confirm_label=label, danger=True
     )
@@ -302,3 +319,191 @@ async def handle_throttle(call: Invocation) -> None:
     if server is not None:
         result = await call.deps.servers.actions.throttle(server, percent, actor=call.actor.user)
         await call.reply(done_text("throttle", server.name, server.server_id, result))
+
+
+# -- day-2, part 2 (issue 13) --------------------------------------------------------------------
+
+_SIZE = re.compile(r"(memory|mem|ram|cpu|cpus|cores)=([0-9]{1,9})", re.IGNORECASE)
+
+
+def parse_resize(words: list[str]) -> tuple[str, int | None, int | None] | None:
+    """`2` (a package id) or `memory=MB cpu=N` (either or both) as ("p"|"s", a, b), else None:
+    ("p", package, None) or ("s", memory MB, CPU cores)."""
+    if len(words) == 1 and (package := number(words[0])) is not None:
+        return "p", package, None
+    sizes: dict[str, int] = {}
+    for word in words:
+        match = _SIZE.fullmatch(word)
+        if match is None:
+            return None
+        key = "cpu" if match[1].lower() in ("cpu", "cpus", "cores") else "memory"
+        if key in sizes:
+            return None
+        sizes[key] = int(match[2])
+    return ("s", sizes.get("memory"), sizes.get("cpu")) if sizes else None
+
+
+async def handle_rebuild(call: Invocation) -> None:
+    usage = "`/vf rebuild web-1` (its current OS) or `/vf rebuild web-1 ubuntu-24.04`"
+    server = await _target(call, "rebuild", usage)
+    if server is None:
+        return
+    template = " ".join(call.args[1:]) or None
+    params = await call.deps.servers.rebuilds.plan(server, template)
+    text = (
+        f"Rebuild {server.label} with {params.what()}? Its OS is reinstalled and everything on "
+        "its disk is erased. This cannot be undone."
+    )
+    await _confirm(
+        call,
+        server,
+        action="rebuild",
+        title="Rebuild server",
+        text=text,
+        label="Rebuild",
+        extra=str(params.template_id),
+    )
+
+
+async def handle_resize(call: Invocation) -> None:
+    usage = "`/vf resize web-1 2` (package id 2) or `/vf resize web-1 memory=4096 cpu=2`"
+    parsed = parse_resize(call.args[1:])
+    if parsed is None:
+        await call.reply(f"Say the new package or size: {usage}.")
+        return
+    server = await _target(call, "resize", usage)
+    if server is None:
+        return
+    kind, first, second = parsed
+    resizes = call.deps.servers.resizes
+    if kind == "p":
+        plan = await resizes.plan(server, package_id=first)
+        extra = f"p:{first}"
+    else:
+        plan = await resizes.plan(server, memory_mb=first, cpu_cores=second)
+        extra = f"s:{first or ''}:{second or ''}"
+    text = f"Resize {server.label}: {plan.describe()}? It may need a restart to apply."
+    await _confirm(
+        call, server, action="resize", title="Resize server", text=text, label="Resize", extra=extra
+    )
+
+
+async def handle_rename(call: Invocation) -> None:
+    if len(call.args) != 2:
+        await call.reply("Use `/vf rename web-1 db-1` (lowercase letters, digits and hyphens).")
+        return
+    server = await _target(call, "rename", "`/vf rename web-1 db-1`")
+    if server is not None:
+        changes = call.deps.servers.changes
+        result = await changes.rename(server, call.args[1], actor=call.actor.user)
+        await call.reply(done_text("rename", server.name, server.server_id, result))
+
+
+async def handle_password(call: Invocation) -> None:
+    usage = "`/vf password web-1` (root) or `/vf password web-1 Administrator` (Windows)"
+    user = {"root": "root", "administrator": "Administrator"}.get(
+        call.args[1].lower() if len(call.args) > 1 else "root"
+    )
+    if user is None:
+        await call.reply(f"Say whose password: {usage}.")
+        return
+    server = await _target(call, "password", usage)
+    if server is None:
+        return
+    changes = call.deps.servers.changes
+    result = await changes.reset_password(server, actor=call.actor.user, user=user)
+    # The password goes to the caller only: `reply` answers through response_url (ephemeral).
+    await call.reply(password_text(result), password_blocks(result))
+
+
+async def handle_firewall(call: Invocation) -> None:
+    usage = "`/vf firewall web-1`, `/vf firewall web-1 on|off` or `/vf firewall web-1 rulesets 2,3`"
+    mode = call.args[1].lower() if len(call.args) > 1 else ""
+    if mode not in ("", "on", "off", "rulesets") or (mode == "rulesets" and len(call.args) != 3):
+        await call.reply(f"Say what to do: {usage}.")
+        return
+    server = await _target(call, "firewall", usage)
+    if server is None:
+        return
+    changes = call.deps.servers.changes
+    if mode == "":
+        await call.reply("Firewall", firewall_blocks(await changes.firewall(server)))
+    elif mode == "on":
+        result = await changes.set_firewall(server, enabled=True, actor=call.actor.user)
+        await call.reply(done_text("firewall", server.name, server.server_id, result))
+    elif mode == "off":
+        text = f"Turn the firewall of {server.label} off? Its rules stop filtering traffic."
+        await _confirm(
+            call,
+            server,
+            action="firewall",
+            title="Firewall",
+            text=text,
+            label="Turn off",
+            extra="off",
+        )
+    else:
+        rulesets = call.args[2]
+        text = (
+            f"Replace every firewall rule of {server.label} with the rules of ruleset(s) "
+            f"{rulesets}?"
+        )
+        await _confirm(
+            call,
+            server,
+            action="firewall",
+            title="Firewall",
+            text=text,
+            label="Apply",
+            extra=f"rulesets:{rulesets}",
+        )
+
+
+async def handle_ip(call: Invocation) -> None:
+    usage = "`/vf ip web-1 add [n]` or `/vf ip web-1 remove 192.0.2.10`"
+    mode = call.args[1].lower() if len(call.args) > 1 else ""
+    value = call.args[2] if len(call.args) > 2 else ""
+    count = number(value) if value else 1
+    if (
+        mode not in ("add", "remove")
+        or (mode == "add" and count is None)
+        or (mode == "remove" and not value)
+    ):
+        await call.reply(f"Say what to do: {usage}.")
+        return
+    server = await _target(call, "ip", usage)
+    if server is None:
+        return
+    if mode == "add":
+        change = await call.deps.servers.changes.add_ipv4(server, count or 1, actor=call.actor.user)
+        await call.reply(address_text(change))
+        return
+    addresses = (await call.deps.servers.inventory.status(server)).ipv4
+    if value not in addresses:
+        listed = ", ".join(addresses) or "none"
+        await call.reply(
+            f"{escape(server.label)} has no IPv4 address {escape(value)}; its addresses: "
+            f"{escape(listed)}."
+        )
+        return
+    last = addresses == (value,)
+    text = f"Remove {value} from {server.label}?"
+    if last:
+        text += " It is its last IPv4 address: you will be asked once more."
+    await _confirm(
+        call,
+        server,
+        action="ip-remove",
+        title="Remove IPv4",
+        text=text,
+        label="Remove",
+        extra=value,
+        t="2" if last else "",
+    )
+
+
+async def handle_backups(call: Invocation) -> None:
+    server = await _target(call, "backups", "`/vf backups web-1`")
+    if server is not None:
+        listing = await call.deps.servers.changes.backups(server)
+        await call.reply(f"Backups of {server.label}", backups_blocks(listing))
