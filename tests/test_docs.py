@@ -45,6 +45,7 @@ def test_make_demo_runs_a_full_create(
     assert "Prague" in out and "Amsterdam" in out  # vfbot hypervisors
     assert "test-server: built (192.0.2." in out  # vfbot create --wait
     assert "completed" in out
+    assert "rebuilt with Debian 12 Bookworm" in out  # vfbot rebuild: one day-2 change
 
 
 @pytest.mark.parametrize("name", ["create.json", "create-with-network.json", "request-format.json"])

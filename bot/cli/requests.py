@@ -262,6 +262,7 @@ async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
         while True:
             try:
                 report = await core.engine.run_once()
+                await core.servers.rebuilds.track_due()  # rebuilds too, e.g. a CLI one cut short
                 await consumer.drain()
                 done = args.until_idle and not await core.requests.has_work()
             except DatabaseUnavailableError as error:

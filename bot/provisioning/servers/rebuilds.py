@@ -133,8 +133,8 @@ def rebuild_outcome(
         if params.answer in (BuildPhase.QUEUED, BuildPhase.BUILDING) or (
             server.built is not None and server.built != params.previous_built
         ):
-            minutes = max(elapsed / 60, 0)
-            return OS.DONE, f"rebuilt with {params.template} in {minutes:.0f} min"
+            took = f"{max(elapsed, 0):.0f} s" if elapsed < 90 else f"{elapsed / 60:.0f} min"
+            return OS.DONE, f"rebuilt with {params.template} in {took}"
         if params.answer == "unknown" and elapsed >= grace_s:
             return OS.FAILED, (
                 "the panel's answer to the rebuild was lost and the server still shows its "

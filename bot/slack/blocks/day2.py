@@ -136,7 +136,7 @@ def firewall_blocks(view: FirewallView) -> list[Json]:
     state = ":shield: *on*" if view.enabled else ":warning: *off*"
     lines = [f"Firewall of {_target(view.name, view.server_id)}: {state}"]
     if view.rules:
-        shown = [f"• `{truncate(rule, 150)}`" for rule in view.rules[:_RULES_SHOWN]]
+        shown = [f"• {code(truncate(rule, 150))}" for rule in view.rules[:_RULES_SHOWN]]
         lines.append(f"*Rules* ({len(view.rules)}):")
         lines += shown
         if len(view.rules) > _RULES_SHOWN:
@@ -196,7 +196,7 @@ def backups_blocks(listing: BackupList) -> list[Json]:
         context(
             [
                 "The VirtFusion API cannot take or restore a backup: do that in the panel. "
-                f"`{ids.COMMAND} backup-plan {ref} <plan>` sets the plan that takes them."
+                f"`{ids.COMMAND} backup-plan {ref} &lt;plan&gt;` sets the plan that takes them."
             ]
         ),
     ]
