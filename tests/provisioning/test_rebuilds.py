@@ -312,3 +312,26 @@ async def test_an_approved_rebuild_nobody_ran_is_run_once_later(harness: Harness
     assert started.state is OS.BUILDING
     assert (await _track(harness, operation.id)).state is OS.DONE
     assert len(_builds(harness, resolved.server_id)) == 2
+
+
+async def test_a_run_of_an_old_approval_is_not_taken_for_a_dead_one(harness: Harness) -> None:
+    resolved, _ = await _built(harness)
+    operation = await _asked(harness, resolved)  # approved now (no approval needed)
+    harness.clock.advance(3600)  # ... and run an hour later: the intent is what counts
+    server = await harness.client.server(resolved.server_id)
+    params = RebuildParams.of(operation).model_copy(
+        update={"sent_at": harness.clock(), "previous_built": server.built}
+    )
+    async with harness.uow() as uow:
+        await uow.operations.transition(
+            operation.id,
+            expected=[OS.APPROVED],
+            new=OS.RUNNING,
+            now=harness.clock(),
+            change=OperationChange(params=params.to_json()),
+        )
+        await uow.commit()
+
+    assert await harness.servers.rebuilds.track_due() == []  # its runner may be sending it now
+
+    assert (await harness.servers.deletes.get(operation.id)).state is OS.RUNNING

@@ -50,7 +50,6 @@ from bot.provisioning.servers.operations import (
     emit_operation,
     finish_operation,
     record_operation,
-    stale_running,
 )
 from bot.provisioning.servers.resolve import gone
 from bot.provisioning.transitions import Context, Service
@@ -393,12 +392,17 @@ class RebuildService(Service):
         sending again), approved ones that nobody ran by running them now."""
         now = self._clock()
         settled: list[Operation] = []
-        for operation in await stale_running(
-            self._uow, OperationKind.REBUILD, now=now, older_than_s=self._stale_s
-        ):
-            settled.append(await self._settle(operation))
         async with self._uow() as uow:
+            running = await uow.operations.list_by_states([OS.RUNNING])
             approved = await uow.operations.list_by_states([OS.APPROVED])
+        # Stale from the intent on: an approval can be much older than the run it led to.
+        stale_before = now - timedelta(seconds=self._stale_s)
+        for operation in running:
+            if operation.kind is not OperationKind.REBUILD:
+                continue
+            sent_at = RebuildParams.of(operation).sent_at
+            if sent_at is not None and sent_at <= stale_before:
+                settled.append(await self._settle(operation))
         cutoff = now - timedelta(seconds=self._approved_grace_s)
         for operation in approved:
             due = operation.decided_at is not None and operation.decided_at <= cutoff
