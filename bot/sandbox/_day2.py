@@ -172,38 +172,34 @@ async def _change_package(request: web.Request) -> web.Response:
     return _json({"info": info})
 
 
-async def _modify_memory(request: web.Request) -> web.Response:
+async def _modify_size(request: web.Request, field: str) -> web.Response:
+    """`modify/memory` (`memory`, MB) or `modify/cpuCores` (`cores`): held for a restart."""
     state, server = _unlocked_server(request)
-    memory: list[int] = []
+    minimum = _MIN_MEMORY_MB if field == "memory" else 1
+    values: list[int] = []
 
     def read(f: _Fields) -> None:
-        value = f.int_("memory", required=True, minimum=_MIN_MEMORY_MB)
+        value = f.int_(field, required=True, minimum=minimum)
         if value is not None:
-            memory.append(value)
+            values.append(value)
 
     _validated(await _body(request), read)
-    _check_room(state, server, memory_mb=memory[0], cores=server.cpu_cores)
-    if memory[0] != server.memory_mb:
-        server.memory_mb = memory[0]
-        _hold_for_restart(state, server, f"Memory ({memory[0]} MB)")
+    memory = values[0] if field == "memory" else server.memory_mb
+    cores = values[0] if field == "cores" else server.cpu_cores
+    _check_room(state, server, memory_mb=memory, cores=cores)
+    if (memory, cores) != (server.memory_mb, server.cpu_cores):
+        server.memory_mb, server.cpu_cores = memory, cores
+        what = f"Memory ({memory} MB)" if field == "memory" else f"CPU cores ({cores})"
+        _hold_for_restart(state, server, what)
     return _empty(201)
+
+
+async def _modify_memory(request: web.Request) -> web.Response:
+    return await _modify_size(request, "memory")
 
 
 async def _modify_cpu_cores(request: web.Request) -> web.Response:
-    state, server = _unlocked_server(request)
-    cores: list[int] = []
-
-    def read(f: _Fields) -> None:
-        value = f.int_("cores", required=True, minimum=1)
-        if value is not None:
-            cores.append(value)
-
-    _validated(await _body(request), read)
-    _check_room(state, server, memory_mb=server.memory_mb, cores=cores[0])
-    if cores[0] != server.cpu_cores:
-        server.cpu_cores = cores[0]
-        _hold_for_restart(state, server, f"CPU cores ({cores[0]})")
-    return _empty(201)
+    return await _modify_size(request, "cores")
 
 
 async def _reset_password(request: web.Request) -> web.Response:

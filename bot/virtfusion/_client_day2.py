@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from bot.virtfusion import _day2 as day2
 from bot.virtfusion import _sansio as sansio
-from bot.virtfusion._exceptions import AmbiguousResultError, DecodeError
+from bot.virtfusion._exceptions import DecodeError, VirtFusionError
 from bot.virtfusion._models import BuildServerBody, OsTemplate, Server
 from bot.virtfusion._sansio import HttpRequest
 
@@ -21,6 +21,12 @@ class DayTwoEndpoints:
 
     async def _call(self, request: HttpRequest) -> object:
         """Send `request` under the retry policy; `VirtFusionClient` provides it."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _ambiguous(request: HttpRequest, error: VirtFusionError) -> VirtFusionError:
+        """The error to raise when a call that is never repeated failed after it may have
+        reached the panel; `VirtFusionClient` provides it."""
         raise NotImplementedError
 
     async def server_templates(self, server_id: int) -> list[OsTemplate]:
@@ -49,13 +55,7 @@ class DayTwoEndpoints:
         try:
             server = sansio.parse_data(request, payload, Server)
         except DecodeError as error:  # 2xx but unreadable: the rebuild may be under way
-            raise AmbiguousResultError(
-                f"{request.label}: the panel accepted the rebuild but its answer could not be "
-                f"read ({error}); vfbot follows the server instead",
-                method=request.method,
-                path=request.path,
-                cause=error,
-            ) from error
+            raise self._ambiguous(request, error) from error
         return server, day2.parse_build_password(payload)
 
     async def rename_server(self, server_id: int, name: str) -> None:

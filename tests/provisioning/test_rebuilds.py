@@ -55,6 +55,24 @@ async def _track(h: Harness, operation_id: int, *, ticks: int = 30) -> Operation
     raise AssertionError(f"OP-{operation_id} did not finish")
 
 
+async def _intent(h: Harness, operation: Operation) -> RebuildParams:
+    """What `run` commits before it sends the build: as if the process died right after."""
+    server = await h.client.server(operation.server_id)
+    params = RebuildParams.of(operation).model_copy(
+        update={"sent_at": h.clock(), "previous_built": server.built}
+    )
+    async with h.uow() as uow:
+        await uow.operations.transition(
+            operation.id,
+            expected=[OS.APPROVED],
+            new=OS.RUNNING,
+            now=h.clock(),
+            change=OperationChange(params=params.to_json()),
+        )
+        await uow.commit()
+    return params
+
+
 def _builds(h: Harness, server_id: int) -> list[object]:
     return [c.body for c in h.panel.calls("POST", rf"^/servers/{server_id}/build$")]
 
@@ -220,19 +238,7 @@ async def test_a_crash_before_the_call_is_settled_without_sending(harness: Harne
 async def test_a_crash_after_the_call_is_followed_not_repeated(harness: Harness) -> None:
     resolved, _ = await _built(harness)
     operation = await _asked(harness, resolved)
-    server = await harness.client.server(resolved.server_id)
-    params = RebuildParams.of(operation).model_copy(
-        update={"sent_at": harness.clock(), "previous_built": server.built}
-    )
-    async with harness.uow() as uow:
-        await uow.operations.transition(
-            operation.id,
-            expected=[OS.APPROVED],
-            new=OS.RUNNING,
-            now=harness.clock(),
-            change=OperationChange(params=params.to_json()),
-        )
-        await uow.commit()
+    params = await _intent(harness, operation)
     await harness.client.rebuild_server(resolved.server_id, params.body())  # then it died
     harness.clock.advance(601)
 
@@ -318,19 +324,7 @@ async def test_a_run_of_an_old_approval_is_not_taken_for_a_dead_one(harness: Har
     resolved, _ = await _built(harness)
     operation = await _asked(harness, resolved)  # approved now (no approval needed)
     harness.clock.advance(3600)  # ... and run an hour later: the intent is what counts
-    server = await harness.client.server(resolved.server_id)
-    params = RebuildParams.of(operation).model_copy(
-        update={"sent_at": harness.clock(), "previous_built": server.built}
-    )
-    async with harness.uow() as uow:
-        await uow.operations.transition(
-            operation.id,
-            expected=[OS.APPROVED],
-            new=OS.RUNNING,
-            now=harness.clock(),
-            change=OperationChange(params=params.to_json()),
-        )
-        await uow.commit()
+    await _intent(harness, operation)
 
     assert await harness.servers.rebuilds.track_due() == []  # its runner may be sending it now
 

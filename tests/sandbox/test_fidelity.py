@@ -6,6 +6,7 @@ here would let them pass for the wrong reason (issue 9, item 20)."""
 from __future__ import annotations
 
 from bot.sandbox import FakeClock, PanelState
+from bot.virtfusion import PACKAGE_FLAGS
 from tests.sandbox.conftest import Api, create
 from tests.virtfusion._support import sample
 
@@ -161,22 +162,7 @@ async def test_day2_answers_have_the_spec_types(
     assert set(backups["data"][0]) == set(spec_backups["data"][0])
 
 
-_ALL_FLAGS = {
-    name: True
-    for name in (
-        "backupPlan",
-        "cpu",
-        "memory",
-        "primaryDiskReadIOPS",
-        "primaryDiskReadThroughput",
-        "primaryDiskSize",
-        "primaryDiskWriteIOPS",
-        "primaryDiskWriteThroughput",
-        "primaryNetworkInboundSpeed",
-        "primaryNetworkOutboundSpeed",
-        "primaryNetworkTraffic",
-    )
-}
+_ALL_FLAGS = dict.fromkeys(PACKAGE_FLAGS, True)
 
 
 async def test_a_pending_change_has_the_create_examples_shape(

@@ -101,7 +101,7 @@ async def test_rebuild_is_confirmed_sent_once_and_followed_in_a_thread(slack_env
     assert len(_builds(h, web1.id)) == 1  # only a dialog so far
 
     started = await _confirm(h, said)
-    assert "OP-1: the rebuild of `web-1` (id 101) has started" in started
+    assert f"OP-1: the rebuild of `web-1` (id {web1.id}) has started" in started
     again = await _confirm(h, said)  # a second submission of the same dialog
     assert "is being built on the panel right now" in again
     assert len(_builds(h, web1.id)) == 2  # the create's build and one rebuild

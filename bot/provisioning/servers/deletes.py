@@ -44,12 +44,14 @@ from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import ResolvedServer
 from bot.provisioning.servers.operations import (
     Asked,
+    RepeatableOperations,
+    claim_approved,
+    decided_text,
     emit_operation,
-    finish_operation,
+    get_operation,
     record_operation,
-    rerun_stale,
 )
-from bot.provisioning.transitions import Context, Service, emit
+from bot.provisioning.transitions import Context, emit
 from bot.virtfusion import (
     DELETE_DELAY_MAX_MIN,
     ConflictError,
@@ -65,8 +67,12 @@ OS = OperationState
 MAX_DELETE_DELAY_MIN = DELETE_DELAY_MAX_MIN  # the panel's `delay` range: 0-43800 minutes
 
 
-class DeleteService(Service):
-    """Server deletes with approval; safe to run in replicas."""
+class DeleteService(RepeatableOperations):
+    """Server deletes with approval; safe to run in replicas. A delete is safe to repeat
+    (already gone counts as done), so one a dead process left running is run again
+    (`resume_stale`)."""
+
+    KIND = OperationKind.DELETE
 
     def __init__(self, ctx: Context, *, locks: LockWait) -> None:
         super().__init__(ctx)
@@ -195,17 +201,7 @@ class DeleteService(Service):
         Raises AlreadyDecidedError unless it is approved (someone else ran it, or it was
         never approved).
         """
-        now = self._clock()
-        async with self._uow() as uow:  # the intent: only one runner gets past this
-            running = await uow.operations.transition(
-                operation_id, expected=[OS.APPROVED], new=OS.RUNNING, now=now
-            )
-            if running is None:
-                current = await uow.operations.get(operation_id)
-                if current is None:
-                    raise UnknownOperationError(operation_id)
-                raise AlreadyDecidedError(decided_text(current))
-            await uow.commit()
+        running = await claim_approved(self._uow, operation_id, now=self._clock())
         delay = running.delay_min
         target = running.target
         try:
@@ -233,51 +229,22 @@ class DeleteService(Service):
         logger.warning("%s: delete of %s failed: %s", running.human_id, running.target, reason)
         return await self._finish(running, OS.FAILED, f"Not deleted: {reason}.")
 
-    async def resume_stale(self, *, older_than_s: float = 600) -> list[Operation]:
-        """Finish operations left `running` by a process that died mid-delete.
-
-        A delete is safe to repeat (already gone counts as done), so an operation still running
-        `older_than_s` after its decision (far longer than one run with its lock waits) is put
-        back to approved and run again.
-        """
-        return await rerun_stale(
-            self._uow,
-            OperationKind.DELETE,
-            self.run,
-            now=self._clock(),
-            older_than_s=older_than_s,
-        )
-
     async def _finish(
         self, running: Operation, state: OperationState, text: str, *, already_gone: bool = False
     ) -> Operation:
-        now = self._clock()
-        async with self._uow() as uow:
-            detail: JsonDict = {
-                "delay_min": running.delay_min,
-                **({"already_gone": True} if already_gone else {}),
-            }
-            finished = await finish_operation(
-                uow,
-                running,
-                expected=[OS.RUNNING],
-                state=state,
-                result=text,
-                now=now,
-                detail=detail,
-            )
-            if state is OS.DONE:
-                await _mark_instance_deleted(uow, running, now, already_gone=already_gone)
-            await uow.commit()
-        return finished or replace(running, state=state, result=text)
+        detail: JsonDict = {
+            "delay_min": running.delay_min,
+            **({"already_gone": True} if already_gone else {}),
+        }
+
+        async def mark_deleted(uow: UnitOfWork, now: datetime) -> None:
+            await _mark_instance_deleted(uow, running, now, already_gone=already_gone)
+
+        return await self._finished(running, state, text, detail, when_done=mark_deleted)
 
     async def get(self, operation_id: int) -> Operation:
-        """The operation; UnknownOperationError if there is none."""
-        async with self._uow() as uow:
-            operation = await uow.operations.get(operation_id)
-        if operation is None:
-            raise UnknownOperationError(operation_id)
-        return operation
+        """The operation (of any kind); UnknownOperationError if there is none."""
+        return await get_operation(self._uow, operation_id)
 
     async def pending(self) -> list[Operation]:
         """Operations still waiting for a decision (unexpired), oldest first."""
@@ -326,21 +293,3 @@ async def _expire(uow: UnitOfWork, operation: Operation, now: datetime) -> Opera
             at=now,
         )
     return changed
-
-
-def decided_text(operation: Operation) -> str:
-    """Why an operation can no longer be decided or run, naming who decided it."""
-    who = operation.decided_by
-    if operation.state is OS.REJECTED:
-        return f"{operation.human_id} was already rejected by {who}."
-    if operation.state is OS.EXPIRED:
-        return f"{operation.human_id} expired before anyone decided."
-    if operation.state is OS.PENDING_APPROVAL:
-        return f"{operation.human_id} is still waiting for approval; approve it first."
-    if operation.state is OS.APPROVED:
-        return f"{operation.human_id} was already approved by {who}."
-    if operation.state in (OS.RUNNING, OS.BUILDING):
-        return f"{operation.human_id} was approved by {who} and is being carried out."
-    done = "done" if operation.state is OS.DONE else "failed"
-    by = f"approved by {who}, " if who else ""
-    return f"{operation.human_id} was already {by}{done}: {operation.result or ''}".rstrip(": ")

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import ClassVar
 
-from bot.provisioning.errors import OperationPendingError
+from bot.provisioning.errors import (
+    AlreadyDecidedError,
+    OperationPendingError,
+    UnknownOperationError,
+)
 from bot.provisioning.events import (
     OperationDecided,
     OperationFinished,
@@ -28,14 +33,17 @@ from bot.provisioning.model import (
     OperationState,
 )
 from bot.provisioning.ports import NewAudit, NewEvent, NewOperation, OperationChange, UnitOfWork
-from bot.provisioning.transitions import UowFactory
+from bot.provisioning.transitions import Service, UowFactory
 
 __all__ = [
     "Asked",
+    "RepeatableOperations",
+    "claim_approved",
+    "decided_text",
     "emit_operation",
     "finish_operation",
+    "get_operation",
     "record_operation",
-    "rerun_stale",
     "stale_running",
     "state_text",
 ]
@@ -168,27 +176,60 @@ async def stale_running(
     ]
 
 
-async def rerun_stale(
-    uow_factory: UowFactory,
-    kind: OperationKind,
-    run: Callable[[int], Awaitable[Operation]],
-    *,
-    now: datetime,
-    older_than_s: float,
-) -> list[Operation]:
-    """Put the stale running operations of `kind` back to approved and `run` each again: for
-    kinds that are safe to repeat (a delete of a deleted server, a size set twice)."""
-    finished: list[Operation] = []
-    for operation in await stale_running(uow_factory, kind, now=now, older_than_s=older_than_s):
-        async with uow_factory() as uow:
-            again = await uow.operations.transition(
-                operation.id, expected=[OS.RUNNING], new=OS.APPROVED, now=now
+class RepeatableOperations(Service):
+    """A service of operations that are safe to carry out twice (a delete of a server already
+    gone, a size set again): one a dead process left `running` is simply run again."""
+
+    KIND: ClassVar[OperationKind]
+
+    async def run(self, operation_id: int) -> Operation:
+        """Carry out an approved operation once."""
+        raise NotImplementedError
+
+    async def _finished(
+        self,
+        running: Operation,
+        state: OperationState,
+        text: str,
+        detail: JsonDict,
+        *,
+        when_done: Callable[[UnitOfWork, datetime], Awaitable[None]] | None = None,
+    ) -> Operation:
+        """Record how a run ended (see `finish_operation`), with `when_done` in the same unit
+        when it succeeded."""
+        now = self._clock()
+        async with self._uow() as uow:
+            finished = await finish_operation(
+                uow,
+                running,
+                expected=[OS.RUNNING],
+                state=state,
+                result=text,
+                now=now,
+                detail=detail,
             )
+            if when_done is not None and state is OS.DONE:
+                await when_done(uow, now)
             await uow.commit()
-        if again is not None:
-            logger.warning("%s was left running; running it again", operation.human_id)
-            finished.append(await run(operation.id))
-    return finished
+        return finished or replace(running, state=state, result=text)
+
+    async def resume_stale(self, *, older_than_s: float = 600) -> list[Operation]:
+        """Put operations still running `older_than_s` after their decision (far longer than
+        one run with its lock waits) back to approved, and run each again."""
+        now = self._clock()
+        finished: list[Operation] = []
+        for operation in await stale_running(
+            self._uow, self.KIND, now=now, older_than_s=older_than_s
+        ):
+            async with self._uow() as uow:
+                again = await uow.operations.transition(
+                    operation.id, expected=[OS.RUNNING], new=OS.APPROVED, now=now
+                )
+                await uow.commit()
+            if again is not None:
+                logger.warning("%s was left running; running it again", operation.human_id)
+                finished.append(await self.run(operation.id))
+        return finished
 
 
 def state_text(state: OperationState) -> str:
@@ -199,3 +240,55 @@ def state_text(state: OperationState) -> str:
         OS.RUNNING: "running",
         OS.BUILDING: "being built",
     }.get(state, state.value.replace("_", " "))
+
+
+async def get_operation(uow_factory: UowFactory, operation_id: int) -> Operation:
+    """The operation; UnknownOperationError if there is none."""
+    async with uow_factory() as uow:
+        operation = await uow.operations.get(operation_id)
+    if operation is None:
+        raise UnknownOperationError(operation_id)
+    return operation
+
+
+async def claim_approved(
+    uow_factory: UowFactory,
+    operation_id: int,
+    *,
+    now: datetime,
+    change: OperationChange | None = None,
+) -> Operation:
+    """Move an approved operation to `running` (with `change`) and commit it: the intent, which
+    only one runner gets past.
+
+    Raises AlreadyDecidedError (naming who decided) unless it was approved.
+    """
+    async with uow_factory() as uow:
+        running = await uow.operations.transition(
+            operation_id, expected=[OS.APPROVED], new=OS.RUNNING, now=now, change=change
+        )
+        if running is None:
+            current = await uow.operations.get(operation_id)
+            if current is None:
+                raise UnknownOperationError(operation_id)
+            raise AlreadyDecidedError(decided_text(current))
+        await uow.commit()
+    return running
+
+
+def decided_text(operation: Operation) -> str:
+    """Why an operation can no longer be decided or run, naming who decided it."""
+    who = operation.decided_by
+    if operation.state is OS.REJECTED:
+        return f"{operation.human_id} was already rejected by {who}."
+    if operation.state is OS.EXPIRED:
+        return f"{operation.human_id} expired before anyone decided."
+    if operation.state is OS.PENDING_APPROVAL:
+        return f"{operation.human_id} is still waiting for approval; approve it first."
+    if operation.state is OS.APPROVED:
+        return f"{operation.human_id} was already approved by {who}."
+    if operation.state in (OS.RUNNING, OS.BUILDING):
+        return f"{operation.human_id} was approved by {who} and is being carried out."
+    done = "done" if operation.state is OS.DONE else "failed"
+    by = f"approved by {who}, " if who else ""
+    return f"{operation.human_id} was already {by}{done}: {operation.result or ''}".rstrip(": ")

@@ -29,7 +29,6 @@ from bot.provisioning.errors import (
     InvalidValueError,
     ServerBuildingError,
     ServerLockedError,
-    UnknownOperationError,
     describe_panel_error,
 )
 from bot.provisioning.events import OperationStarted
@@ -42,13 +41,15 @@ from bot.provisioning.model import (
 )
 from bot.provisioning.plan import match_template
 from bot.provisioning.ports import InstanceChange, NewAudit, OperationChange
-from bot.provisioning.servers.deletes import decided_text
 from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import RebuildRun, ResolvedServer
 from bot.provisioning.servers.operations import (
     Asked,
+    claim_approved,
+    decided_text,
     emit_operation,
     finish_operation,
+    get_operation,
     record_operation,
 )
 from bot.provisioning.servers.resolve import gone
@@ -248,10 +249,7 @@ class RebuildService(Service):
         Raises AlreadyDecidedError unless it is approved (someone else sent it, or nobody
         approved it).
         """
-        async with self._uow() as uow:
-            current = await uow.operations.get(operation_id)
-        if current is None:
-            raise UnknownOperationError(operation_id)
+        current = await get_operation(self._uow, operation_id)
         if current.state is not OS.APPROVED:
             raise AlreadyDecidedError(decided_text(current))
         params = RebuildParams.of(current)
@@ -265,18 +263,8 @@ class RebuildService(Service):
             return await self._refuse(current, f"a build is running on the panel ({before.phase})")
         now = self._clock()
         params = params.model_copy(update={"previous_built": before.built, "sent_at": now})
-        async with self._uow() as uow:  # the intent: only one runner gets past this
-            running = await uow.operations.transition(
-                operation_id,
-                expected=[OS.APPROVED],
-                new=OS.RUNNING,
-                now=now,
-                change=OperationChange(params=params.to_json()),
-            )
-            await uow.commit()
-        if running is None:
-            latest = await self._get(operation_id)
-            raise AlreadyDecidedError(decided_text(latest))
+        change = OperationChange(params=params.to_json())
+        running = await claim_approved(self._uow, operation_id, now=now, change=change)
         return await self._send(running, params)
 
     async def _send(self, running: Operation, params: RebuildParams) -> RebuildRun:
@@ -343,7 +331,7 @@ class RebuildService(Service):
         text = f"Not rebuilt: {reason}; nothing was changed."
         failed = await self._finish(approved, [OS.APPROVED], OS.FAILED, text)
         if failed.state is not OS.FAILED or failed.result != text:
-            raise AlreadyDecidedError(decided_text(await self._get(approved.id)))
+            raise AlreadyDecidedError(decided_text(await get_operation(self._uow, approved.id)))
         return RebuildRun(failed)
 
     # -- following --------------------------------------------------------------------------------
@@ -462,17 +450,10 @@ class RebuildService(Service):
                 await uow.instances.update(instance.id, now=now, change=change)
             await uow.commit()
         if finished is None:  # someone else finished it: theirs stands
-            return await self._get(operation.id)
+            return await get_operation(self._uow, operation.id)
         if state is OS.FAILED:
             logger.warning("%s: %s", operation.human_id, text)
         return finished
-
-    async def _get(self, operation_id: int) -> Operation:
-        async with self._uow() as uow:
-            operation = await uow.operations.get(operation_id)
-        if operation is None:
-            raise UnknownOperationError(operation_id)
-        return operation
 
 
 def _current(resolved: ResolvedServer, server: Server) -> str:

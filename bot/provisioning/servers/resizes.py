@@ -15,11 +15,9 @@ import logging
 from dataclasses import dataclass, replace
 
 from bot.provisioning.errors import (
-    AlreadyDecidedError,
     InvalidValueError,
     ServerBuildingError,
     ServerLockedError,
-    UnknownOperationError,
     describe_panel_error,
 )
 from bot.provisioning.model import (
@@ -30,17 +28,16 @@ from bot.provisioning.model import (
     OperationState,
 )
 from bot.provisioning.request import RequestLimits
-from bot.provisioning.servers.deletes import decided_text
 from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import ResolvedServer
 from bot.provisioning.servers.operations import (
     Asked,
-    finish_operation,
+    RepeatableOperations,
+    claim_approved,
     record_operation,
-    rerun_stale,
 )
 from bot.provisioning.servers.resolve import gone
-from bot.provisioning.transitions import Context, Service
+from bot.provisioning.transitions import Context
 from bot.virtfusion import (
     PACKAGE_FLAGS,
     ConflictError,
@@ -110,8 +107,10 @@ def _int(params: JsonDict, key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class ResizeService(Service):
+class ResizeService(RepeatableOperations):
     """Package changes and memory/CPU changes, with approval; safe to run in replicas."""
+
+    KIND = OperationKind.RESIZE
 
     def __init__(self, ctx: Context, *, locks: LockWait, limits: RequestLimits) -> None:
         super().__init__(ctx)
@@ -234,16 +233,7 @@ class ResizeService(Service):
 
         Raises AlreadyDecidedError unless it is approved.
         """
-        async with self._uow() as uow:  # only one runner gets past this
-            running = await uow.operations.transition(
-                operation_id, expected=[OS.APPROVED], new=OS.RUNNING, now=self._clock()
-            )
-            if running is None:
-                current = await uow.operations.get(operation_id)
-                if current is None:
-                    raise UnknownOperationError(operation_id)
-                raise AlreadyDecidedError(decided_text(current))
-            await uow.commit()
+        running = await claim_approved(self._uow, operation_id, now=self._clock())
         try:
             changed = await self._change(running)
         except ServerLockedError as error:
@@ -302,25 +292,5 @@ class ResizeService(Service):
     async def _finish(self, running: Operation, state: OperationState, text: str) -> Operation:
         if state is OS.FAILED:
             logger.warning("%s: resize of %s failed: %s", running.human_id, running.target, text)
-        async with self._uow() as uow:
-            finished = await finish_operation(
-                uow,
-                running,
-                expected=[OS.RUNNING],
-                state=state,
-                result=text,
-                now=self._clock(),
-                detail={"change": str(running.params.get("summary") or "")},
-            )
-            await uow.commit()
-        return finished or replace(running, state=state, result=text)
-
-    async def resume_stale(self, *, older_than_s: float = 600) -> list[Operation]:
-        """Run again the resizes a dead process left running (setting a size twice is safe)."""
-        return await rerun_stale(
-            self._uow,
-            OperationKind.RESIZE,
-            self.run,
-            now=self._clock(),
-            older_than_s=older_than_s,
-        )
+        detail: JsonDict = {"change": str(running.params.get("summary") or "")}
+        return await self._finished(running, state, text, detail)

@@ -10,6 +10,8 @@ who asked, ephemerally, also when an approver's click started it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncRespond
@@ -113,6 +115,35 @@ async def run_confirmed(
         await reply(address_text(change))
 
 
+@dataclass(frozen=True)
+class Asking:
+    """Who asks for a rebuild or resize, and where: the request, with approval when
+    VF_REQUIRE_APPROVAL wants it for a server of that size."""
+
+    deps: SlackDeps
+    reply: Reply
+    requester: str
+    channel: str
+
+    async def ask(
+        self, request: Callable[..., Awaitable[Operation]], memory_mb: int, disk_gb: int
+    ) -> Operation | None:
+        """The operation to run now, or None when it waits for approval (the asker is told)."""
+        deps = self.deps
+        required = deps.policy.approval.required(servers=1, memory_mb=memory_mb, disk_gb=disk_gb)
+        operation = await request(
+            requester=self.requester,
+            approval_required=required,
+            ttl_s=deps.approval_ttl_s,
+            channel=self.channel or None,
+        )
+        deps.kick()  # the notifier posts its message (and the approval buttons)
+        if operation.state is OperationState.PENDING_APPROVAL:
+            await self.reply(operation_reply_text(operation))
+            return None
+        return operation
+
+
 async def _rebuild(
     deps: SlackDeps,
     reply: Reply,
@@ -123,20 +154,11 @@ async def _rebuild(
 ) -> None:
     rebuilds = deps.servers.rebuilds
     params = await rebuilds.plan(server, template or None)
-    required = deps.policy.approval.required(
-        servers=1, memory_mb=params.memory_mb, disk_gb=params.disk_gb
+    asking = Asking(deps, reply, actor.user, channel)
+    operation = await asking.ask(
+        partial(rebuilds.request, server, params), params.memory_mb, params.disk_gb
     )
-    operation = await rebuilds.request(
-        server,
-        params,
-        requester=actor.user,
-        approval_required=required,
-        ttl_s=deps.approval_ttl_s,
-        channel=channel or None,
-    )
-    deps.kick()  # the notifier posts its message (and the approval buttons)
-    if operation.state is OperationState.PENDING_APPROVAL:
-        await reply(operation_reply_text(operation))
+    if operation is None:
         return
     run = await rebuilds.run(operation.id)
     deps.kick()
@@ -166,19 +188,11 @@ async def _resize(
             memory_mb=int(first) if first else None,
             cpu_cores=int(second) if second else None,
         )
-    required = deps.policy.approval.required(
-        servers=1, memory_mb=plan.new_memory_mb, disk_gb=plan.new_disk_gb
+    asking = Asking(deps, reply, actor.user, channel)
+    operation = await asking.ask(
+        partial(resizes.request, plan), plan.new_memory_mb, plan.new_disk_gb
     )
-    operation = await resizes.request(
-        plan,
-        requester=actor.user,
-        approval_required=required,
-        ttl_s=deps.approval_ttl_s,
-        channel=channel or None,
-    )
-    deps.kick()
-    if operation.state is OperationState.PENDING_APPROVAL:
-        await reply(operation_reply_text(operation))
+    if operation is None:
         return
     done = await resizes.run(operation.id)
     deps.kick()

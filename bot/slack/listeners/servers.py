@@ -431,31 +431,18 @@ async def handle_firewall(call: Invocation) -> None:
     elif mode == "on":
         result = await changes.set_firewall(server, enabled=True, actor=call.actor.user)
         await call.reply(done_text("firewall", server.name, server.server_id, result))
-    elif mode == "off":
-        text = f"Turn the firewall of {server.label} off? Its rules stop filtering traffic."
-        await _confirm(
-            call,
-            server,
-            action="firewall",
-            title="Firewall",
-            text=text,
-            label="Turn off",
-            extra="off",
-        )
     else:
-        rulesets = call.args[2]
+        label, extra = (
+            ("Turn off", "off") if mode == "off" else ("Apply", f"rulesets:{call.args[2]}")
+        )
         text = (
-            f"Replace every firewall rule of {server.label} with the rules of ruleset(s) "
-            f"{rulesets}?"
+            f"Turn the firewall of {server.label} off? Its rules stop filtering traffic."
+            if mode == "off"
+            else f"Replace every firewall rule of {server.label} with the rules of ruleset(s) "
+            f"{call.args[2]}?"
         )
         await _confirm(
-            call,
-            server,
-            action="firewall",
-            title="Firewall",
-            text=text,
-            label="Apply",
-            extra=f"rulesets:{rulesets}",
+            call, server, action="firewall", title="Firewall", text=text, label=label, extra=extra
         )
 
 
