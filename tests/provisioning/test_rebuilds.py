@@ -329,3 +329,18 @@ async def test_a_run_of_an_old_approval_is_not_taken_for_a_dead_one(harness: Har
     assert await harness.servers.rebuilds.track_due() == []  # its runner may be sending it now
 
     assert (await harness.servers.deletes.get(operation.id)).state is OS.RUNNING
+
+
+async def test_a_panel_that_cannot_be_read_is_tried_again_next_tick(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    resolved, _ = await _built(harness)
+    operation = await _asked(harness, resolved)
+    await harness.servers.rebuilds.run(operation.id)
+    harness.panel.faults.script.append(ScriptedFault("GET", r"^/servers/user/", "503", times=50))
+
+    assert await harness.servers.rebuilds.track_due() == []
+
+    assert "rebuilds: the panel could not be read" in caplog.text
+    harness.panel.faults.script.clear()
+    assert (await _track(harness, operation.id)).state is OS.DONE

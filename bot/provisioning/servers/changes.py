@@ -224,6 +224,10 @@ class ServerChanges(ServerActions):
         now = await self._addresses_now(resolved, "server.ip.remove", actor, {"removed": wanted})
         return AddressChange(resolved.server_id, resolved.name, (), (wanted,), now)
 
+    async def addresses(self, resolved: ResolvedServer) -> tuple[str, ...]:
+        """The IPv4 addresses of the primary interface, as the panel has them now."""
+        return (await self._read(resolved)).ipv4
+
     async def backups(self, resolved: ResolvedServer) -> BackupList:
         """The server's backups and backup plan; the API has no call to make or restore one."""
         try:

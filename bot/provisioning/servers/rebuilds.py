@@ -338,7 +338,15 @@ class RebuildService(Service):
 
     async def track_due(self) -> list[Operation]:
         """Read every rebuild being built (one list call) and finish those that ended; then settle
-        the rebuilds a dead process left behind."""
+        the rebuilds a dead process left behind. A panel that cannot be read is tried again at
+        the next tick (one warning, no traceback)."""
+        try:
+            return await self._track() + await self._resume()
+        except VirtFusionError as error:
+            logger.warning("rebuilds: the panel could not be read (%s); trying again", error)
+            return []
+
+    async def _track(self) -> list[Operation]:
         async with self._uow() as uow:
             building = [
                 op
@@ -352,7 +360,7 @@ class RebuildService(Service):
                 done = await self._follow(operation, listing.get(operation.server_id))
                 if done is not None:
                     finished.append(done)
-        return finished + await self._resume()
+        return finished
 
     async def _follow(self, operation: Operation, server: Server | None) -> Operation | None:
         params = RebuildParams.of(operation)

@@ -465,7 +465,7 @@ async def handle_ip(call: Invocation) -> None:
         change = await call.deps.servers.changes.add_ipv4(server, count or 1, actor=call.actor.user)
         await call.reply(address_text(change))
         return
-    addresses = (await call.deps.servers.inventory.status(server)).ipv4
+    addresses = await call.deps.servers.changes.addresses(server)
     if value not in addresses:
         listed = ", ".join(addresses) or "none"
         await call.reply(
