@@ -16,6 +16,7 @@ import hmac
 import logging
 import re
 import time
+from collections.abc import Sequence
 from typing import Final
 
 from aiohttp import web
@@ -65,7 +66,9 @@ def _signed(secret: bytes, body: bytes, timestamp: str, signature: str) -> bool:
     return hmac.compare_digest("v0=" + digest.hexdigest(), signature)
 
 
-def _read_body(text: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest | None:
+def _read_body(
+    text: str, query: str, headers: dict[str, str | Sequence[str]]
+) -> AsyncBoltRequest | None:
     """Bolt's request for a verified body, or None when Bolt cannot parse it (run in a thread:
     a big form body takes Bolt 0.1-0.4 s to decode)."""
     try:
@@ -112,7 +115,9 @@ def make_web_app(
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return _refuse(400, "body is not UTF-8", request)
-        headers = {name: value for name, value in request.headers.items()}
+        headers: dict[str, str | Sequence[str]] = {
+            name: request.headers.getall(name) for name in request.headers
+        }
         bolt_request = await asyncio.to_thread(_read_body, text, request.query_string, headers)
         if bolt_request is None:
             return _refuse(400, "body is not a Slack payload", request)
