@@ -32,7 +32,13 @@ from bot.provisioning.request import (  # the rules' shared constants are packag
     cross_problems,
 )
 
-__all__ = ["parse_request"]
+__all__ = ["MAX_PROBLEMS", "parse_request"]
+
+MAX_PROBLEMS: Final = 50
+"""Most problems one rejection lists; the rest are counted in a last line."""
+_MAX_PATH: Final = 200
+_MAX_MESSAGE: Final = 400
+_MAX_KEY: Final = 40  # characters of an unusual field name quoted in a path
 
 
 # Per field (list indexes written as []): what a valid value is, and an example of one.
@@ -89,15 +95,31 @@ _NESTED_AT_INSTANCE: Final[dict[str, str]] = {
 }
 
 
+def _has_surrogate(text: str) -> bool:
+    """Whether `text` holds a lone UTF-16 surrogate (JSON's `"\\udfff"`), which no UTF-8 text,
+    database or Slack message can carry."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_SIMPLE_KEY: Final = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def _key(part: str) -> str:
+    """A field name that is not a plain word, quoted (and cut) for a path."""
+    shown = part if len(part) <= _MAX_KEY else part[: _MAX_KEY - 1] + "…"
+    return json.dumps(shown, ensure_ascii=_has_surrogate(shown))
+
+
 def _path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+        elif _SIMPLE_KEY.fullmatch(part):
             out += f".{part}" if out else part
         else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+            out += f"[{_key(part)}]"
     return out
 
 
@@ -158,6 +180,104 @@ def _instance_order(problem: Problem) -> int:
     return int(match[1]) + 1 if match else 0
 
 
+class _Object(dict[str, object]):
+    """A JSON object as read, remembering the keys it was given more than once (JSON allows
+    them; the last one would silently win)."""
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        super().__init__(pairs)
+        self.repeated: list[str] = []
+        if len(self) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen and key not in self.repeated:
+                    self.repeated.append(key)
+                seen.add(key)
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _text_problems(data: object) -> list[Problem]:
+    """Keys given twice and text that is not valid Unicode, anywhere, each at its path.
+
+    Walks the value without recursion, so no nesting depth can break it.
+    """
+    problems: list[Problem] = []
+    stack: list[tuple[object, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            if _has_surrogate(value):
+                problems.append(Problem(_path(loc), _SURROGATE_MESSAGE))
+        elif isinstance(value, dict):
+            for key in getattr(value, "repeated", ()):
+                problems.append(
+                    Problem(_path((*loc, key)), "is given more than once in this object; keep one")
+                )
+            for key, item in value.items():
+                if isinstance(key, str) and _has_surrogate(key):
+                    problems.append(Problem(_path((*loc, key)), _SURROGATE_KEY_MESSAGE))
+                if isinstance(item, _NESTED):
+                    stack.append((item, (*loc, key)))
+        elif isinstance(value, list):
+            # Numbers, booleans and null need no look: only text and containers go on the stack.
+            stack.extend(
+                (item, (*loc, index))
+                for index, item in enumerate(value)
+                if isinstance(item, _NESTED)
+            )
+    return problems
+
+
+_NESTED: Final = (str, dict, list)
+
+
+_SURROGATE_MESSAGE: Final = (
+    "contains a character that is not valid Unicode (a lone surrogate such as \\udfff); "
+    "remove it or type the text again"
+)
+_SURROGATE_KEY_MESSAGE: Final = (
+    "this field name contains a character that is not valid Unicode (a lone surrogate); "
+    "type the name again"
+)
+
+
+def _bounded(problems: list[Problem], unread: int = 0) -> list[Problem]:
+    """At most `MAX_PROBLEMS` problems, each path and message cut to a readable length;
+    `unread` more were found but not worded."""
+    kept = [
+        Problem(
+            # A deep path keeps its start and its end: where it is, and which field.
+            p.path if len(p.path) <= _MAX_PATH else p.path[:99] + "…" + p.path[-100:],
+            p.message if len(p.message) <= _MAX_MESSAGE else p.message[: _MAX_MESSAGE - 1] + "…",
+        )
+        for p in problems[:MAX_PROBLEMS]
+    ]
+    more = len(problems) - len(kept) + unread
+    if more > 0:
+        kept.append(Problem("", f"and {more} more problems; fix these and send the request again"))
+    return kept
+
+
+def _for_validation(data: dict[str, object], limits: RequestLimits) -> dict[str, object]:
+    """`data` with lists cut to what the limits allow, so an oversized request is not validated
+    entry by entry (`cross_problems` reports the real counts)."""
+    instances = data.get("instances")
+    if not isinstance(instances, list):
+        return data
+    kept: list[object] = []
+    for instance in instances[: limits.max_instances]:
+        volumes = instance.get("volumes") if isinstance(instance, dict) else None
+        if isinstance(instance, dict) and isinstance(volumes, list):
+            instance = {**instance, "volumes": volumes[: limits.max_volumes]}
+        kept.append(instance)
+    return {**data, "instances": kept}
+
+
 def _load(raw: bytes | str, limits: RequestLimits) -> object:
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
     if size > limits.max_body_bytes:
@@ -184,7 +304,7 @@ def _load(raw: bytes | str, limits: RequestLimits) -> object:
             ) from None
     text = raw.removeprefix("\ufeff")
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_Object, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         message = (
             f"the request is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
@@ -194,9 +314,11 @@ def _load(raw: bytes | str, limits: RequestLimits) -> object:
         raise RequestError([Problem("", message)]) from None
     except RecursionError:
         raise RequestError([Problem("", "the request is nested too deeply")]) from None
-    except ValueError:
-        # Python refuses integers longer than 4300 digits (sys.int_info.str_digits_check_threshold).
-        raise RequestError([Problem("", "the request has a number too long to read")]) from None
+    except ValueError as exc:
+        # NaN and Infinity (which json.loads would accept), or an integer longer than Python
+        # reads (4300 digits, sys.int_info.str_digits_check_threshold).
+        reason = str(exc) if "JSON number" in str(exc) else "it has a number too long to read"
+        raise RequestError([Problem("", f"the request is not valid JSON: {reason}")]) from None
 
 
 def parse_request(
@@ -207,6 +329,10 @@ def parse_request(
     Raises RequestError listing every problem found, each with its JSON path and what to do.
     """
     data = dict(raw) if isinstance(raw, Mapping) else _load(raw, limits)
+    problems = _text_problems(data)
+    if any(p.message in (_SURROGATE_MESSAGE, _SURROGATE_KEY_MESSAGE) for p in problems):
+        # Text that cannot be encoded must not reach the messages that quote what was typed.
+        raise RequestError(_bounded(sorted(problems, key=_instance_order)))
     if not isinstance(data, dict):
         raise RequestError(
             [
@@ -218,13 +344,17 @@ def parse_request(
             ]
         )
     context = {_LIMITS_KEY: limits, _CROSS_CHECKED_KEY: True}
-    problems: list[Problem] = []
     request: ProvisionRequest | None = None
+    unread = 0
     try:
-        request = ProvisionRequest.model_validate(data, context=context)
+        request = ProvisionRequest.model_validate(_for_validation(data, limits), context=context)
     except ValidationError as exc:
-        problems += [_problem(error) for error in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)
+        # Wording a problem costs more than finding it: word only what can be shown.
+        problems += [_problem(error) for error in errors[: 2 * MAX_PROBLEMS]]
+        unread = max(0, len(errors) - 2 * MAX_PROBLEMS)
     problems += cross_problems(data, limits)
     if problems or request is None:
-        raise RequestError(sorted(dict.fromkeys(problems), key=_instance_order))
+        ordered = sorted(dict.fromkeys(problems), key=_instance_order)
+        raise RequestError(_bounded(ordered, unread))
     return request
