@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Self
 
 from sqlalchemy import event, select, text
@@ -78,11 +79,13 @@ class SqlUnitOfWork:
         await self._session.rollback()
 
 
-def _set_sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+def _set_sqlite_pragmas(
+    dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry, *, busy_timeout_ms: int
+) -> None:
     cursor = dbapi_connection.cursor()
     try:
         # busy_timeout first: switching to WAL may itself wait for a lock.
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         # FULL, not NORMAL: a power loss must not roll back a committed create intent, or the
         # engine would create that server a second time (docs/benchmarks.md has the cost).
@@ -95,7 +98,15 @@ def _set_sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPo
 class Database:
     """Owns the async engine and session factory; ``start()`` also creates missing tables."""
 
-    def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        schema: str | None = None,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        """`busy_timeout_ms`: how long SQLite waits for another process's write lock."""
         self._url = normalize_database_url(url)
         self._dialect = "sqlite" if self._url.startswith("sqlite") else "postgresql"
         if schema is not None:
@@ -105,6 +116,7 @@ class Database:
                 raise ValueError("schema must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)")
         self._schema = schema
         self._echo = echo
+        self._busy_timeout_ms = busy_timeout_ms
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
 
@@ -120,9 +132,17 @@ class Database:
         connect_args: dict[str, object] = {}
         if self._schema is not None:
             connect_args["server_settings"] = {"search_path": self._schema}
-        engine = create_async_engine(self._url, echo=self._echo, connect_args=connect_args)
+        pool: dict[str, int] = {}
+        in_memory = ":memory:" in self._url or "mode=memory" in self._url
+        if self._dialect == "sqlite" and not in_memory:  # (in memory: one connection already)
+            # One connection: this process's writers queue for it instead of racing for
+            # SQLite's single write lock, so a busy moment waits instead of failing with
+            # "database is locked" (busy_timeout covers the other processes on the file).
+            pool = {"pool_size": 1, "max_overflow": 0}
+        engine = create_async_engine(self._url, echo=self._echo, connect_args=connect_args, **pool)
         if self._dialect == "sqlite":
-            event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+            pragmas = partial(_set_sqlite_pragmas, busy_timeout_ms=self._busy_timeout_ms)
+            event.listen(engine.sync_engine, "connect", pragmas)
         try:
             async with engine.begin() as conn:
                 if self._dialect == "postgresql":
