@@ -201,36 +201,46 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _text_problems(data: object) -> list[Problem]:
-    """Keys given twice and text that is not valid Unicode, anywhere, each at its path.
+def _text_problems(data: object) -> tuple[list[Problem], int]:
+    """Keys given twice and text that is not valid Unicode, anywhere, each at its path, in
+    document order: the first `2 * MAX_PROBLEMS`, and how many more there are.
 
     Walks the value without recursion, so no nesting depth can break it.
     """
-    problems: list[Problem] = []
+    found: list[tuple[tuple[int | str, ...], str]] = []
+    more = 0
+
+    def note(loc: tuple[int | str, ...], message: str) -> None:
+        nonlocal more
+        if len(found) < 2 * MAX_PROBLEMS:
+            found.append((loc, message))
+        else:
+            more += 1
+
     stack: list[tuple[object, tuple[int | str, ...]]] = [(data, ())]
     while stack:
         value, loc = stack.pop()
         if isinstance(value, str):
             if _has_surrogate(value):
-                problems.append(Problem(_path(loc), _SURROGATE_MESSAGE))
+                note(loc, _SURROGATE_MESSAGE)
         elif isinstance(value, dict):
             for key in getattr(value, "repeated", ()):
-                problems.append(
-                    Problem(_path((*loc, key)), "is given more than once in this object; keep one")
-                )
+                note((*loc, key), "is given more than once in this object; keep one")
+            children: list[tuple[object, tuple[int | str, ...]]] = []
             for key, item in value.items():
                 if isinstance(key, str) and _has_surrogate(key):
-                    problems.append(Problem(_path((*loc, key)), _SURROGATE_KEY_MESSAGE))
+                    note((*loc, key), _SURROGATE_KEY_MESSAGE)
                 if isinstance(item, _NESTED):
-                    stack.append((item, (*loc, key)))
+                    children.append((item, (*loc, key)))
+            stack.extend(reversed(children))  # popped in document order
         elif isinstance(value, list):
             # Numbers, booleans and null need no look: only text and containers go on the stack.
             stack.extend(
-                (item, (*loc, index))
-                for index, item in enumerate(value)
-                if isinstance(item, _NESTED)
+                (value[index], (*loc, index))
+                for index in range(len(value) - 1, -1, -1)
+                if isinstance(value[index], _NESTED)
             )
-    return problems
+    return [Problem(_path(loc), message) for loc, message in found], more
 
 
 _NESTED: Final = (str, dict, list)
@@ -263,22 +273,62 @@ def _bounded(problems: list[Problem], unread: int = 0) -> list[Problem]:
     return kept
 
 
-def _for_validation(data: dict[str, object], limits: RequestLimits) -> dict[str, object]:
-    """`data` with lists cut to what the limits allow, so an oversized request is not validated
-    entry by entry (`cross_problems` reports the real counts)."""
+def _trim(obj: dict[str, object], model: type[BaseModel]) -> tuple[dict[str, object], int]:
+    """`obj` with at most `MAX_PROBLEMS` unknown fields, and how many more were dropped."""
+    unknown = [key for key in obj if key not in model.model_fields]
+    if len(unknown) <= MAX_PROBLEMS:
+        return obj, 0
+    dropped = set(unknown[MAX_PROBLEMS:])
+    return {k: v for k, v in obj.items() if k not in dropped}, len(dropped)
+
+
+def _for_validation(
+    data: dict[str, object], limits: RequestLimits
+) -> tuple[dict[str, object], int]:
+    """`data` cut to what can be checked cheaply, and how many problems the cut hides.
+
+    Lists are cut to their limits (`cross_problems` reports the real counts) and objects to
+    `MAX_PROBLEMS` unknown fields, so a 1 MiB request never turns into a validation that holds
+    the interpreter for seconds: pydantic's validation and its error list are one native call.
+    """
+    data, hidden = _trim(data, ProvisionRequest)
     instances = data.get("instances")
     if not isinstance(instances, list):
-        return data
+        return data, hidden
     kept: list[object] = []
     for instance in instances[: limits.max_instances]:
-        volumes = instance.get("volumes") if isinstance(instance, dict) else None
-        if isinstance(instance, dict) and isinstance(volumes, list):
-            instance = {**instance, "volumes": volumes[: limits.max_volumes]}
+        if isinstance(instance, dict):
+            instance, dropped = _trim(instance, InstanceRequest)
+            hidden += dropped
+            instance = dict(instance)
+            for name, model in (("resources", Resources), ("network", Network)):
+                part = instance.get(name)
+                if isinstance(part, dict):
+                    instance[name], dropped = _trim(part, model)
+                    hidden += dropped
+            network = instance.get("network")
+            rulesets = network.get("firewall_rulesets") if isinstance(network, dict) else None
+            if isinstance(network, dict) and isinstance(rulesets, list):
+                instance["network"] = {
+                    **network,
+                    "firewall_rulesets": rulesets[: limits.max_firewall_rulesets],
+                }
+            volumes = instance.get("volumes")
+            if isinstance(volumes, list):
+                cut = []
+                for volume in volumes[: limits.max_volumes]:
+                    if isinstance(volume, dict):
+                        volume, dropped = _trim(volume, Volume)
+                        hidden += dropped
+                    cut.append(volume)
+                instance["volumes"] = cut
         kept.append(instance)
-    return {**data, "instances": kept}
+    return {**data, "instances": kept}, hidden
 
 
-def _load(raw: bytes | str, limits: RequestLimits) -> object:
+def _load(raw: bytes | str, limits: RequestLimits) -> tuple[object, bool]:
+    """The decoded JSON, and whether it may hold a repeated key or a lone surrogate (else the
+    walk that looks for them is skipped)."""
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
     if size > limits.max_body_bytes:
         raise RequestError(
@@ -303,8 +353,16 @@ def _load(raw: bytes | str, limits: RequestLimits) -> object:
                 ]
             ) from None
     text = raw.removeprefix("\ufeff")
+    repeated = False
+
+    def read_object(pairs: list[tuple[str, object]]) -> _Object:
+        nonlocal repeated
+        value = _Object(pairs)
+        repeated = repeated or bool(value.repeated)
+        return value
+
     try:
-        return json.loads(text, object_pairs_hook=_Object, parse_constant=_reject_constant)
+        data = json.loads(text, object_pairs_hook=read_object, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         message = (
             f"the request is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
@@ -319,6 +377,11 @@ def _load(raw: bytes | str, limits: RequestLimits) -> object:
         # reads (4300 digits, sys.int_info.str_digits_check_threshold).
         reason = str(exc) if "JSON number" in str(exc) else "it has a number too long to read"
         raise RequestError([Problem("", f"the request is not valid JSON: {reason}")]) from None
+    maybe_surrogate = _SURROGATE_ESCAPE.search(text) is not None or _has_surrogate(text)
+    return data, repeated or maybe_surrogate
+
+
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_request(
@@ -328,11 +391,11 @@ def parse_request(
 
     Raises RequestError listing every problem found, each with its JSON path and what to do.
     """
-    data = dict(raw) if isinstance(raw, Mapping) else _load(raw, limits)
-    problems = _text_problems(data)
+    data, suspect = (dict(raw), True) if isinstance(raw, Mapping) else _load(raw, limits)
+    problems, unread = _text_problems(data) if suspect else ([], 0)
     if any(p.message in (_SURROGATE_MESSAGE, _SURROGATE_KEY_MESSAGE) for p in problems):
         # Text that cannot be encoded must not reach the messages that quote what was typed.
-        raise RequestError(_bounded(sorted(problems, key=_instance_order)))
+        raise RequestError(_bounded(sorted(problems, key=_instance_order), unread))
     if not isinstance(data, dict):
         raise RequestError(
             [
@@ -345,14 +408,15 @@ def parse_request(
         )
     context = {_LIMITS_KEY: limits, _CROSS_CHECKED_KEY: True}
     request: ProvisionRequest | None = None
-    unread = 0
+    checked, hidden = _for_validation(data, limits)
+    unread += hidden
     try:
-        request = ProvisionRequest.model_validate(_for_validation(data, limits), context=context)
+        request = ProvisionRequest.model_validate(checked, context=context)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # Wording a problem costs more than finding it: word only what can be shown.
         problems += [_problem(error) for error in errors[: 2 * MAX_PROBLEMS]]
-        unread = max(0, len(errors) - 2 * MAX_PROBLEMS)
+        unread += max(0, len(errors) - 2 * MAX_PROBLEMS)
     problems += cross_problems(data, limits)
     if problems or request is None:
         ordered = sorted(dict.fromkeys(problems), key=_instance_order)

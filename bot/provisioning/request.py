@@ -49,6 +49,7 @@ class RequestLimits:
     max_body_bytes: int = 1_048_576
     # VirtFusion's create call has only additionalStorage1* and additionalStorage2*.
     max_volumes: int = 2
+    max_firewall_rulesets: int = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,6 +469,16 @@ def cross_problems(data: Mapping[str, object], limits: RequestLimits) -> list[Pr
                     )
             else:
                 named.append((i, name, count))
+        network = instance.get("network")
+        rulesets = network.get("firewall_rulesets") if isinstance(network, Mapping) else None
+        if isinstance(rulesets, list) and len(rulesets) > limits.max_firewall_rulesets:
+            problems.append(
+                Problem(
+                    f"instances[{i}].network.firewall_rulesets",
+                    f"at most {limits.max_firewall_rulesets} firewall rulesets per instance; "
+                    f"got {len(rulesets)}",
+                )
+            )
         volumes = instance.get("volumes")
         if isinstance(volumes, list):
             path = f"instances[{i}].volumes"

@@ -151,3 +151,28 @@ def test_long_field_names_and_messages_are_cut() -> None:
     (problem,) = problems_of(raw)
     assert problem.path.startswith('instances[0]["kkk') and len(problem.path) < 80
     assert len(problem.message) <= 400
+
+
+def test_a_huge_firewall_list_is_refused_by_its_limit_not_item_by_item() -> None:
+    network = {"firewall_rulesets": ["x"] * 100_000}
+    raw = json.dumps(
+        {"project_name": "p", "instances": [{"name": "w", "template": "t", "network": network}]}
+    )
+    problems = problems_of(raw)
+    assert (
+        Problem(
+            "instances[0].network.firewall_rulesets",
+            "at most 32 firewall rulesets per instance; got 100000",
+        )
+        in problems
+    )
+    # Only the first 32 are checked one by one.
+    assert len(problems) == 33
+
+
+def test_an_object_with_thousands_of_unknown_fields_is_checked_up_to_the_problem_limit() -> None:
+    fields = {f"unknown{i}": 1 for i in range(50_000)}
+    raw = json.dumps({"project_name": "p", "instances": [{"name": "w", "template": "t"}], **fields})
+    problems = problems_of(raw)
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[-1].message.startswith(f"and {50_000 - MAX_PROBLEMS} more problems")
