@@ -52,11 +52,13 @@ async def _run(
     respond: AsyncRespond,
     rest: str,
 ) -> None:
+    if not await deps.first_delivery(body):
+        return
     reply = replier(client, body, respond)
     user, channel = str(body["user_id"]), str(body["channel_id"])
     actor = await deps.actor(user)
     call = Invocation(deps, body, client, actor, rest, reply)
-    decision = deps.policy.can_request(user, actor.groups, channel)
+    decision = deps.policy.can_use(actor, channel, creating=command.name == "create")
     if decision.allowed and command.admins_only is not None:
         decision = deps.policy.admins_only(actor, command.admins_only)
     if not decision.allowed:
