@@ -10,6 +10,7 @@ from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     SecretStr,
@@ -19,9 +20,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.store.sql import check_database_url
+
 __all__ = [
     "ConfigError",
+    "DatabaseSettings",
     "Settings",
+    "load_database_settings",
     "load_settings",
     "normalize_panel_url",
     "normalize_slack_api_url",
@@ -49,8 +54,23 @@ def _split_list(value: object) -> object:
     return value
 
 
+def _database_url(value: str) -> str:
+    check_database_url(value)
+    return value.strip()
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 IdList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+LogLevel = Annotated[str, AfterValidator(_log_level)]
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///vfbot.db"
 
 # What a valid value looks like, per variable, for the error message.
 _EXAMPLES: dict[str, str] = {
@@ -88,7 +108,7 @@ _EXAMPLES: dict[str, str] = {
     "vf_allow_self_approval": "true or false (default false)",
     "vf_approval_ttl": "a duration above zero, e.g. 24h",
     "vf_allowed_channels": "comma-separated Slack channel ids, e.g. C0123ABCDEF",
-    "vf_requesters": "comma-separated Slack user ids, e.g. U0123ABCDEF",
+    "vf_requesters": "comma-separated Slack user or user-group ids, e.g. U0123ABCDEF,S0456",
     "vf_admins": "comma-separated Slack user ids, e.g. U0123ABCDEF",
     "vf_notify_channel": "a Slack channel id, e.g. C0123ABCDEF",
     "vf_group_cache": "a duration above zero, e.g. 5m",
@@ -187,7 +207,7 @@ class Settings(BaseSettings):
     virtfusion_concurrency: int = Field(default=4, ge=1, le=64)
 
     # -- storage ---------------------------------------------------------------------------------
-    database_url: str = "sqlite+aiosqlite:///vfbot.db"
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
 
     # -- the provisioning engine -----------------------------------------------------------------
     vf_max_instances: int = Field(default=20, ge=1, le=500)
@@ -220,7 +240,7 @@ class Settings(BaseSettings):
     vf_notify_channel: str | None = None
     vf_group_cache: Duration = 300.0
 
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
 
     @field_validator("virtfusion_host")
     @classmethod
@@ -240,18 +260,33 @@ class Settings(BaseSettings):
             raise ValueError("is empty")
         return value
 
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
-        return level
-
     @property
     def panel_api_url(self) -> str:
         """The panel's API base URL, always ending in `/api/v1`."""
         return self.virtfusion_host
+
+
+class DatabaseSettings(BaseSettings):
+    """What `vfbot db` reads: the database alone, so it runs without the panel's settings."""
+
+    model_config = Settings.model_config
+
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
+    log_level: LogLevel = "INFO"
+
+
+def load_database_settings(
+    env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> DatabaseSettings:
+    """Read and check DATABASE_URL and LOG_LEVEL; raise ConfigError listing the problems."""
+    overrides = {
+        k.lower(): v for k, v in (env or {}).items() if k.lower() in DatabaseSettings.model_fields
+    }
+    try:
+        # pydantic-settings parses the strings; its stubs type each keyword as the field's type.
+        return DatabaseSettings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
 
 
 def load_settings(

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.provisioning.ports import DatabaseUnavailableError
+
 __all__ = ["Ticker"]
 
 logger = logging.getLogger("bot.scheduler")
@@ -26,6 +28,7 @@ class Ticker:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
         self._running: set[asyncio.Task[object]] = set()
+        self._database_down: dict[str, str] = {}  # job -> the database error it last met
 
     def add(self, name: str, job: Callable[[], Awaitable[object]], interval_s: float) -> None:
         """Register `job` under `name`; a tick that is still running is never doubled."""
@@ -36,6 +39,13 @@ class Ticker:
                 self._running.add(task)
             try:
                 await job()
+                if self._database_down.pop(name, None) is not None:
+                    logger.warning("job %s: the database answers again", name)
+            except DatabaseUnavailableError as error:
+                # One line naming the cause (no traceback), once per cause: ticks keep retrying.
+                if self._database_down.get(name) != str(error):
+                    logger.error("job %s: %s", name, error)
+                self._database_down[name] = str(error)
             except Exception:  # the scheduler's error edge: log, keep ticking
                 reference = uuid.uuid4().hex[:8]
                 logger.exception("job %s failed (reference %s)", name, reference)

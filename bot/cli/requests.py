@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import uuid
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ from bot.provisioning.model import (
 )
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import render_plan_text
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.request import RequestError
 from bot.virtfusion import VirtFusionError
 
@@ -64,6 +66,8 @@ __all__ = [
     "describe_event",
     "exit_code_for",
 ]
+
+logger = logging.getLogger("bot.cli.worker")
 
 CLI_SUBSCRIBER = "cli"
 """The outbox subscriber whose events the CLI prints (`create --wait`, `worker`)."""
@@ -238,16 +242,41 @@ def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -
     return table
 
 
+# The longest wait between ticks while the database is locked or unreachable.
+_MAX_DATABASE_WAIT_S = 60.0
+
+
 async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
-    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones."""
+    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones.
+
+    Creates or upgrades the database at start. A locked or unreachable database is waited for
+    (one warning, then one line when it is back); any other database error stops the worker
+    with its cause, so it never claims work it cannot record.
+    """
     settings = settings_of(args)
-    async with open_core(settings) as core:
+    async with open_core(settings, upgrade=True) as core:
         consumer = _cli_consumer(core, out)
         out.print(f"vfbot worker {core.engine.worker_id} started; Ctrl+C stops it.", markup=False)
+        wait_s = settings.vf_poll_interval
+        down: DatabaseUnavailableError | None = None
         while True:
-            report = await core.engine.run_once()
-            await consumer.drain()
-            if args.until_idle and not await core.requests.has_work():
+            try:
+                report = await core.engine.run_once()
+                await consumer.drain()
+                done = args.until_idle and not await core.requests.has_work()
+            except DatabaseUnavailableError as error:
+                if not error.transient:
+                    raise
+                if down is None:
+                    logger.warning("%s Retrying until it answers.", error)
+                down = error
+                wait_s = min(wait_s * 2, _MAX_DATABASE_WAIT_S)
+                await asyncio.sleep(wait_s)
+                continue
+            if down is not None:
+                logger.warning("The database answers again; the worker carries on.")
+                down, wait_s = None, settings.vf_poll_interval
+            if done:
                 return EXIT_OK
             if not report.busy:
                 await asyncio.sleep(settings.vf_poll_interval)

@@ -9,11 +9,12 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.errors import ProvisioningError
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.slack import commands
 from bot.slack.blocks.help import unknown_command_text
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import Invocation, replier
-from bot.slack.messages import error_text, panel_error_text
+from bot.slack.listeners.common import Invocation, Reply, replier
+from bot.slack.messages import database_error_text, error_text, panel_error_text
 from bot.slack.parse import split_command, suggest
 from bot.virtfusion import VirtFusionError
 
@@ -52,9 +53,29 @@ async def _run(
     respond: AsyncRespond,
     rest: str,
 ) -> None:
+    reply = replier(client, body, respond)
+    try:
+        await _checked(deps, command, body, client, reply, rest)
+    except ProvisioningError as error:
+        await reply(error_text(error))
+    except VirtFusionError as error:
+        await reply(panel_error_text(error))
+    except DatabaseUnavailableError as error:
+        logger.error("/vf %s: %s", command.name, error)
+        await reply(database_error_text(error))
+
+
+async def _checked(
+    deps: SlackDeps,
+    command: commands.Command,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    reply: Reply,
+    rest: str,
+) -> None:
+    """Once per trigger_id, and only if the policy allows it here: run the subcommand."""
     if not await deps.first_delivery(body):
         return
-    reply = replier(client, body, respond)
     user, channel = str(body["user_id"]), str(body["channel_id"])
     actor = await deps.actor(user)
     call = Invocation(deps, body, client, actor, rest, reply)
@@ -65,11 +86,5 @@ async def _run(
         target = channel if command.admins_only is None else rest or command.name
         await call.refuse(command.action, target, decision.reason)
         return
-    if command.handler is None:  # pragma: no cover - answered in the ack
-        return
-    try:
+    if command.handler is not None:  # (None: answered in the ack)
         await command.handler(call)
-    except ProvisioningError as error:
-        await reply(error_text(error))
-    except VirtFusionError as error:
-        await reply(panel_error_text(error))
