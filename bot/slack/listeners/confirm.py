@@ -23,7 +23,7 @@ from bot.slack.blocks.changes import done_text, power_result_text
 from bot.slack.blocks.servers import parse_list_page
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners.common import Reply, acked, allowed_here, refuse, replier
-from bot.slack.listeners.servers import NO_SERVER, cancel_request, number, send_page
+from bot.slack.listeners.servers import cancel_request, may_cancel, number, send_page
 from bot.slack.messages import error_text, panel_error_text
 from bot.slack.mrkdwn import escape
 from bot.slack.parse import parse_metadata
@@ -117,15 +117,7 @@ async def _cancel_confirmed(
         return  # not a dialog of ours
     try:
         record, instances = await deps.requests.get(request_id)
-        existing = [i for i in instances if i.state not in NO_SERVER]
-        needs_approval = deps.policy.approval.required(
-            servers=len(existing),
-            memory_mb=sum(i.plan.memory_mb for i in existing),
-            disk_gb=sum(i.plan.disk_gb for i in existing),
-        )
-        decision = deps.policy.can_cancel(
-            actor, record.requester, record.human_id, delete_needs_approval=needs_approval
-        )
+        decision, _ = may_cancel(deps, actor, record, instances, delete=True)
         if not decision.allowed:
             await reply(decision.reason)
             await deps.refused(actor.user, "request.cancel", record.human_id, decision.reason)

@@ -8,8 +8,15 @@ confirmation modal, which ``confirm.py`` handles.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from bot.provisioning.model import InstanceState, RequestState, parse_human_id
+from bot.provisioning.model import (
+    InstanceRecord,
+    InstanceState,
+    RequestRecord,
+    RequestState,
+    parse_human_id,
+)
 from bot.provisioning.servers import MAX_DELETE_DELAY_MIN, POWER_ACTIONS
 from bot.provisioning.servers.model import ResolvedServer
 from bot.slack.blocks.changes import (
@@ -32,10 +39,9 @@ from bot.slack.listeners.common import Invocation, Reply
 from bot.slack.messages import cancelled_text, check_detail, not_cancellable_text
 from bot.slack.mrkdwn import escape
 from bot.slack.parse import build_metadata
-from bot.slack.policy import Actor
+from bot.slack.policy import Actor, Decision
 
 __all__ = [
-    "NO_SERVER",
     "PAGE_SIZE",
     "cancel_request",
     "handle_audit",
@@ -53,6 +59,7 @@ __all__ = [
     "handle_traffic",
     "handle_unsuspend",
     "handle_vnc",
+    "may_cancel",
     "number",
     "send_page",
 ]
@@ -325,21 +332,13 @@ async def handle_cancel(call: Invocation) -> None:
     if record.state not in _CANCELLABLE:
         await call.reply(not_cancellable_text(record))
         return
-    existing = [i for i in instances if i.state not in NO_SERVER]
-    needs_approval = delete and deps.policy.approval.required(
-        servers=len(existing),
-        memory_mb=sum(i.plan.memory_mb for i in existing),
-        disk_gb=sum(i.plan.disk_gb for i in existing),
-    )
-    decision = deps.policy.can_cancel(
-        call.actor, record.requester, record.human_id, delete_needs_approval=needs_approval
-    )
+    decision, existing = may_cancel(deps, call.actor, record, instances, delete=delete)
     if not decision.allowed:
         await call.refuse("request.cancel", record.human_id, decision.reason)
         return
     if delete and existing:
         metadata = build_metadata(a="cancel", r=record.human_id, c=call.channel, x="delete")
-        servers = f"{len(existing)} server{'s' if len(existing) != 1 else ''}"
+        servers = f"{existing} server{'s' if existing != 1 else ''}"
         view = confirm_modal(
             title="Cancel request",
             text=f"Cancel {record.human_id} and delete its {servers}? This cannot be undone.",
@@ -351,6 +350,28 @@ async def handle_cancel(call: Invocation) -> None:
         await call.client.views_open(trigger_id=str(call.body["trigger_id"]), view=view)
         return
     await cancel_request(deps, call.reply, call.actor, request_id, delete=delete)
+
+
+def may_cancel(
+    deps: SlackDeps,
+    actor: Actor,
+    record: RequestRecord,
+    instances: Sequence[InstanceRecord],
+    *,
+    delete: bool,
+) -> tuple[Decision, int]:
+    """The policy's answer to cancelling `record` (with `delete`: deleting its servers too, which
+    a requester may only where a delete would need no approval), and how many servers exist."""
+    existing = [i for i in instances if i.state not in _NO_SERVER]
+    needs_approval = delete and deps.policy.approval.required(
+        servers=len(existing),
+        memory_mb=sum(i.plan.memory_mb for i in existing),
+        disk_gb=sum(i.plan.disk_gb for i in existing),
+    )
+    decision = deps.policy.can_cancel(
+        actor, record.requester, record.human_id, delete_needs_approval=needs_approval
+    )
+    return decision, len(existing)
 
 
 async def cancel_request(
@@ -365,7 +386,7 @@ async def cancel_request(
 _CANCELLABLE = frozenset(
     {RequestState.PENDING_APPROVAL, RequestState.APPROVED, RequestState.RUNNING}
 )
-NO_SERVER = frozenset({InstanceState.PLANNED, InstanceState.CANCELLED, InstanceState.DELETED})
+_NO_SERVER = frozenset({InstanceState.PLANNED, InstanceState.CANCELLED, InstanceState.DELETED})
 """Instance states in which no server exists on the panel (so none to delete)."""
 
 
