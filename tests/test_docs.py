@@ -62,6 +62,17 @@ def test_inline_create_examples_in_the_readme_are_valid_requests() -> None:
             parse_request(example)
 
 
+def test_every_slack_subcommand_is_documented() -> None:
+    from bot.slack import commands
+
+    reference = (ROOT / "docs" / "commands.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for name in commands.names():
+        assert f"`/vf {name}" in reference, f"docs/commands.md does not describe /vf {name}"
+        assert f"`/vf {name}" in readme, f"README's Slack commands table lacks /vf {name}"
+    assert "/vf cancel" in commands.help_message()
+
+
 # -- the VirtFusion API page and the claims around it (issue 9, item 21) --------------------------
 
 DOCS = [
