@@ -6,7 +6,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
@@ -92,6 +92,9 @@ _EXAMPLES: dict[str, str] = {
     "vf_notify_channel": "a Slack channel id, e.g. C0123ABCDEF",
     "vf_group_cache": "a duration above zero, e.g. 5m",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "log_format": "text or json",
+    "vf_bind": "an address to listen on, e.g. 127.0.0.1 or 0.0.0.0 (all interfaces)",
+    "vf_shutdown_timeout": "a duration above zero, e.g. 20s",
 }
 
 
@@ -185,6 +188,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     port: int = Field(default=3000, ge=1, le=65535)
+    vf_bind: str = "127.0.0.1"
     vf_require_approval: str = "always"
     vf_approvers: IdList = Field(default_factory=list)
     vf_approver_groups: IdList = Field(default_factory=list)
@@ -196,7 +200,10 @@ class Settings(BaseSettings):
     vf_notify_channel: str | None = None
     vf_group_cache: Duration = 300.0
 
+    # -- operations ------------------------------------------------------------------------------
+    vf_shutdown_timeout: Duration = 20.0
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("virtfusion_host")
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import sys
 import uuid
 from collections.abc import Sequence
@@ -14,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from bot.app import Core, open_core
+from bot.app import Core, open_core, timed_tick, worker_ops
 from bot.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -25,8 +27,12 @@ from bot.cli.common import (
     confirm,
     panel_error_text,
     settings_of,
+    stop_signals,
+    until_stopped,
 )
+from bot.ops import Ops, listen
 from bot.provisioning import events
+from bot.provisioning.engine import TickReport
 from bot.provisioning.errors import InvalidValueError, PlanError
 from bot.provisioning.events import (
     InstanceBuildStarted,
@@ -51,6 +57,7 @@ from bot.provisioning.model import (
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import render_plan_text
 from bot.provisioning.request import RequestError
+from bot.scheduler import finish_or_cut
 from bot.virtfusion import VirtFusionError
 
 __all__ = [
@@ -64,6 +71,8 @@ __all__ = [
     "describe_event",
     "exit_code_for",
 ]
+
+logger = logging.getLogger("bot.cli.worker")
 
 CLI_SUBSCRIBER = "cli"
 """The outbox subscriber whose events the CLI prints (`create --wait`, `worker`)."""
@@ -211,8 +220,13 @@ async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
     return exit_code_for(current.state)
 
 
-def _cli_consumer(core: Core, out: Console) -> OutboxConsumer:
+def _cli_consumer(core: Core, out: Console, *, quiet: bool = False) -> OutboxConsumer:
+    """The CLI's outbox subscriber: prints milestones (not when `quiet`: with LOG_FORMAT=json
+    the log has them, and stdout stays free of anything but JSON)."""
+
     async def show(event: EventRecord) -> None:
+        if quiet:
+            return
         if event.kind in events.MILESTONES or event.kind == events.REQUEST_FINISHED:
             out.print(describe_event(event), markup=False)
             out.file.flush()  # marked delivered next: the line must not sit in a buffer
@@ -239,18 +253,63 @@ def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -
 
 
 async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
-    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones."""
+    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones, and with
+    `--metrics-port` serves /metrics, /healthz and /readyz. SIGTERM or Ctrl+C stops it in order
+    (see `_work`); the exit code is then 0."""
     settings = settings_of(args)
+    stop = stop_signals()
     async with open_core(settings) as core:
-        consumer = _cli_consumer(core, out)
-        out.print(f"vfbot worker {core.engine.worker_id} started; Ctrl+C stops it.", markup=False)
-        while True:
-            report = await core.engine.run_once()
-            await consumer.drain()
-            if args.until_idle and not await core.requests.has_work():
-                return EXIT_OK
-            if not report.busy:
-                await asyncio.sleep(settings.vf_poll_interval)
+        consumer = _cli_consumer(core, out, quiet=settings.log_format == "json")
+        ops = worker_ops(core, (CLI_SUBSCRIBER,))
+        runner = None
+        if args.metrics_port is not None:
+            runner, port = await listen(ops.routes(), settings.vf_bind, args.metrics_port)
+            logger.info("metrics and health on %s:%d", settings.vf_bind, port)
+        await ops.start()
+        logger.info("vfbot worker %s started; SIGTERM or Ctrl+C stops it", core.engine.worker_id)
+        try:
+            return await _work(core, ops, consumer, stop, until_idle=args.until_idle)
+        finally:
+            ops.stopping()
+            if runner is not None:
+                await runner.cleanup()
+            await ops.stop()
+
+
+async def _work(
+    core: Core, ops: Ops, consumer: OutboxConsumer, stop: asyncio.Event, *, until_idle: bool
+) -> int:
+    """Tick until `stop` (or, with `until_idle`, until no work is left). On `stop`: claim no
+    more, let the tick in flight finish within VF_SHUTDOWN_TIMEOUT (cut short after it), then
+    hand back the rows still leased so another worker takes them at once."""
+    settings = core.settings
+
+    async def one_pass() -> TickReport:
+        report = await timed_tick(core, ops)
+        await consumer.drain()
+        return report
+
+    while not stop.is_set():
+        tick = asyncio.ensure_future(one_pass())
+        finished, _ = await until_stopped(asyncio.shield(tick), stop)
+        if not finished:
+            logger.info(
+                "stopping (finishing the tick in flight, at most %g s)",
+                settings.vf_shutdown_timeout,
+            )
+            core.engine.stop_claiming()
+            consumer.stop()
+            await finish_or_cut({tick: "engine tick"}, timeout_s=settings.vf_shutdown_timeout - 3)
+            break
+        report = tick.result()
+        if until_idle and not await core.requests.has_work():
+            return EXIT_OK
+        if not report.busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=settings.vf_poll_interval)
+    released = await core.engine.release_held()
+    logger.info("vfbot worker stopped (%d row(s) handed back)", released)
+    return EXIT_OK
 
 
 async def cmd_requests(args: argparse.Namespace, out: Console) -> int:
@@ -325,4 +384,10 @@ def add_parsers(add_parser: AddParser) -> None:
     cancel.set_defaults(run=cmd_cancel)
     worker = add_parser("worker", help="run the provisioning engine without Slack")
     worker.add_argument("--until-idle", action="store_true", help="exit when no work is left")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve /metrics, /healthz and /readyz on this port (on VF_BIND; 0: any free port)",
+    )
     worker.set_defaults(run=cmd_worker)

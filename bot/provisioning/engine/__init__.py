@@ -41,8 +41,23 @@ class Engine:
         """The lease owner this engine writes."""
         return self._ctx.worker
 
+    def stop_claiming(self) -> None:
+        """Shutdown, first step: claim no more rows and start no new step; the steps under
+        way finish (a panel call in flight is never abandoned on purpose)."""
+        self._ctx.stopping = True
+
+    async def release_held(self) -> int:
+        """Shutdown, last step (after the tick ended or was cancelled): hand back every row the
+        last tick claimed that this worker still leases, so another replica takes it at once
+        instead of waiting for the lease to expire. Returns how many rows it looked at."""
+        held, self._ctx.held = list(self._ctx.held.values()), {}
+        for instance in held:
+            await self._ctx.release(instance)
+        return len(held)
+
     async def run_once(self) -> TickReport:
         """One pass of the engine over everything due."""
+        self._ctx.held.clear()
         report = TickReport()
         await self._requests.expire_due()
         await settle_cancelled(self._ctx, report)

@@ -58,6 +58,7 @@ async def _follow(
         )
         await ctx.moves.step(instance, S.BUILDING, S.BUILT, change, built)
         report.built += 1
+        report.build_seconds.append(elapsed)
     elif phase is BuildPhase.FAILED:
         reason = "the panel reports that the OS installation failed (buildFailed)"
         await ctx.fail(instance, S.BUILDING, reason, stage="build", server_id=server.id)
