@@ -39,7 +39,8 @@ def restore_logging() -> Iterator[logging.Logger]:
     """Undo `configure_logging` (it replaces the root handlers) so later tests log normally."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    noisy = {name: logging.getLogger(name).level for name in ("aiohttp.access", "apscheduler")}
+    names = ("aiohttp.access", "apscheduler", "bot.milestones")
+    noisy = {name: logging.getLogger(name).level for name in names}
     yield root
     root.handlers[:] = handlers
     root.setLevel(level)

@@ -110,8 +110,8 @@ def vfbot(
     redacting one, so `logs` holds what the code logged, unredacted: a leak shows up here.
     """
 
-    def configure(level: str, secrets: list[str]) -> RedactingFilter:
-        redactor = configure_logging(level, secrets)
+    def configure(level: str, secrets: list[str], log_format: str = "text") -> RedactingFilter:
+        redactor = configure_logging(level, secrets, log_format)
         logging.getLogger().handlers.insert(0, caplog.handler)
         return redactor
 

@@ -65,8 +65,8 @@ def vfbot(
 ) -> Vfbot:
     """Run `main(argv)`; `logs` holds what the code logged, before redaction."""
 
-    def configure(level: str, secrets: list[str]) -> RedactingFilter:
-        redactor = configure_logging(level, secrets)
+    def configure(level: str, secrets: list[str], log_format: str = "text") -> RedactingFilter:
+        redactor = configure_logging(level, secrets, log_format)
         logging.getLogger().handlers.insert(0, caplog.handler)
         return redactor
 

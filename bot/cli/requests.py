@@ -30,20 +30,11 @@ from bot.cli.common import (
     stop_signals,
     until_stopped,
 )
+from bot.logfields import set_process_fields
 from bot.ops import Ops, listen
 from bot.provisioning import events
 from bot.provisioning.engine import TickReport
 from bot.provisioning.errors import InvalidValueError, PlanError
-from bot.provisioning.events import (
-    InstanceBuildStarted,
-    InstanceBuilt,
-    InstanceCancelled,
-    InstanceCreated,
-    InstanceDeleted,
-    InstanceFailed,
-    RequestFinished,
-    parse_event,
-)
 from bot.provisioning.intake import Origin
 from bot.provisioning.model import (
     TERMINAL_REQUEST_STATES,
@@ -95,31 +86,8 @@ def exit_code_for(state: RequestState) -> int:
     return EXIT_FAILED
 
 
-def describe_event(record: EventRecord) -> str:
-    """One line per outbox event, for the CLI subscriber."""
-    if record.request_id is not None:
-        prefix = f"VF-{record.request_id}"
-    else:
-        prefix = f"OP-{record.operation_id}"
-    match parse_event(record):
-        case InstanceCreated() as e:
-            where = f"group {e.group}, hypervisor {e.hypervisor or e.hypervisor_id}"
-            how = " (found on the panel after an unclear answer)" if e.reconciled else ""
-            return f"{prefix} {e.name}: created server {e.server_id} in {where}{how}"
-        case InstanceBuildStarted() as e:
-            return f"{prefix} {e.name}: installing {e.os} on server {e.server_id}"
-        case InstanceBuilt() as e:
-            ips = ", ".join(e.ipv4) if e.ipv4 else "no IPv4"
-            return f"{prefix} {e.name}: built ({ips}, {e.os})"
-        case InstanceFailed() as e:
-            return f"{prefix} {e.name}: FAILED: {e.error}"
-        case InstanceDeleted() as e:
-            return f"{prefix} {e.name}: server {e.server_id} deleted"
-        case InstanceCancelled() as e:
-            return f"{prefix} {e.name}: cancelled"
-        case RequestFinished() as e:
-            return f"{prefix}: finished: {e.state}"
-    return f"{prefix}: {record.kind.replace('.', ' ')}"
+describe_event = events.describe
+"""One line per outbox event, for the CLI subscriber (`bot.provisioning.events.describe`)."""
 
 
 def _read(path: str) -> bytes:
@@ -259,6 +227,7 @@ async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     settings = settings_of(args)
     stop = stop_signals()
     async with open_core(settings) as core:
+        set_process_fields(worker_id=core.engine.worker_id)
         consumer = _cli_consumer(core, out, quiet=settings.log_format == "json")
         ops = worker_ops(core, (CLI_SUBSCRIBER,))
         runner = None

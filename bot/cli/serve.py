@@ -18,6 +18,7 @@ from bot.cli.common import (
     until_stopped,
 )
 from bot.config import ConfigError
+from bot.logfields import set_process_fields
 
 __all__ = ["add_parsers", "cmd_serve"]
 
@@ -47,6 +48,7 @@ async def cmd_serve(args: argparse.Namespace, out: Console) -> int:
         return EXIT_CONFIG
     stop = stop_signals()
     runtime = Runtime(settings)
+    set_process_fields(worker_id=runtime.core.engine.worker_id)
     try:
         started, _ = await until_stopped(runtime.start(), stop)
     except SlackSetupError as error:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.logfields import log_fields
 from bot.provisioning.events import InstanceFailed
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
 from bot.provisioning.ports import Claim
@@ -134,7 +135,12 @@ class EngineContext:
             if self.stopping:  # waited for a slot while shutting down: leave it to others
                 return
             try:
-                await step(instance)
+                with log_fields(
+                    request_id=f"VF-{instance.request_id}",
+                    instance=instance.name,
+                    server_id=instance.server_id,
+                ):
+                    await step(instance)
             except VirtFusionError as error:
                 logger.warning("%s: panel error, will retry: %s", instance.name, error)
                 await self.release(instance, after_s=self.config.retry_backoff_s)
