@@ -80,7 +80,7 @@ _EXAMPLES: dict[str, str] = {
     "slack_signing_secret": "the signing secret from the Slack app's Basic Information page",
     "slack_app_token": "the xapp- app-level token (Socket Mode), or leave it unset",
     "slack_api_url": "https://slack.com/api/ (change only for a test double)",
-    "port": "a TCP port from 1 to 65535, e.g. 3000",
+    "port": "a TCP port from 1 to 65535, e.g. 3000 (0: any free one)",
     "vf_require_approval": "e.g. always (the default)",
     "vf_approvers": "comma-separated Slack user ids, e.g. U0123ABCDEF,U0456GHIJKL",
     "vf_approver_groups": "comma-separated Slack user group ids, e.g. S0123ABCDEF",
@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
-    port: int = Field(default=3000, ge=1, le=65535)
+    port: int = Field(default=3000, ge=0, le=65535)  # 0: any free port (tests)
     vf_bind: str = "127.0.0.1"
     vf_require_approval: str = "always"
     vf_approvers: IdList = Field(default_factory=list)
