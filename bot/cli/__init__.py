@@ -53,7 +53,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     level = "DEBUG" if args.verbose else "WARNING"
     secrets: list[str] = []
     try:
-        settings = load_settings() if args.command != "sandbox" else None
+        # A command may ask for more (`serve` needs Slack tokens): its parser sets load_settings.
+        load = getattr(args, "load_settings", load_settings)
+        settings = load() if args.command != "sandbox" else None
         if settings is not None:
             secrets.extend(secrets_of(settings))
             level = "DEBUG" if args.verbose else settings.log_level

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import partial
 
 from rich.console import Console
 
@@ -17,7 +18,7 @@ from bot.cli.common import (
     stop_signals,
     until_stopped,
 )
-from bot.config import ConfigError
+from bot.config import ConfigError, load_settings
 from bot.logfields import set_process_fields
 
 __all__ = ["add_parsers", "cmd_serve"]
@@ -91,4 +92,5 @@ async def cmd_serve(args: argparse.Namespace, out: Console) -> int:
 
 def add_parsers(add_parser: AddParser) -> None:
     """Add `serve` to `vfbot`'s sub-commands."""
-    add_parser("serve", help="run the Slack app with the engine").set_defaults(run=cmd_serve)
+    serve = add_parser("serve", help="run the Slack app with the engine")
+    serve.set_defaults(run=cmd_serve, load_settings=partial(load_settings, require_slack=True))

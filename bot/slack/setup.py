@@ -67,15 +67,12 @@ class SlackUnreachableError(Exception):
 def slack_problems(settings: Settings) -> list[str]:
     """What `vfbot serve` still needs, one line per missing or bad setting."""
     problems: list[str] = []
-    if settings.slack_bot_token is None:
+    if settings.slack_bot_token is None:  # `load_settings(require_slack=True)` says it first
         problems.append("SLACK_BOT_TOKEN is not set (the xoxb- token from OAuth & Permissions)")
     if settings.slack_app_token is None and settings.slack_signing_secret is None:
         problems.append(
             "set SLACK_APP_TOKEN (xapp-, Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)"
         )
-    app_token = settings.slack_app_token
-    if app_token is not None and not app_token.get_secret_value().startswith("xapp-"):
-        problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
     try:
         policy = AccessPolicy.from_settings(settings)
     except ValueError as error:
