@@ -10,6 +10,7 @@ import pytest
 
 from bot import demo
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.provisioning.reading import parse_request
 
 ROOT = Path(__file__).parents[1]
@@ -55,3 +56,13 @@ def test_inline_create_examples_in_the_readme_are_valid_requests() -> None:
     for example in examples:
         if '"instances"' in example:
             parse_request(example)
+
+
+def test_operations_doc_lists_every_metric_family() -> None:
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    families = {m.name for m in Metrics().registry.collect() if m.name.startswith("vfbot_")}
+    counters = {"vfbot_panel_requests": "_total", "vfbot_engine_outcomes": "_total"}
+    missing = {f"{n}{counters.get(n, '')}" for n in families} - set(
+        re.findall(r"`(vfbot_\w+)`", doc)
+    )
+    assert not missing, f"docs/operations.md does not describe {sorted(missing)}"
