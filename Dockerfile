@@ -19,8 +19,11 @@ COPY bot ./bot
 RUN /opt/vfbot/bin/pip install --no-cache-dir --no-deps .
 
 FROM ${PYTHON_IMAGE}
+# MALLOC_ARENA_MAX=2: glibc's default of 8 malloc arenas per core lets the database threads
+# (aiosqlite) hold twice the memory (bench/p5_memory.py, docs/benchmarks.md).
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    MALLOC_ARENA_MAX=2 \
     PATH=/opt/vfbot/bin:$PATH \
     PORT=3000 \
     VF_BIND=0.0.0.0 \

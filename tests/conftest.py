@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import threading
@@ -13,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+import bot.cli
+from bot.cli import main
+from bot.redact import RedactingFilter, configure_logging
 from bot.sandbox import BuildTiming, PanelState, running_sandbox
+from tests.cli_harness import Run, Vfbot
 
 _ENV_PREFIXES = ("VIRTFUSION_", "VF_", "SLACK_")
 _ENV_NAMES = ("DATABASE_URL", "PORT", "LOG_LEVEL")
@@ -101,3 +106,32 @@ def sandbox_thread(sandbox_state: PanelState) -> Iterator[ThreadedSandbox]:
         if thread.is_alive():
             loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def vfbot(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    restore_logging: logging.Logger,
+) -> Vfbot:
+    """Run `main(argv)` and collect its output.
+
+    `configure_logging` replaces the root handlers; caplog's handler is put back *before* the
+    redacting one, so `logs` holds what the code logged, unredacted: a leak shows up here.
+    """
+
+    def configure(level: str, secrets: list[str], log_format: str = "text") -> RedactingFilter:
+        redactor = configure_logging(level, secrets, log_format)
+        logging.getLogger().handlers.insert(0, caplog.handler)
+        return redactor
+
+    monkeypatch.setattr(bot.cli, "configure_logging", configure)
+
+    def run(*argv: str) -> Run:
+        out = io.StringIO()
+        code = main(list(argv), stdout=out)
+        captured = capsys.readouterr()
+        return Run(code, out.getvalue(), captured.err, caplog.text)
+
+    return run

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
@@ -13,15 +13,15 @@ from pydantic import SecretStr
 from bot import __version__
 from bot.metrics import Metrics, StoreSource, endpoint_template
 from bot.provisioning.engine import TickReport
-from bot.provisioning.model import NewInstance, RequestState
-from bot.provisioning.ports import NewEvent, NewRequest, UnitOfWork
+from bot.provisioning.model import RequestState
+from bot.provisioning.ports import NewEvent, UnitOfWork
 from bot.sandbox import PanelState, running_sandbox
 from bot.slack.timing import ack_label
 from bot.store.memory import MemoryStore
 from bot.virtfusion import AiohttpVirtFusionClient, NotFoundError
 from tests.promtext import samples
-
-NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+from tests.store.conftest import NOW, StoreUnderTest
+from tests.store.helpers import add_instances, add_request
 
 
 @pytest.mark.parametrize(
@@ -77,22 +77,10 @@ async def test_a_tick_is_timed_and_its_outcomes_counted() -> None:
 
 async def test_the_scrape_reads_the_store_counts() -> None:
     store = MemoryStore()
+    under_test = StoreUnderTest("memory", store.uow, store.slack_store())
+    request = await add_request(under_test, "k", state=RequestState.RUNNING)
+    await add_instances(under_test, request.id, 3)
     async with store.uow() as uow:
-        request, _ = await uow.requests.add_or_get(
-            NewRequest(
-                key="k",
-                requester="U1",
-                source="cli",
-                project_name="p",
-                payload={},
-                plan=None,
-                state=RequestState.RUNNING,
-            ),
-            now=NOW,
-        )
-        await uow.instances.add_many(
-            request.id, [NewInstance(position=i, name=f"n{i}", spec={}) for i in range(3)], NOW
-        )
         await uow.events.add(NewEvent("request.started", {}, request_id=request.id), now=NOW)
         await uow.commit()
     clock = [NOW + timedelta(seconds=90)]

@@ -10,27 +10,18 @@ import os
 import signal
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 
-from bot.app import utcnow
-from bot.provisioning.intake import Intake, Origin
 from bot.provisioning.model import InstanceState, RequestRecord, RequestState
-from bot.provisioning.planner import Planner
-from bot.provisioning.request import RequestLimits
-from bot.provisioning.requests import RequestService
-from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import BuildTiming, PanelState, SandboxServer, running_sandbox
 from bot.store.sql import Database
-from bot.virtfusion import AiohttpVirtFusionClient
 from tests.promtext import samples, value
-from tests.provisioning.conftest import DEFAULTS, owner_servers
+from tests.provisioning.conftest import owner_servers, submit_over_http
 from tests.slack import signing
 from tests.slack.fake_slack import FakeSlack, running_fake_slack
 
@@ -147,17 +138,7 @@ def _env(tmp_path: Path, sandbox: SandboxServer, **extra: str) -> dict[str, str]
 
 
 async def _submit(db: Database, sandbox: SandboxServer, request: dict[str, object]) -> int:
-    client = AiohttpVirtFusionClient(sandbox.api_url, SecretStr("sandbox-token"))
-    try:
-        moves = Moves(db.uow, utcnow, "test")
-        requests = RequestService(Context(client, db.uow, utcnow, moves, owner_user_id=1))
-        intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
-        record, _ = await intake.submit_request(
-            request, Origin(key=f"test:{uuid.uuid4()}", requester="U1", source="cli")
-        )
-    finally:
-        await client.close()
-    return record.id
+    return (await submit_over_http(db, sandbox.api_url, request)).id
 
 
 async def _state(db: Database, request_id: int) -> tuple[RequestRecord, list[InstanceState]]:
@@ -179,6 +160,17 @@ def _assert_clean(proc: Proc) -> None:
     assert not any("Traceback" in line for line in proc.lines), "\n".join(proc.lines)
     errors = [e for e in entries if e["level"] in ("ERROR", "CRITICAL")]
     assert errors == [], errors
+
+
+async def _sigterm(proc: Proc) -> None:
+    """SIGTERM: exit 0 within VF_SHUTDOWN_TIMEOUT, clean JSON logs, nothing else on stdout."""
+    sent = time.monotonic()
+    proc.process.send_signal(signal.SIGTERM)
+    code, stdout = await proc.finish(timeout_s=SHUTDOWN_S + 5)
+    assert code == 0, "\n".join(proc.lines)
+    assert time.monotonic() - sent < SHUTDOWN_S
+    _assert_clean(proc)
+    assert stdout.strip() == ""  # with JSON logs nothing but JSON is written
 
 
 async def _finish_with_second_worker(
@@ -265,13 +257,7 @@ async def test_serve_metrics_json_logs_and_sigterm_mid_build(tmp_path: Path) -> 
         panel.faults.latency_s = 0.4
         second_id = await _submit(db, sandbox, _request("second", 3))
         await serve.until(lambda: _builds(panel) > builds_before, "a build call", timeout_s=30)
-        sent = time.monotonic()
-        serve.process.send_signal(signal.SIGTERM)
-        code, stdout = await serve.finish(timeout_s=SHUTDOWN_S + 5)
-        assert code == 0, "\n".join(serve.lines)
-        assert time.monotonic() - sent < SHUTDOWN_S
-        _assert_clean(serve)
-        assert stdout.strip() == ""  # with JSON logs nothing but JSON is written
+        await _sigterm(serve)
         milestones = [e for e in serve.entries() if e["logger"] == "bot.milestones"]
         assert any(e.get("request_id") == f"VF-{first_id}" for e in milestones)
         assert all(e.get("worker_id") for e in milestones)
@@ -307,13 +293,7 @@ async def test_worker_sigterm_mid_build_hands_over_at_once(tmp_path: Path) -> No
         async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
             assert response.status == 200
 
-        sent = time.monotonic()
-        worker.process.send_signal(signal.SIGTERM)
-        code, stdout = await worker.finish(timeout_s=SHUTDOWN_S + 5)
-        assert code == 0, "\n".join(worker.lines)
-        assert time.monotonic() - sent < SHUTDOWN_S
-        _assert_clean(worker)
-        assert stdout.strip() == ""
+        await _sigterm(worker)
         record, states = await _state(db, request_id)
         assert record.state is RequestState.RUNNING and InstanceState.BUILT not in states
 

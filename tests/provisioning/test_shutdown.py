@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 
 from bot.provisioning.model import EventRecord, InstanceState, RequestState
 from bot.provisioning.outbox import OutboxConsumer
-from bot.provisioning.ports import NewEvent, NewRequest
+from bot.provisioning.ports import NewEvent
 from bot.sandbox import ScriptedFault
 from bot.store.memory import MemoryStore
 from tests.provisioning.conftest import MakeHarness, creates
+from tests.store.conftest import NOW, StoreUnderTest
+from tests.store.helpers import add_request
 
-NOW = datetime(2025, 1, 1, tzinfo=UTC)
 REQUEST = {
     "project_name": "stop",
     "instances": [
@@ -76,20 +76,12 @@ async def test_a_tick_cut_short_mid_create_hands_its_rows_to_another_worker_at_o
 
 async def test_a_stopped_outbox_finishes_the_event_in_hand_and_hands_out_no_more() -> None:
     store = MemoryStore()
-    async with store.uow() as uow:
-        for n in range(3):
-            new = NewRequest(
-                key=f"k{n}",
-                requester="U1",
-                source="cli",
-                project_name="p",
-                payload={},
-                plan=None,
-                state=RequestState.RUNNING,
-            )
-            request, _ = await uow.requests.add_or_get(new, now=NOW)
+    under_test = StoreUnderTest("memory", store.uow, store.slack_store())
+    for n in range(3):
+        request = await add_request(under_test, f"k{n}", state=RequestState.RUNNING)
+        async with store.uow() as uow:
             await uow.events.add(NewEvent("request.started", {}, request_id=request.id), now=NOW)
-        await uow.commit()
+            await uow.commit()
     seen: list[int] = []
 
     async def handler(event: EventRecord) -> None:
