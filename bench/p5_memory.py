@@ -92,6 +92,7 @@ async def run(servers: int, arena_max: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'p5.db'}"
         db = Database(url)
+        await db.upgrade()
         await db.start()
         async with (
             running_sandbox(panel) as sandbox,

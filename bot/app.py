@@ -26,7 +26,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config import DatabaseSettings, Settings
 from bot.health import Probe, database_check, panel_check
 from bot.metrics import StoreSource
 from bot.ops import Ops, listen
@@ -35,6 +35,7 @@ from bot.provisioning.intake import Intake
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.request import RequestLimits
 from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import (
@@ -64,7 +65,7 @@ from bot.slack.setup import (
 )
 from bot.slack.timing import ack_timer
 from bot.slack.web import make_web_app
-from bot.store.sql import Database
+from bot.store.sql import Database, database_password
 from bot.virtfusion import AiohttpVirtFusionClient, VirtFusionClient
 
 __all__ = [
@@ -76,7 +77,9 @@ __all__ = [
     "engine_config",
     "engine_defaults",
     "make_client",
+    "make_database",
     "open_core",
+    "prepare_database",
     "request_limits",
     "secrets_of",
     "timed_tick",
@@ -137,17 +140,62 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
-def secrets_of(settings: Settings) -> list[str]:
+def secrets_of(settings: Settings | DatabaseSettings) -> list[str]:
     """Every secret value in the settings, for the log redactor."""
-    values = [settings.virtfusion_api_token]
-    for secret in (
-        settings.slack_bot_token,
-        settings.slack_app_token,
-        settings.slack_signing_secret,
-    ):
-        if secret is not None:
-            values.append(secret)
-    return [v.get_secret_value() for v in values]
+    password = database_password(settings.database_url)
+    found = [password] if password else []
+    if isinstance(settings, Settings):
+        for secret in (
+            settings.virtfusion_api_token,
+            settings.slack_bot_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
+        ):
+            if secret is not None:
+                found.append(secret.get_secret_value())
+    return found
+
+
+def make_database(database_url: str) -> Database:
+    """The store DATABASE_URL names, not opened yet."""
+    return Database(database_url)
+
+
+# Waits between attempts to reach the database at start-up: about two minutes in all, then
+# the error stands (a supervisor restarts the process).
+_START_WAITS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
+
+
+async def prepare_database(db: Database, *, upgrade: bool, sleep: Sleep = asyncio.sleep) -> None:
+    """Open `db`. With `upgrade` (`serve` and `worker`), first create it if it is missing or
+    apply pending migrations, under the upgrade lock, and log what was done; a database that
+    cannot be reached yet is waited for. Raises `DatabaseUnavailableError`."""
+    if upgrade:
+        for wait_s in (*_START_WAITS_S, None):
+            try:
+                result, created = await db.upgrade()
+                break
+            except DatabaseUnavailableError as error:
+                if not error.transient or wait_s is None:
+                    raise
+                logger.warning("%s Trying again in %.0f s.", error, wait_s)
+                await sleep(wait_s)
+        if created:
+            logger.warning(
+                "Created a new, empty database: %s (DATABASE_URL), schema revision %s. If vfbot "
+                "ran before with data, stop it and restore that database instead.",
+                db.target.name,
+                result.after,
+            )
+        elif result.applied:
+            logger.warning(
+                "Upgraded %s from schema revision %s to %s: %s.",
+                db.target.name,
+                result.before,
+                result.after,
+                "; ".join(str(r) for r in result.applied),
+            )
+    await db.start()
 
 
 @dataclass
@@ -234,10 +282,15 @@ async def open_core(
     clock: Clock = utcnow,
     client: VirtFusionClient | None = None,
     sleep: Sleep = asyncio.sleep,
+    upgrade: bool = False,
 ) -> AsyncIterator[Core]:
-    """Start the database and panel client, yield the core, close both on exit."""
-    db = Database(settings.database_url)
-    await db.start()
+    """Start the database and panel client, yield the core, close both on exit.
+
+    Only `upgrade` (`vfbot worker`) creates or migrates the database (`prepare_database`);
+    otherwise a missing or older database raises `DatabaseUnavailableError`.
+    """
+    db = make_database(settings.database_url)
+    await prepare_database(db, upgrade=upgrade, sleep=sleep)
     panel = client or make_client(settings)
     try:
         yield build_core(settings, panel, db, clock=clock, sleep=sleep)
@@ -277,9 +330,9 @@ class Runtime:
         self._process_before_response = process_before_response
         self.slack = slack_client or make_slack_client(settings)
         self.panel = panel_client or make_client(settings)
-        self.db = Database(settings.database_url)
-        self.core = build_core(settings, self.panel, self.db, clock=clock, sleep=sleep)
+        self.db = make_database(settings.database_url)
         self._sleep = sleep
+        self.core = build_core(settings, self.panel, self.db, clock=clock, sleep=sleep)
         store = StoreSource(self.db.uow, clock, (NOTIFIER_SUBSCRIBER,), self.core.engine.worker_id)
         probes = {
             "database": Probe(database_check(self.db), every_s=5, timeout_s=2),
@@ -299,14 +352,19 @@ class Runtime:
         self._db_started = False
 
     async def start(self) -> None:
-        """Open the database, wire Slack, listen, check the Slack tokens (waiting a bounded time
-        for Slack to be reachable), and start ticking.
+        """Open (create or upgrade) the database, wire Slack, listen, check the Slack tokens
+        (waiting a bounded time for Slack to be reachable), and start ticking.
 
-        Raises `SlackSetupError` when Slack refuses a token and `SlackUnreachableError` when it
-        never answered; either way everything opened so far is closed again.
+        Raises `DatabaseUnavailableError`, `SlackSetupError` when Slack refuses a token and
+        `SlackUnreachableError` when it never answered; each time everything opened so far is
+        closed again.
         """
         settings = self.settings
-        await self.db.start()
+        try:
+            await prepare_database(self.db, upgrade=True, sleep=self._sleep)
+        except DatabaseUnavailableError:
+            await self.stop()  # the panel client is open already
+            raise
         self._db_started = True
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(

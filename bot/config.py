@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     SecretStr,
@@ -28,9 +29,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.store.sql import check_database_url
+
 __all__ = [
     "ConfigError",
+    "DatabaseSettings",
     "Settings",
+    "load_database_settings",
     "load_settings",
     "normalize_panel_url",
     "parse_duration",
@@ -66,8 +71,29 @@ _TOKEN_PREFIXES = {
 }
 _MINIMUM_OF = {"vf_max_memory_mb": "vf_min_memory_mb", "vf_max_disk_gb": "vf_min_disk_gb"}
 
+
+def _database_url(value: str) -> str:
+    check_database_url(value)
+    return value.strip()
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 IdList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+LogLevel = Annotated[str, AfterValidator(_log_level)]
+LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lower)]
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///vfbot.db"
 
 # What a valid value looks like, per variable, for the error message.
 _EXAMPLES: dict[str, str] = {
@@ -105,7 +131,7 @@ _EXAMPLES: dict[str, str] = {
     "vf_allow_self_approval": "true or false (default false)",
     "vf_approval_ttl": "a duration above zero, e.g. 24h",
     "vf_allowed_channels": "comma-separated Slack channel ids, e.g. C0123ABCDEF",
-    "vf_requesters": "comma-separated Slack user ids, e.g. U0123ABCDEF",
+    "vf_requesters": "comma-separated Slack user or user-group ids, e.g. U0123ABCDEF,S0456",
     "vf_admins": "comma-separated Slack user ids, e.g. U0123ABCDEF",
     "vf_notify_channel": "a Slack channel id, e.g. C0123ABCDEF",
     "vf_group_cache": "a duration above zero, e.g. 5m",
@@ -184,7 +210,7 @@ class Settings(BaseSettings):
     virtfusion_concurrency: int = Field(default=4, ge=1, le=64)
 
     # -- storage ---------------------------------------------------------------------------------
-    database_url: str = "sqlite+aiosqlite:///vfbot.db"
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
 
     # -- the provisioning engine -----------------------------------------------------------------
     vf_max_instances: int = Field(default=20, ge=1, le=500)
@@ -220,8 +246,8 @@ class Settings(BaseSettings):
 
     # -- operations ------------------------------------------------------------------------------
     vf_shutdown_timeout: Duration = 20.0
-    log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
 
     @field_validator("virtfusion_host")
     @classmethod
@@ -272,23 +298,34 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _format_lower(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
-        return level
-
     @property
     def panel_api_url(self) -> str:
         """The panel's API base URL, always ending in `/api/v1`."""
         return self.virtfusion_host
+
+
+class DatabaseSettings(BaseSettings):
+    """What `vfbot db` reads: the database alone, so it runs without the panel's settings."""
+
+    model_config = Settings.model_config
+
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
+    log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
+
+
+def load_database_settings(
+    env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> DatabaseSettings:
+    """Read and check DATABASE_URL and LOG_LEVEL; raise ConfigError listing the problems."""
+    overrides = {
+        k.lower(): v for k, v in (env or {}).items() if k.lower() in DatabaseSettings.model_fields
+    }
+    try:
+        # pydantic-settings parses the strings; its stubs type each keyword as the field's type.
+        return DatabaseSettings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
 
 
 def load_settings(

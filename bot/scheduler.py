@@ -19,6 +19,8 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.provisioning.ports import DatabaseUnavailableError
+
 __all__ = ["Ticker", "finish_or_cut"]
 
 logger = logging.getLogger("bot.scheduler")
@@ -59,6 +61,7 @@ class Ticker:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
         self._running: dict[asyncio.Task[object], str] = {}
+        self._database_down: dict[str, str] = {}  # job -> the database error it last met
         scheduler_logger = logging.getLogger("apscheduler.scheduler")
         if _SKIPPED not in scheduler_logger.filters:
             scheduler_logger.addFilter(_SKIPPED)
@@ -72,6 +75,13 @@ class Ticker:
                 self._running[task] = name
             try:
                 await job()
+                if self._database_down.pop(name, None) is not None:
+                    logger.warning("job %s: the database answers again", name)
+            except DatabaseUnavailableError as error:
+                # One line naming the cause (no traceback), once per cause: ticks keep retrying.
+                if self._database_down.get(name) != str(error):
+                    logger.error("job %s: %s", name, error)
+                self._database_down[name] = str(error)
             except Exception:  # the scheduler's error edge: log, keep ticking
                 reference = uuid.uuid4().hex[:8]
                 logger.exception("job %s failed (reference %s)", name, reference)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment for every test, an isolated CWD and a threaded sandbox."""
+"""Shared fixtures: a clean environment for every test, an isolated CWD, a threaded sandbox, and
+`vfbot` (the command line run in-process, with what it printed and logged)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,6 @@ import bot.cli
 from bot.cli import main
 from bot.redact import RedactingFilter, configure_logging
 from bot.sandbox import BuildTiming, PanelState, running_sandbox
-from tests.cli_harness import Run, Vfbot
 
 _ENV_PREFIXES = ("VIRTFUSION_", "VF_", "SLACK_")
 _ENV_NAMES = ("DATABASE_URL", "PORT", "LOG_LEVEL")
@@ -106,6 +106,23 @@ def sandbox_thread(sandbox_state: PanelState) -> Iterator[ThreadedSandbox]:
         if thread.is_alive():
             loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
+
+
+@dataclass
+class Run:
+    """One `vfbot` invocation: exit code, stdout, stderr and every log line it produced."""
+
+    code: int
+    out: str
+    err: str
+    logs: str
+
+    @property
+    def everything(self) -> str:
+        return "\n".join((self.out, self.err, self.logs))
+
+
+Vfbot = Callable[..., Run]
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 
 from bot.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bot.provisioning.servers.model import TrafficSummary, format_bytes
-from tests.cli_harness import Vfbot
-from tests.conftest import ThreadedSandbox
+from tests.conftest import ThreadedSandbox, Vfbot
+from tests.databases import new_sqlite_file
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "create.json"
 
@@ -29,7 +29,7 @@ def panel(
         "VIRTFUSION_PACKAGE_ID": "1",
         "VIRTFUSION_RATE_LIMIT": "1000",
         "VIRTFUSION_TIMEOUT": "5s",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{isolated_cwd / 'vfbot.db'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{new_sqlite_file(isolated_cwd / 'vfbot.db')}",
         "VF_POLL_INTERVAL": "0.05",
     }
     for name, value in settings.items():

@@ -189,6 +189,7 @@ async def _finish_with_second_worker(
 async def test_serve_metrics_json_logs_and_sigterm_mid_build(tmp_path: Path) -> None:
     panel = PanelState(timing=BuildTiming(queued_s=0.1, build_s=0.3))
     db = Database(f"sqlite:///{tmp_path / 'vfbot.db'}")
+    await db.upgrade()
     await db.start()
     fake: FakeSlack
     async with (
@@ -274,6 +275,7 @@ async def test_worker_sigterm_mid_build_hands_over_at_once(tmp_path: Path) -> No
     panel = PanelState(timing=BuildTiming(queued_s=0.1, build_s=0.3))
     panel.faults.latency_s = 0.3
     db = Database(f"sqlite:///{tmp_path / 'vfbot.db'}")
+    await db.upgrade()
     await db.start()
     async with running_sandbox(panel) as sandbox, aiohttp.ClientSession() as http:
         env = _env(tmp_path, sandbox, VIRTFUSION_CONCURRENCY="2")

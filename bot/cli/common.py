@@ -21,6 +21,7 @@ from rich.console import Console
 import bot.virtfusion as vf
 from bot.config import ConfigError, Settings
 from bot.provisioning import errors as err
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.servers.checks import CheckStep, Outcome
 
 __all__ = [
@@ -65,7 +66,12 @@ def stop_signals() -> asyncio.Event:
         loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl+C is Python's own again
 
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal)
+        try:
+            loop.add_signal_handler(signum, on_signal)
+        except (RuntimeError, NotImplementedError):
+            # Not the main thread (tests run `main` in one), or no signals on this platform:
+            # the signals keep Python's own behaviour.
+            break
     return stop
 
 
@@ -134,6 +140,11 @@ async def run_command(command: Command, args: argparse.Namespace, out: Console) 
     except vf.VirtFusionError as error:
         out.print(panel_error_text(error), markup=False, style="red")
         return EXIT_FAILED
+    except DatabaseUnavailableError as error:
+        # The adapter's sentence names the cause and what to do; a setup problem (no database,
+        # an older schema, a refused login) is a configuration error.
+        out.print(str(error), markup=False, style="red")
+        return EXIT_CONFIG if error.problem.setup else EXIT_FAILED
 
 
 def error_text(error: err.ProvisioningError) -> str:
@@ -164,7 +175,8 @@ def panel_error_text(error: vf.VirtFusionError) -> str:
     if isinstance(error, vf.ForbiddenError):
         return (
             f"The API token lacks a permission for {error.method} {error.path} (HTTP 403). "
-            "Give the token read access to compute (hypervisors) and servers in VirtFusion."
+            'Allow it every call listed under "API token permissions" in '
+            "docs/virtfusion-api.md (Configuration → API in VirtFusion)."
         )
     if isinstance(error, vf.ConnectError):
         return (

@@ -47,6 +47,7 @@ from bot.provisioning.model import (
 )
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import render_plan_text
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.request import RequestError
 from bot.scheduler import finish_or_cut
 from bot.virtfusion import VirtFusionError
@@ -220,22 +221,36 @@ def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -
     return table
 
 
+# The longest wait between ticks while the database is locked or unreachable.
+_MAX_DATABASE_WAIT_S = 60.0
+
+
 async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones, and with
     `--metrics-port` serves /metrics, /healthz and /readyz. SIGTERM or Ctrl+C stops it in order
-    (see `_work`); the exit code is then 0."""
+    (see `_work`); the exit code is then 0.
+
+    Creates or upgrades the database at start. A locked or unreachable database is waited for
+    (one warning, then one line when it is back); any other database error stops the worker
+    with its cause, so it never claims work it cannot record.
+    """
     settings = settings_of(args)
     stop = stop_signals()
-    async with open_core(settings) as core:
+    async with open_core(settings, upgrade=True) as core:
         set_process_fields(worker_id=core.engine.worker_id)
-        consumer = _cli_consumer(core, out, quiet=settings.log_format == "json")
+        json_logs = settings.log_format == "json"
+        consumer = _cli_consumer(core, out, quiet=json_logs)
         ops = worker_ops(core, (CLI_SUBSCRIBER,))
         runner = None
         if args.metrics_port is not None:
             runner, port = await listen(ops.routes(), settings.vf_bind, args.metrics_port)
             logger.info("metrics and health on %s:%d", settings.vf_bind, port)
         await ops.start()
-        logger.info("vfbot worker %s started; SIGTERM or Ctrl+C stops it", core.engine.worker_id)
+        started = f"vfbot worker {core.engine.worker_id} started; SIGTERM or Ctrl+C stops it."
+        if json_logs:  # stdout stays free of anything but JSON
+            logger.info("%s", started)
+        else:
+            out.print(started, markup=False)
         try:
             return await _work(core, ops, consumer, stop, until_idle=args.until_idle)
         finally:
@@ -252,15 +267,27 @@ async def _work(
     more, let the tick in flight finish within VF_SHUTDOWN_TIMEOUT (cut short after it), then
     hand back the rows still leased so another worker takes them at once."""
     settings = core.settings
+    wait_s = settings.vf_poll_interval
+    down: DatabaseUnavailableError | None = None
 
-    async def one_pass() -> TickReport:
+    async def one_pass() -> tuple[TickReport, bool]:
         report = await timed_tick(core, ops)
         await consumer.drain()
-        return report
+        return report, until_idle and not await core.requests.has_work()
 
     while not stop.is_set():
         tick = asyncio.ensure_future(one_pass())
-        finished, _ = await until_stopped(asyncio.shield(tick), stop)
+        try:
+            finished, _ = await until_stopped(asyncio.shield(tick), stop)
+        except DatabaseUnavailableError as error:
+            if not error.transient:
+                raise
+            if down is None:
+                logger.warning("%s Retrying until it answers.", error)
+            down = error
+            wait_s = min(wait_s * 2, _MAX_DATABASE_WAIT_S)
+            await _pause(stop, wait_s)
+            continue
         if not finished:
             logger.info(
                 "stopping (finishing the tick in flight, at most %g s)",
@@ -270,15 +297,23 @@ async def _work(
             consumer.stop()
             await finish_or_cut({tick: "engine tick"}, timeout_s=settings.vf_shutdown_timeout - 3)
             break
-        report = tick.result()
-        if until_idle and not await core.requests.has_work():
+        if down is not None:
+            logger.warning("The database answers again; the worker carries on.")
+            down, wait_s = None, settings.vf_poll_interval
+        report, done = tick.result()
+        if done:
             return EXIT_OK
         if not report.busy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.vf_poll_interval)
+            await _pause(stop, settings.vf_poll_interval)
     released = await core.engine.release_held()
     logger.info("vfbot worker stopped (%d row(s) handed back)", released)
     return EXIT_OK
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less when `stop` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def cmd_requests(args: argparse.Namespace, out: Console) -> int:

@@ -53,6 +53,7 @@ async def test_sigkill_mid_request_then_restart_builds_all_ten_once(tmp_path: Pa
     panel = PanelState(timing=BuildTiming(queued_s=0.2, build_s=0.4))
     panel.faults.latency_s = 0.05  # creates take a moment, so the kill lands mid-request
     db = Database(f"sqlite:///{tmp_path / 'crash.db'}")
+    await db.upgrade()
     await db.start()
     async with running_sandbox(panel) as sandbox:
         record = await submit_over_http(db, sandbox.api_url, REQUEST)

@@ -12,7 +12,7 @@ from datetime import timedelta
 from bot.logfields import log_fields
 from bot.provisioning.events import InstanceFailed
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
-from bot.provisioning.ports import Claim
+from bot.provisioning.ports import Claim, DatabaseUnavailableError
 from bot.provisioning.transitions import Context
 from bot.virtfusion import NotFoundError, Server, VirtFusionError
 
@@ -144,6 +144,8 @@ class EngineContext:
             except VirtFusionError as error:
                 logger.warning("%s: panel error, will retry: %s", instance.name, error)
                 await self.release(instance, after_s=self.config.retry_backoff_s)
+            except DatabaseUnavailableError:
+                raise  # the whole tick stops; the lease expires and the row is taken again
             except Exception:
                 reference = uuid.uuid4().hex[:8]
                 logger.exception("%s: step failed (reference %s)", instance.name, reference)

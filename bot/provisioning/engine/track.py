@@ -43,7 +43,9 @@ async def _follow(
     phase = server.phase
     config = ctx.config
     if phase is BuildPhase.COMPLETE:
-        os_name = server.os_name or instance.plan.os_label
+        # The listing names no OS (the spec has no OS name anywhere; `osTemplateInstallId` is
+        # only on the single object), and the build asked for the planned template: name that.
+        os_name = instance.plan.os_label
         change = InstanceChange(
             ipv4=list(server.ipv4),
             os_name=os_name,
@@ -60,7 +62,7 @@ async def _follow(
         report.built += 1
         report.build_seconds.append(elapsed)
     elif phase is BuildPhase.FAILED:
-        reason = "the panel reports that the OS installation failed (buildFailed)"
+        reason = f"the panel reports that the OS installation failed ({server.failure_signal})"
         await ctx.fail(instance, S.BUILDING, reason, stage="build", server_id=server.id)
         report.failed += 1
     elif phase is BuildPhase.ALLOCATED and elapsed >= config.create_grace_s:
