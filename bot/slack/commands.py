@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.slack.blocks.help import Usage, help_text
+from bot.slack.blocks.help import Usage, help_blocks, help_text
 from bot.slack.ids import COMMAND
 from bot.slack.listeners import servers as srv
 from bot.slack.listeners.common import Invocation
 from bot.slack.listeners.create import handle_create
 
-__all__ = ["COMMANDS", "Command", "find", "help_message", "names"]
+__all__ = ["COMMANDS", "Command", "find", "help_message", "help_message_blocks", "names"]
 
 Handler = Callable[[Invocation], Awaitable[None]]
 
@@ -156,6 +156,16 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         _cmd(
+            "cancel",
+            "stop a request: nothing new is created; `delete` also deletes its servers",
+            "cancel VF-12",
+            "<VF-n> [delete]",
+        ),
+        "create",
+        srv.handle_cancel,
+    ),
+    Command(
+        _cmd(
             "rebuild",
             "reinstall the OS, SSH keys kept (asks first)",
             "rebuild web-1 debian-12",
@@ -245,6 +255,15 @@ def names() -> tuple[str, ...]:
 
 def help_message() -> str:
     """The `/vf help` text, from the registry."""
+    return help_text(*_sections())
+
+
+def _sections() -> tuple[list[Usage], list[Usage]]:
     creating = [u for c in COMMANDS if c.section == "create" for u in (c.usage, *c.also)]
     servers = [u for c in COMMANDS if c.section == "servers" for u in (c.usage, *c.also)]
-    return help_text(creating, servers)
+    return creating, servers
+
+
+def help_message_blocks() -> list[dict[str, object]]:
+    """The `/vf help` message as Block Kit sections (`help_message` is its fallback text)."""
+    return help_blocks(*_sections())

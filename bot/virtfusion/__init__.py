@@ -1,6 +1,6 @@
 """Async client for the VirtFusion REST API (`/api/v1`); imports nothing else from `bot`."""
 
-from bot.virtfusion._client import RetryPolicy, VirtFusionClient
+from bot.virtfusion._client import CallObserver, RetryPolicy, VirtFusionClient
 from bot.virtfusion._day2 import (
     PACKAGE_FLAGS,
     RESET_USERS,
@@ -63,6 +63,7 @@ __all__ = [
     "Backup",
     "BuildPhase",
     "BuildServerBody",
+    "CallObserver",
     "ConflictError",
     "ConnectError",
     "CreateServerBody",

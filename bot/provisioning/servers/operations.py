@@ -33,7 +33,7 @@ from bot.provisioning.model import (
     OperationState,
 )
 from bot.provisioning.ports import NewAudit, NewEvent, NewOperation, OperationChange, UnitOfWork
-from bot.provisioning.transitions import Service, UowFactory
+from bot.provisioning.transitions import Service, UowFactory, log_milestone
 
 __all__ = [
     "Asked",
@@ -57,8 +57,9 @@ OperationEvent = OperationRequested | OperationDecided | OperationStarted | Oper
 async def emit_operation(
     uow: UnitOfWork, operation: Operation, event: OperationEvent, now: datetime
 ) -> None:
-    """Write an event on the operation's stream, in the caller's unit."""
-    await uow.events.add(NewEvent(event.KIND, event.to_json(), operation_id=operation.id), now=now)
+    """Write an event on the operation's stream, in the caller's unit (and its log line)."""
+    new = NewEvent(event.KIND, event.to_json(), operation_id=operation.id)
+    log_milestone(await uow.events.add(new, now=now), server_id=operation.server_id)
 
 
 @dataclass(frozen=True, kw_only=True)
