@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.slack.blocks.help import Usage, help_blocks, help_text
 from bot.slack.ids import COMMAND
+from bot.slack.listeners import changes as chg
 from bot.slack.listeners import servers as srv
 from bot.slack.listeners.common import Invocation
 from bot.slack.listeners.create import handle_create
@@ -172,7 +173,7 @@ COMMANDS: tuple[Command, ...] = (
             "<server> [template]",
         ),
         "servers",
-        srv.handle_rebuild,
+        chg.handle_rebuild,
     ),
     Command(
         _cmd(
@@ -182,12 +183,12 @@ COMMANDS: tuple[Command, ...] = (
             "<server> <package>|memory=MB cpu=N",
         ),
         "servers",
-        srv.handle_resize,
+        chg.handle_resize,
     ),
     Command(
         _cmd("rename", "rename a server", "rename web-1 db-1", "<server> <name>"),
         "servers",
-        srv.handle_rename,
+        chg.handle_rename,
     ),
     Command(
         _cmd(
@@ -197,7 +198,7 @@ COMMANDS: tuple[Command, ...] = (
             "<server>",
         ),
         "servers",
-        srv.handle_password,
+        chg.handle_password,
     ),
     Command(
         _cmd(
@@ -207,7 +208,7 @@ COMMANDS: tuple[Command, ...] = (
             "<server> [on|off|rulesets 2,3]",
         ),
         "servers",
-        srv.handle_firewall,
+        chg.handle_firewall,
     ),
     Command(
         _cmd(
@@ -217,12 +218,12 @@ COMMANDS: tuple[Command, ...] = (
             "<server> add [n]|remove <ip>",
         ),
         "servers",
-        srv.handle_ip,
+        chg.handle_ip,
     ),
     Command(
         _cmd("backups", "list its backups", "backups web-1", "<server>"),
         "servers",
-        srv.handle_backups,
+        chg.handle_backups,
     ),
     Command(
         _cmd("hypervisors", "list hypervisor groups and their free capacity", "hypervisors"),

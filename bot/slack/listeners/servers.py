@@ -1,5 +1,5 @@
-"""The day-2 subcommands of `/vf` (list, status, delete, suspend, power, traffic, VNC, rebuild,
-resize, rename, password, firewall, ip, backups, …).
+"""The day-2 subcommands of `/vf` (list, status, delete, suspend, power, traffic, VNC, …; the
+second set, rebuild to backups, is in ``changes.py``).
 
 Each handler takes one `Invocation` and runs after `ack()`; who may do what is decided in
 ``bot.slack.policy``, and every answer goes only to the caller. Destructive actions open the
@@ -27,13 +27,6 @@ from bot.slack.blocks.changes import (
     vnc_blocks,
     vnc_text,
 )
-from bot.slack.blocks.day2 import (
-    address_text,
-    backups_blocks,
-    firewall_blocks,
-    password_blocks,
-    password_text,
-)
 from bot.slack.blocks.panel import audit_blocks, check_blocks_text, hypervisors_blocks
 from bot.slack.blocks.servers import (
     request_status_blocks,
@@ -52,22 +45,16 @@ from bot.slack.policy import Actor, Decision
 __all__ = [
     "PAGE_SIZE",
     "cancel_request",
+    "confirm_first",
     "handle_audit",
     "handle_backup_plan",
-    "handle_backups",
     "handle_cancel",
     "handle_check",
     "handle_delete",
-    "handle_firewall",
     "handle_hypervisors",
-    "handle_ip",
     "handle_list",
     "handle_owner",
-    "handle_password",
     "handle_power",
-    "handle_rebuild",
-    "handle_rename",
-    "handle_resize",
     "handle_status",
     "handle_suspend",
     "handle_throttle",
@@ -76,8 +63,8 @@ __all__ = [
     "handle_vnc",
     "may_cancel",
     "number",
-    "parse_resize",
     "send_page",
+    "target_server",
 ]
 
 PAGE_SIZE = 25
@@ -158,7 +145,7 @@ async def handle_status(call: Invocation) -> None:
         blocks = request_status_blocks(summary, now=deps.clock())
         await call.reply(f"{record.human_id}: {record.state.value}", blocks)
         return
-    server = await _target(call, "status", "`/vf status web-1`")
+    server = await target_server(call, "status", "`/vf status web-1`")
     if server is None:
         return
     live = any(a.lower() in ("live", "--live", "remote") for a in args[1:])
@@ -168,7 +155,7 @@ async def handle_status(call: Invocation) -> None:
 
 
 async def handle_traffic(call: Invocation) -> None:
-    server = await _target(call, "traffic", "`/vf traffic web-1`")
+    server = await target_server(call, "traffic", "`/vf traffic web-1`")
     if server is not None:
         summary = await call.deps.servers.inventory.traffic(server)
         await call.reply(f"Traffic of {server.label}", traffic_blocks(summary))
@@ -197,7 +184,7 @@ async def handle_audit(call: Invocation) -> None:
 # -- changing -----------------------------------------------------------------------------------
 
 
-async def _target(call: Invocation, action: str, usage: str) -> ResolvedServer | None:
+async def target_server(call: Invocation, action: str, usage: str) -> ResolvedServer | None:
     """The server named in the first argument, if the actor may act on it (else they are told
     why, and the refusal is audited)."""
     if not call.args:
@@ -212,7 +199,7 @@ async def _target(call: Invocation, action: str, usage: str) -> ResolvedServer |
     return server
 
 
-async def _confirm(
+async def confirm_first(
     call: Invocation,
     server: ResolvedServer,
     *,
@@ -241,27 +228,27 @@ async def handle_delete(call: Invocation) -> None:
             f"The delay is a whole number of minutes from 0 to {MAX_DELETE_DELAY_MIN}: {usage}."
         )
         return
-    server = await _target(call, "delete", usage)
+    server = await target_server(call, "delete", usage)
     if server is None:
         return
     text = f"Delete {server.label}? This cannot be undone."
     extra = str(delay)
-    await _confirm(
+    await confirm_first(
         call, server, action="delete", title="Delete server", text=text, label="Delete", extra=extra
     )
 
 
 async def handle_suspend(call: Invocation) -> None:
-    server = await _target(call, "suspend", "`/vf suspend web-1`")
+    server = await target_server(call, "suspend", "`/vf suspend web-1`")
     if server is not None:
         text = f"Suspend {server.label}? It stops until it is unsuspended."
-        await _confirm(
+        await confirm_first(
             call, server, action="suspend", title="Suspend server", text=text, label="Suspend"
         )
 
 
 async def handle_unsuspend(call: Invocation) -> None:
-    server = await _target(call, "unsuspend", "`/vf unsuspend web-1`")
+    server = await target_server(call, "unsuspend", "`/vf unsuspend web-1`")
     if server is not None:
         result = await call.deps.servers.actions.unsuspend(server, actor=call.actor.user)
         await call.reply(done_text("unsuspend", server.name, server.server_id, result))
@@ -273,12 +260,12 @@ async def handle_power(call: Invocation) -> None:
     if action not in POWER_ACTIONS:
         await call.reply(f"Say which power action: {usage}.")
         return
-    server = await _target(call, "power", usage)
+    server = await target_server(call, "power", usage)
     if server is None:
         return
     if action in _CONFIRM_POWER:
         label, text = action.capitalize(), f"{action.capitalize()} {server.label}?"
-        await _confirm(
+        await confirm_first(
             call, server, action="power", title="Power action", text=text, label=label, extra=action
         )
         return
@@ -292,7 +279,7 @@ async def handle_vnc(call: Invocation) -> None:
     if mode not in ("enable", "disable"):
         await call.reply(f"Say enable or disable: {usage}.")
         return
-    server = await _target(call, "vnc", usage)
+    server = await target_server(call, "vnc", usage)
     if server is None:
         return
     enabled = mode == "enable"
@@ -311,7 +298,7 @@ async def handle_backup_plan(call: Invocation) -> None:
     if plan_id is None and value != "none":
         await call.reply(f"Give a backup plan id or none: {usage}.")
         return
-    server = await _target(call, "backup-plan", usage)
+    server = await target_server(call, "backup-plan", usage)
     if server is not None:
         actions = call.deps.servers.actions
         result = await actions.set_backup_plan(server, plan_id or None, actor=call.actor.user)
@@ -323,7 +310,7 @@ async def handle_owner(call: Invocation) -> None:
     if owner is None:
         await call.reply("Use `/vf owner web-1 42` (42 = the new owner's VirtFusion user id).")
         return
-    server = await _target(call, "owner", "`/vf owner web-1 42`")
+    server = await target_server(call, "owner", "`/vf owner web-1 42`")
     if server is not None:
         result = await call.deps.servers.actions.change_owner(server, owner, actor=call.actor.user)
         await call.reply(done_text("owner", server.name, server.server_id, result))
@@ -413,182 +400,7 @@ async def handle_throttle(call: Invocation) -> None:
     if percent is None:
         await call.reply(f"Give a percentage: {usage}.")
         return
-    server = await _target(call, "throttle", usage)
+    server = await target_server(call, "throttle", usage)
     if server is not None:
         result = await call.deps.servers.actions.throttle(server, percent, actor=call.actor.user)
         await call.reply(done_text("throttle", server.name, server.server_id, result))
-
-
-# -- day-2, part 2 (issue 13) --------------------------------------------------------------------
-
-_SIZE = re.compile(r"(memory|mem|ram|cpu|cpus|cores)=([0-9]{1,9})", re.IGNORECASE)
-
-
-def parse_resize(words: list[str]) -> tuple[str, int | None, int | None] | None:
-    """`2` (a package id) or `memory=MB cpu=N` (either or both) as ("p"|"s", a, b), else None:
-    ("p", package, None) or ("s", memory MB, CPU cores)."""
-    if len(words) == 1 and (package := number(words[0])) is not None:
-        return "p", package, None
-    sizes: dict[str, int] = {}
-    for word in words:
-        match = _SIZE.fullmatch(word)
-        if match is None:
-            return None
-        key = "cpu" if match[1].lower() in ("cpu", "cpus", "cores") else "memory"
-        if key in sizes:
-            return None
-        sizes[key] = int(match[2])
-    return ("s", sizes.get("memory"), sizes.get("cpu")) if sizes else None
-
-
-async def handle_rebuild(call: Invocation) -> None:
-    usage = "`/vf rebuild web-1` (its current OS) or `/vf rebuild web-1 ubuntu-24.04`"
-    server = await _target(call, "rebuild", usage)
-    if server is None:
-        return
-    template = " ".join(call.args[1:]) or None
-    params = await call.deps.servers.rebuilds.plan(server, template)
-    text = (
-        f"Rebuild {server.label} with {params.what()}? Its OS is reinstalled and everything on "
-        "its disk is erased. This cannot be undone."
-    )
-    await _confirm(
-        call,
-        server,
-        action="rebuild",
-        title="Rebuild server",
-        text=text,
-        label="Rebuild",
-        extra=str(params.template_id),
-    )
-
-
-async def handle_resize(call: Invocation) -> None:
-    usage = "`/vf resize web-1 2` (package id 2) or `/vf resize web-1 memory=4096 cpu=2`"
-    parsed = parse_resize(call.args[1:])
-    if parsed is None:
-        await call.reply(f"Say the new package or size: {usage}.")
-        return
-    server = await _target(call, "resize", usage)
-    if server is None:
-        return
-    kind, first, second = parsed
-    resizes = call.deps.servers.resizes
-    if kind == "p":
-        plan = await resizes.plan(server, package_id=first)
-        extra = f"p:{first}"
-    else:
-        plan = await resizes.plan(server, memory_mb=first, cpu_cores=second)
-        extra = f"s:{first or ''}:{second or ''}"
-    text = f"Resize {server.label}: {plan.describe()}? It may need a restart to apply."
-    await _confirm(
-        call, server, action="resize", title="Resize server", text=text, label="Resize", extra=extra
-    )
-
-
-async def handle_rename(call: Invocation) -> None:
-    if len(call.args) != 2:
-        await call.reply("Use `/vf rename web-1 db-1` (lowercase letters, digits and hyphens).")
-        return
-    server = await _target(call, "rename", "`/vf rename web-1 db-1`")
-    if server is not None:
-        changes = call.deps.servers.changes
-        result = await changes.rename(server, call.args[1], actor=call.actor.user)
-        await call.reply(done_text("rename", server.name, server.server_id, result))
-
-
-async def handle_password(call: Invocation) -> None:
-    usage = "`/vf password web-1` (root) or `/vf password web-1 Administrator` (Windows)"
-    user = {"root": "root", "administrator": "Administrator"}.get(
-        call.args[1].lower() if len(call.args) > 1 else "root"
-    )
-    if user is None:
-        await call.reply(f"Say whose password: {usage}.")
-        return
-    server = await _target(call, "password", usage)
-    if server is None:
-        return
-    changes = call.deps.servers.changes
-    result = await changes.reset_password(server, actor=call.actor.user, user=user)
-    # The password goes to the caller only: `reply` answers through response_url (ephemeral).
-    await call.reply(password_text(result), password_blocks(result))
-
-
-async def handle_firewall(call: Invocation) -> None:
-    usage = "`/vf firewall web-1`, `/vf firewall web-1 on|off` or `/vf firewall web-1 rulesets 2,3`"
-    mode = call.args[1].lower() if len(call.args) > 1 else ""
-    if mode not in ("", "on", "off", "rulesets") or (mode == "rulesets" and len(call.args) != 3):
-        await call.reply(f"Say what to do: {usage}.")
-        return
-    server = await _target(call, "firewall", usage)
-    if server is None:
-        return
-    changes = call.deps.servers.changes
-    if mode == "":
-        await call.reply("Firewall", firewall_blocks(await changes.firewall(server)))
-    elif mode == "on":
-        result = await changes.set_firewall(server, enabled=True, actor=call.actor.user)
-        await call.reply(done_text("firewall", server.name, server.server_id, result))
-    else:
-        label, extra = (
-            ("Turn off", "off") if mode == "off" else ("Apply", f"rulesets:{call.args[2]}")
-        )
-        text = (
-            f"Turn the firewall of {server.label} off? Its rules stop filtering traffic."
-            if mode == "off"
-            else f"Replace every firewall rule of {server.label} with the rules of ruleset(s) "
-            f"{call.args[2]}?"
-        )
-        await _confirm(
-            call, server, action="firewall", title="Firewall", text=text, label=label, extra=extra
-        )
-
-
-async def handle_ip(call: Invocation) -> None:
-    usage = "`/vf ip web-1 add [n]` or `/vf ip web-1 remove 192.0.2.10`"
-    mode = call.args[1].lower() if len(call.args) > 1 else ""
-    value = call.args[2] if len(call.args) > 2 else ""
-    count = number(value) if value else 1
-    if (
-        mode not in ("add", "remove")
-        or (mode == "add" and count is None)
-        or (mode == "remove" and not value)
-    ):
-        await call.reply(f"Say what to do: {usage}.")
-        return
-    server = await _target(call, "ip", usage)
-    if server is None:
-        return
-    if mode == "add":
-        change = await call.deps.servers.changes.add_ipv4(server, count or 1, actor=call.actor.user)
-        await call.reply(address_text(change))
-        return
-    addresses = await call.deps.servers.changes.addresses(server)
-    if value not in addresses:
-        listed = ", ".join(addresses) or "none"
-        await call.reply(
-            f"{escape(server.label)} has no IPv4 address {escape(value)}; its addresses: "
-            f"{escape(listed)}."
-        )
-        return
-    last = addresses == (value,)
-    text = f"Remove {value} from {server.label}?"
-    if last:
-        text += " It is its last IPv4 address: you will be asked once more."
-    await _confirm(
-        call,
-        server,
-        action="ip-remove",
-        title="Remove IPv4",
-        text=text,
-        label="Remove",
-        extra=value,
-        t="2" if last else "",
-    )
-
-
-async def handle_backups(call: Invocation) -> None:
-    server = await _target(call, "backups", "`/vf backups web-1`")
-    if server is not None:
-        listing = await call.deps.servers.changes.backups(server)
-        await call.reply(f"Backups of {server.label}", backups_blocks(listing))
