@@ -211,7 +211,7 @@ def test_address_and_second_ask_texts() -> None:
     assert "Added 192.0.2.5" in added and "it has a, b" in added
     assert "it has no IPv4 address" in removed
     assert "added no address" in nothing
-    assert "LAST IPv4 address of web-1 (id 123)" in second_ask_text("192.0.2.5", "web-1", 123)
+    assert "LAST IPv4 address of server web-1" in second_ask_text("192.0.2.5", "web-1")
 
 
 def test_backups_blocks_bound_the_list_and_say_what_the_api_cannot_do() -> None:

@@ -169,11 +169,12 @@ def address_text(change: AddressChange) -> str:
     return f":information_source: {target} has {now}; the panel added no address."
 
 
-def second_ask_text(address: str, name: str, server_id: int) -> str:
-    """The second confirmation before removing a server's last IPv4 address (plain text)."""
+def second_ask_text(address: str, server: str) -> str:
+    """The second confirmation before removing the last IPv4 address of `server` (its name or
+    id, as the command named it); plain text."""
     return (
-        f"{address} is the LAST IPv4 address of {name} (id {server_id}). Without it the server "
-        "has no public IPv4 at all and cannot be reached over it. Remove it anyway?"
+        f"{address} is the LAST IPv4 address of server {server}. Without it the server has no "
+        "public IPv4 at all and cannot be reached over it. Remove it anyway?"
     )
 
 

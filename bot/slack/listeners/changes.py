@@ -83,7 +83,7 @@ def ask_twice_for_last_address(inner: Listener) -> Listener:
             reference, address = meta.get("s", ""), meta.get("x", "")
             view = confirm_modal(
                 title="Last IPv4 address",
-                text=second_ask_text(address, reference, _id_of(reference)),
+                text=second_ask_text(address, reference),
                 action="ip-remove",
                 metadata=build_metadata(**{**meta, "t": "1"}),
                 confirm_label="Remove anyway",
@@ -94,10 +94,6 @@ def ask_twice_for_last_address(inner: Listener) -> Listener:
         await inner(ack, body, client, respond, context)
 
     return listener
-
-
-def _id_of(reference: str) -> int:
-    return int(reference) if reference.isascii() and reference.isdigit() else 0
 
 
 async def run_confirmed(
