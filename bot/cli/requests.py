@@ -272,6 +272,7 @@ async def _work(
 
     async def one_pass() -> tuple[TickReport, bool]:
         report = await timed_tick(core, ops)
+        await core.servers.rebuilds.track_due()  # rebuilds too, e.g. a CLI one cut short
         await consumer.drain()
         return report, until_idle and not await core.requests.has_work()
 
