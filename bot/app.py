@@ -50,6 +50,7 @@ from bot.slack.deps import SlackDeps
 from bot.slack.files import slack_downloader
 from bot.slack.listeners import register_listeners
 from bot.slack.membership import GroupMembership
+from bot.slack.notifier import PER_STREAM as NOTIFIER_PER_STREAM
 from bot.slack.notifier import SUBSCRIBER as NOTIFIER_SUBSCRIBER
 from bot.slack.notifier import SlackNotifier
 from bot.slack.policy import AccessPolicy
@@ -202,7 +203,7 @@ class Core:
     def outbox(
         self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 6
     ) -> OutboxConsumer:
-        """A consumer of the outbox for one subscriber (the CLI's progress, the Slack notifier)."""
+        """A consumer of the outbox for one subscriber, event by event (the CLI's progress)."""
         return OutboxConsumer(
             self.db.uow, subscriber=subscriber, handler=handler, clock=self.clock, lease_s=lease_s
         )
@@ -314,7 +315,14 @@ class Runtime:
         notifier = SlackNotifier(
             self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
         )
-        self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle)
+        self._outbox = OutboxConsumer(
+            self.db.uow,
+            subscriber=NOTIFIER_SUBSCRIBER,
+            streams=notifier.deliver,
+            per_stream=NOTIFIER_PER_STREAM,
+            priority=notifier.priority,
+            clock=self.clock,
+        )
         # Socket Mode without a signing secret: POST /slack/events still listens, so it must
         # still verify. A random secret nobody knows refuses every HTTP request (401), while
         # Bolt skips verification for envelopes that arrive over the socket.

@@ -128,6 +128,8 @@ class FakeSlack:
         self.bot_channels: set[str] | None = None
         self.expire_triggers = False
         self.latency_s: dict[str, float] = {}  # method -> how long Slack takes to answer it
+        self.one_at_a_time: set[str] = set()  # methods answered one call after the other
+        self._answering: asyncio.Lock | None = None
         self.users: dict[str, dict[str, Any]] = {}
         self.channel_names: dict[str, str] = {}
         self.url = ""
@@ -334,9 +336,17 @@ class FakeSlack:
         params = await _read_params(request)
         headers = CIMultiDict(request.headers)
         self.calls.append(SlackCall(method, params, headers, self._clock()))
+        if method in self.one_at_a_time:
+            self._answering = self._answering or asyncio.Lock()
+            async with self._answering:
+                return await self._answer(method, params, headers)
+        return await self._answer(method, params, headers)
+
+    async def _answer(
+        self, method: str, params: Params, headers: CIMultiDict[str]
+    ) -> web.Response:
         if self.latency_s.get(method):
             await asyncio.sleep(self.latency_s[method])  # a slow Slack, for crash tests
-
         if method not in self._methods:
             return web.json_response({"ok": False, "error": "unknown_method"})
         auth_error = self._authorized(headers, method)
