@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -54,12 +55,19 @@ from bot.slack.notifier import PER_STREAM as NOTIFIER_PER_STREAM
 from bot.slack.notifier import SUBSCRIBER as NOTIFIER_SUBSCRIBER
 from bot.slack.notifier import SlackNotifier
 from bot.slack.policy import AccessPolicy
-from bot.slack.setup import SlackSetupError, connect_socket, make_slack_client
+from bot.slack.setup import (
+    BotAuthorization,
+    SlackSetupError,
+    bolt_client,
+    connect_socket,
+    make_slack_client,
+)
 from bot.slack.web import make_web_app
 from bot.store.sql import Database, database_password
 from bot.virtfusion import AiohttpVirtFusionClient, VirtFusionClient
 
 __all__ = [
+    "OUTBOX_RETENTION",
     "Core",
     "Runtime",
     "SlackSetupError",
@@ -259,6 +267,10 @@ async def open_core(
         await db.stop()
 
 
+OUTBOX_RETENTION = timedelta(days=1)
+"""How long `vfbot serve` keeps outbox events after Slack has had them (docs/operations.md)."""
+
+
 # -- vfbot serve ---------------------------------------------------------------------------------
 
 
@@ -300,6 +312,8 @@ class Runtime:
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._slack_ok = False
+        self._authorization = BotAuthorization(self.slack)
+        self._slack_session: aiohttp.ClientSession | None = None
         self.bound_port: int | None = None
         self._stopped = False
 
@@ -311,6 +325,8 @@ class Runtime:
         except DatabaseUnavailableError:
             await self.stop()  # the panel client is open already
             raise
+        if self.slack.session is None:  # one connection pool for every Web API call
+            self.slack.session = self._slack_session = aiohttp.ClientSession()
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(
             self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
@@ -349,7 +365,7 @@ class Runtime:
                 await self.stop()
                 raise
         try:
-            await self.slack.auth_test()
+            await self._authorization.warm()  # once, before the first burst of requests
             self._slack_ok = True
         except SlackApiError as error:
             logger.error("Slack rejected SLACK_BOT_TOKEN: %s", error.response.get("error"))
@@ -397,7 +413,8 @@ class Runtime:
 
     def _bolt(self, deps: SlackDeps, signing_secret: str) -> AsyncApp:
         bolt = AsyncApp(
-            client=self.slack,
+            client=bolt_client(self.slack),
+            authorize=self._authorization.authorize,
             signing_secret=signing_secret,
             # Bolt's loggers copy their level from this one (unset) instead of the root's, and
             # are named below "slack_bolt": bot.redact.quiet_libraries then holds them all.
@@ -432,6 +449,8 @@ class Runtime:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.panel.close()
+        if self._slack_session is not None:
+            await self._slack_session.close()
         await self.db.stop()
 
     def kick(self) -> None:
@@ -467,6 +486,8 @@ class Runtime:
     async def _housekeeping(self) -> None:
         if self.deps is not None:
             await self.deps.store.forget_events(self.clock() - timedelta(hours=1))
+        if self._outbox is not None:
+            await self._outbox.prune(self.clock() - OUTBOX_RETENTION)
 
     async def _slack_ready(self) -> tuple[bool, str]:
         if self._socket is not None:

@@ -129,6 +129,16 @@ class OutboxConsumer:
                 delivered += result
         return delivered
 
+    async def prune(self, before: datetime) -> int:
+        """Delete the events written before `before` that this subscriber has delivered;
+        returns how many. (Claims scan what is kept: history must not grow forever.)"""
+        async with self._uow() as uow:
+            pruned = await uow.events.prune_delivered(subscriber=self._subscriber, before=before)
+            await uow.commit()
+        if pruned:
+            logger.info("%s: deleted %d delivered outbox events", self._subscriber, pruned)
+        return pruned
+
     async def _renew(self, pending: set[int]) -> None:
         """Keep the leases of the round's undelivered events alive while it is delivered."""
         while pending:

@@ -89,9 +89,6 @@ class SlackDeps:
     clock: Callable[[], datetime]
     kick: Callable[[], None] = lambda: None
     background: Background = field(default_factory=Background)
-    # Slack waits 3 s for the answer to a modal submission: everything before ack() (reading an
-    # attached file, planning with the panel) must fit in this, or the answer is deferred.
-    ack_budget_s: float = 2.5
 
     async def actor(self, user: str) -> Actor:
         """`user` with their roles (user-group membership comes from the cache)."""

@@ -3,10 +3,13 @@ Socket Mode connection (which fails fast on a token Slack refuses)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -14,11 +17,19 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.config import Settings
 from bot.slack.policy import AccessPolicy
 
-__all__ = ["SlackSetupError", "connect_socket", "make_slack_client", "slack_problems"]
+__all__ = [
+    "BotAuthorization",
+    "SlackSetupError",
+    "bolt_client",
+    "connect_socket",
+    "make_slack_client",
+    "slack_problems",
+]
 
 logger = logging.getLogger("bot.slack.setup")
 
@@ -74,6 +85,55 @@ def make_slack_client(settings: Settings) -> AsyncWebClient:
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+def bolt_client(client: AsyncWebClient) -> AsyncWebClient:
+    """The client Bolt copies for each request: `client`'s settings and connection pool, no
+    token (Bolt gets it from `BotAuthorization`)."""
+    return AsyncWebClient(
+        base_url=client.base_url,
+        timeout=client.timeout,
+        session=client.session,
+        retry_handlers=client.retry_handlers,
+    )
+
+
+class BotAuthorization:
+    """Bolt's `authorize` for the one workspace: the bot token, and what `auth.test` says about
+    it, asked once per process (`warm` at start) instead of once per request of the first
+    burst, as Bolt's own single-workspace authorization does until its first answer."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self._answer: asyncio.Future[AsyncSlackResponse] | None = None
+
+    async def warm(self) -> AsyncSlackResponse:
+        """Ask `auth.test` now (once; callers meanwhile share the call). Raises SlackApiError
+        when Slack rejects the token, and then asks again next time."""
+        answer = self._answer
+        if answer is None or (answer.done() and answer.exception() is not None):
+            answer = self._answer = asyncio.ensure_future(self._client.auth_test())
+        return await asyncio.shield(answer)
+
+    @property
+    def authorize(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        """Bolt's `authorize=`: a plain function, as Bolt passes only the arguments it names."""
+
+        async def authorize(
+            enterprise_id: str | None, team_id: str | None, user_id: str | None
+        ) -> AuthorizeResult:
+            answer = await self.warm()
+            return AuthorizeResult(
+                enterprise_id=answer.get("enterprise_id") or enterprise_id,
+                team_id=answer.get("team_id") or team_id,
+                bot_id=answer.get("bot_id"),
+                bot_user_id=answer.get("user_id"),
+                bot_token=self._client.token,
+                user_id=user_id,
+                bot_scopes=answer.headers.get("x-oauth-scopes"),
+            )
+
+        return authorize
 
 
 async def connect_socket(

@@ -333,9 +333,7 @@ async def test_prune_deletes_old_delivered_events_only(store: StoreUnderTest) ->
         assert await _deliver(store, event.id, "w1") is True
     await _claim(store, "w1", subscriber="cli")  # another subscriber's lease: no matter
     async with store.uow() as uow:
-        pruned = await uow.events.prune_delivered(
-            subscriber=SUB, before=NOW + timedelta(days=1)
-        )
+        pruned = await uow.events.prune_delivered(subscriber=SUB, before=NOW + timedelta(days=1))
         await uow.commit()
     assert pruned == 3  # a, b and o; c is undelivered, "new" is recent
     assert len(claimed) == 5
