@@ -309,7 +309,7 @@ def _events_one_reply_takes(replies: list[str | None]) -> int:
     """How many events, from the first, one thread reply can report (`replies` holds each
     event's line, None for events without one); the rest wait for the next round."""
     lines = [line for line in replies if line is not None]
-    fit = lines_that_fit(lines) if lines else 0
+    fit = lines_that_fit(lines)
     if fit >= len(lines):
         return len(replies)
     seen = 0

@@ -146,9 +146,9 @@ def _label(value: str | None) -> str | None:
 
 
 def lines_that_fit(lines: Sequence[str]) -> int:
-    """How many of `lines`, from the first, one reply can list (at least one)."""
+    """How many of `lines`, from the first, one reply can list (at least one, if any)."""
     packed = _pack(lines[:REPLY_LINES_MAX])
-    return max(1, sum(len(chunk) for chunk in packed[:MESSAGE_BLOCKS_MAX]))
+    return sum(len(chunk) for chunk in packed[:MESSAGE_BLOCKS_MAX])
 
 
 def progress_reply(human_id: str, lines: Sequence[str]) -> tuple[str, list[Json]]:
