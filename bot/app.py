@@ -371,7 +371,7 @@ class Runtime:
             logger.error("Slack rejected SLACK_BOT_TOKEN: %s", error.response.get("error"))
         if self._run_scheduler:
             self.ticker.add("engine", self.core.engine.run_once, settings.vf_poll_interval)
-            self.ticker.add("slack", self.deliver, 1.0)
+            self.ticker.add("slack", self.deliver, 0.5)  # a notice waits at most this long
             self.ticker.add("operations", self._operations, 60)
             self.ticker.add("housekeeping", self._housekeeping, 600)
             self.ticker.start()

@@ -3,7 +3,8 @@
 A delivery round claims, in up to `limit` streams, the oldest `per_stream` undelivered events of
 each (one request's or one operation's), and hands each stream's batch to the subscriber at once,
 so a subscriber can say many events in one message. Streams are delivered side by side, the
-ones the subscriber ranks first (`priority`) started first. A handler runs with no database
+ones the subscriber ranks first (`priority`) started first, and new rounds are claimed while
+slow ones are still being delivered. A handler runs with no database
 session open; the events it reports delivered are marked right after it returns. Claimed events
 are leased briefly and the leases are renewed while the round runs, so a slow round is never
 handed to another replica, and the events of a process that died are free again within one
@@ -96,38 +97,64 @@ class OutboxConsumer:
         self._worker = worker or f"{subscriber}-{uuid.uuid4().hex[:8]}"
         self._lease_s = lease_s
 
-    async def drain(self, *, limit: int = 100, rounds: int = 50) -> int:
-        """Deliver what is due now, round after round; returns how many events went out."""
+    async def drain(self, *, limit: int = 100, rounds: int = 50, poll_s: float = 0.25) -> int:
+        """Deliver what is due now; returns how many events went out.
+
+        Streams are claimed again every `poll_s` while others are still being delivered (a slow
+        stream never holds up a new one), at most `rounds` times; returns once nothing is
+        being delivered and nothing more was due.
+        """
         delivered = 0
-        for _ in range(rounds):
-            async with self._uow() as uow:
-                claimed = await uow.events.claim_next(
-                    subscriber=self._subscriber,
-                    worker=self._worker,
-                    now=self._clock(),
-                    lease_s=self._lease_s,
-                    limit=limit,
-                    per_stream=self._per_stream,
+        pending: set[int] = set()
+        busy: set[asyncio.Task[int]] = set()
+        failure: BaseException | None = None
+        renewing = asyncio.ensure_future(self._renew(pending))
+        try:
+            for _ in range(rounds):
+                if failure is None:
+                    try:
+                        busy |= await self._start_round(limit, pending)
+                    except DatabaseUnavailableError as error:
+                        failure = error  # what was started still finishes (and is marked)
+                if not busy:
+                    break
+                done, busy = await asyncio.wait(
+                    busy, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED
                 )
-                await uow.commit()
-            if not claimed:
-                break
-            batches = _by_stream(claimed)
-            if self._priority is not None:
-                batches.sort(key=self._priority)  # stable: by head id within a rank
-            pending = {event.id for event in claimed}
-            renewing = asyncio.ensure_future(self._renew(pending))
-            try:
-                results = await asyncio.gather(
-                    *(self._deliver(b, pending) for b in batches), return_exceptions=True
-                )
-            finally:
-                renewing.cancel()
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result  # the database is unavailable: the drain stops
-                delivered += result
+                for task in done:
+                    if task.exception() is not None:
+                        failure = failure or task.exception()
+                    else:
+                        delivered += task.result()
+            if busy:  # out of rounds: let what was started finish
+                for task in (await asyncio.wait(busy))[0]:
+                    if task.exception() is not None:
+                        failure = failure or task.exception()
+                    else:
+                        delivered += task.result()
+        finally:
+            renewing.cancel()
+        if failure is not None:
+            raise failure  # the database is unavailable: the drain stops
         return delivered
+
+    async def _start_round(self, limit: int, pending: set[int]) -> set[asyncio.Task[int]]:
+        """Claim what is due and start delivering it, highest priority first."""
+        async with self._uow() as uow:
+            claimed = await uow.events.claim_next(
+                subscriber=self._subscriber,
+                worker=self._worker,
+                now=self._clock(),
+                lease_s=self._lease_s,
+                limit=limit,
+                per_stream=self._per_stream,
+            )
+            await uow.commit()
+        batches = _by_stream(claimed)
+        if self._priority is not None:
+            batches.sort(key=self._priority)  # stable: by head id within a rank
+        pending.update(event.id for event in claimed)
+        return {asyncio.ensure_future(self._deliver(batch, pending)) for batch in batches}
 
     async def prune(self, before: datetime) -> int:
         """Delete the events written before `before` that this subscriber has delivered;
@@ -140,9 +167,11 @@ class OutboxConsumer:
         return pruned
 
     async def _renew(self, pending: set[int]) -> None:
-        """Keep the leases of the round's undelivered events alive while it is delivered."""
-        while pending:
+        """Keep the leases of the claimed, undelivered events alive while they are delivered."""
+        while True:
             await asyncio.sleep(self._lease_s / 3)
+            if not pending:
+                continue
             async with self._uow() as uow:
                 until = self._clock() + timedelta(seconds=self._lease_s)
                 await uow.events.renew(

@@ -22,7 +22,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from aiolimiter import AsyncLimiter
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -41,6 +40,7 @@ from bot.slack.blocks.request import request_blocks, request_text
 from bot.slack.blocks.summary import RequestSummary, summarize
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
+from bot.slack.pace import ChannelPace
 from bot.slack.threads import SlackMessage, Thread
 
 __all__ = ["PER_STREAM", "SUBSCRIBER", "SlackNotifier"]
@@ -90,7 +90,8 @@ class SlackNotifier:
         self._client, self._pacing_s, self._notify_channel = client, pacing_s, notify_channel
         self._requests, self._deletes = deps.requests, deps.servers.deletes
         self._store, self._clock = deps.store, deps.clock
-        self._limiters: dict[str, AsyncLimiter] = {}
+        self._posts: dict[str, ChannelPace] = {}
+        self._rewrites: dict[str, ChannelPace] = {}
         self._told_cannot_post: set[tuple[Thread, int]] = set()
         self._shown: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -158,7 +159,11 @@ class SlackNotifier:
         digest = _digest(text, blocks)
         if self._shown.get((message.channel, message.ts)) == digest:
             return
-        await self._update(message, text=text, blocks=blocks)
+        try:
+            await self._update(message, text=text, blocks=blocks)
+        except SlackApiError as error:  # the next round rewrites it: no reason to say it twice
+            logger.warning("could not rewrite %s: %s", message.ts, error.response.get("error"))
+            return
         self._remember_shown(message, digest)
 
     def _remember_shown(self, message: SlackMessage, digest: str) -> None:
@@ -183,10 +188,11 @@ class SlackNotifier:
         blocks = notice_blocks(summary, now=self._clock())
         text = notice_text(summary)
         if self._notify_channel and self._notify_channel != message.channel:
-            ts = await self._post(self._notify_channel, text=text, blocks=blocks)
+            ts = await self._post(self._notify_channel, urgent=True, text=text, blocks=blocks)
         else:
             ts = await self._post(
                 message.channel,
+                urgent=True,
                 text=text,
                 blocks=blocks,
                 thread_ts=message.ts,
@@ -243,7 +249,7 @@ class SlackNotifier:
         """Post a root message; if the bot may not post there, tell the requester once and
         defer the event (it is retried, and goes out once the bot is invited)."""
         try:
-            return await self._post(channel, **message)
+            return await self._post(channel, urgent=True, **message)
         except SlackApiError as error:
             reason = str(error.response.get("error", ""))
             if reason not in _CANNOT_POST:
@@ -283,22 +289,24 @@ class SlackNotifier:
             )
 
     async def _update(self, message: SlackMessage, **content: object) -> None:
-        await self._pace(message.channel)
+        # Rewrites take turns of their own: they never hold up a post in the channel.
+        await self._pace(self._rewrites, message.channel, urgent=False)
         await self._client.chat_update(channel=message.channel, ts=message.ts, **content)  # type: ignore[arg-type]  # Slack's kwargs
 
-    async def _post(self, channel: str, **kwargs: object) -> str:
-        await self._pace(channel)
+    async def _post(self, channel: str, *, urgent: bool = False, **kwargs: object) -> str:
+        """Post when the channel's turn comes; `urgent` (approvals, notices) goes first."""
+        await self._pace(self._posts, channel, urgent=urgent)
         response = await self._client.chat_postMessage(channel=channel, **kwargs)  # type: ignore[arg-type]  # Slack's kwargs
         return str(response["ts"])
 
-    async def _pace(self, channel: str) -> None:
+    async def _pace(self, lanes: dict[str, ChannelPace], channel: str, *, urgent: bool) -> None:
         """About one message per second per channel (Slack's posting limit)."""
         if self._pacing_s <= 0:
             return
-        limiter = self._limiters.get(channel)
-        if limiter is None:
-            limiter = self._limiters[channel] = AsyncLimiter(1, self._pacing_s)
-        await limiter.acquire()
+        lane = lanes.get(channel)
+        if lane is None:
+            lane = lanes[channel] = ChannelPace(self._pacing_s)
+        await lane.turn(urgent=urgent)
 
 
 def _digest(text: str, blocks: list[dict[str, object]]) -> str:
