@@ -21,22 +21,25 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.sandbox import PanelState, SandboxServer
+from bot.sandbox import PanelState, SandboxServer, running_sandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.slack import signing  # the suite's signed payloads
-from tests.slack.fake_slack import FakeSlack
+from tests.slack.fake_slack import FakeSlack, running_fake_slack
 
 __all__ = [
     "BOT_TOKEN",
     "Serve",
+    "World",
     "free_port",
     "percentile",
+    "post_timed",
     "request_body",
     "roomy",
     "run_load",
     "serving",
     "signing",
+    "world",
 ]
 
 BOT_TOKEN = "xoxb-bench-0123456789"
@@ -172,11 +175,43 @@ async def run_load(
 
     async def one(body: bytes, headers: dict[str, str]) -> float:
         async with gate:
-            started = time.perf_counter()
-            async with http.post(url, data=body, headers=headers) as response:
-                await response.read()
-                if response.status != 200:
-                    raise RuntimeError(f"HTTP {response.status}")
-            return time.perf_counter() - started
+            return await post_timed(http, url, body, headers)
 
     return list(await asyncio.gather(*(one(*r) for r in requests)))
+
+
+async def post_timed(
+    http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> float:
+    """POST one signed request; returns the seconds until its answer (raises unless 200)."""
+    started = time.perf_counter()
+    async with http.post(url, data=body, headers=headers) as response:
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+    return time.perf_counter() - started
+
+
+@dataclass
+class World:
+    """The panel, Slack and a running vfbot, with an HTTP client to play the users."""
+
+    panel: PanelState
+    slack: FakeSlack
+    serve: Serve
+    http: aiohttp.ClientSession
+
+
+@contextlib.asynccontextmanager
+async def world(
+    panel: PanelState, workdir: Path, *, source: Path | None = None, **settings: str
+) -> AsyncIterator[World]:
+    """The sandbox with `panel`, the fake Slack (stamping calls with epoch seconds) and
+    `vfbot serve` with `settings`, until the block ends."""
+    async with (
+        running_sandbox(panel) as sandbox,
+        running_fake_slack(BOT_TOKEN, clock=time.time) as slack,
+        serving(sandbox, slack, workdir, source=source, **settings) as serve,
+        aiohttp.ClientSession() as http,
+    ):
+        yield World(panel, slack, serve, http)

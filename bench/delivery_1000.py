@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _slack import BOT_TOKEN, request_body, roomy, serving, signing
+from _slack import request_body, roomy, signing, world
 
-from bot.sandbox import BuildTiming, PanelState, running_sandbox
-from tests.slack.fake_slack import FakeSlack, running_fake_slack
+from bot.sandbox import BuildTiming, PanelState
+from tests.slack.fake_slack import FakeSlack
 
 REQUESTER, CHANNEL = "U0BENCHREQ", "C0MANY"
 _LINE = re.compile(r"`(many\d+-\d+)`[^\n]*?(created|installing|is ready)")
@@ -73,22 +71,17 @@ async def run(servers: int, after_s: float, source: Path | None) -> dict[str, fl
     panel = roomy(PanelState(timing=BuildTiming(queued_s=1, build_s=5)))
     requests = [500] * (servers // 500) + ([servers % 500] if servers % 500 else [])
     with tempfile.TemporaryDirectory() as tmp:
-        async with (
-            running_sandbox(panel) as sandbox,
-            running_fake_slack(BOT_TOKEN, clock=time.time) as slack,
-            serving(
-                sandbox,
-                slack,
-                Path(tmp),
-                source=source,
-                VF_REQUIRE_APPROVAL="never",
-                VF_POLL_INTERVAL="1",
-                VF_MAX_INSTANCES="500",
-                VIRTFUSION_RATE_LIMIT="200",
-                VIRTFUSION_CONCURRENCY="16",
-            ) as serve,
-            aiohttp.ClientSession() as http,
-        ):
+        async with world(
+            panel,
+            Path(tmp),
+            source=source,
+            VF_REQUIRE_APPROVAL="never",
+            VF_POLL_INTERVAL="1",
+            VF_MAX_INSTANCES="500",
+            VIRTFUSION_RATE_LIMIT="200",
+            VIRTFUSION_CONCURRENCY="16",
+        ) as w:
+            slack, serve, http = w.slack, w.serve, w.http
             started = time.time()
             for n, count in enumerate(requests):
                 body, headers = signing.slash_command(

@@ -6,8 +6,9 @@ Run by hand from the repository root: `.venv/bin/python bench/p4_notice_lag.py [
 `vfbot serve` runs as its own process (HTTP mode, SQLite, `VF_POLL_INTERVAL=--poll`) against the
 sandbox panel (real clock: builds queue 1 s and take 4 s) and the fake Slack, which keeps
 Slack's pace of one message per second per channel (vfbot paces itself). Users type
-`/vf create {json}`: a 100-server request first, in the first channel, whose milestones keep
-that channel busy, then `--requests` one-server requests over four channels, one a second.
+`/vf create {json}`: a `--busy`-server request first (100), in the first channel, whose
+milestones keep that channel busy, then `--requests` one-server requests over four channels,
+one a second.
 The lag of one request is from its server's build completing on the panel to its notice being
 posted. The goal is p95 at most the poll interval + 1 s (the poll finds the build; then one
 second to say it).
@@ -29,10 +30,10 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _slack import BOT_TOKEN, percentile, request_body, roomy, serving, signing
+from _slack import percentile, request_body, roomy, signing, world
 
-from bot.sandbox import BuildTiming, PanelState, running_sandbox
-from tests.slack.fake_slack import FakeSlack, running_fake_slack
+from bot.sandbox import BuildTiming, PanelState
+from tests.slack.fake_slack import FakeSlack
 
 REQUESTER = "U0BENCHREQ"
 CHANNELS = ("C0LAG1", "C0LAG2", "C0LAG3", "C0LAG4")
@@ -72,36 +73,28 @@ def _built(panel: PanelState) -> dict[str, float]:
     return done
 
 
-async def run(requests: int, poll_s: float, source: Path | None) -> dict[str, float]:
+async def run(requests: int, poll_s: float, busy: int, source: Path | None) -> dict[str, float]:
     panel = roomy(PanelState(timing=BuildTiming(queued_s=1, build_s=4)))
     with tempfile.TemporaryDirectory() as tmp:
-        async with (
-            running_sandbox(panel) as sandbox,
-            running_fake_slack(BOT_TOKEN, clock=time.time) as slack,
-            serving(
-                sandbox,
-                slack,
-                Path(tmp),
-                source=source,
-                VF_REQUIRE_APPROVAL="never",
-                VF_POLL_INTERVAL=str(poll_s),
-                VF_MAX_INSTANCES="100",
-                VIRTFUSION_RATE_LIMIT="50",
-                VIRTFUSION_CONCURRENCY="8",
-            ) as serve,
-            aiohttp.ClientSession() as http,
-        ):
-            big = json.dumps(request_body(100, "busy"))
-            await _command(
-                http, serve.events_url, slack, text=f"create {big}", channel_id=CHANNELS[0]
-            )
-            await asyncio.sleep(5)  # the busy request is creating and building
+        async with world(
+            panel,
+            Path(tmp),
+            source=source,
+            VF_REQUIRE_APPROVAL="never",
+            VF_POLL_INTERVAL=str(poll_s),
+            VF_MAX_INSTANCES="100",
+            VIRTFUSION_RATE_LIMIT="50",
+            VIRTFUSION_CONCURRENCY="8",
+        ) as w:
+            slack, http, url = w.slack, w.http, w.serve.events_url
+            if busy:
+                big = json.dumps(request_body(busy, "busy"))
+                await _command(http, url, slack, text=f"create {big}", channel_id=CHANNELS[0])
+                await asyncio.sleep(5)  # the busy request is creating and building
             for n in range(requests):
                 one = json.dumps(request_body(1, f"lag{n}"))
                 channel = CHANNELS[n % len(CHANNELS)]
-                await _command(
-                    http, serve.events_url, slack, text=f"create {one}", channel_id=channel
-                )
+                await _command(http, url, slack, text=f"create {one}", channel_id=channel)
                 await asyncio.sleep(1)
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
@@ -138,12 +131,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=12)
     parser.add_argument("--poll", type=float, default=2.0)
+    parser.add_argument("--busy", type=int, default=100, help="servers of the busy request")
     parser.add_argument("--source", type=Path, help="run vfbot serve from this checkout")
     args = parser.parse_args()
-    r = asyncio.run(run(args.requests, args.poll, args.source))
+    r = asyncio.run(run(args.requests, args.poll, args.busy, args.source))
     print(
         f"VF_POLL_INTERVAL={args.poll:g}; {r['requests']:.0f} one-server requests "
-        f"({r['missing']:.0f} without a notice within 3 min) beside a 100-server request"
+        f"({r['missing']:.0f} without a notice within 3 min) beside a {args.busy}-server request"
     )
     print(
         "| notice lag p50 (s) | p95 (s) | max (s) | goal p95 (s) "
