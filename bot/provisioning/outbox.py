@@ -96,6 +96,11 @@ class OutboxConsumer:
         self._clock = clock
         self._worker = worker or f"{subscriber}-{uuid.uuid4().hex[:8]}"
         self._lease_s = lease_s
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Shutdown: finish the batches being delivered, then claim no more."""
+        self._stop.set()
 
     async def drain(self, *, limit: int = 100, rounds: int = 50, poll_s: float = 0.25) -> int:
         """Deliver what is due now; returns how many events went out.
@@ -111,7 +116,7 @@ class OutboxConsumer:
         renewing = asyncio.ensure_future(self._renew(pending))
         try:
             for _ in range(rounds):
-                if failure is None:
+                if failure is None and not self._stop.is_set():  # stopping: claim no more
                     try:
                         busy |= await self._start_round(limit, pending)
                     except DatabaseUnavailableError as error:
@@ -182,7 +187,9 @@ class OutboxConsumer:
     async def _deliver(self, batch: Batch, pending: set[int]) -> int:
         head = batch[0]
         try:
-            done = min(max(await self._streams(batch), 0), len(batch))
+            # Stopping: a batch not started yet is handed back (its mark below frees it now).
+            done = 0 if self._stop.is_set() else await self._streams(batch)
+            done = min(max(done, 0), len(batch))
         except DeliveryDeferredError as deferred:
             logger.info(
                 "%s deferred event %d %s: %s", self._subscriber, head.id, head.kind, deferred

@@ -17,16 +17,21 @@ share (claims, leases, failure) is in ``context``.
 
 from __future__ import annotations
 
+import logging
+
 from bot.provisioning.engine.build import build_due
 from bot.provisioning.engine.context import EngineConfig, EngineContext, TickReport
 from bot.provisioning.engine.create import create_due
 from bot.provisioning.engine.finish import finish_requests, settle_cancelled
 from bot.provisioning.engine.reconcile import reconcile
 from bot.provisioning.engine.track import track
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.requests import RequestService
 from bot.provisioning.transitions import Context
 
 __all__ = ["Engine", "EngineConfig", "TickReport"]
+
+logger = logging.getLogger("bot.provisioning.engine")
 
 
 class Engine:
@@ -41,8 +46,30 @@ class Engine:
         """The lease owner this engine writes."""
         return self._ctx.worker
 
+    def stop_claiming(self) -> None:
+        """Shutdown, first step: claim no more rows and start no new step; the steps under
+        way finish (a panel call in flight is never abandoned on purpose)."""
+        self._ctx.stopping = True
+
+    async def release_held(self) -> int:
+        """Shutdown, last step (after the tick ended or was cancelled): hand back every row the
+        last tick claimed that this worker still leases, so another replica takes it at once
+        instead of waiting for the lease to expire. Returns how many rows it looked at."""
+        held, self._ctx.held = list(self._ctx.held.values()), {}
+        try:
+            for instance in held:
+                await self._ctx.release(instance)
+        except DatabaseUnavailableError as error:
+            # What would happen anyway after a crash: the rows are free once VF_LEASE passes.
+            logger.warning(
+                "could not hand back the rows in flight (%s); free after VF_LEASE", error
+            )
+            return 0
+        return len(held)
+
     async def run_once(self) -> TickReport:
         """One pass of the engine over everything due."""
+        self._ctx.held.clear()
         report = TickReport()
         await self._requests.expire_due()
         await settle_cancelled(self._ctx, report)

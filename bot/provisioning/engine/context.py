@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bot.logfields import log_fields
 from bot.provisioning.events import InstanceFailed
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
 from bot.provisioning.ports import Claim, DatabaseUnavailableError
@@ -55,6 +56,7 @@ class TickReport:
     failed: int = 0
     deleted: int = 0
     finished_requests: list[int] = field(default_factory=list)
+    build_seconds: list[float] = field(default_factory=list)  # of the builds that completed
 
     @property
     def busy(self) -> bool:
@@ -70,6 +72,8 @@ class EngineContext:
         self.config = config
         self.worker = config.worker_id
         self._slots = asyncio.Semaphore(max(1, config.concurrency))
+        self.stopping = False  # set on shutdown: claim nothing more, start no new step
+        self.held: dict[int, InstanceRecord] = {}  # rows this tick claimed (some since released)
 
     async def claim(
         self,
@@ -79,7 +83,10 @@ class EngineContext:
         request_states: Collection[RequestState] | None = (R.RUNNING,),
         lease_s: float | None = None,
     ) -> list[InstanceRecord]:
-        """Lease due rows in `states` to this worker (only of running requests by default)."""
+        """Lease due rows in `states` to this worker (only of running requests by default);
+        nothing once the engine is stopping."""
+        if self.stopping:
+            return []
         async with self.uow() as uow:
             claim = Claim(
                 worker=self.worker,
@@ -91,6 +98,7 @@ class EngineContext:
             )
             claimed = await uow.instances.claim(claim)
             await uow.commit()
+        self.held.update((instance.id, instance) for instance in claimed)
         return claimed
 
     async def release(self, instance: InstanceRecord, *, after_s: float | None = None) -> None:
@@ -125,8 +133,15 @@ class EngineContext:
     async def _isolated(self, instance: InstanceRecord, step: Step) -> None:
         """Run one instance's step so that its failure cannot stop the others (an error edge)."""
         async with self._slots:
+            if self.stopping:  # waited for a slot while shutting down: leave it to others
+                return
             try:
-                await step(instance)
+                with log_fields(
+                    request_id=f"VF-{instance.request_id}",
+                    instance=instance.name,
+                    server_id=instance.server_id,
+                ):
+                    await step(instance)
             except VirtFusionError as error:
                 logger.warning("%s: panel error, will retry: %s", instance.name, error)
                 await self.release(instance, after_s=self.config.retry_backoff_s)

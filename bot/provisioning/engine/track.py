@@ -60,6 +60,7 @@ async def _follow(
         )
         await ctx.moves.step(instance, S.BUILDING, S.BUILT, change, built)
         report.built += 1
+        report.build_seconds.append(elapsed)
     elif phase is BuildPhase.FAILED:
         reason = f"the panel reports that the OS installation failed ({server.failure_signal})"
         await ctx.fail(instance, S.BUILDING, reason, stage="build", server_id=server.id)

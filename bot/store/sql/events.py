@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.provisioning.model import AuditRecord, EventRecord
-from bot.provisioning.ports import NewAudit, NewEvent
+from bot.provisioning.ports import Backlog, NewAudit, NewEvent
 from bot.store.sql._rows import SqlRepo, audit_record, event_record, insert, row_values
 from bot.store.sql.tables import AuditRow, EventDeliveryRow, EventRow
 
@@ -215,6 +215,17 @@ class SqlEventRepo(SqlRepo):
             )
             await self._session.execute(delete(EventRow).where(EventRow.id.in_(chunk)))
         return len(ids)
+
+    async def backlog(self, subscriber: str) -> Backlog:
+        # One anti-join over the primary key of event_deliveries (event_id, subscriber).
+        delivered = select(EventDeliveryRow.event_id).where(
+            EventDeliveryRow.event_id == EventRow.id,
+            EventDeliveryRow.subscriber == subscriber,
+            EventDeliveryRow.delivered_at.is_not(None),
+        )
+        stmt = select(func.count(), func.min(EventRow.created_at)).where(~exists(delivered))
+        count, oldest = (await self._session.execute(stmt)).one()
+        return Backlog(int(count), oldest)  # min() keeps the column's type: aware UTC
 
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         rows = await self._session.scalars(
