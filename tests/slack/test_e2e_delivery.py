@@ -10,6 +10,9 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from slack_sdk.errors import SlackApiError
+
 from bot.app import OUTBOX_RETENTION
 from bot.provisioning.listing import LISTING_MAX_AGE_S
 from bot.provisioning.model import RequestState
@@ -151,3 +154,36 @@ async def test_serve_forgets_delivered_events_after_the_retention(slack_env: Any
     h.clock.advance((OUTBOX_RETENTION + timedelta(minutes=1)).total_seconds())
     await h.runtime._housekeeping()
     assert kept > 0 and await events() == 0
+
+
+async def test_a_round_cut_short_repeats_its_reply_at_most_never_its_notice(
+    slack_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a crash between a round's posts and the outbox's mark can repeat: the round is
+    handed out again, but the notice posted before is remembered and not posted twice."""
+    h: SlackHarness = await slack_env(VF_REQUIRE_APPROVAL="never")
+    await h.submit(form(name="web", count="2"))
+    await h.runtime.deliver()
+    await _engine_without_delivery(h)
+    post = h.runtime.slack.chat_postMessage
+    fail = {"reply": True}
+
+    async def cut_short(**kwargs: Any) -> Any:
+        reply = kwargs.get("thread_ts") and not kwargs.get("reply_broadcast")
+        if reply and fail["reply"]:
+            fail["reply"] = False  # the process "dies" here, after the notice went out
+            raise SlackApiError("cut short", {"ok": False, "error": "fatal_error"})
+        return await post(**kwargs)
+
+    monkeypatch.setattr(h.runtime.slack, "chat_postMessage", cut_short)
+    h.slack.reset()
+    await h.runtime.deliver()  # the notice is posted, the reply is not; nothing is marked
+    h.clock.advance(60)  # the round's leases run out
+    await h.runtime.deliver()  # handed out again
+
+    posts = h.slack.calls_to("chat.postMessage")
+    notices = [c for c in posts if str(c.params.get("reply_broadcast")).lower() == "true"]
+    replies = [c for c in posts if c not in notices]
+    assert len(notices) == 1 and len(replies) == 1
+    said = str(replies[0].params["blocks"])
+    assert all(f"`web-{n}`" in said for n in (1, 2))
