@@ -38,6 +38,9 @@ from bot.virtfusion import AiohttpVirtFusionClient
 
 # Slack's signed payloads and the fake Web API are the test suite's own (tests/slack).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _slack import post_timed
+
 from tests.slack import signing
 from tests.slack.fake_slack import running_fake_slack
 
@@ -61,17 +64,6 @@ def biggest_request() -> str:
     text = head + tail + items + "]}}]}"
     assert len(text.encode()) <= MAX_BYTES, len(text)
     return text
-
-
-async def _post(
-    http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
-) -> float:
-    started = time.perf_counter()
-    async with http.post(url, data=body, headers=headers) as response:
-        await response.read()
-        if response.status != 200:
-            raise RuntimeError(f"HTTP {response.status}")
-    return time.perf_counter() - started
 
 
 @contextlib.contextmanager
@@ -133,7 +125,7 @@ async def run(rounds: int, on_loop: bool) -> dict[str, float]:
                         )
                         for _ in range(50)
                     ]
-                    idle += await asyncio.gather(*(_post(http, url, *h) for h in helps))
+                    idle += await asyncio.gather(*(post_timed(http, url, *h) for h in helps))
                 for _ in range(rounds):
                     file = slack.add_file("biggest.json", request_text.encode(), user=USER)
                     create = signing.slash_command(
@@ -154,8 +146,8 @@ async def run(rounds: int, on_loop: bool) -> dict[str, float]:
                     )
                     started = time.perf_counter()
                     work = [
-                        asyncio.ensure_future(_post(http, url, *create)),
-                        asyncio.ensure_future(_post(http, url, *submission)),
+                        asyncio.ensure_future(post_timed(http, url, *create)),
+                        asyncio.ensure_future(post_timed(http, url, *submission)),
                     ]
                     while True:  # waves of 50 until both big requests are answered and parsed
                         helps = [
@@ -164,7 +156,7 @@ async def run(rounds: int, on_loop: bool) -> dict[str, float]:
                             )
                             for _ in range(50)
                         ]
-                        acks += await asyncio.gather(*(_post(http, url, *h) for h in helps))
+                        acks += await asyncio.gather(*(post_timed(http, url, *h) for h in helps))
                         await runtime.settle()  # the inline create's reply (background work)
                         if all(task.done() for task in work):
                             break

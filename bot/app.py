@@ -57,12 +57,15 @@ from bot.slack.deps import SlackDeps
 from bot.slack.files import slack_downloader
 from bot.slack.listeners import register_listeners
 from bot.slack.membership import GroupMembership
+from bot.slack.notifier import PER_STREAM as NOTIFIER_PER_STREAM
 from bot.slack.notifier import SUBSCRIBER as NOTIFIER_SUBSCRIBER
 from bot.slack.notifier import SlackNotifier
 from bot.slack.policy import AccessPolicy
 from bot.slack.setup import (
+    BotAuthorization,
     SlackSetupError,
     SlackUnreachableError,
+    bolt_client,
     check_bot_token,
     connect_socket,
     make_slack_client,
@@ -73,6 +76,7 @@ from bot.store.sql import Database, database_password
 from bot.virtfusion import AiohttpVirtFusionClient, VirtFusionClient
 
 __all__ = [
+    "OUTBOX_RETENTION",
     "Core",
     "Runtime",
     "SlackSetupError",
@@ -219,7 +223,7 @@ class Core:
     def outbox(
         self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 6
     ) -> OutboxConsumer:
-        """A consumer of the outbox for one subscriber (the CLI's progress, the Slack notifier)."""
+        """A consumer of the outbox for one subscriber, event by event (the CLI's progress)."""
         return OutboxConsumer(
             self.db.uow, subscriber=subscriber, handler=handler, clock=self.clock, lease_s=lease_s
         )
@@ -311,6 +315,10 @@ async def open_core(
         await db.stop()
 
 
+OUTBOX_RETENTION = timedelta(days=1)
+"""How long `vfbot serve` keeps outbox events after Slack has had them (docs/operations.md)."""
+
+
 # -- vfbot serve ---------------------------------------------------------------------------------
 
 
@@ -359,6 +367,8 @@ class Runtime:
         self._outbox: OutboxConsumer | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
+        self._authorization = BotAuthorization(self.slack)
+        self._slack_session: aiohttp.ClientSession | None = None
         self.bound_port: int | None = None
         self._stopped = False
         self._db_started = False
@@ -378,11 +388,20 @@ class Runtime:
             await self.stop()  # the panel client is open already
             raise
         self._db_started = True
+        if self.slack.session is None:  # one connection pool for every Web API call
+            self.slack.session = self._slack_session = aiohttp.ClientSession()
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(
             self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
         )
-        self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle)
+        self._outbox = OutboxConsumer(
+            self.db.uow,
+            subscriber=NOTIFIER_SUBSCRIBER,
+            streams=notifier.deliver,
+            per_stream=NOTIFIER_PER_STREAM,
+            priority=notifier.priority,
+            clock=self.clock,
+        )
         # Socket Mode without a signing secret: POST /slack/events still listens, so it must
         # still verify. A random secret nobody knows refuses every HTTP request (401), while
         # Bolt skips verification for envelopes that arrive over the socket.
@@ -392,7 +411,8 @@ class Runtime:
         web_app = make_web_app(bolt, self.ops.routes(), signing_secret=secret)
         self._runner, self.bound_port = await listen(web_app, self._host, self._port)
         try:
-            await check_bot_token(self.slack, sleep=self._sleep)
+            # Bolt authorizes every request with this answer: no auth.test per first request.
+            self._authorization.remember(await check_bot_token(self.slack, sleep=self._sleep))
             if settings.slack_app_token is not None:
                 app_token = settings.slack_app_token.get_secret_value()
                 self._socket = AsyncSocketModeHandler(bolt, app_token=app_token)
@@ -404,7 +424,7 @@ class Runtime:
         if self._run_scheduler:
             self.ticker.add("engine", self._engine_tick, settings.vf_poll_interval)
             self.ticker.add("rebuilds", self._rebuilds, settings.vf_poll_interval)
-            self.ticker.add("slack", self.deliver, 1.0)
+            self.ticker.add("slack", self.deliver, 0.5)  # a notice waits at most this long
             self.ticker.add("operations", self._operations, 60)
             self.ticker.add("housekeeping", self._housekeeping, 600)
             self.ticker.start()
@@ -446,7 +466,8 @@ class Runtime:
 
     def _bolt(self, deps: SlackDeps, signing_secret: str) -> AsyncApp:
         bolt = AsyncApp(
-            client=self.slack,
+            client=bolt_client(self.slack),
+            authorize=self._authorization.authorize,
             signing_secret=signing_secret,
             # Bolt's loggers copy their level from this one (unset) instead of the root's, and
             # are named below "slack_bolt": bot.redact.quiet_libraries then holds them all.
@@ -496,6 +517,8 @@ class Runtime:
             await self._runner.cleanup()
         await self.ops.stop()
         await self.panel.close()
+        if self._slack_session is not None:
+            await self._slack_session.close()
         await self.db.stop()
 
     def kick(self) -> None:
@@ -541,6 +564,8 @@ class Runtime:
     async def _housekeeping(self) -> None:
         if self.deps is not None:
             await self.deps.store.forget_events(self.clock() - timedelta(hours=1))
+        if self._outbox is not None:
+            await self._outbox.prune(self.clock() - OUTBOX_RETENTION)
 
     async def _slack_ready(self) -> tuple[bool, str]:
         if self._socket is not None:

@@ -450,12 +450,21 @@ class EventRepo(Protocol):
         ...
 
     async def claim_next(
-        self, *, subscriber: str, worker: str, now: datetime, lease_s: float, limit: int
+        self,
+        *,
+        subscriber: str,
+        worker: str,
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        per_stream: int = 1,
     ) -> list[EventRecord]:
-        """Lease, per stream, the oldest event not yet delivered to ``subscriber``, by id.
+        """Lease, in up to ``limit`` streams, the oldest ``per_stream`` events not yet
+        delivered to ``subscriber``; returned by id.
 
         Streams whose oldest undelivered event is leased by another worker are skipped, which
-        keeps each stream's events in order across replicas. At most ``limit`` events.
+        keeps each stream's events in order across replicas; within a stream only an unbroken
+        run from the oldest undelivered event is leased.
         """
         ...
 
@@ -469,6 +478,11 @@ class EventRepo(Protocol):
         self, event_ids: Collection[int], *, subscriber: str, worker: str, until: datetime
     ) -> None:
         """Extend ``worker``'s leases on these undelivered events to ``until``."""
+        ...
+
+    async def prune_delivered(self, *, subscriber: str, before: datetime) -> int:
+        """Delete the events written before ``before`` that ``subscriber`` has delivered (and
+        every subscriber's delivery marks of them); return how many were deleted."""
         ...
 
     async def backlog(self, subscriber: str) -> Backlog:

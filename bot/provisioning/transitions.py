@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.provisioning.events import Event, InstanceCancelled, InstanceEvent, describe
+from bot.provisioning.listing import ServerListing
 from bot.provisioning.model import EventRecord, InstanceRecord, InstanceState, JsonDict
 from bot.provisioning.ports import (
     RELEASE,
@@ -183,6 +184,12 @@ class Context:
     moves: Moves
     owner_user_id: int
     sleep: Sleep = field(default=asyncio.sleep)
+    # The owner's panel listing, one per context: every service built on it shares it.
+    listing: ServerListing = field(init=False)
+
+    def __post_init__(self) -> None:
+        listing = ServerListing(self.client, self.owner_user_id, self.clock)
+        object.__setattr__(self, "listing", listing)  # frozen: set once, here
 
 
 class Service:

@@ -46,20 +46,26 @@ class DownloadError(Exception):
 
 
 class Background:
-    """Work started after `ack()`: tracked, so shutdown (and tests) can wait for it to finish."""
+    """Work started after `ack()`: tracked, so shutdown (and tests) can wait for it to finish.
 
-    def __init__(self) -> None:
+    At most `limit` pieces run at once; the rest wait their turn. A burst of fifty commands then
+    leaves the event loop free enough to acknowledge the next ones within Slack's time, instead
+    of interleaving fifty database and Slack conversations with every acknowledgement.
+    """
+
+    def __init__(self, limit: int = 8) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._turns = asyncio.Semaphore(limit)
 
     def spawn(self, work: Coroutine[object, object, None], *, name: str) -> None:
         task = asyncio.ensure_future(self._guard(work, name))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    async def _guard(work: Coroutine[object, object, None], name: str) -> None:
+    async def _guard(self, work: Coroutine[object, object, None], name: str) -> None:
         try:
-            await work
+            async with self._turns:
+                await work
         except DatabaseUnavailableError as error:  # the cause in one line, no traceback
             logger.error("slack %s: %s", name, error)
         except Exception:  # an error edge: a listener's follow-up must not die silently
@@ -89,9 +95,6 @@ class SlackDeps:
     clock: Callable[[], datetime]
     kick: Callable[[], None] = lambda: None
     background: Background = field(default_factory=Background)
-    # Slack waits 3 s for the answer to a modal submission: everything before ack() (reading an
-    # attached file, planning with the panel) must fit in this, or the answer is deferred.
-    ack_budget_s: float = 2.5
 
     async def actor(self, user: str) -> Actor:
         """`user` with their roles (user-group membership comes from the cache)."""

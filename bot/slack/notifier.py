@@ -2,16 +2,26 @@
 
 A request gets a root message in its channel, thread replies for its milestones and a notice when
 it ends; an operation that waits for approval gets a message with Approve/Reject, rewritten as it
-is decided and carried out. Events arrive in order per stream, so a restart continues the same
-thread and posts nothing twice. Root and operation messages are always rebuilt from the stored
-state, never from the event, so updating them again is harmless.
+is decided and carried out. The outbox hands over each stream's events a delivery round at a
+time (`deliver`): a request's round becomes one thread reply listing every milestone since the
+last, at most one rewrite of its root message, and its completion notice, posted first. Rounds
+that carry approvals or completion notices start ahead of those that only report progress.
+
+Events arrive in order per stream, so a restart continues the same thread. A crash between a
+round's posts and the outbox's mark repeats that round's reply at most: root messages and
+notices are remembered (`bot.slack.threads`) as soon as they are posted, and root and operation
+messages are always rebuilt from the stored state, never from the events, so rewriting them
+again is harmless.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from collections import OrderedDict
+from collections.abc import Sequence
 
-from aiolimiter import AsyncLimiter
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,18 +34,27 @@ from bot.slack.blocks.operation import (
     operation_milestone_text,
     operation_text,
 )
-from bot.slack.blocks.progress import decision_text, milestone_text
+from bot.slack.blocks.progress import (
+    decision_text,
+    lines_that_fit,
+    milestone_text,
+    progress_reply,
+)
 from bot.slack.blocks.request import request_blocks, request_text
 from bot.slack.blocks.summary import RequestSummary, summarize
 from bot.slack.deps import SlackDeps
 from bot.slack.mrkdwn import escape
+from bot.slack.pace import ChannelPace
 from bot.slack.threads import SlackMessage, Thread
 
-__all__ = ["SUBSCRIBER", "SlackNotifier"]
+__all__ = ["PER_STREAM", "SUBSCRIBER", "SlackNotifier"]
 
 logger = logging.getLogger("bot.slack.notifier")
 
 SUBSCRIBER = "slack"
+
+PER_STREAM = 100
+"""Events of one request the outbox hands over per round (one reply lists them)."""
 
 # Errors that mean "the bot cannot post in that channel" (it was never invited, or it is gone).
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -55,6 +74,11 @@ _ROOT_CHANGES = {
     events.INSTANCE_CANCELLED,
 }
 
+# What a round carries, first to last: approvals to ask for, then endings, then progress.
+_ASKS, _ENDINGS, _PROGRESS = 0, 1, 2
+
+_SHOWN_MAX = 2000  # root messages whose last content is remembered, to skip same rewrites
+
 
 class SlackNotifier:
     """The outbox subscriber that speaks Slack."""
@@ -70,37 +94,58 @@ class SlackNotifier:
         self._client, self._pacing_s, self._notify_channel = client, pacing_s, notify_channel
         self._requests, self._deletes = deps.requests, deps.servers.deletes
         self._store, self._clock = deps.store, deps.clock
-        self._limiters: dict[str, AsyncLimiter] = {}
+        self._posts: dict[str, ChannelPace] = {}
+        self._rewrites: dict[str, ChannelPace] = {}
         self._told_cannot_post: set[tuple[Thread, int]] = set()
+        self._shown: OrderedDict[tuple[str, str], str] = OrderedDict()
 
-    async def handle(self, event: EventRecord) -> None:
-        """Deliver one event; raises DeliveryDeferredError when Slack cannot take it yet."""
-        if event.operation_id is not None:
-            await self._operation_event(event.operation_id, event)
-        elif event.request_id is not None:
-            await self._request_event(event.request_id, event)
+    @staticmethod
+    def priority(batch: Sequence[EventRecord]) -> int:
+        """Approvals first (a new request's root message, an operation's), then completion
+        notices, then progress."""
+        kinds = {event.kind for event in batch}
+        if batch[0].operation_id is not None or events.REQUEST_SUBMITTED in kinds:
+            return _ASKS
+        return _ENDINGS if events.REQUEST_FINISHED in kinds else _PROGRESS
+
+    async def deliver(self, batch: Sequence[EventRecord]) -> int:
+        """Deliver one stream's round; returns how many of its events went out. Raises
+        DeliveryDeferredError when Slack cannot take it yet."""
+        head = batch[0]
+        if head.operation_id is not None:
+            await self._operation_round(head.operation_id, batch)
+            return len(batch)
+        if head.request_id is not None:
+            return await self._request_round(head.request_id, batch)
+        return len(batch)
 
     # -- requests -------------------------------------------------------------------------------
 
-    async def _request_event(self, request_id: int, event: EventRecord) -> None:
-        record, instances = await self._requests.get(request_id)
+    async def _request_round(self, request_id: int, batch: Sequence[EventRecord]) -> int:
+        record, instances = await self._requests.get(request_id)  # once per round
         if record.source != "slack" or not record.channel:
-            return  # CLI requests have no thread to post in
+            return len(batch)  # CLI requests have no thread to post in
         summary = summarize(record, instances)
         message = await self._store.message(Thread.REQUEST, record.id)
         if message is None:
             message = await self._post_root(record, record.channel, summary)
-        reply = self._reply_text(event, record)
-        if reply is not None:
-            await self._post(message.channel, text=reply, thread_ts=message.ts)
-        if event.kind in _ROOT_CHANGES:
-            await self._update(
-                message,
-                text=request_text(summary),
-                blocks=request_blocks(summary, now=self._clock()),
-            )
-        if event.kind == events.REQUEST_FINISHED:
-            await self._post_notice(record, message, summary)
+        replies = [self._reply_text(event, record) for event in batch]
+        taken = _events_one_reply_takes(replies)
+        round_ = batch[:taken]
+        lines = [line for line in replies[:taken] if line is not None]
+        kinds = [event.kind for event in round_]
+        ended = _last(kinds, events.REQUEST_FINISHED)
+        if ended is not None:
+            message = await self._notice_once(record, message, summary, kinds[:ended])
+        after = kinds if ended is None else kinds[ended + 1 :]
+        if events.REQUEST_RETRIED in after and message.notice_ts is not None:
+            message = await self._forget_notice(record, message)  # the next ending gets one
+        if lines:
+            text, blocks = progress_reply(record.human_id, lines)
+            await self._post(message.channel, text=text, blocks=blocks, thread_ts=message.ts)
+        if _ROOT_CHANGES.intersection(kinds):
+            await self._rewrite_root(message, summary)
+        return taken
 
     async def _post_root(
         self, record: RequestRecord, channel: str, summary: RequestSummary
@@ -109,18 +154,49 @@ class SlackNotifier:
         ts = await self._post_or_defer(Thread.REQUEST, record, channel, text=text, blocks=blocks)
         message = SlackMessage(channel=channel, ts=ts)
         await self._store.save_message(Thread.REQUEST, record.id, message, self._clock())
+        self._remember_shown(message, _digest(text, blocks))
         return message
 
-    async def _post_notice(
-        self, record: RequestRecord, message: SlackMessage, summary: RequestSummary
-    ) -> None:
+    async def _rewrite_root(self, message: SlackMessage, summary: RequestSummary) -> None:
+        """Rewrite the root message, unless it already shows exactly this."""
+        text, blocks = request_text(summary), request_blocks(summary, now=self._clock())
+        digest = _digest(text, blocks)
+        if self._shown.get((message.channel, message.ts)) == digest:
+            return
+        try:
+            await self._update(message, text=text, blocks=blocks)
+        except SlackApiError as error:  # the next round rewrites it: no reason to say it twice
+            logger.warning("could not rewrite %s: %s", message.ts, error.response.get("error"))
+            return
+        self._remember_shown(message, digest)
+
+    def _remember_shown(self, message: SlackMessage, digest: str) -> None:
+        key = (message.channel, message.ts)
+        self._shown[key] = digest
+        self._shown.move_to_end(key)
+        while len(self._shown) > _SHOWN_MAX:
+            self._shown.popitem(last=False)
+
+    async def _notice_once(
+        self,
+        record: RequestRecord,
+        message: SlackMessage,
+        summary: RequestSummary,
+        before: list[str],
+    ) -> SlackMessage:
+        """Post the completion notice, unless this ending's notice is out already (the round
+        is being repeated after a crash); `before` are the kinds of the round's events before
+        the ending, where a retry means an earlier notice was for an earlier ending."""
+        if message.notice_ts is not None and events.REQUEST_RETRIED not in before:
+            return message
         blocks = notice_blocks(summary, now=self._clock())
         text = notice_text(summary)
         if self._notify_channel and self._notify_channel != message.channel:
-            ts = await self._post(self._notify_channel, text=text, blocks=blocks)
+            ts = await self._post(self._notify_channel, urgent=True, text=text, blocks=blocks)
         else:
             ts = await self._post(
                 message.channel,
+                urgent=True,
                 text=text,
                 blocks=blocks,
                 thread_ts=message.ts,
@@ -128,6 +204,12 @@ class SlackNotifier:
             )
         noticed = SlackMessage(channel=message.channel, ts=message.ts, notice_ts=ts)
         await self._store.save_message(Thread.REQUEST, record.id, noticed, self._clock())
+        return noticed
+
+    async def _forget_notice(self, record: RequestRecord, message: SlackMessage) -> SlackMessage:
+        fresh = SlackMessage(channel=message.channel, ts=message.ts)
+        await self._store.save_message(Thread.REQUEST, record.id, fresh, self._clock())
+        return fresh
 
     def _reply_text(self, event: EventRecord, record: RequestRecord) -> str | None:
         typed = events.parse_event(event)
@@ -137,31 +219,34 @@ class SlackNotifier:
 
     # -- operations -----------------------------------------------------------------------------
 
-    async def _operation_event(self, operation_id: int, event: EventRecord) -> None:
+    async def _operation_round(self, operation_id: int, batch: Sequence[EventRecord]) -> None:
         operation = await self._deletes.get(operation_id)
         if not operation.channel:
             return  # asked from the command line: nothing to post
         text, blocks = operation_text(operation), operation_blocks(operation, now=self._clock())
+        typed = [t for event in batch if (t := events.parse_event(event)) is not None]
         message = await self._store.message(Thread.OPERATION, operation.id)
-        typed = events.parse_event(event)
-        if message is not None:
-            reply = operation_milestone_text(operation, typed) if typed is not None else None
-            if reply is not None:  # a rebuild's milestones go in its thread
-                await self._post(message.channel, text=reply, thread_ts=message.ts)
-            await self._update(message, text=text, blocks=blocks)
-            return
-        # A rebuild is followed in a thread even when nobody had to approve it; a delete or
-        # resize without approval was answered to the requester directly.
-        followed = operation.kind is OperationKind.REBUILD
-        if not isinstance(typed, events.OperationRequested) or not (
-            typed.approval_required or followed
-        ):
-            return
-        ts = await self._post_or_defer(
-            Thread.OPERATION, operation, operation.channel, text=text, blocks=blocks
-        )
-        message = SlackMessage(channel=operation.channel, ts=ts)
-        await self._store.save_message(Thread.OPERATION, operation.id, message, self._clock())
+        if message is None:
+            # A rebuild is followed in a thread even when nobody had to approve it; a delete or
+            # resize without approval was answered to the requester directly.
+            followed = operation.kind is OperationKind.REBUILD
+            asked = any(
+                isinstance(t, events.OperationRequested) and (t.approval_required or followed)
+                for t in typed
+            )
+            if not asked:
+                return
+            ts = await self._post_or_defer(
+                Thread.OPERATION, operation, operation.channel, text=text, blocks=blocks
+            )
+            message = SlackMessage(channel=operation.channel, ts=ts)
+            await self._store.save_message(Thread.OPERATION, operation.id, message, self._clock())
+        else:
+            await self._update(message, text=text, blocks=blocks)  # once for the whole round
+        lines = [line for t in typed if (line := operation_milestone_text(operation, t))]
+        if lines:  # a rebuild's milestones, in its thread, one reply a round
+            reply, reply_blocks = progress_reply(operation.human_id, lines)
+            await self._post(message.channel, text=reply, blocks=reply_blocks, thread_ts=message.ts)
 
     # -- Slack calls ----------------------------------------------------------------------------
 
@@ -175,7 +260,7 @@ class SlackNotifier:
         """Post a root message; if the bot may not post there, tell the requester once and
         defer the event (it is retried, and goes out once the bot is invited)."""
         try:
-            return await self._post(channel, **message)
+            return await self._post(channel, urgent=True, **message)
         except SlackApiError as error:
             reason = str(error.response.get("error", ""))
             if reason not in _CANNOT_POST:
@@ -215,19 +300,48 @@ class SlackNotifier:
             )
 
     async def _update(self, message: SlackMessage, **content: object) -> None:
-        await self._pace(message.channel)
+        # Rewrites take turns of their own: they never hold up a post in the channel.
+        await self._pace(self._rewrites, message.channel, urgent=False)
         await self._client.chat_update(channel=message.channel, ts=message.ts, **content)  # type: ignore[arg-type]  # Slack's kwargs
 
-    async def _post(self, channel: str, **kwargs: object) -> str:
-        await self._pace(channel)
+    async def _post(self, channel: str, *, urgent: bool = False, **kwargs: object) -> str:
+        """Post when the channel's turn comes; `urgent` (approvals, notices) goes first."""
+        await self._pace(self._posts, channel, urgent=urgent)
         response = await self._client.chat_postMessage(channel=channel, **kwargs)  # type: ignore[arg-type]  # Slack's kwargs
         return str(response["ts"])
 
-    async def _pace(self, channel: str) -> None:
+    async def _pace(self, lanes: dict[str, ChannelPace], channel: str, *, urgent: bool) -> None:
         """About one message per second per channel (Slack's posting limit)."""
         if self._pacing_s <= 0:
             return
-        limiter = self._limiters.get(channel)
-        if limiter is None:
-            limiter = self._limiters[channel] = AsyncLimiter(1, self._pacing_s)
-        await limiter.acquire()
+        lane = lanes.get(channel)
+        if lane is None:
+            lane = lanes[channel] = ChannelPace(self._pacing_s)
+        await lane.turn(urgent=urgent)
+
+
+def _digest(text: str, blocks: list[dict[str, object]]) -> str:
+    return hashlib.sha256(json.dumps([text, blocks], sort_keys=True).encode()).hexdigest()
+
+
+def _events_one_reply_takes(replies: list[str | None]) -> int:
+    """How many events, from the first, one thread reply can report (`replies` holds each
+    event's line, None for events without one); the rest wait for the next round."""
+    lines = [line for line in replies if line is not None]
+    fit = lines_that_fit(lines)
+    if fit >= len(lines):
+        return len(replies)
+    seen = 0
+    for index, line in enumerate(replies):
+        seen += line is not None
+        if seen == fit:
+            return index + 1
+    return len(replies)  # pragma: no cover  # fit < len(lines): the loop returns
+
+
+def _last(kinds: list[str], kind: str) -> int | None:
+    """Where `kind` last occurs in `kinds`, or None."""
+    for index in range(len(kinds) - 1, -1, -1):
+        if kinds[index] == kind:
+            return index
+    return None

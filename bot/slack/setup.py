@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -17,14 +18,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.config import Settings
 from bot.slack.policy import AccessPolicy
 
 __all__ = [
     "START_WAITS_S",
+    "BotAuthorization",
     "SlackSetupError",
     "SlackUnreachableError",
+    "bolt_client",
     "check_bot_token",
     "connect_socket",
     "make_slack_client",
@@ -96,6 +100,61 @@ def make_slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+def bolt_client(client: AsyncWebClient) -> AsyncWebClient:
+    """The client Bolt copies for each request: `client`'s settings and connection pool, no
+    token (Bolt gets it from `BotAuthorization`)."""
+    return AsyncWebClient(
+        base_url=client.base_url,
+        timeout=client.timeout,
+        session=client.session,
+        retry_handlers=client.retry_handlers,
+    )
+
+
+class BotAuthorization:
+    """Bolt's `authorize` for the one workspace: the bot token, and what `auth.test` says about
+    it, asked once per process (`warm` at start) instead of once per request of the first
+    burst, as Bolt's own single-workspace authorization does until its first answer."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        self._answer: asyncio.Future[AsyncSlackResponse] | None = None
+
+    def remember(self, answer: AsyncSlackResponse) -> None:
+        """Keep the answer `auth.test` gave at start (`check_bot_token`)."""
+        future: asyncio.Future[AsyncSlackResponse] = asyncio.get_running_loop().create_future()
+        future.set_result(answer)
+        self._answer = future
+
+    async def warm(self) -> AsyncSlackResponse:
+        """Ask `auth.test` now (once; callers meanwhile share the call). Raises SlackApiError
+        when Slack rejects the token, and then asks again next time."""
+        answer = self._answer
+        if answer is None or (answer.done() and answer.exception() is not None):
+            answer = self._answer = asyncio.ensure_future(self._client.auth_test())
+        return await asyncio.shield(answer)
+
+    @property
+    def authorize(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        """Bolt's `authorize=`: a plain function, as Bolt passes only the arguments it names."""
+
+        async def authorize(
+            enterprise_id: str | None, team_id: str | None, user_id: str | None
+        ) -> AuthorizeResult:
+            answer = await self.warm()
+            return AuthorizeResult(
+                enterprise_id=answer.get("enterprise_id") or enterprise_id,
+                team_id=answer.get("team_id") or team_id,
+                bot_id=answer.get("bot_id"),
+                bot_user_id=answer.get("user_id"),
+                bot_token=self._client.token,
+                user_id=user_id,
+                bot_scopes=answer.headers.get("x-oauth-scopes"),
+            )
+
+        return authorize
+
+
 async def _until_answered(
     call: Callable[[], Awaitable[T]],
     *,
@@ -135,13 +194,14 @@ async def check_bot_token(
     *,
     sleep: Sleep = asyncio.sleep,
     waits_s: Sequence[float] = START_WAITS_S,
-) -> None:
-    """`auth.test` with SLACK_BOT_TOKEN, waiting (bounded) for Slack to be reachable.
+) -> AsyncSlackResponse:
+    """`auth.test` with SLACK_BOT_TOKEN, waiting (bounded) for Slack to be reachable; returns
+    Slack's answer (for `BotAuthorization.remember`).
 
     Raises `SlackSetupError` when Slack refuses the token, `SlackUnreachableError` when Slack
     never answered.
     """
-    await _until_answered(
+    return await _until_answered(
         client.auth_test,
         method="auth.test",
         token="SLACK_BOT_TOKEN",

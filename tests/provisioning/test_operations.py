@@ -22,6 +22,7 @@ from bot.provisioning.errors import (
     UnknownOperationError,
     UnknownServerError,
 )
+from bot.provisioning.listing import LISTING_MAX_AGE_S
 from bot.provisioning.model import (
     EventRecord,
     InstanceRecord,
@@ -179,6 +180,10 @@ async def test_list_owner_servers_merges_vfbot_knowledge(harness: Harness, ops: 
     record, instance = await _built(harness)
     other = await _panel_server(harness, user_id=1)
     await _panel_server(harness, user_id=2)  # someone else's: never listed
+    # The listing the engine's tracking kept is younger than LISTING_MAX_AGE_S: lists use it.
+    rows, total = await ops.inventory.list_owner_servers(limit=10, offset=0)
+    assert total == 1 and [r.server_id for r in rows] == [instance.server_id]
+    harness.clock.advance(LISTING_MAX_AGE_S + 1)  # then the panel is asked again
 
     rows, total = await ops.inventory.list_owner_servers(limit=10, offset=0)
 

@@ -54,12 +54,17 @@ class SlackHarness:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.runtime.bound_port}/slack/events"
 
-    async def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-        """POST to /slack/events and wait for the work the listener started after ack()."""
+    async def post(
+        self, body: bytes, headers: dict[str, str], *, view_id: str | None = None
+    ) -> tuple[int, str]:
+        """POST to /slack/events and wait for the work the listener started after ack(); with
+        `view_id`, Slack first applies a modal answer's `response_action` to that view."""
         data = io.BytesIO(body) if len(body) > 1_000_000 else body  # aiohttp warns on big bytes
         async with self.http.post(self.url, data=data, headers=headers) as response:
             text = await response.text()
             status = response.status
+        if view_id is not None and status == 200 and text.strip():
+            self.slack.apply_view_answer(view_id, json.loads(text))
         await self.runtime.settle()
         return status, text
 
@@ -89,15 +94,16 @@ class SlackHarness:
         metadata: str | None = None,
     ) -> dict[str, Any]:
         """Submit a modal; returns the JSON Slack would get back (empty dict for a plain ack)."""
+        view_id = view_id or f"V{signing.new_trigger_id()[-8:]}"
         payload = signing.view_submission(
             callback_id=callback_id,
             values=values,
-            view_id=view_id or f"V{signing.new_trigger_id()[-8:]}",
+            view_id=view_id,
             user_id=user,
             private_metadata=metadata if metadata is not None else json.dumps({"c": channel}),
         )
         body, headers = signing.interaction(signing.TEST_SIGNING_SECRET, payload)
-        status, text = await self.post(body, headers)
+        status, text = await self.post(body, headers, view_id=view_id)
         assert status == 200, text
         return json.loads(text) if text.strip() else {}
 
@@ -128,6 +134,12 @@ class SlackHarness:
         for _ in range(ticks):
             await self.runtime.tick()
             self.clock.advance(step_s)
+
+    def pushed_result(self) -> str:
+        """What the view pushed over the last submitted form says now (its text)."""
+        pushed = [v for v in self.slack.views.values() if v["external_id"]]
+        assert pushed, "no view was pushed"
+        return json.dumps(pushed[-1]["blocks"])
 
     def ephemeral_texts(self) -> list[str]:
         """Everything said only to one user (response_url posts and chat.postEphemeral)."""

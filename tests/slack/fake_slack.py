@@ -72,6 +72,7 @@ class SlackCall:
     params: Params
     headers: Mapping[str, str]
     at: float
+    peer: object = None  # the client's (host, port): one per connection it opened
 
 
 @dataclass
@@ -128,6 +129,8 @@ class FakeSlack:
         self.bot_channels: set[str] | None = None
         self.expire_triggers = False
         self.latency_s: dict[str, float] = {}  # method -> how long Slack takes to answer it
+        self.one_at_a_time: set[str] = set()  # methods answered one call after the other
+        self._answering: asyncio.Lock | None = None
         self.users: dict[str, dict[str, Any]] = {}
         self.channel_names: dict[str, str] = {}
         self.url = ""
@@ -135,6 +138,7 @@ class FakeSlack:
         self.port = 0
         self.calls: list[SlackCall] = []
         self.responses: list[dict[str, Any]] = []
+        self.response_peers: list[object] = []  # the connection each response_url post came on
         self.downloads: list[SlackCall] = []
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
@@ -180,6 +184,7 @@ class FakeSlack:
         """Forget recordings and pending faults (workspace state stays)."""
         self.calls.clear()
         self.responses.clear()
+        self.response_peers.clear()
         self.downloads.clear()
         self.ephemerals.clear()
         self._faults.clear()
@@ -333,10 +338,17 @@ class FakeSlack:
         method = request.match_info["method"]
         params = await _read_params(request)
         headers = CIMultiDict(request.headers)
-        self.calls.append(SlackCall(method, params, headers, self._clock()))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.calls.append(SlackCall(method, params, headers, self._clock(), peer))
+        if method in self.one_at_a_time:
+            self._answering = self._answering or asyncio.Lock()
+            async with self._answering:
+                return await self._answer(method, params, headers)
+        return await self._answer(method, params, headers)
+
+    async def _answer(self, method: str, params: Params, headers: CIMultiDict[str]) -> web.Response:
         if self.latency_s.get(method):
             await asyncio.sleep(self.latency_s[method])  # a slow Slack, for crash tests
-
         if method not in self._methods:
             return web.json_response({"ok": False, "error": "unknown_method"})
         auth_error = self._authorized(headers, method)
@@ -374,6 +386,9 @@ class FakeSlack:
             return web.Response(status=400, text="invalid_payload")
         posts.append(body)
         self.responses.append(body)
+        self.response_peers.append(
+            request.transport.get_extra_info("peername") if request.transport else None
+        )
         return web.json_response({"ok": True})
 
     # -- ids -------------------------------------------------------------------------------------
@@ -529,6 +544,16 @@ class FakeSlack:
         self._use_trigger(params)
         view = _check_view(params, "modal")
         return {"view": self._new_view(view)}
+
+    def apply_view_answer(self, view_id: str, answer: dict[str, Any]) -> None:
+        """What Slack does with an app's answer to a view submission on `view_id`: push a view
+        over it, or update it in place (errors and a plain ack change no stored view)."""
+        action = answer.get("response_action")
+        if action == "push":
+            pushed = self._new_view(answer["view"])
+            pushed["previous_view_id"] = view_id
+        elif action == "update":
+            self._new_view(answer["view"], view_id=view_id)
 
     def _views_update(self, params: Params) -> Answer:
         view = _check_view(params, "modal")

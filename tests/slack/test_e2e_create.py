@@ -4,6 +4,7 @@ Slack Web API, and the engine driven tick by tick."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from bot.provisioning.model import InstanceState, RequestState
@@ -74,7 +75,11 @@ async def test_create_modal_approval_thread_and_notice(slack_env: Any) -> None:
     assert ids.B_GROUP in block_ids and ids.B_TEMPLATE in block_ids and ids.B_FILE in block_ids
 
     response = await h.submit(form(name="web", count="2"))
-    assert response == {}  # a plain ack closes the modal
+    # Slack is answered before any planning: a "Planning…" view goes over the form, and then
+    # says where the request went (closing it closes the form too).
+    assert response["response_action"] == "push"
+    assert "Checking the request" in json.dumps(response["view"])
+    assert f"posted in <#{CHANNEL}>" in h.pushed_result()
     await h.runtime.tick()  # the notifier posts the root message
     root = _root(h)
     assert set(_buttons(root)) == {ids.APPROVE, ids.REJECT}
@@ -200,10 +205,11 @@ async def test_form_errors_come_back_on_the_right_blocks(slack_env: Any) -> None
     assert response["response_action"] == "errors"
     assert set(response["errors"]) == {ids.B_NAME, ids.B_MEMORY}
 
-    # A rule only the panel knows: profile 3 is attached in Amsterdam, not in Prague.
+    # A rule only the panel knows: profile 3 is attached in Amsterdam, not in Prague. Slack
+    # was answered before the panel was asked, so the pushed view says it, over the form.
     response = await h.submit(form(profile="3"))
-    assert response["response_action"] == "errors"
-    assert "not in use" in response["errors"][ids.B_PROFILE]
+    assert response["response_action"] == "push"
+    assert "not in use" in h.pushed_result() and "Go back to the form" in h.pushed_result()
     assert await h.runtime.core.requests.recent() == []
 
 
@@ -227,7 +233,8 @@ async def test_the_request_file_path(slack_env: Any) -> None:
         b'{"project_name": "p", "instances": [{"name": "api", "template": "ubuntu-22.04", '
         b'"hypervisor_group": "Prague", "ssh_key_name": "default"}]}',
     )
-    assert await h.submit(_file_values(good)) == {}
+    assert (await h.submit(_file_values(good)))["response_action"] == "push"
+    assert "planned and posted" in h.pushed_result()
     await h.runtime.tick()
     assert len(await h.runtime.core.requests.recent()) == 1
     downloads = h.slack.downloads
@@ -237,8 +244,8 @@ async def test_the_request_file_path(slack_env: Any) -> None:
         "req.json", b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>",
         mimetype="text/html", filetype="html",
     )  # fmt: skip
-    response = await h.submit(_file_values(login_page))
-    assert "login page" in response["errors"][ids.B_FILE]
+    await h.submit(_file_values(login_page))  # read after Slack's answer
+    assert "login page" in h.pushed_result()
 
     oversize = h.slack.add_file("big.json", b"{}")
     oversize["size"] = 2 * 1024 * 1024
@@ -246,15 +253,15 @@ async def test_the_request_file_path(slack_env: Any) -> None:
     assert "MB" in response["errors"][ids.B_FILE] or "bytes" in response["errors"][ids.B_FILE]
 
     broken = h.slack.add_file("broken.json", b'{"project_name": "p", "instances": [')
-    response = await h.submit(_file_values(broken))
-    assert "JSON" in response["errors"][ids.B_FILE]
+    await h.submit(_file_values(broken))
+    assert "JSON" in h.pushed_result()
 
     invalid = h.slack.add_file(
         "invalid.json", b'{"project_name": "p", "instances": [{"name": "x", "template": "t", '
         b'"resources": {"memory": "lots"}}]}',
     )  # fmt: skip
-    response = await h.submit(_file_values(invalid))
-    assert "instances[0].resources.memory" in response["errors"][ids.B_FILE]
+    await h.submit(_file_values(invalid))
+    assert "instances[0].resources.memory" in h.pushed_result()
     assert len(await h.runtime.core.requests.recent()) == 1
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
+
+import pytest
 
 from bot.provisioning.model import InstanceState, RequestState
 from bot.sandbox import BuildTiming
@@ -173,26 +176,50 @@ async def test_health_and_readiness(slack_env: Any) -> None:
         assert (await response.json())["checks"]["database"]["ok"] is False
 
 
-async def test_a_slow_panel_answers_slack_in_time_and_finishes_in_the_background(
-    slack_env: Any,
+async def test_a_modal_submission_is_answered_before_planning_finishes(
+    slack_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h: SlackHarness = await slack_env()
-    h.runtime.deps.ack_budget_s = 0.05  # the panel below takes longer than this to plan
-    h.sandbox.state.faults.latency_s = 0.08  # six lookups: about 0.5 s, over the 0.2 s floor
-    response = await h.submit(form(), view_id="V0SLOW")
-    assert response["response_action"] == "update"
-    assert "Checking" in json.dumps(response["view"])
-    # The listener's follow-up has finished (the harness waits for it): the modal says where
-    # the request went, and the request exists.
+    planning, release = asyncio.Event(), asyncio.Event()
+    plan = h.runtime.core.intake.plan
+
+    async def held_plan(request: Any) -> Any:
+        planning.set()
+        await release.wait()  # the panel takes as long as the test says
+        return await plan(request)
+
+    monkeypatch.setattr(h.runtime.core.intake, "plan", held_plan)
+    payload = signing.view_submission(
+        callback_id=ids.CREATE_VIEW,
+        values=form(),
+        view_id="V0SLOW",
+        user_id=REQUESTER,
+        private_metadata=json.dumps({"c": CHANNEL}),
+    )
+    body, headers = signing.interaction(signing.TEST_SIGNING_SECRET, payload)
+    async with h.http.post(h.url, data=body, headers=headers) as response:
+        assert response.status == 200
+        answer = await response.json()
+    # Answered while the plan has not even been asked for, or is still waiting on the panel.
+    assert answer["response_action"] == "push"
+    assert "Checking" in json.dumps(answer["view"])
+    h.slack.apply_view_answer("V0SLOW", answer)
+    await asyncio.wait_for(planning.wait(), timeout=10)
+    assert h.slack.calls_to("views.update") == []
+    assert await h.runtime.core.requests.recent() == []
+
+    release.set()
+    await h.runtime.settle()
+    # The pushed view now says where the request went, by its external id.
     (update,) = h.slack.calls_to("views.update")
-    assert update.params["view_id"] == "V0SLOW"
-    assert f"<#{CHANNEL}>" in json.dumps(update.params["view"])
+    assert update.params["external_id"] == answer["view"]["external_id"]
+    assert f"posted in <#{CHANNEL}>" in h.pushed_result()
     assert len(await h.runtime.core.requests.recent()) == 1
 
     response = await h.submit(form(profile="3"), view_id="V0SLOW2")  # refused by the panel
-    assert response["response_action"] == "update"
-    refused = h.slack.calls_to("views.update")[-1].params["view"]
-    assert "not in use" in json.dumps(refused) and "nothing was created" in json.dumps(refused)
+    assert response["response_action"] == "push"
+    refused = h.pushed_result()
+    assert "not in use" in refused and "nothing was created" in refused
     assert len(await h.runtime.core.requests.recent()) == 1
 
 

@@ -46,9 +46,12 @@ def _command_payload(h: SlackHarness, text: str, *, user: str = REQUESTER) -> di
 
 
 async def _deliver(h: SlackHarness, type: str, payload: dict[str, Any], **envelope: Any) -> Any:
-    """Push one envelope, wait for its ack and for the work the listener started after ack()."""
+    """Push one envelope, wait for its ack and for the work the listener started after ack()
+    (a view submission's answer is applied to its view first, as Slack does)."""
     envelope_id = await h.slack.socket.push(type, payload, **envelope)
     ack = await h.slack.socket.wait_for_ack(envelope_id)
+    if payload.get("type") == "view_submission" and ack:
+        h.slack.apply_view_answer(str(payload["view"]["id"]), ack)
     await h.runtime.settle()
     return ack
 
@@ -168,7 +171,8 @@ async def test_create_approve_build_and_thread(slack_env: Any) -> None:
     await _command(h, "create")
     errors = await _submit(h, form(name="Bad_Name"))
     assert errors["response_action"] == "errors" and ids.B_NAME in errors["errors"]
-    assert await _submit(h, form(name="web", count="2")) == {}
+    assert (await _submit(h, form(name="web", count="2")))["response_action"] == "push"
+    assert "planned and posted" in h.pushed_result()
     await h.runtime.tick()
     roots = [m for m in h.slack.messages(CHANNEL) if not m.get("thread_ts")]
     assert len(roots) == 1

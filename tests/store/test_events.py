@@ -26,6 +26,7 @@ async def _claim(
     lease_s: float = 60,
     limit: int = 10,
     subscriber: str = SUB,
+    per_stream: int = 1,
 ) -> list[EventRecord]:
     async with store.uow() as uow:
         events = await uow.events.claim_next(
@@ -34,6 +35,7 @@ async def _claim(
             now=NOW + timedelta(seconds=at_s),
             lease_s=lease_s,
             limit=limit,
+            per_stream=per_stream,
         )
         await uow.commit()
     return events
@@ -265,3 +267,83 @@ async def test_concurrent_consumers_deliver_each_event_once_in_order(
     for stream, ids in expected.items():
         assert [e.id for e in delivered if _stream(e) == stream] == ids
     assert await undelivered(store, SUB) == 0
+
+
+async def test_a_batch_per_stream_in_order(store: StoreUnderTest) -> None:
+    r1 = await add_request(store, "cli:1")
+    r2 = await add_request(store, "cli:2")
+    operation = await add_operation(store)
+    first = await _add_events(store, [f"a{i}" for i in range(5)], request_id=r1.id)
+    (other,) = await _add_events(store, ["b0"], request_id=r2.id)
+    more = await _add_events(store, ["a5"], request_id=r1.id)
+    ops = await _add_events(store, ["o0", "o1"], operation_id=operation.id)
+    claimed = await _claim(store, "w1", per_stream=3)
+    assert [e.id for e in claimed] == sorted(
+        [*(e.id for e in first[:3]), other.id, *(e.id for e in ops)]
+    )
+    # The rest of a leased stream waits for the batch: nobody else starts it meanwhile.
+    assert await _claim(store, "w2", per_stream=3) == []
+    for event in first[:2]:
+        assert await _deliver(store, event.id, "w1") is True
+    assert await _claim(store, "w2", per_stream=3) == []  # its head (a2) is still w1's
+    assert await _deliver(store, first[2].id, "w1") is True
+    rest = await _claim(store, "w2", per_stream=10)
+    assert [e.id for e in rest] == [first[3].id, first[4].id, more[0].id]
+    # per_stream=1 is the one-event-per-stream claim.
+    assert [e.id for e in await _claim(store, "w3", at_s=3600)] == sorted(
+        [first[3].id, other.id, ops[0].id]
+    )
+
+
+async def test_a_batch_stops_before_an_event_someone_else_holds(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    events = await _add_events(store, [f"k{i}" for i in range(4)], request_id=request.id)
+    assert [e.id for e in await _claim(store, "w1", per_stream=4, lease_s=10)] == [
+        e.id for e in events
+    ]
+    assert await _deliver(store, events[0].id, "w1") is True
+    async with store.uow() as uow:  # w1 still holds k2 only
+        until = NOW + timedelta(seconds=100)
+        await uow.events.renew([events[2].id], subscriber=SUB, worker="w1", until=until)
+        await uow.commit()
+    # k1 is free, k2 is not: w2 gets k1 alone, and k3 is not held past the gap.
+    (head,) = await _claim(store, "w2", at_s=10, lease_s=50, per_stream=4)
+    assert head.id == events[1].id
+    assert await _deliver(store, events[1].id, "w2") is True
+    assert await _claim(store, "w3", at_s=11, per_stream=4) == []  # k2 is w1's until 100 s
+    later = await _claim(store, "w3", at_s=100, per_stream=4)
+    assert [e.id for e in later] == [events[2].id, events[3].id]
+
+
+async def test_prune_deletes_old_delivered_events_only(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    operation = await add_operation(store)
+    old = await _add_events(store, ["a", "b", "c"], request_id=request.id)
+    (op_old,) = await _add_events(store, ["o"], operation_id=operation.id)
+    async with store.uow() as uow:
+        (new,) = [
+            await uow.events.add(
+                NewEvent(request_id=request.id, kind="new", payload={}),
+                now=NOW + timedelta(days=2),
+            )
+        ]
+        await uow.commit()
+    claimed = await _claim(store, "w1", per_stream=10)
+    for event in (old[0], old[1], op_old, new):
+        assert await _deliver(store, event.id, "w1") is True
+    await _claim(store, "w1", subscriber="cli")  # another subscriber's lease: no matter
+    async with store.uow() as uow:
+        pruned = await uow.events.prune_delivered(subscriber=SUB, before=NOW + timedelta(days=1))
+        await uow.commit()
+    assert pruned == 3  # a, b and o; c is undelivered, "new" is recent
+    assert len(claimed) == 5
+    async with store.uow() as uow:
+        assert [e.kind for e in await uow.events.list_for_request(request.id)] == ["c", "new"]
+        assert await uow.events.list_for_operation(operation.id) == []
+    # c is still leased by w1 and is delivered in order afterwards.
+    assert await _deliver(store, old[2].id, "w1") is True
+    assert await undelivered(store, SUB) == 0
+    async with store.uow() as uow:  # a unit that is not committed deletes nothing
+        assert await uow.events.prune_delivered(subscriber=SUB, before=NOW + timedelta(days=9))
+    async with store.uow() as uow:
+        assert len(await uow.events.list_for_request(request.id)) == 2

@@ -68,6 +68,7 @@ class EngineContext:
 
     def __init__(self, ctx: Context, config: EngineConfig) -> None:
         self.client, self.uow, self.clock, self.moves = ctx.client, ctx.uow, ctx.clock, ctx.moves
+        self.listing = ctx.listing  # tracking's listing, kept for `/vf list`
         self.config = config
         self.worker = config.worker_id
         self._slots = asyncio.Semaphore(max(1, config.concurrency))

@@ -21,7 +21,7 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
     )
     if not building:
         return
-    listing = {s.id: s for s in await ctx.client.user_servers(ctx.config.owner_user_id)}
+    listing = {s.id: s for s in await ctx.listing.fetch()}
     for instance in building:
         server = listing.get(instance.server_id or -1)
         if server is None and instance.server_id is not None:

@@ -214,6 +214,7 @@ class ServerActions(Service):
         except VirtFusionError as error:
             await audit("failed", type(error).__name__)
             raise
+        self._ctx.listing.forget()  # the next list shows the change
         if audit_ok:
             await self._moves.audit(actor, action, target, "ok", detail)
         return outcome

@@ -216,6 +216,7 @@ class DeleteService(RepeatableOperations):
             return await self._fail(running, f"the panel refused: {error.detail or error}")
         except VirtFusionError as error:
             return await self._fail(running, describe_panel_error(error))
+        self._ctx.listing.forget()  # the next list shows it gone
         already_gone = not deleted
         if already_gone:
             text = f"{target} was already gone from the panel; nothing left to delete."

@@ -113,10 +113,9 @@ class Inventory(Service):
     async def list_owner_servers(
         self, *, limit: int = 20, offset: int = 0
     ) -> tuple[list[ServerRow], int]:
-        """Every server of vfbot's owner on the panel (newest first), with what vfbot knows."""
-        servers = sorted(
-            await self._client.user_servers(self._owner), key=lambda s: s.id, reverse=True
-        )
+        """Every server of vfbot's owner on the panel (newest first, as listed at most a few
+        seconds ago), with what vfbot knows."""
+        servers = sorted(await self._ctx.listing.recent(), key=lambda s: s.id, reverse=True)
         page = servers[max(offset, 0) : max(offset, 0) + max(limit, 0)]
         async with self._uow() as uow:
             known = await uow.instances.get_by_server_ids([s.id for s in page])
@@ -129,10 +128,11 @@ class Inventory(Service):
         return rows, len(servers)
 
     async def enrich(self, rows: list[ServerRow]) -> list[ServerRow]:
-        """Fill `suspended` from one panel call; rows the panel no longer lists keep None."""
+        """Fill `suspended` from the owner's listing (at most a few seconds old); rows the
+        panel no longer lists keep None."""
         if not rows:
             return rows
-        listing = {s.id: s for s in await self._client.user_servers(self._owner)}
+        listing = {s.id: s for s in await self._ctx.listing.recent()}
         return [
             replace(row, suspended=listing[row.server_id].suspended)
             if row.server_id in listing

@@ -457,6 +457,7 @@ class RebuildService(Service):
                 change = InstanceChange(os_name=params.template, ipv4=list(server.ipv4))
                 await uow.instances.update(instance.id, now=now, change=change)
             await uow.commit()
+        self._ctx.listing.forget()  # the next list shows the server as the panel now has it
         if finished is None:  # someone else finished it: theirs stands
             return await get_operation(self._uow, operation.id)
         if state is OS.FAILED:

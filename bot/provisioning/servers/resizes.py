@@ -293,4 +293,5 @@ class ResizeService(RepeatableOperations):
         if state is OS.FAILED:
             logger.warning("%s: resize of %s failed: %s", running.human_id, running.target, text)
         detail: JsonDict = {"change": str(running.params.get("summary") or "")}
+        self._ctx.listing.forget()  # the next list shows the new size
         return await self._finished(running, state, text, detail)

@@ -1,7 +1,9 @@
-"""One mrkdwn line per outbox event, posted in the request's thread; pure, no I/O.
+"""One mrkdwn line per outbox event, and the thread reply that lists a round of them; pure.
 
 Events come typed from the outbox (`bot.provisioning.events`); they carry no secrets and these
-lines add none: a failed server's reason is the panel's message, escaped.
+lines add none: a failed server's reason is the panel's message, escaped. A delivery round posts
+one reply per request with every line since the last one (`progress_reply`), within Block Kit's
+limits: lines that do not fit wait for the next reply (`lines_that_fit`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,23 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.provisioning import events as ev
-from bot.slack.blocks._kit import duration_text
+from bot.slack.blocks._kit import Json, duration_text, section
 from bot.slack.ids import COMMAND
+from bot.slack.limits import MESSAGE_BLOCKS_MAX, SECTION_MAX
 from bot.slack.mrkdwn import code, escape, mention, truncate
 
-__all__ = ["decision_text", "milestone_text"]
+__all__ = [
+    "REPLY_LINES_MAX",
+    "decision_text",
+    "lines_that_fit",
+    "milestone_text",
+    "progress_reply",
+]
+
+REPLY_LINES_MAX = 100
+"""The most lines one thread reply lists; a longer backlog goes out over several rounds."""
+
+_REPLY_TEXT_CHARS = 3000  # the notification text: the first lines, then a count
 
 _REASON_CHARS = 600
 _LABEL_CHARS = 80
@@ -129,3 +143,33 @@ def _failed(name: str, server: str | None, event: ev.InstanceFailed, human_id: s
 def _label(value: str | None) -> str | None:
     text = (value or "").strip()
     return escape(truncate(text, _LABEL_CHARS)) if text else None
+
+
+def lines_that_fit(lines: Sequence[str]) -> int:
+    """How many of `lines`, from the first, one reply can list (at least one, if any)."""
+    packed = _pack(lines[:REPLY_LINES_MAX])
+    return sum(len(chunk) for chunk in packed[:MESSAGE_BLOCKS_MAX])
+
+
+def progress_reply(human_id: str, lines: Sequence[str]) -> tuple[str, list[Json]]:
+    """The thread reply listing `lines` (already cut with `lines_that_fit`): its notification
+    text and one section per run of lines that fits a section."""
+    blocks = [section("\n".join(chunk)) for chunk in _pack(lines)[:MESSAGE_BLOCKS_MAX]]
+    if len(lines) == 1:
+        return truncate(lines[0], _REPLY_TEXT_CHARS), blocks
+    head = f"{escape(human_id)}: {len(lines)} updates\n"
+    return truncate(head + "\n".join(lines), _REPLY_TEXT_CHARS), blocks
+
+
+def _pack(lines: Sequence[str]) -> list[list[str]]:
+    """Consecutive lines grouped so each group's text fits one section."""
+    chunks: list[list[str]] = []
+    size = SECTION_MAX + 1
+    for line in lines:
+        line = truncate(line, SECTION_MAX)
+        if size + 1 + len(line) > SECTION_MAX:
+            chunks.append([])
+            size = -1
+        chunks[-1].append(line)
+        size += 1 + len(line)
+    return chunks

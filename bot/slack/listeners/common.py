@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.parse import parse_metadata
@@ -46,10 +47,14 @@ async def tell(
     user = str((body.get("user") or {}).get("id") or body.get("user_id") or "")
     channel = str((body.get("channel") or {}).get("id") or body.get("channel_id") or "")
     try:
-        if respond is not None and (body.get("response_url") or body.get("response_urls")):
-            await respond(
+        if respond is not None and respond.response_url:
+            # Bolt's `respond` opens a connection per call; this one reuses the Web API's pool.
+            hook = AsyncWebhookClient(respond.response_url, session=client.session)
+            answer = await hook.send(
                 text=text, blocks=blocks, response_type="ephemeral", replace_original=False
             )
+            if answer.status_code != 200:
+                logger.info("could not answer %s: response_url said %s", user, answer.status_code)
         elif channel:
             await client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blocks)
         elif user:

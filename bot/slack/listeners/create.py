@@ -1,15 +1,18 @@
 """`/vf create`: the modal (or inline JSON), its submission, and the request it submits.
 
 Every path goes through `Intake` (parse → plan → submit), keyed so that a retried delivery or a
-double submission stores one request. The create modal's answer must reach Slack within 3 s:
-planning that takes longer is finished in the background and shown by updating the view.
+double submission stores one request. Slack is answered before anything slow: a submitted form
+is checked on its own (mistakes go back onto its fields), then a "Planning…" view is pushed over
+it while the policy, the attached file and the panel are consulted; that view then shows where
+the request was posted, or what to fix, with a button back to the form as the user left it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
@@ -34,7 +37,6 @@ from bot.slack.parse import (
     parse_create_submission,
     parse_file_body,
     parse_metadata,
-    problems_to_blocks,
     selected_file,
 )
 from bot.virtfusion import VirtFusionError
@@ -128,112 +130,121 @@ async def _submit(
 async def handle_create_submission(
     ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient, context: Any
 ) -> None:
-    """The create modal was submitted: check, plan within Slack's 3 s, answer, submit."""
+    """The create modal was submitted: check the form's own fields and answer Slack at once
+    (their errors, or a "Planning…" view pushed over the form); the rest happens after."""
     deps = deps_of(context)
-    started = time.monotonic()
-    user = str(body["user"]["id"])
-    channel = parse_metadata(str(view.get("private_metadata") or "")).get("c", "")
     values = view.get("state", {}).get("values", {})
-    actor = await deps.actor(user)
-    decision = deps.policy.can_request(user, actor.groups, channel)
-    if not decision.allowed:
-        await ack(response_action="errors", errors={_first_block(values): decision.reason})
-        await deps.refused(user, "request.create", channel, decision.reason)
-        return
-    file = selected_file(values)
-    if file is not None:
-        parsed = await _read_file(deps, file)
-        if isinstance(parsed, str):
-            await ack(response_action="errors", errors={ids.B_FILE: parsed})
+    what: FileRef | ProvisionRequest | None = selected_file(values)
+    if isinstance(what, FileRef):  # its name and size are in the payload: check them now
+        problem = check_file_meta(what, deps.intake.limits.max_body_bytes)
+        if problem is not None:
+            await ack(response_action="errors", errors={ids.B_FILE: problem})
             return
-        request = parsed
-    else:
+    if what is None:  # the form alone: its mistakes go back onto its fields
         result = await asyncio.to_thread(parse_create_submission, values, deps.intake.limits)
         if isinstance(result, dict):
             await ack(response_action="errors", errors=result)
             return
-        request = result
-    origin = Origin(key=f"slack-view:{view['id']}", requester=user, source="slack", channel=channel)
-    if await deps.requests.find_by_key(origin.key) is not None:
-        await ack()  # a retried or double submission: the request already exists
-        return
-    planning = asyncio.ensure_future(deps.intake.plan(request))
-    budget = max(0.2, deps.ack_budget_s - (time.monotonic() - started))
-    done, _ = await asyncio.wait({planning}, timeout=budget)
-    if not done:  # the panel is slow: answer Slack now, finish in the background
-        await ack(
-            response_action="update", view=result_modal("Checking the request with the panel…")
-        )
-        deps.background.spawn(
-            _finish_slow_plan(deps, client, planning, request, origin, view["id"]),
-            name="create plan",
-        )
-        return
-    try:
-        plan = planning.result()
-    except PlanError as error:
-        field_errors = (
-            {ids.B_FILE: problems_text(error.problems, limit=1900)}
-            if file is not None
-            else problems_to_blocks(error.problems, present=set(values))
-        )
-        await ack(response_action="errors", errors=field_errors)
-        return
-    except VirtFusionError as error:
-        block = ids.B_FILE if file is not None else _first_block(values)
-        await ack(response_action="errors", errors={block: panel_error_text(error)})
-        return
-    await ack()
-    await _submit(deps, request, plan, origin)
+        what = result
+    # Slack gives the pushed view its id only after this answer; ours names it meanwhile.
+    external_id = f"{ids.CREATE_VIEW}-{uuid.uuid4().hex}"
+    await ack(
+        response_action="push",
+        view=result_modal(_PLANNING, external_id=external_id, final=False),
+    )
+    submission = _Submission(
+        deps=deps,
+        client=client,
+        user=str(body["user"]["id"]),
+        channel=parse_metadata(str(view.get("private_metadata") or "")).get("c", ""),
+        key=f"slack-view:{view['id']}",
+        external_id=external_id,
+    )
+    deps.background.spawn(submission.run(what), name="create plan")
+
+
+_PLANNING = "Checking the request with the panel… This takes a few seconds."
+
+
+@dataclass(frozen=True)
+class _Submission:
+    """A submitted create form, after Slack's answer: who, from where, and the pushed view
+    that shows how it went."""
+
+    deps: SlackDeps
+    client: AsyncWebClient
+    user: str
+    channel: str
+    key: str  # the form's view: one request per form, however often it is submitted
+    external_id: str
+
+    async def run(self, what: FileRef | ProvisionRequest) -> None:
+        """Check who may, read the attached file, plan and submit; show how it went."""
+        deps = self.deps
+        actor = await deps.actor(self.user)
+        decision = deps.policy.can_request(self.user, actor.groups, self.channel)
+        if not decision.allowed:
+            await deps.refused(self.user, "request.create", self.channel, decision.reason)
+            await self._show(decision.reason, final=True)
+            return
+        if isinstance(what, FileRef):
+            parsed = await _read_file(deps, what)
+            if isinstance(parsed, str):
+                text = f"Nothing was created: the attached file cannot be used.\n{parsed}"
+                await self._show(text, final=False)
+                return
+            what = parsed
+        request = what
+        existing = await deps.requests.find_by_key(self.key)
+        if existing is not None:  # submitted again after it went through
+            await self._show(self._posted(existing.human_id), final=True)
+            return
+        try:
+            plan = await deps.intake.plan(request)
+        except PlanError as error:
+            text = (
+                "The panel cannot carry out this request; nothing was created.\n"
+                + problems_text(error.problems, limit=2400)
+                + "\nGo back to the form to fix it."
+            )
+            await self._show(text, final=False)
+            return
+        except VirtFusionError as error:
+            await self._show(f"Nothing was created. {panel_error_text(error)}", final=False)
+            return
+        origin = Origin(key=self.key, requester=self.user, source="slack", channel=self.channel)
+        record, _ = await _submit(deps, request, plan, origin)
+        await self._show(self._posted(record.human_id), final=True)
+
+    def _posted(self, human_id: str) -> str:
+        return f"Your request *{human_id}* is planned and posted in <#{self.channel}>."
+
+    async def _show(self, text: str, *, final: bool) -> None:
+        """Replace the pushed "Planning…" view (Slack may still be opening it: a view it
+        does not know yet is asked for again, briefly)."""
+        view = result_modal(text, external_id=self.external_id, final=final)
+        for wait_s in (*_VIEW_WAITS_S, None):
+            try:
+                await self.client.views_update(external_id=self.external_id, view=view)
+                return
+            except SlackApiError as error:
+                reason = error.response.get("error")
+                if reason != "not_found" or wait_s is None:  # closed by the user meanwhile
+                    logger.info("create result not shown: %s", reason)
+                    return
+            await asyncio.sleep(wait_s)
+
+
+# Slack opens the pushed view as it reads our answer, before our first update can arrive; these
+# waits only cover a slow Slack.
+_VIEW_WAITS_S = (0.1, 0.3, 1.0)
 
 
 async def _read_file(deps: SlackDeps, file: FileRef) -> ProvisionRequest | str:
-    """The attached request file, or what is wrong with it (for the file block)."""
-    problem = check_file_meta(file, deps.intake.limits.max_body_bytes)
-    if problem is not None:
-        return problem
+    """The attached request file (its name and size already checked), or what is wrong with
+    it."""
     try:
         content, content_type = await deps.download(file.url_private_download)
     except DownloadError as error:
         return str(error)
     return await asyncio.to_thread(parse_file_body, content, content_type, deps.intake.limits)
-
-
-async def _finish_slow_plan(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    planning: asyncio.Future[Plan],
-    request: ProvisionRequest,
-    origin: Origin,
-    view_id: str,
-) -> None:
-    try:
-        plan = await planning
-    except PlanError as error:
-        text = (
-            "The panel cannot carry out this request; nothing was created.\n"
-            + problems_text(error.problems, limit=2400)
-            + "\nFix the request and run `/vf create` again."
-        )
-        await _show(client, view_id, text)
-        return
-    except VirtFusionError as error:
-        text = f"Nothing was created. {panel_error_text(error)}"
-        await _show(client, view_id, text)
-        return
-    await _submit(deps, request, plan, origin)
-    await _show(client, view_id, f"Your request is planned and posted in <#{origin.channel}>.")
-
-
-async def _show(client: AsyncWebClient, view_id: str, text: str) -> None:
-    try:
-        await client.views_update(view_id=view_id, view=result_modal(text))
-    except SlackApiError as error:  # closed by the user meanwhile
-        logger.info("result modal not shown: %s", error.response.get("error"))
-
-
-def _first_block(values: dict[str, Any]) -> str:
-    for block in ids.CREATE_INPUT_BLOCKS:
-        if block in values:
-            return block
-    return ids.B_FILE

@@ -74,6 +74,11 @@ class Undo:
         self._log.append((table, key, table.get(key, _MISSING), value))
         table[key] = value
 
+    def delete(self, table: dict[Any, Any], key: object) -> None:
+        """Delete ``table[key]`` and remember how to undo it."""
+        self._log.append((table, key, table[key], _MISSING))
+        del table[key]
+
     def commit(self) -> None:
         """Keep every write so far."""
         self._log.clear()

@@ -30,25 +30,35 @@ class MemoryEventRepo(Repo):
         return delivery is not None and delivery.delivered_at is not None
 
     async def claim_next(
-        self, *, subscriber: str, worker: str, now: datetime, lease_s: float, limit: int
+        self,
+        *,
+        subscriber: str,
+        worker: str,
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        per_stream: int = 1,
     ) -> list[EventRecord]:
         now = utc(now)
-        heads: dict[tuple[int | None, int | None], EventRecord] = {}
+        pending: dict[tuple[int | None, int | None], list[EventRecord]] = {}
         for event in sorted(self._t.events.values(), key=lambda e: e.id):
-            stream = (event.request_id, event.operation_id)
-            if stream not in heads and not self._delivered(event.id, subscriber):
-                heads[stream] = event
-        free = [
-            event
-            for event in sorted(heads.values(), key=lambda e: e.id)
-            if (lease := self._t.deliveries.get((event.id, subscriber))) is None
-            or lease.lease_until is None
-            or lease.lease_until <= now
-        ]
+            if not self._delivered(event.id, subscriber):
+                pending.setdefault((event.request_id, event.operation_id), []).append(event)
+        streams = [s for s in pending.values() if self._free(s[0].id, subscriber, now)]
+        streams.sort(key=lambda s: s[0].id)
         until = now + timedelta(seconds=lease_s)
-        for event in free[: max(limit, 0)]:
-            self._undo.put(self._t.deliveries, (event.id, subscriber), Delivery(worker, until))
-        return [copied(event) for event in free[: max(limit, 0)]]
+        claimed: list[EventRecord] = []
+        for stream in streams[: max(limit, 0)]:
+            for event in stream[: max(per_stream, 1)]:
+                if not self._free(event.id, subscriber, now):
+                    break  # order within the stream holds: nothing after a leased event
+                self._undo.put(self._t.deliveries, (event.id, subscriber), Delivery(worker, until))
+                claimed.append(copied(event))
+        return sorted(claimed, key=lambda e: e.id)
+
+    def _free(self, event_id: int, subscriber: str, now: datetime) -> bool:
+        lease = self._t.deliveries.get((event_id, subscriber))
+        return lease is None or lease.lease_until is None or lease.lease_until <= now
 
     async def mark_delivered(
         self, event_id: int, *, subscriber: str, worker: str, now: datetime
@@ -69,6 +79,19 @@ class MemoryEventRepo(Repo):
             lease = self._t.deliveries.get((event_id, subscriber))
             if lease is not None and lease.worker == worker and lease.delivered_at is None:
                 self._undo.put(self._t.deliveries, (event_id, subscriber), Delivery(worker, until))
+
+    async def prune_delivered(self, *, subscriber: str, before: datetime) -> int:
+        before = utc(before)
+        done = [
+            event.id
+            for event in self._t.events.values()
+            if event.created_at < before and self._delivered(event.id, subscriber)
+        ]
+        for event_id in done:
+            for key in [k for k in self._t.deliveries if k[0] == event_id]:
+                self._undo.delete(self._t.deliveries, key)
+            self._undo.delete(self._t.events, event_id)
+        return len(done)
 
     async def backlog(self, subscriber: str) -> Backlog:
         waiting = [e for e in self._t.events.values() if not self._delivered(e.id, subscriber)]
