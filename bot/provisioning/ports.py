@@ -310,6 +310,11 @@ class InstanceRepo(Protocol):
         """Return instances in ``IN_FLIGHT_INSTANCE_STATES``, by id."""
         ...
 
+    async def unfinished_counts(self, request_ids: Collection[int]) -> dict[int, int]:
+        """Return, for each of these requests, how many of its instances are not in a
+        terminal state (0 for a request whose instances all ended, or that has none)."""
+        ...
+
     async def list_by_states(
         self,
         states: Collection[InstanceState],
@@ -404,6 +409,12 @@ class EventRepo(Protocol):
 
     async def list_for_operation(self, operation_id: int) -> list[EventRecord]:
         """Return the operation's events in order."""
+        ...
+
+    async def list_for_instance(
+        self, instance_id: int, kinds: Collection[str]
+    ) -> list[EventRecord]:
+        """Return the server's milestones of these kinds, in order."""
         ...
 
 

@@ -265,3 +265,28 @@ async def test_concurrent_consumers_deliver_each_event_once_in_order(
     for stream, ids in expected.items():
         assert [e.id for e in delivered if _stream(e) == stream] == ids
     assert await undelivered(store, SUB) == 0
+
+
+async def test_list_for_instance_returns_its_milestones_of_the_kinds_asked(
+    store: StoreUnderTest,
+) -> None:
+    request = await add_request(store)
+    first, second = await add_instances(store, request.id, 2)
+    async with store.uow() as uow:
+        for instance, kind in (
+            (first, "instance.created"),
+            (second, "instance.created"),
+            (first, "instance.build_started"),
+            (first, "instance.built"),
+        ):
+            new = NewEvent(kind, {"server_id": 7}, request_id=request.id, instance_id=instance.id)
+            await uow.events.add(new, now=NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        found = await uow.events.list_for_instance(
+            first.id, ["instance.created", "instance.built"]
+        )
+        none = await uow.events.list_for_instance(second.id, ["instance.built"])
+    assert [e.kind for e in found] == ["instance.created", "instance.built"]
+    assert all(e.instance_id == first.id for e in found)
+    assert none == []

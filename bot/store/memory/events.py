@@ -78,6 +78,12 @@ class MemoryEventRepo(Repo):
         events = sorted(self._t.events.values(), key=lambda e: e.id)
         return [copied(e) for e in events if e.operation_id == operation_id]
 
+    async def list_for_instance(
+        self, instance_id: int, kinds: Collection[str]
+    ) -> list[EventRecord]:
+        events = sorted(self._t.events.values(), key=lambda e: e.id)
+        return [copied(e) for e in events if e.instance_id == instance_id and e.kind in kinds]
+
 
 class MemoryAuditRepo(Repo):
     """Audit log of one memory unit of work; see `bot.provisioning.ports.AuditRepo`."""

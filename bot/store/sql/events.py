@@ -142,6 +142,16 @@ class SqlEventRepo(SqlRepo):
         )
         return [event_record(row) for row in rows.all()]
 
+    async def list_for_instance(
+        self, instance_id: int, kinds: Collection[str]
+    ) -> list[EventRecord]:
+        stmt = (
+            select(EventRow)
+            .where(EventRow.instance_id == instance_id, EventRow.kind.in_(list(kinds)))
+            .order_by(EventRow.id)
+        )
+        return [event_record(row) for row in (await self._session.scalars(stmt)).all()]
+
 
 class SqlAuditRepo(SqlRepo):
     """Audit log access; see `bot.provisioning.ports.AuditRepo`."""
