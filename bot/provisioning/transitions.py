@@ -1,7 +1,9 @@
 """State moves shared by the request lifecycle, the engine and the server operations.
 
-Each move is one compare-and-set in its own unit of work, written together with its outbox event,
-so a move and its notification are committed or lost together. Audit entries written outside a
+Each move is one compare-and-set in its own unit of work (or, with `Moves.apply`, in the
+caller's), written together with its outbox event, so a move and its notification are committed
+or lost together. A server's created, installing and built milestones are written once per
+panel server, however many workers or retries reach them. Audit entries written outside a
 larger unit go through `Moves.audit`.
 """
 
@@ -13,7 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.provisioning.events import Event, InstanceCancelled, InstanceEvent
+from bot.provisioning.events import (
+    INSTANCE_BUILD_STARTED,
+    INSTANCE_BUILT,
+    INSTANCE_CREATED,
+    Event,
+    InstanceCancelled,
+    InstanceEvent,
+)
 from bot.provisioning.model import InstanceRecord, InstanceState, JsonDict
 from bot.provisioning.ports import (
     RELEASE,
@@ -45,10 +54,23 @@ Sleep = Callable[[float], Awaitable[None]]
 S = InstanceState
 
 
+# Milestones a panel server passes once: a second one (a worker that lost its lease, a build
+# answer that arrived after tracking saw the build) is not written again.
+_ONCE_PER_SERVER = frozenset({INSTANCE_CREATED, INSTANCE_BUILD_STARTED, INSTANCE_BUILT})
+
+
 async def emit(
     uow: UnitOfWork, instance: InstanceRecord, event: InstanceEvent, now: datetime
 ) -> None:
-    """Write a server milestone in the caller's unit (the server's name is filled in)."""
+    """Write a server milestone in the caller's unit (the server's name is filled in).
+
+    Created, installing and built are written once per panel server: the caller's
+    compare-and-set has locked the row, so two writers of one milestone take turns here.
+    """
+    if event.KIND in _ONCE_PER_SERVER:
+        earlier = await uow.events.list_for_instance(instance.id, [event.KIND])
+        if any(e.payload.get("server_id") == event.server_id for e in earlier):
+            return
     payload = {**event.to_json(), "name": instance.name}
     new = NewEvent(event.KIND, payload, request_id=instance.request_id, instance_id=instance.id)
     await uow.events.add(new, now=now)
@@ -97,19 +119,35 @@ class Moves:
 
         Raises ServerAlreadyClaimedError when `change.server_id` is another instance's.
         """
-        now = self._clock()
         async with self._uow() as uow:
-            changed = await uow.instances.transition(
-                instance.id,
-                expected=[expected],
-                new=new,
-                now=now,
-                worker=self.worker if leased else None,
-                change=change,
-            )
-            if changed is not None and event is not None:
-                await emit(uow, changed, event, now)
+            changed = await self.apply(uow, instance, expected, new, change, event, leased=leased)
             await uow.commit()
+        return changed
+
+    async def apply(
+        self,
+        uow: UnitOfWork,
+        instance: InstanceRecord,
+        expected: InstanceState,
+        new: InstanceState,
+        change: InstanceChange,
+        event: InstanceEvent | None = None,
+        *,
+        leased: bool = True,
+    ) -> InstanceRecord | None:
+        """`step` in the caller's unit of work, which commits (so a tick can record many
+        results in one transaction)."""
+        now = self._clock()
+        changed = await uow.instances.transition(
+            instance.id,
+            expected=[expected],
+            new=new,
+            now=now,
+            worker=self.worker if leased else None,
+            change=change,
+        )
+        if changed is not None and event is not None:
+            await emit(uow, changed, event, now)
         return changed
 
     async def move(
@@ -126,15 +164,26 @@ class Moves:
     ) -> InstanceRecord | None:
         """`step` with the lease released (see there); moving back to planned or created
         clears the error unless one is given."""
+        change = self.released(new, error=error, next_check_at=next_check_at, finished=finished)
+        return await self.step(instance, expected, new, change, event, leased=leased)
+
+    def released(
+        self,
+        new: InstanceState,
+        *,
+        error: str | Unset | None = UNSET,
+        next_check_at: datetime | None = None,
+        finished: bool = False,
+    ) -> InstanceChange:
+        """The change of a `move` to `new`: lease released, next check and error set."""
         if error is UNSET and new in (S.CREATED, S.PLANNED):
             error = None
-        change = dataclasses.replace(
+        return dataclasses.replace(
             RELEASE,
             next_check_at=next_check_at,
             error=error,
             finished_at=self._clock() if finished else UNSET,
         )
-        return await self.step(instance, expected, new, change, event, leased=leased)
 
     async def audit(
         self,

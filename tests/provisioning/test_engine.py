@@ -11,6 +11,7 @@ from bot.provisioning import events
 from bot.provisioning.errors import AlreadyDecidedError
 from bot.provisioning.model import EventRecord, InstanceState, RequestState
 from bot.provisioning.outbox import OutboxConsumer
+from bot.provisioning.ports import InstanceChange
 from bot.provisioning.request import RequestLimits
 from bot.sandbox import BuildTiming, ScriptedFault
 from tests.provisioning.conftest import Harness, MakeHarness, creates, owner_servers
@@ -96,15 +97,44 @@ async def test_seed_example_completes_with_exact_bodies(
     ]
 
 
-async def test_build_waits_for_an_unbuilt_server_and_tracking_needs_no_per_server_reads(
+async def test_the_build_follows_the_create_at_once_without_waiting_for_a_tick(
     harness: Harness,
 ) -> None:
     record = await harness.submit_json(_many(3))
     harness.panel.reset_log()
+    report = await harness.engine.run_once()  # one tick: created, building, first check
+
+    _, instances = await harness.requests.get(record.id)
+    assert [i.state for i in instances] == [InstanceState.BUILDING] * 3
+    assert (report.created, report.builds_started) == (3, 3)
+    assert all(i.error is None for i in instances)  # the build is confirmed
     await harness.run_until_done(record.id)
-    # One GET per server before its build (is commissionStatus still 0?), none while tracking.
-    assert harness.panel.count("GET", r"^/servers/\d+$") == 3
+    # The create answer says `allocated`: no read before the build, and none while tracking.
+    assert harness.panel.count("GET", r"^/servers/\d+$") == 0
     assert harness.panel.count("POST", r"^/servers/\d+/build$") == 3
+
+
+async def test_a_created_server_left_by_a_crash_is_read_before_its_build(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(_many(1))
+    server = await harness.client.create_server(
+        (await harness.requests.get(record.id))[1][0].plan.create_body
+    )
+    async with harness.uow() as uow:  # as a worker that died after recording the create
+        (instance,) = await uow.instances.list_for_request(record.id)
+        await uow.instances.transition(
+            instance.id,
+            expected=[InstanceState.PLANNED],
+            new=InstanceState.CREATED,
+            now=harness.clock(),
+            change=InstanceChange(server_id=server.id, group_id=1),
+        )
+        await uow.commit()
+    harness.panel.reset_log()
+    await harness.run_until_done(record.id)
+    assert harness.panel.count("GET", r"^/servers/\d+$") == 1  # is commissionStatus still 0?
+    assert harness.panel.count("POST", r"^/servers/\d+/build$") == 1
 
 
 # -- exactly once under ambiguous creates -------------------------------------------------------
@@ -222,6 +252,9 @@ async def test_a_poll_tick_with_fifty_builds_in_flight_makes_one_panel_call(
     assert all(i.state is InstanceState.BUILDING for i in instances)
 
     h.panel.reset_log()
+    await h.engine.run_once()
+    assert h.panel.log == []  # the last tick's listing was less than a poll interval ago
+    h.clock.advance(1)  # VF_POLL_INTERVAL
     await h.engine.run_once()
     assert [(c.method, c.api_path) for c in h.panel.log] == [("GET", "/servers/user/1")]
 
