@@ -54,7 +54,7 @@ from bot.slack.policy import AccessPolicy
 from bot.slack.setup import SlackSetupError, connect_socket, make_slack_client
 from bot.slack.web import make_web_app
 from bot.store.sql import Database
-from bot.virtfusion import AiohttpVirtFusionClient, VirtFusionClient
+from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy, VirtFusionClient
 
 __all__ = [
     "Core",
@@ -86,6 +86,7 @@ def make_client(settings: Settings) -> VirtFusionClient:
         settings.panel_api_url,
         settings.virtfusion_api_token,
         timeout_s=settings.virtfusion_timeout,
+        retry=RetryPolicy(deadline_s=settings.panel_retry_s),
         rate_limit_per_s=settings.virtfusion_rate_limit,
         concurrency=settings.virtfusion_concurrency,
     )
@@ -119,7 +120,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         build_timeout_s=settings.vf_build_timeout,
         create_grace_s=settings.vf_create_grace,
         cleanup_failed=settings.vf_cleanup_failed,
-        lease_s=settings.vf_lease,
+        lease_s=settings.lease_s,
     )
 
 
@@ -281,7 +282,8 @@ class Runtime:
         except SlackApiError as error:
             logger.error("Slack rejected SLACK_BOT_TOKEN: %s", error.response.get("error"))
         if self._run_scheduler:
-            self.ticker.add("engine", self.core.engine.run_once, settings.vf_poll_interval)
+            # Ticks again at once while there is more to do; the interval bounds idle polling.
+            self.ticker.add("engine", self.core.engine.run_while_busy, settings.vf_poll_interval)
             self.ticker.add("slack", self.deliver, 1.0)
             self.ticker.add("operations", self._operations, 60)
             self.ticker.add("housekeeping", self._housekeeping, 600)

@@ -27,6 +27,7 @@ from bot.cli.common import (
     settings_of,
 )
 from bot.provisioning import events
+from bot.provisioning.engine import TickReport
 from bot.provisioning.errors import InvalidValueError, PlanError
 from bot.provisioning.events import (
     InstanceBuildStarted,
@@ -35,11 +36,13 @@ from bot.provisioning.events import (
     InstanceCreated,
     InstanceDeleted,
     InstanceFailed,
+    InstanceWaiting,
     RequestFinished,
     parse_event,
 )
 from bot.provisioning.intake import Origin
 from bot.provisioning.model import (
+    IN_FLIGHT_INSTANCE_STATES,
     TERMINAL_REQUEST_STATES,
     EventRecord,
     InstanceRecord,
@@ -51,6 +54,8 @@ from bot.provisioning.model import (
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import render_plan_text
 from bot.provisioning.request import RequestError
+from bot.provisioning.transitions import Sleep
+from bot.scheduler import Supervisor
 from bot.virtfusion import VirtFusionError
 
 __all__ = [
@@ -63,10 +68,13 @@ __all__ = [
     "cmd_worker",
     "describe_event",
     "exit_code_for",
+    "work",
 ]
 
 CLI_SUBSCRIBER = "cli"
 """The outbox subscriber whose events the CLI prints (`create --wait`, `worker`)."""
+
+_SHOWN = events.MILESTONES | {events.REQUEST_FINISHED, events.INSTANCE_WAITING}
 
 _STEP = {
     InstanceState.PLANNED: 0,
@@ -104,6 +112,8 @@ def describe_event(record: EventRecord) -> str:
             return f"{prefix} {e.name}: built ({ips}, {e.os})"
         case InstanceFailed() as e:
             return f"{prefix} {e.name}: FAILED: {e.error}"
+        case InstanceWaiting() as e:
+            return f"{prefix} {e.name}: waiting: {e.reason}"
         case InstanceDeleted() as e:
             return f"{prefix} {e.name}: server {e.server_id} deleted"
         case InstanceCancelled() as e:
@@ -173,9 +183,29 @@ async def cmd_create(args: argparse.Namespace, out: Console) -> int:
         return await _wait(core, record, out)
 
 
-async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
+def _supervisor(name: str, out: Console, sleep: Sleep) -> Supervisor:
+    """The loop's error edge: a panel or database failure is said once, waited out, and its
+    end said too; only a configuration error stops the loop."""
+
+    def tell(cause: str | None) -> None:
+        if cause is None:
+            out.print(f"{name}: working again.", markup=False)
+        else:
+            out.print(
+                f"{name}: cannot work right now ({cause}); retrying until it can. Nothing is "
+                "lost or done twice: servers already asked for are checked, not created again.",
+                markup=False,
+            )
+
+    return Supervisor(name, sleep=sleep, max_s=60.0, on_change=tell)
+
+
+async def _wait(
+    core: Core, record: RequestRecord, out: Console, *, sleep: Sleep = asyncio.sleep
+) -> int:
     """Run the engine here until the request ends, showing progress per server."""
     consumer = _cli_consumer(core, out)
+    supervisor = _supervisor("vfbot create --wait", out, sleep)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -187,9 +217,10 @@ async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
     try:
         with progress:
             while True:
-                await core.engine.run_once()
-                await consumer.drain()
-                current, instances = await core.requests.get(record.id)
+                seen = await supervisor.run(lambda: _tick_and_read(core, consumer, record.id))
+                if seen is None:
+                    continue  # the supervisor said why and waited
+                report, (current, instances) = seen
                 for inst in instances:
                     if inst.id not in tasks:
                         tasks[inst.id] = progress.add_task(inst.name, total=4, state="")
@@ -198,7 +229,8 @@ async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
                     )
                 if current.state in TERMINAL_REQUEST_STATES:
                     break
-                await asyncio.sleep(core.settings.vf_poll_interval)
+                if not report.busy:
+                    await sleep(core.settings.vf_poll_interval)
     except (KeyboardInterrupt, asyncio.CancelledError):
         out.print(
             f"\nStopped watching. {record.human_id} is saved and continues when `vfbot worker` "
@@ -211,13 +243,27 @@ async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
     return exit_code_for(current.state)
 
 
+async def _tick_and_read(
+    core: Core, consumer: OutboxConsumer, request_id: int
+) -> tuple[TickReport, tuple[RequestRecord, list[InstanceRecord]]]:
+    report = await core.engine.run_once()
+    await consumer.drain()
+    return report, await core.requests.get(request_id)
+
+
 def _cli_consumer(core: Core, out: Console) -> OutboxConsumer:
     async def show(event: EventRecord) -> None:
-        if event.kind in events.MILESTONES or event.kind == events.REQUEST_FINISHED:
+        if event.kind in _SHOWN:
             out.print(describe_event(event), markup=False)
             out.file.flush()  # marked delivered next: the line must not sit in a buffer
 
     return core.outbox(CLI_SUBSCRIBER, show)
+
+
+def _noted(instance: InstanceRecord) -> bool:
+    return instance.state in (InstanceState.FAILED, InstanceState.PLANNED) or (
+        instance.state in IN_FLIGHT_INSTANCE_STATES
+    )
 
 
 def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -> Table:
@@ -225,9 +271,8 @@ def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -
     for column in ("Name", "Server ID", "Group", "IPv4", "State"):
         table.add_column(column)
     for inst in instances:
-        state = inst.state.value + (
-            f": {inst.error}" if inst.error and inst.state is InstanceState.FAILED else ""
-        )
+        # A failed server's reason, or what vfbot is waiting for on an unfinished one.
+        state = inst.state.value + (f": {inst.error}" if inst.error and _noted(inst) else "")
         table.add_row(
             inst.name,
             str(inst.server_id or "-"),
@@ -240,17 +285,33 @@ def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -
 
 async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones."""
-    settings = settings_of(args)
-    async with open_core(settings) as core:
-        consumer = _cli_consumer(core, out)
-        out.print(f"vfbot worker {core.engine.worker_id} started; Ctrl+C stops it.", markup=False)
-        while True:
-            report = await core.engine.run_once()
-            await consumer.drain()
-            if args.until_idle and not await core.requests.has_work():
-                return EXIT_OK
-            if not report.busy:
-                await asyncio.sleep(settings.vf_poll_interval)
+    async with open_core(settings_of(args)) as core:
+        return await work(core, out, until_idle=args.until_idle)
+
+
+async def work(
+    core: Core, out: Console, *, until_idle: bool = False, sleep: Sleep = asyncio.sleep
+) -> int:
+    """`vfbot worker`'s loop: tick, print milestones, tick again at once while busy; a panel
+    or database outage is waited out (only a configuration error ends it)."""
+    consumer = _cli_consumer(core, out)
+    supervisor = _supervisor("vfbot worker", out, sleep)
+    out.print(f"vfbot worker {core.engine.worker_id} started; Ctrl+C stops it.", markup=False)
+
+    async def tick() -> tuple[TickReport, bool]:
+        report = await core.engine.run_once()
+        await consumer.drain()
+        return report, until_idle and not await core.requests.has_work()
+
+    while True:
+        done = await supervisor.run(tick)
+        if done is None:
+            continue  # the supervisor said why and waited
+        report, idle = done
+        if idle:
+            return EXIT_OK
+        if not report.busy:
+            await sleep(core.settings.vf_poll_interval)
 
 
 async def cmd_requests(args: argparse.Namespace, out: Console) -> int:

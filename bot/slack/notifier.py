@@ -49,6 +49,7 @@ _ROOT_CHANGES = {
     events.INSTANCE_FAILED,
     events.INSTANCE_DELETED,
     events.INSTANCE_CANCELLED,
+    events.INSTANCE_WAITING,
 }
 
 

@@ -283,9 +283,7 @@ async def test_list_for_instance_returns_its_milestones_of_the_kinds_asked(
             await uow.events.add(new, now=NOW)
         await uow.commit()
     async with store.uow() as uow:
-        found = await uow.events.list_for_instance(
-            first.id, ["instance.created", "instance.built"]
-        )
+        found = await uow.events.list_for_instance(first.id, ["instance.created", "instance.built"])
         none = await uow.events.list_for_instance(second.id, ["instance.built"])
     assert [e.kind for e in found] == ["instance.created", "instance.built"]
     assert all(e.instance_id == first.id for e in found)

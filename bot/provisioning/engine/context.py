@@ -147,7 +147,11 @@ class EngineContext:
                     continue
                 await self.work(due[0], step)
 
-        await asyncio.gather(*(lane() for _ in range(max(1, self.config.concurrency))))
+        # return_exceptions: a stopped tick still waits for every lane to hand its row back.
+        lanes = (lane() for _ in range(max(1, self.config.concurrency)))
+        for outcome in await asyncio.gather(*lanes, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         if report.more and not await self._any_due(states):
             report.more = False
 

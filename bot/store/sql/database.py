@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Self
 
-from sqlalchemy import event, select, text
+from sqlalchemy import Connection, event, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -90,6 +90,18 @@ def _set_sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPo
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+    # The driver's own transaction handling off: `_begin_immediate` opens every transaction.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Every SQLite transaction takes the write lock at BEGIN, waiting for it (busy_timeout).
+
+    A deferred transaction that reads, then writes after another connection committed cannot
+    wait: SQLite fails it at once with "database is locked" (its snapshot is stale), whatever
+    the busy timeout. Taking the lock up front makes concurrent writers queue instead.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -123,6 +135,7 @@ class Database:
         engine = create_async_engine(self._url, echo=self._echo, connect_args=connect_args)
         if self._dialect == "sqlite":
             event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+            event.listen(engine.sync_engine, "begin", _begin_immediate)
         try:
             async with engine.begin() as conn:
                 if self._dialect == "postgresql":

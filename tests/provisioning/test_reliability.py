@@ -1,0 +1,259 @@
+"""The engine under faults: adoption rules, unclear builds, milestones once, leases, fair
+tracking, and loops that outlive a database or panel outage."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections import Counter
+
+import pytest
+from rich.console import Console
+from sqlalchemy.exc import OperationalError
+
+from bot.app import build_core
+from bot.cli.requests import work
+from bot.config import load_settings
+from bot.provisioning import events
+from bot.provisioning.model import InstanceState, RequestState
+from bot.provisioning.request import RequestLimits
+from bot.sandbox import BuildTiming, ScriptedFault
+from bot.store.sql import Database
+from tests.provisioning.conftest import Harness, MakeHarness, Sleeps, creates, owner_servers
+
+S = InstanceState
+
+
+def _request(prague: int, amsterdam: int = 0, *, name: str = "web") -> dict[str, object]:
+    instances: list[dict[str, object]] = []
+    for suffix, group, count in (("prg", "Prague", prague), ("ams", "Amsterdam", amsterdam)):
+        if count:
+            instances.append(
+                {
+                    "name": f"{name}-{suffix}",
+                    "number_of_instances": count,
+                    "hypervisor_group": group,
+                    "template": "debian-12",
+                    "resources": {"memory": 1024, "disk": 25},
+                    "network": {"public_ip": False},
+                }
+            )
+    return {"project_name": name, "instances": instances}
+
+
+async def _milestones(h: Harness, request_id: int) -> Counter[tuple[int | None, str]]:
+    return Counter(
+        (e.instance_id, e.kind) for e in await h.events(request_id) if e.kind in events.MILESTONES
+    )
+
+
+# -- adoption ----------------------------------------------------------------------------------
+
+
+async def test_an_unclear_create_never_adopts_a_server_of_another_group(harness: Harness) -> None:
+    record = await harness.submit_json(_request(1))
+    (instance,) = (await harness.requests.get(record.id))[1]
+    # The create answers 500 without creating anything: its outcome is unclear to vfbot.
+    harness.panel.faults.script.append(ScriptedFault("POST", r"^/servers$", "500"))
+    await harness.engine.run_once()
+    (unknown,) = (await harness.requests.get(record.id))[1]
+    assert unknown.state is S.CREATE_UNKNOWN
+    assert "looking for the server on the panel until" in (unknown.error or "")
+    # Meanwhile an unnamed server of the same size appears for the same owner, in Amsterdam.
+    body = instance.plan.create_body.model_copy(update={"hypervisor_group_id": 2})
+    decoy = await harness.client.create_server(body)
+
+    final = await harness.run_until_done(record.id)
+
+    assert final.state is RequestState.COMPLETED
+    (built,) = (await harness.requests.get(record.id))[1]
+    assert built.server_id != decoy.id  # created again in Prague after the grace
+    assert built.group_id == 1
+    assert harness.panel.servers[decoy.id].name == ""  # left alone
+    assert len(owner_servers(harness.panel)) == 2
+
+
+async def test_an_unclear_create_adopts_its_own_server_and_records_the_panels_group(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(_request(0, 1))
+    harness.panel.faults.commit_then_fail, harness.panel.faults.commit_then_fail_count = "500", 1
+    final = await harness.run_until_done(record.id)
+
+    assert final.state is RequestState.COMPLETED
+    (built,) = (await harness.requests.get(record.id))[1]
+    assert len(owner_servers(harness.panel)) == 1 and creates(harness.panel) == 1
+    on_panel = harness.panel.servers[built.server_id or 0]
+    assert built.group_id == harness.panel.hypervisors[on_panel.hypervisor_id].group_id == 2
+    created = [e for e in await harness.events(record.id) if e.kind == events.INSTANCE_CREATED]
+    assert [(e.payload["group"], e.payload["reconciled"]) for e in created] == [("Amsterdam", True)]
+
+
+# -- unclear builds and milestones -------------------------------------------------------------
+
+
+async def test_a_5xx_on_a_build_asks_the_panel_and_builds_again_without_the_grace(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(_request(1))
+    harness.panel.faults.script.append(ScriptedFault("POST", r"^/servers/\d+/build$", "500"))
+    await harness.engine.run_once()
+
+    (instance,) = (await harness.requests.get(record.id))[1]
+    assert instance.state is S.CREATED  # the panel shows it unbuilt: the answer is clear
+    assert instance.error is not None and "did not build it" in instance.error
+    final = await harness.run_until_done(record.id, max_ticks=20)  # grace is 30 ticks
+
+    assert final.state is RequestState.COMPLETED
+    assert harness.panel.count("POST", r"^/servers/\d+/build$") == 2
+    kinds = [e.kind for e in await harness.events(record.id)]
+    assert kinds.count(events.INSTANCE_WAITING) == 1
+    assert kinds.count(events.INSTANCE_BUILD_STARTED) == 1
+
+
+async def test_a_build_committed_before_a_5xx_is_followed_at_once(harness: Harness) -> None:
+    record = await harness.submit_json(_request(1))
+    script = ScriptedFault("POST", r"^/servers/\d+/build$", "commit_then_500")
+    harness.panel.faults.script.append(script)
+    report = await harness.engine.run_once()
+
+    (instance,) = (await harness.requests.get(record.id))[1]
+    assert instance.state is S.BUILDING and instance.error is None  # confirmed by reading it
+    assert report.builds_started == 1
+    await harness.run_until_done(record.id)
+    assert harness.panel.count("POST", r"^/servers/\d+/build$") == 1
+    assert set((await _milestones(harness, record.id)).values()) == {1}
+
+
+async def test_a_build_without_an_answer_gets_its_milestone_once_from_tracking(
+    make_harness: MakeHarness,
+) -> None:
+    h = make_harness(timeout_s=0.3)
+    h.panel.faults.hang_s = 1
+    record = await h.submit_json(_request(2))
+    h.panel.faults.script.append(ScriptedFault("POST", r"^/servers/\d+/build$", "commit_then_hang"))
+    final = await h.run_until_done(record.id)
+
+    assert final.state is RequestState.COMPLETED
+    waits = [e for e in await h.events(record.id) if e.kind == events.INSTANCE_WAITING]
+    assert len(waits) == 1 and "build answer lost" in str(waits[0].payload["reason"])
+    milestones = await _milestones(h, record.id)
+    assert len(milestones) == 6 and set(milestones.values()) == {1}
+    assert h.panel.count("POST", r"^/servers/\d+/build$") == 2  # one per server
+
+
+# -- leases ------------------------------------------------------------------------------------
+
+
+async def test_only_the_rows_being_worked_on_are_leased_and_a_stop_frees_them(
+    make_harness: MakeHarness,
+) -> None:
+    h = make_harness(concurrency=2)
+    record = await h.submit_json(_request(8))
+    h.panel.faults.latency_s = 0.5  # creates take a while: stop the tick in the middle
+    tick = asyncio.create_task(h.engine.run_once())
+    for _ in range(200):
+        if creates(h.panel) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    _, instances = await h.requests.get(record.id)
+    leased = [i for i in instances if i.lease_owner is not None]
+    assert len(leased) == 2  # the two in flight, not a batch of them
+
+    tick.cancel()
+    await asyncio.gather(tick, return_exceptions=True)
+    _, instances = await h.requests.get(record.id)
+    assert [i for i in instances if i.lease_owner is not None] == []
+
+
+# -- fairness and the pipeline -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["memory"], indirect=True)  # 260 servers: keep it quick
+async def test_a_small_request_is_tracked_while_hundreds_are_in_flight(
+    make_harness: MakeHarness,
+) -> None:
+    h = make_harness(concurrency=16, batch=100)
+    h.panel.timing = BuildTiming(queued_s=0, build_s=10**6)  # the big request's builds hang on
+    for hypervisor in h.panel.hypervisors.values():
+        hypervisor.max_servers *= 10
+        hypervisor.max_memory_mb *= 10
+        hypervisor.max_storage_gb *= 10
+        hypervisor.max_cpu *= 10
+    limits = RequestLimits(max_instances=260)
+    big = await h.submit_json(_request(130, 130, name="big"), limits=limits)
+    for _ in range(20):
+        report = await h.engine.run_once()
+        if not report.busy:
+            break
+    _, instances = await h.requests.get(big.id)
+    assert [i.state for i in instances] == [S.BUILDING] * 260, {i.error for i in instances}
+
+    h.panel.timing = BuildTiming(queued_s=0, build_s=2)
+    small = await h.submit_json(_request(5, name="small"))
+    for _ in range(4):
+        await h.engine.run_once()
+        h.clock.advance(1)
+    record, servers = await h.requests.get(small.id)
+    assert record.state is RequestState.COMPLETED, [s.state for s in servers]
+    _, instances = await h.requests.get(big.id)
+    assert all(i.state is S.BUILDING for i in instances)
+
+
+# -- outages -----------------------------------------------------------------------------------
+
+
+class _FlakyDatabase:
+    """A started database whose units of work fail while `down` (as a locked or read-only
+    SQLite file does: the driver's error inside SQLAlchemy's)."""
+
+    def __init__(self, inner: Database) -> None:
+        self.inner = inner
+        self.down = 0  # units of work left to fail
+
+    def uow(self) -> object:
+        if self.down > 0:
+            self.down -= 1
+            raise OperationalError(
+                "UPDATE instances ...", {}, Exception("attempt to write a readonly database")
+            )
+        return self.inner.uow()
+
+
+async def test_the_worker_outlives_a_database_and_a_panel_outage(
+    harness: Harness, sleeps: Sleeps
+) -> None:
+    if not isinstance(harness.store, Database):
+        raise AssertionError("this test runs on SQLite")
+    flaky = _FlakyDatabase(harness.store)
+    settings = load_settings(
+        {
+            "VIRTFUSION_HOST": harness.sandbox.url,
+            "VIRTFUSION_API_TOKEN": "sandbox-token",
+            "VIRTFUSION_USER_ID": "1",
+            "VIRTFUSION_PACKAGE_ID": "1",
+            "VF_POLL_INTERVAL": "1",
+        },
+        env_file=None,
+    )
+    core = build_core(settings, harness.client, flaky, clock=harness.clock, sleep=sleeps)  # type: ignore[arg-type]
+    record = await harness.submit_json(_request(2))
+    harness.panel.timing = BuildTiming(queued_s=0, build_s=3)
+    flaky.down = 12  # the database is gone for the worker's first units of work
+    panel_down = ScriptedFault("GET", r"^/servers/user/1$", "503", times=25)  # then the panel
+    harness.panel.faults.script.append(panel_down)
+    buffer = io.StringIO()
+    out = Console(file=buffer, width=200)
+
+    code = await asyncio.wait_for(work(core, out, until_idle=True, sleep=sleeps), timeout=60)
+
+    printed = buffer.getvalue()
+    assert code == 0, printed
+    final, _ = await harness.requests.get(record.id)
+    assert final.state is RequestState.COMPLETED
+    # Each outage is told once (both came one after the other), and its end once.
+    assert printed.count("cannot work right now (the database: attempt to write a readonly") == 1
+    assert printed.count("cannot work right now (the panel: GET /servers/user/1") == 1
+    assert printed.count("working again") == 1
+    assert printed.index("working again") > printed.index("cannot work right now (the panel")
+    assert max(sleeps.waits) <= 60  # backed off, within bounds
