@@ -106,6 +106,7 @@ def serve_env(env: dict[str, str], slack_api_url: str) -> dict[str, str]:
         "SLACK_SIGNING_SECRET": "bench-signing-secret",
         "SLACK_API_URL": slack_api_url,
         "PORT": str(port),
+        "VF_REQUIRE_APPROVAL": "never",
     }
 
 
@@ -131,10 +132,20 @@ async def stop(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
-async def until(condition: Callable[[], object], *, timeout_s: float, what: str) -> float:
-    """Wait (checking every 20 ms) until `condition()` is truthy; the monotonic time then."""
+async def until(
+    condition: Callable[[], object],
+    *,
+    timeout_s: float,
+    what: str,
+    process: asyncio.subprocess.Process | None = None,
+) -> float:
+    """Wait (checking every 20 ms) until `condition()` is truthy; the monotonic time then.
+    A `process` that exits meanwhile ends the wait with what it printed."""
     deadline = time.monotonic() + timeout_s
     while True:
+        if process is not None and process.returncode is not None:
+            _, err = await process.communicate()
+            raise RuntimeError(f"vfbot exited {process.returncode}:\n{err.decode()[-3000:]}")
         value = condition()
         if asyncio.iscoroutine(value):
             value = await value

@@ -54,7 +54,12 @@ async def run(
                     env = serve_env(env, slack.api_url)
                 worker = await start_worker(env, Path(tmp), command=command)
                 try:
-                    await until(lambda: ended(db, record.id), timeout_s=600, what="the request")
+                    await until(
+                        lambda: ended(db, record.id),
+                        timeout_s=600,
+                        what="the request",
+                        process=worker,
+                    )
                 finally:
                     await stop(worker)
             async with db.uow() as uow:

@@ -41,7 +41,9 @@ async def run(in_flight: int, timeout_s: float, rate: float, poll_s: float) -> f
                 )
                 worker = await start_worker(env, Path(tmp))
                 try:
-                    await until(all_building, timeout_s=600, what="the big request building")
+                    await until(
+                        all_building, timeout_s=600, what="the big request building", process=worker
+                    )
                     panel.timing.build_s = 0.5
                     small = await submit(sandbox, db, 5, name="small")
                     started = time.monotonic()
