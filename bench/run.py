@@ -4,6 +4,7 @@ Measures, for requests of N servers on a real loopback HTTP panel and a SQLite d
 - wall time to plan, and to create + build + track every server (the sandbox's build time is
   driven by a fake clock, so this is vfbot's own overhead, not waiting for builds);
 - panel calls per server, and calls per tracking tick with everything in flight;
+- committed transactions per server (every one waits for the disk; deterministic);
 - peak Python memory (tracemalloc) during the run.
 Results go to stdout as a Markdown table; docs/benchmarks.md keeps the latest numbers.
 """
@@ -19,6 +20,9 @@ import uuid
 from pathlib import Path
 
 from pydantic import SecretStr
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Engine as SyncEngine
 
 from bot.provisioning.engine import Engine, EngineConfig
 from bot.provisioning.intake import Intake, Origin
@@ -63,6 +67,7 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
         # A fresh schema on PostgreSQL: each run's sandbox hands out server ids from 101 again.
         schema = f"bench_{uuid.uuid4().hex[:12]}" if database_url else None
         db = Database(database_url or f"sqlite:///{Path(tmp) / 'bench.db'}", schema=schema)
+        await db.upgrade()
         await db.start()
         async with running_sandbox(panel) as sandbox:
             client = AiohttpVirtFusionClient(
@@ -90,6 +95,7 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
                     approval_required=False,
                 )
                 panel.reset_log()
+                commits = _count_commits()
                 started = time.perf_counter()
                 ticks = 0
                 track_calls: list[int] = []
@@ -110,6 +116,7 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
                         raise RuntimeError("did not finish")
                     clock.advance(10)
                 run_s = time.perf_counter() - started
+                committed = commits.stop()
                 _, peak = tracemalloc.get_traced_memory()
                 tracemalloc.stop()
                 calls = len(panel.log)
@@ -125,8 +132,24 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
         "per_server_ms": 1000 * run_s / servers,
         "calls_per_server": calls / servers,
         "calls_per_tracking_tick": max(track_calls) if track_calls else float("nan"),
+        "commits_per_server": committed / servers,
         "peak_mib": peak / 2**20,
     }
+
+
+class _count_commits:  # used like a function
+    """Counts COMMITs on every SQLAlchemy engine from now until `stop()`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        event.listen(SyncEngine, "commit", self._seen)
+
+    def _seen(self, _: Connection) -> None:
+        self.count += 1
+
+    def stop(self) -> int:
+        event.remove(SyncEngine, "commit", self._seen)
+        return self.count
 
 
 async def _drop_schema(url: str, schema: str) -> None:
@@ -151,15 +174,15 @@ def main() -> None:
     args = parser.parse_args()
     print(
         "| servers | plan (s) | create+build+track (s) | per server (ms) | panel calls / server "
-        "| calls / tracking tick | peak memory (MiB) |"
+        "| calls / tracking tick | commits / server | peak memory (MiB) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.servers:
         r = asyncio.run(run(n, args.concurrency, args.database_url))
         print(
             f"| {n} | {r['plan_s']:.2f} | {r['run_s']:.2f} | {r['per_server_ms']:.1f} "
             f"| {r['calls_per_server']:.2f} | {r['calls_per_tracking_tick']:.0f} "
-            f"| {r['peak_mib']:.1f} |",
+            f"| {r['commits_per_server']:.1f} | {r['peak_mib']:.1f} |",
             flush=True,
         )
 

@@ -24,13 +24,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
+from bot.config import DatabaseSettings, Settings
 from bot.health import database_check, panel_check
 from bot.provisioning.engine import Engine, EngineConfig
 from bot.provisioning.intake import Intake
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.request import RequestLimits
 from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import (
@@ -53,7 +54,7 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.policy import AccessPolicy
 from bot.slack.setup import SlackSetupError, connect_socket, make_slack_client
 from bot.slack.web import make_web_app
-from bot.store.sql import Database
+from bot.store.sql import Database, database_password
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy, VirtFusionClient
 
 __all__ = [
@@ -64,7 +65,9 @@ __all__ = [
     "engine_config",
     "engine_defaults",
     "make_client",
+    "make_database",
     "open_core",
+    "prepare_database",
     "request_limits",
     "secrets_of",
     "utcnow",
@@ -117,6 +120,8 @@ def engine_config(settings: Settings) -> EngineConfig:
         worker_id=worker,
         concurrency=settings.virtfusion_concurrency,
         poll_interval_s=settings.vf_poll_interval,
+        # A step the panel refused for now is tried again after three polls (30 s by default).
+        retry_backoff_s=min(30.0, 3 * settings.vf_poll_interval),
         build_timeout_s=settings.vf_build_timeout,
         create_grace_s=settings.vf_create_grace,
         cleanup_failed=settings.vf_cleanup_failed,
@@ -124,17 +129,62 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
-def secrets_of(settings: Settings) -> list[str]:
+def secrets_of(settings: Settings | DatabaseSettings) -> list[str]:
     """Every secret value in the settings, for the log redactor."""
-    values = [settings.virtfusion_api_token]
-    for secret in (
-        settings.slack_bot_token,
-        settings.slack_app_token,
-        settings.slack_signing_secret,
-    ):
-        if secret is not None:
-            values.append(secret)
-    return [v.get_secret_value() for v in values]
+    password = database_password(settings.database_url)
+    found = [password] if password else []
+    if isinstance(settings, Settings):
+        for secret in (
+            settings.virtfusion_api_token,
+            settings.slack_bot_token,
+            settings.slack_app_token,
+            settings.slack_signing_secret,
+        ):
+            if secret is not None:
+                found.append(secret.get_secret_value())
+    return found
+
+
+def make_database(database_url: str) -> Database:
+    """The store DATABASE_URL names, not opened yet."""
+    return Database(database_url)
+
+
+# Waits between attempts to reach the database at start-up: about two minutes in all, then
+# the error stands (a supervisor restarts the process).
+_START_WAITS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0, 30.0)
+
+
+async def prepare_database(db: Database, *, upgrade: bool, sleep: Sleep = asyncio.sleep) -> None:
+    """Open `db`. With `upgrade` (`serve` and `worker`), first create it if it is missing or
+    apply pending migrations, under the upgrade lock, and log what was done; a database that
+    cannot be reached yet is waited for. Raises `DatabaseUnavailableError`."""
+    if upgrade:
+        for wait_s in (*_START_WAITS_S, None):
+            try:
+                result, created = await db.upgrade()
+                break
+            except DatabaseUnavailableError as error:
+                if not error.transient or wait_s is None:
+                    raise
+                logger.warning("%s Trying again in %.0f s.", error, wait_s)
+                await sleep(wait_s)
+        if created:
+            logger.warning(
+                "Created a new, empty database: %s (DATABASE_URL), schema revision %s. If vfbot "
+                "ran before with data, stop it and restore that database instead.",
+                db.target.name,
+                result.after,
+            )
+        elif result.applied:
+            logger.warning(
+                "Upgraded %s from schema revision %s to %s: %s.",
+                db.target.name,
+                result.before,
+                result.after,
+                "; ".join(str(r) for r in result.applied),
+            )
+    await db.start()
 
 
 @dataclass
@@ -193,10 +243,15 @@ async def open_core(
     clock: Clock = utcnow,
     client: VirtFusionClient | None = None,
     sleep: Sleep = asyncio.sleep,
+    upgrade: bool = False,
 ) -> AsyncIterator[Core]:
-    """Start the database and panel client, yield the core, close both on exit."""
-    db = Database(settings.database_url)
-    await db.start()
+    """Start the database and panel client, yield the core, close both on exit.
+
+    Only `upgrade` (`vfbot worker`) creates or migrates the database (`prepare_database`);
+    otherwise a missing or older database raises `DatabaseUnavailableError`.
+    """
+    db = make_database(settings.database_url)
+    await prepare_database(db, upgrade=upgrade, sleep=sleep)
     panel = client or make_client(settings)
     try:
         yield build_core(settings, panel, db, clock=clock, sleep=sleep)
@@ -236,7 +291,8 @@ class Runtime:
         self._process_before_response = process_before_response
         self.slack = slack_client or make_slack_client(settings)
         self.panel = panel_client or make_client(settings)
-        self.db = Database(settings.database_url)
+        self.db = make_database(settings.database_url)
+        self._sleep = sleep
         self.core = build_core(settings, self.panel, self.db, clock=clock, sleep=sleep)
         self.ticker = Ticker()
         self.deps: SlackDeps | None = None
@@ -249,9 +305,13 @@ class Runtime:
         self._stopped = False
 
     async def start(self) -> None:
-        """Open the database, wire Slack, listen, connect, and start ticking."""
+        """Open (create or upgrade) the database, wire Slack, listen, connect, start ticking."""
         settings = self.settings
-        await self.db.start()
+        try:
+            await prepare_database(self.db, upgrade=True, sleep=self._sleep)
+        except DatabaseUnavailableError:
+            await self.stop()  # the panel client is open already
+            raise
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(
             self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel

@@ -10,6 +10,7 @@ from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     SecretStr,
@@ -19,9 +20,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.store.sql import check_database_url
+
 __all__ = [
     "ConfigError",
+    "DatabaseSettings",
     "Settings",
+    "load_database_settings",
     "load_settings",
     "normalize_panel_url",
     "parse_duration",
@@ -48,8 +53,23 @@ def _split_list(value: object) -> object:
     return value
 
 
+def _database_url(value: str) -> str:
+    check_database_url(value)
+    return value.strip()
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 IdList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
+LogLevel = Annotated[str, AfterValidator(_log_level)]
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///vfbot.db"
 
 # What a valid value looks like, per variable, for the error message.
 _EXAMPLES: dict[str, str] = {
@@ -163,7 +183,7 @@ class Settings(BaseSettings):
     virtfusion_concurrency: int = Field(default=4, ge=1, le=64)
 
     # -- storage ---------------------------------------------------------------------------------
-    database_url: str = "sqlite+aiosqlite:///vfbot.db"
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
 
     # -- the provisioning engine -----------------------------------------------------------------
     vf_max_instances: int = Field(default=20, ge=1, le=500)
@@ -196,7 +216,7 @@ class Settings(BaseSettings):
     vf_notify_channel: str | None = None
     vf_group_cache: Duration = 300.0
 
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
 
     @field_validator("virtfusion_host")
     @classmethod
@@ -210,14 +230,6 @@ class Settings(BaseSettings):
         if not value.get_secret_value().strip():
             raise ValueError("is empty")
         return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
-        return level
 
     @property
     def panel_api_url(self) -> str:
@@ -240,6 +252,29 @@ class Settings(BaseSettings):
     def lease_s(self) -> float:
         """How long a worker owns a row it works on (VF_LEASE, renewed while it works)."""
         return self.vf_lease if self.vf_lease is not None else self.create_call_s + 30
+
+
+class DatabaseSettings(BaseSettings):
+    """What `vfbot db` reads: the database alone, so it runs without the panel's settings."""
+
+    model_config = Settings.model_config
+
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
+    log_level: LogLevel = "INFO"
+
+
+def load_database_settings(
+    env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+) -> DatabaseSettings:
+    """Read and check DATABASE_URL and LOG_LEVEL; raise ConfigError listing the problems."""
+    overrides = {
+        k.lower(): v for k, v in (env or {}).items() if k.lower() in DatabaseSettings.model_fields
+    }
+    try:
+        # pydantic-settings parses the strings; its stubs type each keyword as the field's type.
+        return DatabaseSettings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
 
 
 def load_settings(

@@ -1,8 +1,9 @@
 """`make demo`: run vfbot against the sandbox panel with no accounts, then stop the sandbox.
 
 Starts the sandbox on a free loopback port in a background thread, points a throw-away
-configuration at it (SQLite in a temporary directory), and runs `vfbot check`,
-`vfbot hypervisors` and `vfbot create -f examples/create.json --yes --wait`.
+configuration at it (SQLite in a temporary directory), and runs `vfbot db upgrade` (creating the
+database), `vfbot check`, `vfbot hypervisors` and
+`vfbot create -f examples/create.json --yes --wait`.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def main(*, fast: bool = False) -> int:
         previous = os.getcwd()
         os.chdir(tmp)  # no developer .env is read
         steps = [
+            ["db", "upgrade"],
             ["check"],
             ["hypervisors"],
             ["create", "-f", str(EXAMPLE), "--yes", "--wait"],

@@ -66,7 +66,7 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilte
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "apscheduler"):
+    for noisy in ("aiohttp.access", "apscheduler", "alembic"):  # vfbot logs what migrations did
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     quiet_libraries()
     return redactor

@@ -18,38 +18,62 @@ from typing import TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import ConfigError
+from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
 from bot.virtfusion import AuthError, ForbiddenError, VirtFusionError
 
-__all__ = ["FATAL", "Supervisor", "Ticker", "failure_text"]
+__all__ = ["Supervisor", "Ticker", "failure_text", "fatal"]
 
 logger = logging.getLogger("bot.scheduler")
 
 T = TypeVar("T")
 
-FATAL: tuple[type[Exception], ...] = (ConfigError, AuthError, ForbiddenError)
-"""Errors no retry can fix: the configuration (or the panel token) must change."""
+
+def fatal(error: BaseException) -> bool:
+    """Whether no retry can fix `error`: the configuration or the panel token must change, or
+    the database is not the one to use (missing, outdated, refused, or its file vanished).
+
+    A read-only, full, locked or unreachable database may come back by itself: retried.
+    """
+    if isinstance(error, ConfigError | AuthError | ForbiddenError):
+        return True
+    if isinstance(error, DatabaseUnavailableError):
+        return error.problem.setup or error.problem is DatabaseProblem.VANISHED
+    return False
 
 
 def failure_text(error: BaseException) -> str:
-    """What went wrong, in one line: the panel's error, or the database driver's own words
-    (a SQLAlchemy error keeps them in `orig`, without the SQL statement)."""
+    """What went wrong, in one sentence: the panel's error, the store's own sentence, or the
+    database driver's words (a SQLAlchemy error keeps them in `orig`, without the SQL)."""
+    if isinstance(error, DatabaseUnavailableError):
+        return str(error)
     if isinstance(error, VirtFusionError):
-        return f"the panel: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-    cause = getattr(error, "orig", None)
-    if isinstance(cause, BaseException):
-        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-        return f"the database: {text}"
-    text = str(error).splitlines()[0] if str(error) else ""
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+        text = f"The panel failed: {_first_line(error)}"
+    elif isinstance(cause := getattr(error, "orig", None), BaseException):
+        text = f"The database failed: {_first_line(cause)}"
+    else:
+        text = f"{type(error).__name__}: {_first_line(error)}"
+    return text if text.endswith(".") else text + "."
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).splitlines()
+    return lines[0] if lines and lines[0] else type(error).__name__
+
+
+def _subject(error: BaseException) -> str:
+    if isinstance(error, DatabaseUnavailableError) or hasattr(error, "orig"):
+        return "database"
+    return "panel" if isinstance(error, VirtFusionError) else "work"
 
 
 class Supervisor:
-    """Runs a loop's job, surviving every failure but a configuration error.
+    """Runs a loop's job, surviving every failure no retry can fix (`fatal`).
 
-    The first failure (and each new kind) is logged once with a reference; repeats are debug
-    lines. Then it waits (`sleep`, growing from `base_s` to `max_s`; 0 for a caller that waits
-    on its own) and the job returns None. `on_change(text)` hears the failure's one-line cause
-    when it starts or changes, and `on_change(None)` when a run succeeds again.
+    The first failure, and each new kind, is one warning (with a reference; a traceback only
+    for an unexpected error); repeats are debug lines. Then it waits (`sleep`, growing from
+    `base_s` to `max_s`) and the job returns None. When a run succeeds again that is one more
+    line. `on_change(text)` hears the failure's one-line cause when it starts or changes, and
+    `on_change(None)` when it is over.
     """
 
     def __init__(
@@ -66,20 +90,25 @@ class Supervisor:
         self._sleep, self._base_s, self._max_s = sleep, base_s, max_s
         self._on_change = on_change
         self._cause: str | None = None
+        self._subject = "work"
 
     async def run(self, job: Callable[[], Awaitable[T]]) -> T | None:
         """The job's result, or None after a failure was logged and waited out."""
         try:
             result = await job()
-        except FATAL:
-            raise
-        except Exception as error:  # noqa: BLE001  # the loop's error edge: logged in _failed
+        except Exception as error:  # the loop's error edge: logged in _failed
+            if fatal(error):
+                raise
             self._failed(error)
-            if self._base_s > 0:
-                await self._sleep(min(self._max_s, self._base_s * 2 ** (self.failures - 1)))
+            await self._sleep(min(self._max_s, self._base_s * 2 ** (self.failures - 1)))
             return None
         if self.failures:
-            logger.warning("%s works again after %d failed attempt(s)", self.name, self.failures)
+            logger.warning(
+                "The %s answers again; %s carries on (%d failed attempt(s)).",
+                self._subject,
+                self.name,
+                self.failures,
+            )
             self.failures, self._cause = 0, None
             if self._on_change is not None:
                 self._on_change(None)
@@ -89,16 +118,17 @@ class Supervisor:
         self.failures += 1
         cause = failure_text(error)
         if cause == self._cause:
-            logger.debug("%s still failing (%d): %s", self.name, self.failures, cause)
+            logger.debug("%s: still failing (%d): %s", self.name, self.failures, cause)
             return
-        self._cause = cause
+        self._cause, self._subject = cause, _subject(error)
         reference = uuid.uuid4().hex[:8]
+        expected = isinstance(error, VirtFusionError | DatabaseUnavailableError)
         logger.warning(
-            "%s failed (reference %s): %s; retrying until it works",
+            "%s Retrying until it answers (%s, reference %s).",
+            cause,
             self.name,
             reference,
-            cause,
-            exc_info=None if isinstance(error, VirtFusionError) else error,
+            exc_info=None if expected else error,
         )
         if self._on_change is not None:
             self._on_change(cause)
@@ -111,19 +141,25 @@ class Ticker:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
         self._running: set[asyncio.Task[object]] = set()
+        self._down: dict[str, tuple[str, str]] = {}  # job -> (what, the error it last met)
 
     def add(self, name: str, job: Callable[[], Awaitable[object]], interval_s: float) -> None:
         """Register `job` under `name`; a tick that is still running is never doubled."""
-
-        supervisor = Supervisor(f"job {name}", base_s=0)  # the interval is the wait
 
         async def trampoline() -> None:
             task = asyncio.current_task()
             if task is not None:
                 self._running.add(task)
             try:
-                await supervisor.run(job)
-            except FATAL:  # the scheduler's error edge: log, keep ticking
+                await job()
+                if (down := self._down.pop(name, None)) is not None:
+                    logger.warning("job %s: the %s answers again", name, down[0])
+            except DatabaseUnavailableError as error:
+                # One line naming the cause (no traceback), once per cause: ticks keep retrying.
+                self._once(name, "database", str(error), logging.ERROR)
+            except VirtFusionError as error:
+                self._once(name, "panel", failure_text(error), logging.WARNING)
+            except Exception:  # the scheduler's error edge: log, keep ticking
                 reference = uuid.uuid4().hex[:8]
                 logger.exception("job %s failed (reference %s)", name, reference)
             finally:
@@ -141,6 +177,11 @@ class Ticker:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+
+    def _once(self, name: str, what: str, text: str, level: int) -> None:
+        if self._down.get(name) != (what, text):
+            logger.log(level, "job %s: %s", name, text)
+        self._down[name] = (what, text)
 
     def kick(self, name: str) -> None:
         """Ask for job `name` to run now instead of waiting for its next interval."""

@@ -1,18 +1,23 @@
-"""Shared fixtures: a clean environment for every test, an isolated CWD and a threaded sandbox."""
+"""Shared fixtures: a clean environment for every test, an isolated CWD, a threaded sandbox, and
+`vfbot` (the command line run in-process, with what it printed and logged)."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+import bot.cli
+from bot.cli import main
+from bot.redact import RedactingFilter, configure_logging
 from bot.sandbox import BuildTiming, PanelState, running_sandbox
 
 _ENV_PREFIXES = ("VIRTFUSION_", "VF_", "SLACK_")
@@ -100,3 +105,49 @@ def sandbox_thread(sandbox_state: PanelState) -> Iterator[ThreadedSandbox]:
         if thread.is_alive():
             loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
+
+
+@dataclass
+class Run:
+    """One `vfbot` invocation: exit code, stdout, stderr and every log line it produced."""
+
+    code: int
+    out: str
+    err: str
+    logs: str
+
+    @property
+    def everything(self) -> str:
+        return "\n".join((self.out, self.err, self.logs))
+
+
+Vfbot = Callable[..., Run]
+
+
+@pytest.fixture
+def vfbot(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    restore_logging: logging.Logger,
+) -> Vfbot:
+    """Run `main(argv)` and collect its output.
+
+    `configure_logging` replaces the root handlers; caplog's handler is put back *before* the
+    redacting one, so `logs` holds what the code logged, unredacted: a leak shows up here.
+    """
+
+    def configure(level: str, secrets: list[str]) -> RedactingFilter:
+        redactor = configure_logging(level, secrets)
+        logging.getLogger().handlers.insert(0, caplog.handler)
+        return redactor
+
+    monkeypatch.setattr(bot.cli, "configure_logging", configure)
+
+    def run(*argv: str) -> Run:
+        out = io.StringIO()
+        code = main(list(argv), stdout=out)
+        captured = capsys.readouterr()
+        return Run(code, out.getvalue(), captured.err, caplog.text)
+
+    return run

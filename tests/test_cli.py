@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,7 +29,6 @@ from bot.provisioning.errors import (
     UnknownServerError,
 )
 from bot.provisioning.servers.checks import CheckStep, Outcome
-from bot.redact import RedactingFilter, configure_logging
 from bot.virtfusion import (
     AiohttpVirtFusionClient,
     AuthError,
@@ -42,28 +38,12 @@ from bot.virtfusion import (
     RetryPolicy,
     VirtFusionClient,
 )
-from tests.conftest import ThreadedSandbox
+from tests.conftest import ThreadedSandbox, Vfbot
+from tests.databases import new_sqlite_file
 
 TOKEN = "sandbox-token"
 WRONG_TOKEN = "wrong-token-8d2f6c1e"  # obviously fake
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "create.json"
-
-
-@dataclass
-class Run:
-    """One `vfbot` invocation: exit code, stdout, stderr and every log line it produced."""
-
-    code: int
-    out: str
-    err: str
-    logs: str
-
-    @property
-    def everything(self) -> str:
-        return "\n".join((self.out, self.err, self.logs))
-
-
-Vfbot = Callable[..., Run]
 
 
 @pytest.fixture
@@ -89,41 +69,12 @@ def panel(
         "VIRTFUSION_PACKAGE_ID": "1",
         "VIRTFUSION_RATE_LIMIT": "1000",  # the default 5/s would make every test crawl
         "VIRTFUSION_TIMEOUT": "5s",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{isolated_cwd / 'vfbot.db'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{new_sqlite_file(isolated_cwd / 'vfbot.db')}",
         "VF_POLL_INTERVAL": "0.05",
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
     return sandbox_thread
-
-
-@pytest.fixture
-def vfbot(
-    capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-    restore_logging: logging.Logger,
-) -> Vfbot:
-    """Run `main(argv)` and collect its output.
-
-    `configure_logging` replaces the root handlers; caplog's handler is put back *before* the
-    redacting one, so `logs` holds what the code logged, unredacted: a leak shows up here.
-    """
-
-    def configure(level: str, secrets: list[str]) -> RedactingFilter:
-        redactor = configure_logging(level, secrets)
-        logging.getLogger().handlers.insert(0, caplog.handler)
-        return redactor
-
-    monkeypatch.setattr(bot.cli, "configure_logging", configure)
-
-    def run(*argv: str) -> Run:
-        out = io.StringIO()
-        code = main(list(argv), stdout=out)
-        captured = capsys.readouterr()
-        return Run(code, out.getvalue(), captured.err, caplog.text)
-
-    return run
 
 
 @pytest.fixture

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-import bot.cli
-from bot.cli import main
 from bot.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bot.provisioning.servers.model import TrafficSummary, format_bytes
-from bot.redact import RedactingFilter, configure_logging
-from tests.conftest import ThreadedSandbox
+from tests.conftest import ThreadedSandbox, Vfbot
+from tests.databases import new_sqlite_file
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "create.json"
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    logs: str
-
-
-Vfbot = Callable[..., Run]
 
 
 @pytest.fixture
@@ -46,7 +29,7 @@ def panel(
         "VIRTFUSION_PACKAGE_ID": "1",
         "VIRTFUSION_RATE_LIMIT": "1000",
         "VIRTFUSION_TIMEOUT": "5s",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{isolated_cwd / 'vfbot.db'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{new_sqlite_file(isolated_cwd / 'vfbot.db')}",
         "VF_POLL_INTERVAL": "0.05",
     }
     for name, value in settings.items():
@@ -54,31 +37,6 @@ def panel(
     # Queue tasks finish at once, so `power` never has to wait for the sandbox's clock.
     sandbox_thread.state.timing.power_s = 0
     return sandbox_thread
-
-
-@pytest.fixture
-def vfbot(
-    capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-    restore_logging: logging.Logger,
-) -> Vfbot:
-    """Run `main(argv)`; `logs` holds what the code logged, before redaction."""
-
-    def configure(level: str, secrets: list[str]) -> RedactingFilter:
-        redactor = configure_logging(level, secrets)
-        logging.getLogger().handlers.insert(0, caplog.handler)
-        return redactor
-
-    monkeypatch.setattr(bot.cli, "configure_logging", configure)
-
-    def run(*argv: str) -> Run:
-        out = io.StringIO()
-        code = main(list(argv), stdout=out)
-        captured = capsys.readouterr()
-        return Run(code, out.getvalue(), captured.err, caplog.text)
-
-    return run
 
 
 @pytest.fixture

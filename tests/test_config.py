@@ -11,6 +11,7 @@ from bot.config import (
     _EXAMPLES,
     ConfigError,
     Settings,
+    load_database_settings,
     load_settings,
     normalize_panel_url,
     parse_duration,
@@ -172,6 +173,49 @@ def test_several_problems_are_reported_together_with_examples() -> None:
         assert example in line, line
     assert "VIRTFUSION_API_TOKEN is not set" in message
     assert ".env.example" in message
+
+
+def test_a_bad_database_url_is_listed_with_the_other_problems() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            {
+                **MINIMAL,
+                "VIRTFUSION_USER_ID": "alice",
+                "DATABASE_URL": "mysql://vfbot:s3cret-pw@db/vfbot",
+            },
+            env_file=None,
+        )
+    problems = info.value.problems
+    assert len(problems) == 2
+    [line] = [p for p in problems if p.startswith("DATABASE_URL ")]
+    assert line == (
+        "DATABASE_URL has the scheme 'mysql'; vfbot supports SQLite and PostgreSQL; expected "
+        "sqlite+aiosqlite:///vfbot.db or postgresql+asyncpg://user@host/db"
+    )
+    assert "s3cret-pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("postgresql://vfbot:s3cret-pw@db:5432x/vfbot", "DATABASE_URL is malformed"),
+        ("sqlite://", "DATABASE_URL names an in-memory SQLite database"),
+        ("vfbot.db", "DATABASE_URL is not a URL"),
+    ],
+)
+def test_malformed_database_urls_are_configuration_problems(url: str, problem: str) -> None:
+    message = problems(DATABASE_URL=url)
+    assert problem in message and "s3cret-pw" not in message
+
+
+def test_database_settings_need_no_panel_settings(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("DATABASE_URL=postgres://vfbot@db/vfbot\nLOG_LEVEL=debug\n")
+    settings = load_database_settings(env_file=tmp_path / ".env")
+    assert (settings.database_url, settings.log_level) == ("postgres://vfbot@db/vfbot", "DEBUG")
+    assert load_database_settings(env_file=None).database_url == "sqlite+aiosqlite:///vfbot.db"
+    with pytest.raises(ConfigError) as info:
+        load_database_settings({"DATABASE_URL": "sqlite://"}, env_file=None)
+    assert info.value.problems[0].startswith("DATABASE_URL names an in-memory SQLite database")
 
 
 def test_every_setting_has_an_example_of_a_valid_value() -> None:

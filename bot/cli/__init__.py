@@ -1,8 +1,9 @@
 """The `vfbot` command line: the parser, settings and logging set-up, and the CLI's error edge.
 
 One module per command group: ``panel`` (check, hypervisors, servers, server, sandbox),
-``requests`` (create, requests, status, cancel, worker), ``servers`` (day-2 commands) and
-``serve``; what they share (exit codes, settings, actor, confirm, error wording) is in ``common``.
+``requests`` (create, requests, status, cancel, worker), ``servers`` (day-2 commands), ``db``
+(upgrade, current, backup) and ``serve``; what they share (exit codes, settings, actor, confirm,
+error wording) is in ``common``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rich.console import Console
 
 from bot import __version__
 from bot.app import secrets_of
-from bot.cli import common, panel, requests, serve, servers
+from bot.cli import common, db, panel, requests, serve, servers
 from bot.cli.common import Command, run_command
 from bot.config import ConfigError, load_settings
 from bot.redact import configure_logging
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     requests.add_parsers(sub.add_parser)
     servers.add_parsers(sub.add_parser)
     serve.add_parsers(sub.add_parser)
+    db.add_parsers(sub.add_parser)
     panel.add_sandbox_parser(sub.add_parser)
     return parser
 
@@ -52,7 +54,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     level = "DEBUG" if args.verbose else "WARNING"
     secrets: list[str] = []
     try:
-        settings = load_settings() if args.command != "sandbox" else None
+        # `vfbot db` reads the database settings alone (its parser sets `load_settings`).
+        load = getattr(args, "load_settings", load_settings)
+        settings = load() if args.command != "sandbox" else None
         if settings is not None:
             secrets.extend(secrets_of(settings))
             level = "DEBUG" if args.verbose else settings.log_level

@@ -18,6 +18,7 @@ from rich.console import Console
 import bot.virtfusion as vf
 from bot.config import ConfigError, Settings
 from bot.provisioning import errors as err
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.servers.checks import CheckStep, Outcome
 
 __all__ = [
@@ -94,6 +95,11 @@ async def run_command(command: Command, args: argparse.Namespace, out: Console) 
     except vf.VirtFusionError as error:
         out.print(panel_error_text(error), markup=False, style="red")
         return EXIT_FAILED
+    except DatabaseUnavailableError as error:
+        # The adapter's sentence names the cause and what to do; a setup problem (no database,
+        # an older schema, a refused login) is a configuration error.
+        out.print(str(error), markup=False, style="red")
+        return EXIT_CONFIG if error.problem.setup else EXIT_FAILED
 
 
 def error_text(error: err.ProvisioningError) -> str:

@@ -197,7 +197,7 @@ def _supervisor(name: str, out: Console, sleep: Sleep) -> Supervisor:
                 markup=False,
             )
 
-    return Supervisor(name, sleep=sleep, max_s=60.0, on_change=tell)
+    return Supervisor(name, sleep=sleep, max_s=_MAX_WAIT_S, on_change=tell)
 
 
 async def _wait(
@@ -283,9 +283,19 @@ def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -
     return table
 
 
+# The longest wait between ticks while the panel or the database fails.
+_MAX_WAIT_S = 60.0
+
+
 async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
-    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones."""
-    async with open_core(settings_of(args)) as core:
+    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones.
+
+    Creates or upgrades the database at start. A panel or database that fails is waited for
+    (one warning, then one line when it is back); a database that is not the one to use (its
+    file vanished, an outdated schema) stops the worker with its cause, so it never claims
+    work it cannot record.
+    """
+    async with open_core(settings_of(args), upgrade=True) as core:
         return await work(core, out, until_idle=args.until_idle)
 
 
@@ -295,7 +305,7 @@ async def work(
     """`vfbot worker`'s loop: tick, print milestones, tick again at once while busy; a panel
     or database outage is waited out (only a configuration error ends it)."""
     consumer = _cli_consumer(core, out)
-    supervisor = _supervisor("vfbot worker", out, sleep)
+    supervisor = Supervisor("the worker", sleep=sleep, max_s=_MAX_WAIT_S)  # logs, once
     out.print(f"vfbot worker {core.engine.worker_id} started; Ctrl+C stops it.", markup=False)
 
     async def tick() -> tuple[TickReport, bool]:

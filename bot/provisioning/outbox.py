@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.provisioning.model import EventRecord
-from bot.provisioning.ports import UnitOfWork
+from bot.provisioning.ports import DatabaseUnavailableError, UnitOfWork
 
 __all__ = ["DeliveryDeferredError", "Handler", "OutboxConsumer"]
 
@@ -95,6 +95,8 @@ class OutboxConsumer:
                 "%s deferred event %d %s: %s", self._subscriber, event.id, event.kind, deferred
             )
             return False
+        except DatabaseUnavailableError:
+            raise  # not this event's fault: the drain stops, the event is retried after expiry
         except Exception:  # an error edge: the event stays leased and is retried after expiry
             reference = uuid.uuid4().hex[:8]
             logger.exception(

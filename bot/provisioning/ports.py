@@ -38,6 +38,8 @@ __all__ = [
     "UNSET",
     "AuditRepo",
     "Claim",
+    "DatabaseProblem",
+    "DatabaseUnavailableError",
     "EventRepo",
     "InstanceChange",
     "InstanceRepo",
@@ -72,6 +74,53 @@ UNSET: Final = Unset.UNSET
 
 class StoreError(Exception):
     """Base class for expected failures raised by the store."""
+
+
+class DatabaseProblem(Enum):
+    """Why the database cannot be used; the adapter decides which from the driver's error."""
+
+    MISSING = "missing"  # nothing at DATABASE_URL (no SQLite file, no such database, no tables)
+    VANISHED = "vanished"  # the SQLite file was deleted or replaced while vfbot had it open
+    OUTDATED = "outdated"  # an older schema: `vfbot db upgrade` brings it up to date
+    UNKNOWN_SCHEMA = "unknown schema"  # a newer vfbot's schema, or tables vfbot did not write
+    READ_ONLY = "read-only"
+    DISK_FULL = "disk full"
+    LOCKED = "locked"  # another process holds a lock longer than the wait allows
+    UNREACHABLE = "unreachable"  # the server does not answer, or dropped the connection
+    REFUSED = "refused"  # the server answered but refused the login or the access
+    IO_ERROR = "I/O error"  # the file is damaged or the disk fails
+
+    @property
+    def transient(self) -> bool:
+        """True when trying again later may work without anyone changing anything."""
+        return self in (DatabaseProblem.LOCKED, DatabaseProblem.UNREACHABLE)
+
+    @property
+    def setup(self) -> bool:
+        """True when the fix is in the setup (DATABASE_URL, a missing upgrade), not at run time."""
+        return self in (
+            DatabaseProblem.MISSING,
+            DatabaseProblem.OUTDATED,
+            DatabaseProblem.UNKNOWN_SCHEMA,
+            DatabaseProblem.REFUSED,
+        )
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database cannot be used; ``str()`` is one line naming the cause and what to do.
+
+    Raised by the SQL adapter in place of the driver's error; nothing of the failed unit of work
+    was committed, so no intent is lost by it.
+    """
+
+    def __init__(self, problem: DatabaseProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+    @property
+    def transient(self) -> bool:
+        """True when trying again later may work (a lock, a connection)."""
+        return self.problem.transient
 
 
 class ServerAlreadyClaimedError(StoreError):
@@ -412,9 +461,9 @@ class EventRepo(Protocol):
         ...
 
     async def list_for_instance(
-        self, instance_id: int, kinds: Collection[str]
+        self, request_id: int, instance_id: int, kinds: Collection[str]
     ) -> list[EventRecord]:
-        """Return the server's milestones of these kinds, in order."""
+        """Return the events of these kinds of one server of the request, in order."""
         ...
 
 

@@ -68,7 +68,7 @@ async def emit(
     compare-and-set has locked the row, so two writers of one milestone take turns here.
     """
     if event.KIND in _ONCE_PER_SERVER:
-        earlier = await uow.events.list_for_instance(instance.id, [event.KIND])
+        earlier = await uow.events.list_for_instance(instance.request_id, instance.id, [event.KIND])
         if any(e.payload.get("server_id") == event.server_id for e in earlier):
             return
     payload = {**event.to_json(), "name": instance.name}

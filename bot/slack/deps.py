@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.provisioning.intake import Intake
 from bot.provisioning.plan import Plan
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import Servers
 from bot.provisioning.transitions import Moves
@@ -50,6 +51,8 @@ class Background:
     async def _guard(work: Coroutine[object, object, None], name: str) -> None:
         try:
             await work
+        except DatabaseUnavailableError as error:  # the cause in one line, no traceback
+            logger.error("slack %s: %s", name, error)
         except Exception:  # an error edge: a listener's follow-up must not die silently
             reference = uuid.uuid4().hex[:8]
             logger.exception("slack %s failed (reference %s)", name, reference)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import bot.virtfusion as vf
 from bot.provisioning import errors as err
 from bot.provisioning.model import RequestRecord, RequestState
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.request import Problem
 from bot.provisioning.servers.checks import CheckStep, Outcome
 from bot.slack.ids import COMMAND
@@ -17,6 +18,7 @@ from bot.slack.mrkdwn import escape, mention, truncate
 
 __all__ = [
     "check_detail",
+    "database_error_text",
     "decided_text",
     "error_text",
     "panel_error_text",
@@ -78,6 +80,19 @@ def panel_error_text(error: vf.VirtFusionError) -> str:
             "try again in a minute."
         )
     return f"The VirtFusion panel answered with an error: {fact}. Try again in a minute."
+
+
+def database_error_text(error: DatabaseUnavailableError) -> str:
+    """vfbot's database failed (the operator's log has the details and the fix)."""
+    if error.transient:
+        return (
+            f"vfbot's database is {error.problem.value} right now, so nothing changed. "
+            "Try again in a minute."
+        )
+    return (
+        f"vfbot's database cannot be used ({error.problem.value}), so nothing changed; "
+        f"{_ASK_OPERATOR} (vfbot's log says what to fix)."
+    )
 
 
 def check_detail(step: CheckStep) -> str:

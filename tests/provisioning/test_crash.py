@@ -86,6 +86,7 @@ async def test_sigkills_and_panel_faults_over_two_groups_still_build_each_server
     rng = random.Random(SEED)
     panel = PanelState(seed=SEED, timing=BuildTiming(queued_s=0.1, build_s=0.3))
     db = Database(f"sqlite:///{tmp_path / 'crash.db'}")
+    await db.upgrade()
     await db.start()
     async with running_sandbox(panel) as sandbox:
         client = AiohttpVirtFusionClient(sandbox.api_url, SecretStr("sandbox-token"))
@@ -178,7 +179,15 @@ async def test_sigkills_and_panel_faults_over_two_groups_still_build_each_server
             took_over = time.monotonic() - killed_at
             assert took_over < LEASE_S + 3, f"{name}'s rows {held} were not taken over"
             await asyncio.sleep(0.05)
-        out, err = await asyncio.wait_for(last.communicate(), timeout=45)
+        try:
+            out, err = await asyncio.wait_for(last.communicate(), timeout=45)
+        except TimeoutError:
+            last.kill()
+            _, err = await last.communicate()
+            async with db.uow() as uow:
+                rows = await uow.instances.list_for_request(record.id)
+            states = [(i.name, i.state.value, i.error, i.lease_owner) for i in rows]
+            raise AssertionError(f"w3 did not finish: {states}\n{err.decode()[-4000:]}") from None
         printed.append(out)
         assert last.returncode == 0, err.decode()
         assert time.monotonic() - started < 45

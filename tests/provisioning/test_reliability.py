@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections import Counter
 
 import pytest
 from rich.console import Console
-from sqlalchemy.exc import OperationalError
 
 from bot.app import build_core
 from bot.cli.requests import work
 from bot.config import load_settings
 from bot.provisioning import events
 from bot.provisioning.model import InstanceState, RequestState
+from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
 from bot.provisioning.request import RequestLimits
 from bot.sandbox import BuildTiming, ScriptedFault
 from bot.store.sql import Database
@@ -204,8 +205,8 @@ async def test_a_small_request_is_tracked_while_hundreds_are_in_flight(
 
 
 class _FlakyDatabase:
-    """A started database whose units of work fail while `down` (as a locked or read-only
-    SQLite file does: the driver's error inside SQLAlchemy's)."""
+    """A started database whose units of work fail while `down` (as the SQL adapter reports a
+    read-only SQLite file)."""
 
     def __init__(self, inner: Database) -> None:
         self.inner = inner
@@ -214,14 +215,14 @@ class _FlakyDatabase:
     def uow(self) -> object:
         if self.down > 0:
             self.down -= 1
-            raise OperationalError(
-                "UPDATE instances ...", {}, Exception("attempt to write a readonly database")
+            raise DatabaseUnavailableError(
+                DatabaseProblem.READ_ONLY, "The SQLite file x is read-only (attempt to write)."
             )
         return self.inner.uow()
 
 
 async def test_the_worker_outlives_a_database_and_a_panel_outage(
-    harness: Harness, sleeps: Sleeps
+    harness: Harness, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
 ) -> None:
     if not isinstance(harness.store, Database):
         raise AssertionError("this test runs on SQLite")
@@ -239,21 +240,51 @@ async def test_the_worker_outlives_a_database_and_a_panel_outage(
     core = build_core(settings, harness.client, flaky, clock=harness.clock, sleep=sleeps)  # type: ignore[arg-type]
     record = await harness.submit_json(_request(2))
     harness.panel.timing = BuildTiming(queued_s=0, build_s=3)
-    flaky.down = 12  # the database is gone for the worker's first units of work
+    flaky.down = 12  # the database is read-only for the worker's first units of work
     panel_down = ScriptedFault("GET", r"^/servers/user/1$", "503", times=25)  # then the panel
     harness.panel.faults.script.append(panel_down)
-    buffer = io.StringIO()
-    out = Console(file=buffer, width=200)
+    caplog.set_level(logging.WARNING, logger="bot.scheduler")
+    out = Console(file=io.StringIO(), width=200)
 
     code = await asyncio.wait_for(work(core, out, until_idle=True, sleep=sleeps), timeout=60)
 
-    printed = buffer.getvalue()
-    assert code == 0, printed
+    assert code == 0
     final, _ = await harness.requests.get(record.id)
     assert final.state is RequestState.COMPLETED
-    # Each outage is told once (both came one after the other), and its end once.
-    assert printed.count("cannot work right now (the database: attempt to write a readonly") == 1
-    assert printed.count("cannot work right now (the panel: GET /servers/user/1") == 1
-    assert printed.count("working again") == 1
-    assert printed.index("working again") > printed.index("cannot work right now (the panel")
+    # Each outage is one warning (they came one after the other), and its end one more.
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.scheduler"]
+    assert [line.split(" Retrying")[0] for line in lines[:2]] == [
+        "The SQLite file x is read-only (attempt to write).",
+        "The panel failed: GET /servers/user/1 failed with HTTP 503: Service Unavailable.",
+    ]
+    assert len(lines) == 3 and lines[2].startswith("The panel answers again; the worker carries on")
+    assert all(r.exc_info is None for r in caplog.records if r.name == "bot.scheduler")
     assert max(sleeps.waits) <= 60  # backed off, within bounds
+
+
+async def test_a_database_that_is_not_the_one_to_use_stops_the_worker(
+    harness: Harness, sleeps: Sleeps
+) -> None:
+    if not isinstance(harness.store, Database):
+        raise AssertionError("this test runs on SQLite")
+    flaky = _FlakyDatabase(harness.store)
+    settings = load_settings(
+        {
+            "VIRTFUSION_HOST": harness.sandbox.url,
+            "VIRTFUSION_API_TOKEN": "sandbox-token",
+            "VIRTFUSION_USER_ID": "1",
+            "VIRTFUSION_PACKAGE_ID": "1",
+        },
+        env_file=None,
+    )
+    core = build_core(settings, harness.client, flaky, clock=harness.clock, sleep=sleeps)  # type: ignore[arg-type]
+    vanished = DatabaseUnavailableError(DatabaseProblem.VANISHED, "The SQLite file x vanished.")
+
+    def gone() -> object:
+        raise vanished
+
+    flaky.uow = gone  # type: ignore[method-assign]
+    out = Console(file=io.StringIO(), width=200)
+    with pytest.raises(DatabaseUnavailableError):
+        await work(core, out, sleep=sleeps)
+    assert sleeps.waits == []

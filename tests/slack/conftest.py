@@ -21,6 +21,7 @@ from bot.redact import BODY_LOGGERS, quiet_libraries
 from bot.sandbox import BuildTiming, FakeClock, PanelState, SandboxServer, running_sandbox
 from bot.slack import ids
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy
+from tests.databases import new_sqlite_file
 from tests.slack import signing
 from tests.slack.blockkit import check_blocks, check_view
 from tests.slack.fake_slack import FakeSlack, running_fake_slack
@@ -200,6 +201,7 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     root.setLevel(logging.DEBUG)
     saved = {name: logging.getLogger(name).level for name in BODY_LOGGERS}
     quiet_libraries()  # as configure_logging does in production
+    database = tmp_path / "slack.db"  # a test may put a file there before its first `make()`
     async with (
         running_sandbox(panel) as sandbox,
         running_fake_slack(
@@ -222,7 +224,7 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
                 "VIRTFUSION_USER_ID": "1",
                 "VIRTFUSION_PACKAGE_ID": "1",
                 "VIRTFUSION_HYPERVISOR_GROUP_ID": "1",
-                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'slack.db'}",
+                "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
                 "SLACK_SIGNING_SECRET": signing.TEST_SIGNING_SECRET,
                 "SLACK_API_URL": slack.api_url,
@@ -239,6 +241,8 @@ async def slack_env(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
                     del env["SLACK_SIGNING_SECRET"]
                 env.setdefault("SLACK_APP_TOKEN", slack.app_token)
             settings = load_settings(env, env_file=None)
+            if not database.exists():  # what `vfbot db upgrade` makes, without the wait
+                new_sqlite_file(database)
             runtime = Runtime(
                 settings,
                 clock=clock,

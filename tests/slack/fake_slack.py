@@ -200,6 +200,16 @@ class FakeSlack:
                 return message
         return None
 
+    def seed_message(self, channel: str, ts: str, text: str = "") -> None:
+        """A bot message posted before this fake started (by an older vfbot, say); later
+        messages get later timestamps."""
+        self._messages.setdefault(channel, []).append(
+            {"type": "message", "user": BOT_USER_ID, "channel": channel, "ts": ts, "text": text}
+        )
+        seconds, _, micros = ts.partition(".")
+        seen = ((int(seconds) - _TS_BASE) * 1_000_000 + int(micros)) // 100
+        self._seq = itertools.count(max(next(self._seq), seen + 1))
+
     def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
         """Replies to the parent message `ts`, without the parent."""
         return [

@@ -75,6 +75,7 @@ def _shows_done(slack: FakeSlack, operation: Operation) -> bool:
 async def test_sigkill_while_posting_delete_approvals_repeats_at_most_one(tmp_path: Path) -> None:
     panel = PanelState()
     db = Database(f"sqlite:///{tmp_path / 'ops.db'}")
+    await db.upgrade()
     await db.start()
     async with running_sandbox(panel) as sandbox, running_fake_slack(BOT_TOKEN) as slack:
         client = AiohttpVirtFusionClient(sandbox.api_url, SecretStr(panel.token))

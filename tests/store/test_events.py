@@ -283,8 +283,10 @@ async def test_list_for_instance_returns_its_milestones_of_the_kinds_asked(
             await uow.events.add(new, now=NOW)
         await uow.commit()
     async with store.uow() as uow:
-        found = await uow.events.list_for_instance(first.id, ["instance.created", "instance.built"])
-        none = await uow.events.list_for_instance(second.id, ["instance.built"])
+        kinds = ["instance.created", "instance.built"]
+        found = await uow.events.list_for_instance(request.id, first.id, kinds)
+        none = await uow.events.list_for_instance(request.id, second.id, ["instance.built"])
+        elsewhere = await uow.events.list_for_instance(request.id + 1, first.id, kinds)
     assert [e.kind for e in found] == ["instance.created", "instance.built"]
     assert all(e.instance_id == first.id for e in found)
-    assert none == []
+    assert none == [] and elsewhere == []

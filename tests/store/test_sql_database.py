@@ -1,7 +1,8 @@
-"""SQL only: URL normalisation, `Database` lifecycle, schema creation and SQLite pragmas."""
+"""SQL only: URL checks, `Database` lifecycle, creating nothing by accident, SQLite pragmas."""
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from pathlib import Path
@@ -10,10 +11,11 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.provisioning.ports import NewAudit
-from bot.store.sql import Database, normalize_database_url
+from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError, NewAudit
+from bot.store.sql import Database, check_database_url, normalize_database_url
+from bot.store.sql.schema import head_revision
 from bot.store.sql.tables import Base
-from tests.databases import PG_URL, postgres_reachable
+from tests.databases import PG_URL, new_sqlite_file, postgres_reachable
 from tests.store.conftest import NOW
 
 TABLES = {
@@ -48,6 +50,33 @@ def test_normalize_database_url_rejects_other_schemes(url: str) -> None:
     with pytest.raises(ValueError) as info:
         normalize_database_url(url)
     assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("vfbot.db", "is not a URL of the form scheme://…"),
+        ("mysql://u:secret@h/db", "has the scheme 'mysql'; vfbot supports SQLite and PostgreSQL"),
+        ("postgresql://u:secret@h:port/db", "is malformed (check the port"),
+        ("postgresql://u:secret@h:99999/db", "has the port 99999, outside 1-65535"),
+        ("postgresql://u:secret@h", "names no database; put its name after the host"),
+        ("sqlite://", "names an in-memory SQLite database, lost when vfbot exits"),
+        ("sqlite:///:memory:", "names an in-memory SQLite database, lost when vfbot exits"),
+    ],
+)
+def test_check_database_url_says_what_is_wrong(url: str, problem: str) -> None:
+    with pytest.raises(ValueError) as info:
+        check_database_url(url)
+    assert str(info.value).startswith(problem)
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:///vfbot.db", "sqlite+aiosqlite:////var/lib/vfbot/vfbot.db", "postgres://u:p@h/db"],
+)
+def test_check_database_url_accepts_usable_urls(url: str) -> None:
+    check_database_url(url)
 
 
 def test_schema_is_validated() -> None:
@@ -86,17 +115,38 @@ async def test_start_fails_cleanly_when_unreachable() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    database = Database(f"postgresql://postgres@127.0.0.1:{port}/test")
-    with pytest.raises(OSError):
+    database = Database(f"postgresql://postgres:hunter2@127.0.0.1:{port}/test")
+    with pytest.raises(DatabaseUnavailableError) as info:
         await database.start()
+    assert info.value.problem is DatabaseProblem.UNREACHABLE and info.value.transient
+    assert str(info.value) == (
+        f'Cannot reach PostgreSQL database "test" at 127.0.0.1:{port} (connection refused); '
+        "check that PostgreSQL is running and that DATABASE_URL's host and port are right."
+    )
     assert await database.ping() is False
     with pytest.raises(RuntimeError):
         database.uow()
 
 
-async def test_start_creates_every_table_and_keeps_data(tmp_path: Path) -> None:
+async def test_start_never_creates_a_missing_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "vfbot.db"
+    database = Database(f"sqlite:///{path}")
+    for attempt in (database.start, database.status):
+        with pytest.raises(DatabaseUnavailableError) as info:
+            await attempt()
+        assert info.value.problem is DatabaseProblem.MISSING
+        assert str(info.value) == (
+            f"There is no database at {path}; run `vfbot db upgrade` to create it, or check "
+            "DATABASE_URL."
+        )
+    assert os.listdir(tmp_path) == []
+
+
+async def test_upgrade_creates_every_table_and_a_restart_keeps_data(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'vfbot.db'}"
     first = Database(url)
+    result, created = await first.upgrade()
+    assert created and result.after == head_revision()
     await first.start()
     try:
         async with first.uow() as uow:
@@ -104,8 +154,10 @@ async def test_start_creates_every_table_and_keeps_data(tmp_path: Path) -> None:
             await uow.commit()
     finally:
         await first.stop()
-    # A restart (or a second replica) finds the tables and creates nothing twice.
+    # A restart (or a second replica) upgrades nothing and finds the data.
     second = Database(url)
+    result, created = await second.upgrade()
+    assert not created and result.applied == ()
     await second.start()
     try:
         async with second.uow() as uow:
@@ -118,7 +170,8 @@ async def test_start_creates_every_table_and_keeps_data(tmp_path: Path) -> None:
             names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     finally:
         await engine.dispose()
-    assert names == TABLES == set(Base.metadata.tables)
+    assert names == TABLES | {"alembic_version"}
+    assert set(Base.metadata.tables) == TABLES
 
 
 async def test_postgresql_schema_is_created_and_holds_the_tables() -> None:
@@ -128,6 +181,7 @@ async def test_postgresql_schema_is_created_and_holds_the_tables() -> None:
     database = Database(PG_URL, schema=schema)
     admin = create_async_engine(PG_URL)
     try:
+        await database.upgrade()
         await database.start()
         async with database.uow() as uow:
             await uow.audit.add(NewAudit("a", "x", "t", "ok"), at=NOW)
@@ -140,7 +194,7 @@ async def test_postgresql_schema_is_created_and_holds_the_tables() -> None:
             names = {name for (name,) in found}
             actors = await conn.execute(text(f'SELECT actor FROM "{schema}".audit_log'))
             assert [actor for (actor,) in actors] == ["a"]
-        assert names == TABLES
+        assert names == TABLES | {"alembic_version"}
     finally:
         await database.stop()
         async with admin.begin() as conn:
@@ -149,7 +203,7 @@ async def test_postgresql_schema_is_created_and_holds_the_tables() -> None:
 
 
 async def test_sqlite_pragmas(tmp_path: Path) -> None:
-    database = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    database = Database(f"sqlite:///{new_sqlite_file(tmp_path / 'p.db')}")
     await database.start()
     try:
         async with database.uow() as uow:

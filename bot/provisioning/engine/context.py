@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from bot.provisioning.events import InstanceFailed, InstanceWaiting
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
-from bot.provisioning.ports import Claim, InstanceChange
+from bot.provisioning.ports import Claim, DatabaseUnavailableError, InstanceChange
 from bot.provisioning.transitions import Context
 from bot.virtfusion import NotFoundError, Server, VirtFusionError
 
@@ -177,6 +177,8 @@ class EngineContext:
         except asyncio.CancelledError:
             await self.release(instance)  # stopping: the next worker need not wait
             raise
+        except DatabaseUnavailableError:
+            raise  # the whole tick stops; the lease runs out and the row is taken again
         except Exception:
             reference = uuid.uuid4().hex[:8]
             logger.exception("%s: step failed (reference %s)", instance.name, reference)

@@ -9,11 +9,12 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.errors import ProvisioningError
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.slack import commands
 from bot.slack.blocks.help import unknown_command_text
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.listeners.common import Invocation, replier
-from bot.slack.messages import error_text, panel_error_text
+from bot.slack.messages import database_error_text, error_text, panel_error_text
 from bot.slack.parse import split_command, suggest
 from bot.virtfusion import VirtFusionError
 
@@ -71,3 +72,6 @@ async def _run(
         await reply(error_text(error))
     except VirtFusionError as error:
         await reply(panel_error_text(error))
+    except DatabaseUnavailableError as error:
+        logger.error("/vf %s: %s", command.name, error)
+        await reply(database_error_text(error))

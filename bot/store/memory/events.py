@@ -79,10 +79,14 @@ class MemoryEventRepo(Repo):
         return [copied(e) for e in events if e.operation_id == operation_id]
 
     async def list_for_instance(
-        self, instance_id: int, kinds: Collection[str]
+        self, request_id: int, instance_id: int, kinds: Collection[str]
     ) -> list[EventRecord]:
         events = sorted(self._t.events.values(), key=lambda e: e.id)
-        return [copied(e) for e in events if e.instance_id == instance_id and e.kind in kinds]
+        return [
+            copied(e)
+            for e in events
+            if e.request_id == request_id and e.instance_id == instance_id and e.kind in kinds
+        ]
 
 
 class MemoryAuditRepo(Repo):

@@ -4,9 +4,23 @@ The only package importing SQLAlchemy. Every state change is one compare-and-set
 ``UPDATE ... WHERE state IN (:expected)`` and every claim is one atomic statement, so SQLite (one
 writer at a time) and PostgreSQL (``FOR UPDATE SKIP LOCKED`` / ``ON CONFLICT``) agree. One module
 per table group: ``requests``, ``instances``, ``events`` (outbox and audit), ``operations`` and
-``slack`` (the Slack adapter's own tables).
+``slack`` (the Slack adapter's own tables). Around them: ``database`` (engines, units of work),
+``schema`` (Alembic revisions; scripts in ``migrations/``), ``errors`` (driver errors become
+`DatabaseUnavailableError`) and ``sqlite`` (pragmas, file checks, backups).
 """
 
-from bot.store.sql.database import Database, SqlUnitOfWork, normalize_database_url
+from bot.store.sql.database import (
+    Database,
+    SqlUnitOfWork,
+    check_database_url,
+    database_password,
+    normalize_database_url,
+)
 
-__all__ = ["Database", "SqlUnitOfWork", "normalize_database_url"]
+__all__ = [
+    "Database",
+    "SqlUnitOfWork",
+    "check_database_url",
+    "database_password",
+    "normalize_database_url",
+]

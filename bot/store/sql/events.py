@@ -143,11 +143,16 @@ class SqlEventRepo(SqlRepo):
         return [event_record(row) for row in rows.all()]
 
     async def list_for_instance(
-        self, instance_id: int, kinds: Collection[str]
+        self, request_id: int, instance_id: int, kinds: Collection[str]
     ) -> list[EventRecord]:
+        # By request first: ix_events_request_id_id narrows it to the request's stream.
         stmt = (
             select(EventRow)
-            .where(EventRow.instance_id == instance_id, EventRow.kind.in_(list(kinds)))
+            .where(
+                EventRow.request_id == request_id,
+                EventRow.instance_id == instance_id,
+                EventRow.kind.in_(list(kinds)),
+            )
             .order_by(EventRow.id)
         )
         return [event_record(row) for row in (await self._session.scalars(stmt)).all()]

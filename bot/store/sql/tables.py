@@ -143,7 +143,6 @@ class EventRow(Base):
     __table_args__ = (
         Index("ix_events_request_id_id", "request_id", "id"),
         Index("ix_events_operation_id_id", "operation_id", "id"),
-        Index("ix_events_instance_id", "instance_id"),
     )
 
     id: Mapped[int] = mapped_column(_Id, primary_key=True, autoincrement=True)
