@@ -29,6 +29,17 @@ from bot.virtfusion import AiohttpVirtFusionClient
 DEFAULTS = EngineDefaults(user_id=1, package_id=1, default_group_id=1)
 
 
+async def open_database(path: Path) -> Database:
+    """A started SQLite database at `path`, created at the current schema (versions with
+    migrations create it with `upgrade`, older ones with `start`)."""
+    db = Database(f"sqlite:///{path}")
+    upgrade = getattr(db, "upgrade", None)
+    if upgrade is not None:
+        await upgrade()
+    await db.start()
+    return db
+
+
 def roomy(panel: PanelState) -> PanelState:
     """Give every hypervisor room for a thousand small servers."""
     for hypervisor in panel.hypervisors.values():

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from _common import roomy, submit
+from _common import open_database, roomy, submit
 from pydantic import SecretStr
 
 from bot.provisioning.engine import Engine, EngineConfig
@@ -27,7 +27,6 @@ from bot.provisioning.ports import UnitOfWork
 from bot.provisioning.requests import RequestService
 from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import BuildTiming, FakeClock, PanelState, running_sandbox
-from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient
 
 
@@ -69,8 +68,7 @@ async def run(servers: int, ticks: int) -> list[tuple[int, int, float]]:
     clock = FakeClock()
     panel = roomy(PanelState(clock=clock, timing=BuildTiming(queued_s=0, build_s=10**6)))
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        await db.start()
+        db = await open_database(Path(tmp) / "bench.db")
         try:
             async with running_sandbox(panel) as sandbox:
                 record = await submit(sandbox, db, servers)

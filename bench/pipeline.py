@@ -16,10 +16,19 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from _common import ended, roomy, serve_env, start_worker, stop, submit, until, worker_env
+from _common import (
+    ended,
+    open_database,
+    roomy,
+    serve_env,
+    start_worker,
+    stop,
+    submit,
+    until,
+    worker_env,
+)
 
 from bot.sandbox import BuildTiming, PanelState, running_sandbox
-from bot.store.sql import Database
 from tests.slack.fake_slack import running_fake_slack
 
 
@@ -34,8 +43,7 @@ async def run(
     panel = roomy(PanelState(timing=BuildTiming(queued_s=0, build_s=0)))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
-        db = Database(f"sqlite:///{path}")
-        await db.start()
+        db = await open_database(path)
         try:
             async with (
                 running_sandbox(panel) as sandbox,

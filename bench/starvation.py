@@ -14,19 +14,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ended, roomy, start_worker, stop, submit, until, worker_env
+from _common import ended, open_database, roomy, start_worker, stop, submit, until, worker_env
 
 from bot.provisioning.model import InstanceState
 from bot.sandbox import BuildTiming, PanelState, running_sandbox
-from bot.store.sql import Database
 
 
 async def run(in_flight: int, timeout_s: float, rate: float, poll_s: float) -> float | None:
     panel = roomy(PanelState(timing=BuildTiming(queued_s=0, build_s=3600)))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
-        db = Database(f"sqlite:///{path}")
-        await db.start()
+        db = await open_database(path)
         try:
             async with running_sandbox(panel) as sandbox:
                 big = await submit(sandbox, db, in_flight, name="big")
