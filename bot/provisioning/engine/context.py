@@ -104,7 +104,8 @@ class EngineContext:
                 request_states=request_states,
             )
             claimed = await uow.instances.claim(claim)
-            await uow.commit()
+            if claimed:  # an empty claim changed nothing: no commit (and no fsync) for it
+                await uow.commit()
         return claimed
 
     async def release(self, instance: InstanceRecord, *, after_s: float | None = None) -> None:
@@ -128,28 +129,35 @@ class EngineContext:
         """
         started = self.clock()
         budget = timedelta(seconds=self.config.poll_interval_s)
+        lanes = max(1, self.config.concurrency)
+        first = await self.claim(states, limit=min(lanes, self.config.batch))  # one per slot
+        if not first:
+            return
         stopping = await self._stopping_requests()
-        taken = 0
+        taken = len(first)
 
-        async def lane() -> None:
+        async def lane(row: InstanceRecord | None) -> None:
             nonlocal taken
             while True:
-                if taken >= self.config.batch or self.clock() - started >= budget:
-                    report.more = True
-                    return
-                taken += 1
-                due = await self.claim(states, limit=1)
-                if not due:
-                    taken -= 1
-                    return
-                if due[0].request_id in stopping:
-                    await self.release(due[0])
-                    continue
-                await self.work(due[0], step)
+                if row is None:
+                    if taken >= self.config.batch or self.clock() - started >= budget:
+                        report.more = True
+                        return
+                    taken += 1
+                    due = await self.claim(states, limit=1)
+                    if not due:
+                        taken -= 1
+                        return
+                    row = due[0]
+                if row.request_id in stopping:
+                    await self.release(row)
+                else:
+                    await self.work(row, step)
+                row = None
 
         # return_exceptions: a stopped tick still waits for every lane to hand its row back.
-        lanes = (lane() for _ in range(max(1, self.config.concurrency)))
-        for outcome in await asyncio.gather(*lanes, return_exceptions=True):
+        rows: list[InstanceRecord | None] = [*first, *([None] * (lanes - len(first)))]
+        for outcome in await asyncio.gather(*(lane(r) for r in rows), return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
         if report.more and not await self._any_due(states):
