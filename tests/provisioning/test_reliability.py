@@ -20,6 +20,7 @@ from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
 from bot.provisioning.request import RequestLimits
 from bot.sandbox import BuildTiming, ScriptedFault
 from bot.store.sql import Database
+from bot.virtfusion import VirtFusionError
 from tests.provisioning.conftest import Harness, MakeHarness, Sleeps, creates, owner_servers
 
 S = InstanceState
@@ -288,3 +289,25 @@ async def test_a_database_that_is_not_the_one_to_use_stops_the_worker(
     with pytest.raises(DatabaseUnavailableError):
         await work(core, out, sleep=sleeps)
     assert sleeps.waits == []
+
+
+async def test_a_failing_listing_is_noted_on_building_servers_until_it_works(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(_request(1))
+    await harness.engine.run_once()  # created and building
+    harness.clock.advance(1)
+    listing = ScriptedFault("GET", r"^/servers/user/1$", "502", times=4)  # every retry of one call
+    harness.panel.faults.script.append(listing)
+    with pytest.raises(VirtFusionError):
+        await harness.engine.run_once()
+    (instance,) = (await harness.requests.get(record.id))[1]
+    assert instance.state is S.BUILDING
+    assert (instance.error or "").startswith("the panel's list of servers failed (GET /servers")
+
+    harness.clock.advance(1)
+    await harness.engine.run_once()
+    (instance,) = (await harness.requests.get(record.id))[1]
+    assert instance.state is S.BUILDING and instance.error is None
+    await harness.run_until_done(record.id)
+    assert set((await _milestones(harness, record.id)).values()) == {1}

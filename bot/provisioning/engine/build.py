@@ -76,7 +76,7 @@ async def start_build(
         report.failed += 1
         return
     except (ConnectError, RateLimitedError, LockedError, ApiError) as error:
-        await _again_later(ctx, started, f"panel answered {error}")
+        await _again_later(ctx, started, f"the panel failed ({error})")
         return
     change, started_event = confirmed(started)
     if await ctx.moves.step(started, S.BUILDING, S.BUILDING, change, started_event):
@@ -106,7 +106,8 @@ async def _unclear(
             logger.warning("%s: could not read the server: %s", started.name, read_error)
         else:
             if server.phase is BuildPhase.ALLOCATED:
-                await _again_later(ctx, started, f"panel answered {cause} and did not build it")
+                why = f"the panel failed ({cause}) and did not build it"
+                await _again_later(ctx, started, why)
                 return
             change, started_event = confirmed(started)
             if await ctx.moves.step(started, S.BUILDING, S.BUILDING, change, started_event):

@@ -56,7 +56,7 @@ async def create_one(ctx: EngineContext, instance: InstanceRecord, report: TickR
         else:
             backoff = ctx.config.retry_backoff_s
             again = clock_text(ctx.clock() + timedelta(seconds=backoff))
-            note = f"panel answered {error}; creating it again at {again}"
+            note = f"the panel failed ({error}); creating it again at {again}"
             await ctx.wait(started, S.CREATING, S.PLANNED, note, after_s=backoff)
         return
     except VirtFusionError as error:  # anything after sending (timeout, 5xx): ambiguous

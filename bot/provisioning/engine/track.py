@@ -45,7 +45,12 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
     building = [i for i in rows if i.lease_until is None or i.lease_until <= now]
     if not building or not _due(ctx, building):
         return
-    listing = {s.id: s for s in await ctx.client.user_servers(ctx.config.owner_user_id)}
+    try:
+        servers = await ctx.client.user_servers(ctx.config.owner_user_id)
+    except VirtFusionError as error:
+        await _note_outage(ctx, building, error)
+        raise  # the tick's supervisor says it once and waits
+    listing = {s.id: s for s in servers}
     ctx.last_listing_at = now
     outcomes: list[_Outcome] = []
     for instance in building:
@@ -70,6 +75,24 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
             if moved is not None:
                 report.built += outcome.new is S.BUILT
                 report.failed += outcome.new is S.FAILED
+        await uow.commit()
+
+
+async def _note_outage(
+    ctx: EngineContext, building: list[InstanceRecord], error: VirtFusionError
+) -> None:
+    """Say on each building server that tracking cannot read the panel (once per outage: a
+    row with a note keeps it). The next listing that works clears the notes (and writes the
+    "installing" milestone, if a build was not yet confirmed)."""
+    poll = ctx.config.poll_interval_s
+    note = f"the panel's list of servers failed ({error}); asking again every {poll:g} s"
+    quiet = [i for i in building if i.error is None]
+    if not quiet:
+        return
+    change = InstanceChange(error=note)
+    async with ctx.uow() as uow:
+        for instance in quiet:
+            await ctx.moves.apply(uow, instance, S.BUILDING, S.BUILDING, change, leased=False)
         await uow.commit()
 
 
