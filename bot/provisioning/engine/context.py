@@ -130,10 +130,10 @@ class EngineContext:
         started = self.clock()
         budget = timedelta(seconds=self.config.poll_interval_s)
         lanes = max(1, self.config.concurrency)
+        stopping = await self._stopping_requests()
         first = await self.claim(states, limit=min(lanes, self.config.batch))  # one per slot
         if not first:
             return
-        stopping = await self._stopping_requests()
         taken = len(first)
 
         async def lane(row: InstanceRecord | None) -> None:
