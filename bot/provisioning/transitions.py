@@ -1,10 +1,10 @@
 """State moves shared by the request lifecycle, the engine and the server operations.
 
-Each move is one compare-and-set in its own unit of work (or, with `Moves.apply`, in the
-caller's), written together with its outbox event, so a move and its notification are committed
-or lost together. A server's created, installing and built milestones are written once per
-panel server, however many workers or retries reach them. Audit entries written outside a
-larger unit go through `Moves.audit`.
+Each move is one compare-and-set in its own unit of work (or in the caller's), written together
+with its outbox event, so a move and its notification are committed or lost together. A
+server's created, installing and built milestones are written once per panel server, however
+many workers or retries reach them. Audit entries written outside a larger unit go through
+`Moves.audit`.
 """
 
 from __future__ import annotations
@@ -113,30 +113,21 @@ class Moves:
         event: InstanceEvent | None = None,
         *,
         leased: bool = True,
+        uow: UnitOfWork | None = None,
     ) -> InstanceRecord | None:
-        """One compare-and-set with `change`, plus its event, in a unit of its own; None when
-        the row moved on (or, for `leased` rows, this worker lost the lease).
+        """One compare-and-set with `change`, plus its event, in a unit of its own (or in the
+        caller's `uow`, which commits: a tick records many results in one transaction); None
+        when the row moved on (or, for `leased` rows, this worker lost the lease).
 
         Raises ServerAlreadyClaimedError when `change.server_id` is another instance's.
         """
-        async with self._uow() as uow:
-            changed = await self.apply(uow, instance, expected, new, change, event, leased=leased)
-            await uow.commit()
-        return changed
-
-    async def apply(
-        self,
-        uow: UnitOfWork,
-        instance: InstanceRecord,
-        expected: InstanceState,
-        new: InstanceState,
-        change: InstanceChange,
-        event: InstanceEvent | None = None,
-        *,
-        leased: bool = True,
-    ) -> InstanceRecord | None:
-        """`step` in the caller's unit of work, which commits (so a tick can record many
-        results in one transaction)."""
+        if uow is None:
+            async with self._uow() as own:
+                changed = await self.step(
+                    instance, expected, new, change, event, leased=leased, uow=own
+                )
+                await own.commit()
+            return changed
         now = self._clock()
         changed = await uow.instances.transition(
             instance.id,

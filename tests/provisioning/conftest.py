@@ -239,6 +239,31 @@ def harness(make_harness: MakeHarness) -> Harness:
     return make_harness()
 
 
+def two_groups(
+    prague: int, amsterdam: int = 0, *, name: str = "web", public_ip: bool = True
+) -> dict[str, object]:
+    """A request of `prague` Debian servers in Prague and `amsterdam` Ubuntu ones in Amsterdam,
+    all of the package's size (without public IPv4: the demo pools hold 160 addresses)."""
+    instances: list[dict[str, object]] = []
+    for suffix, group, template, count in (
+        ("prg", "Prague", "debian-12", prague),
+        ("ams", "Amsterdam", "ubuntu-22.04", amsterdam),
+    ):
+        if count:
+            instances.append(
+                {
+                    "name": f"{name}-{suffix}",
+                    "number_of_instances": count,
+                    "hypervisor_group": group,
+                    "template": template,
+                    "network": {"public_ip": public_ip},
+                }
+            )
+    if prague:
+        instances[0]["ssh_key_name"] = "default"
+    return {"project_name": "load", "instances": instances}
+
+
 def creates(panel: PanelState) -> int:
     """Real (not dry-run) create calls the panel received."""
     return sum(
@@ -261,5 +286,6 @@ __all__ = [
     "Sleeps",
     "creates",
     "owner_servers",
+    "two_groups",
     "undelivered",
 ]

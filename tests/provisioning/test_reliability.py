@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from rich.console import Console
 
-from bot.app import build_core
+from bot.app import Core, build_core
 from bot.cli.requests import work
 from bot.config import load_settings
 from bot.provisioning import events
@@ -21,26 +21,16 @@ from bot.provisioning.request import RequestLimits
 from bot.sandbox import BuildTiming, ScriptedFault
 from bot.store.sql import Database
 from bot.virtfusion import VirtFusionError
-from tests.provisioning.conftest import Harness, MakeHarness, Sleeps, creates, owner_servers
+from tests.provisioning.conftest import (
+    Harness,
+    MakeHarness,
+    Sleeps,
+    creates,
+    owner_servers,
+    two_groups,
+)
 
 S = InstanceState
-
-
-def _request(prague: int, amsterdam: int = 0, *, name: str = "web") -> dict[str, object]:
-    instances: list[dict[str, object]] = []
-    for suffix, group, count in (("prg", "Prague", prague), ("ams", "Amsterdam", amsterdam)):
-        if count:
-            instances.append(
-                {
-                    "name": f"{name}-{suffix}",
-                    "number_of_instances": count,
-                    "hypervisor_group": group,
-                    "template": "debian-12",
-                    "resources": {"memory": 1024, "disk": 25},
-                    "network": {"public_ip": False},
-                }
-            )
-    return {"project_name": name, "instances": instances}
 
 
 async def _milestones(h: Harness, request_id: int) -> Counter[tuple[int | None, str]]:
@@ -53,7 +43,7 @@ async def _milestones(h: Harness, request_id: int) -> Counter[tuple[int | None, 
 
 
 async def test_an_unclear_create_never_adopts_a_server_of_another_group(harness: Harness) -> None:
-    record = await harness.submit_json(_request(1))
+    record = await harness.submit_json(two_groups(1, public_ip=False))
     (instance,) = (await harness.requests.get(record.id))[1]
     # The create answers 500 without creating anything: its outcome is unclear to vfbot.
     harness.panel.faults.script.append(ScriptedFault("POST", r"^/servers$", "500"))
@@ -78,7 +68,7 @@ async def test_an_unclear_create_never_adopts_a_server_of_another_group(harness:
 async def test_an_unclear_create_adopts_its_own_server_and_records_the_panels_group(
     harness: Harness,
 ) -> None:
-    record = await harness.submit_json(_request(0, 1))
+    record = await harness.submit_json(two_groups(0, 1, public_ip=False))
     harness.panel.faults.commit_then_fail, harness.panel.faults.commit_then_fail_count = "500", 1
     final = await harness.run_until_done(record.id)
 
@@ -97,7 +87,7 @@ async def test_an_unclear_create_adopts_its_own_server_and_records_the_panels_gr
 async def test_a_5xx_on_a_build_asks_the_panel_and_builds_again_without_the_grace(
     harness: Harness,
 ) -> None:
-    record = await harness.submit_json(_request(1))
+    record = await harness.submit_json(two_groups(1, public_ip=False))
     harness.panel.faults.script.append(ScriptedFault("POST", r"^/servers/\d+/build$", "500"))
     await harness.engine.run_once()
 
@@ -114,7 +104,7 @@ async def test_a_5xx_on_a_build_asks_the_panel_and_builds_again_without_the_grac
 
 
 async def test_a_build_committed_before_a_5xx_is_followed_at_once(harness: Harness) -> None:
-    record = await harness.submit_json(_request(1))
+    record = await harness.submit_json(two_groups(1, public_ip=False))
     script = ScriptedFault("POST", r"^/servers/\d+/build$", "commit_then_500")
     harness.panel.faults.script.append(script)
     report = await harness.engine.run_once()
@@ -132,7 +122,7 @@ async def test_a_build_without_an_answer_gets_its_milestone_once_from_tracking(
 ) -> None:
     h = make_harness(timeout_s=0.3)
     h.panel.faults.hang_s = 1
-    record = await h.submit_json(_request(2))
+    record = await h.submit_json(two_groups(2, public_ip=False))
     h.panel.faults.script.append(ScriptedFault("POST", r"^/servers/\d+/build$", "commit_then_hang"))
     final = await h.run_until_done(record.id)
 
@@ -151,7 +141,7 @@ async def test_only_the_rows_being_worked_on_are_leased_and_a_stop_frees_them(
     make_harness: MakeHarness,
 ) -> None:
     h = make_harness(concurrency=2)
-    record = await h.submit_json(_request(8))
+    record = await h.submit_json(two_groups(8, public_ip=False))
     h.panel.faults.latency_s = 0.5  # creates take a while: stop the tick in the middle
     tick = asyncio.create_task(h.engine.run_once())
     for _ in range(200):
@@ -183,7 +173,7 @@ async def test_a_small_request_is_tracked_while_hundreds_are_in_flight(
         hypervisor.max_storage_gb *= 10
         hypervisor.max_cpu *= 10
     limits = RequestLimits(max_instances=260)
-    big = await h.submit_json(_request(130, 130, name="big"), limits=limits)
+    big = await h.submit_json(two_groups(130, 130, name="big", public_ip=False), limits=limits)
     for _ in range(20):
         report = await h.engine.run_once()
         if not report.busy:
@@ -192,7 +182,7 @@ async def test_a_small_request_is_tracked_while_hundreds_are_in_flight(
     assert [i.state for i in instances] == [S.BUILDING] * 260, {i.error for i in instances}
 
     h.panel.timing = BuildTiming(queued_s=0, build_s=2)
-    small = await h.submit_json(_request(5, name="small"))
+    small = await h.submit_json(two_groups(5, name="small", public_ip=False))
     for _ in range(4):
         await h.engine.run_once()
         h.clock.advance(1)
@@ -222,24 +212,27 @@ class _FlakyDatabase:
         return self.inner.uow()
 
 
+def _worker_core(harness: Harness, db: _FlakyDatabase, sleeps: Sleeps) -> Core:
+    """What `vfbot worker` runs on: the harness's panel client and clock, over `db`."""
+    env = {
+        "VIRTFUSION_HOST": harness.sandbox.url,
+        "VIRTFUSION_API_TOKEN": "sandbox-token",
+        "VIRTFUSION_USER_ID": "1",
+        "VIRTFUSION_PACKAGE_ID": "1",
+        "VF_POLL_INTERVAL": "1",
+    }
+    settings = load_settings(env, env_file=None)
+    return build_core(settings, harness.client, db, clock=harness.clock, sleep=sleeps)  # type: ignore[arg-type]
+
+
 async def test_the_worker_outlives_a_database_and_a_panel_outage(
     harness: Harness, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
 ) -> None:
     if not isinstance(harness.store, Database):
         raise AssertionError("this test runs on SQLite")
     flaky = _FlakyDatabase(harness.store)
-    settings = load_settings(
-        {
-            "VIRTFUSION_HOST": harness.sandbox.url,
-            "VIRTFUSION_API_TOKEN": "sandbox-token",
-            "VIRTFUSION_USER_ID": "1",
-            "VIRTFUSION_PACKAGE_ID": "1",
-            "VF_POLL_INTERVAL": "1",
-        },
-        env_file=None,
-    )
-    core = build_core(settings, harness.client, flaky, clock=harness.clock, sleep=sleeps)  # type: ignore[arg-type]
-    record = await harness.submit_json(_request(2))
+    core = _worker_core(harness, flaky, sleeps)
+    record = await harness.submit_json(two_groups(2, public_ip=False))
     harness.panel.timing = BuildTiming(queued_s=0, build_s=3)
     flaky.down = 12  # the database is read-only for the worker's first units of work
     panel_down = ScriptedFault("GET", r"^/servers/user/1$", "503", times=25)  # then the panel
@@ -269,16 +262,7 @@ async def test_a_database_that_is_not_the_one_to_use_stops_the_worker(
     if not isinstance(harness.store, Database):
         raise AssertionError("this test runs on SQLite")
     flaky = _FlakyDatabase(harness.store)
-    settings = load_settings(
-        {
-            "VIRTFUSION_HOST": harness.sandbox.url,
-            "VIRTFUSION_API_TOKEN": "sandbox-token",
-            "VIRTFUSION_USER_ID": "1",
-            "VIRTFUSION_PACKAGE_ID": "1",
-        },
-        env_file=None,
-    )
-    core = build_core(settings, harness.client, flaky, clock=harness.clock, sleep=sleeps)  # type: ignore[arg-type]
+    core = _worker_core(harness, flaky, sleeps)
     vanished = DatabaseUnavailableError(DatabaseProblem.VANISHED, "The SQLite file x vanished.")
 
     def gone() -> object:
@@ -294,7 +278,7 @@ async def test_a_database_that_is_not_the_one_to_use_stops_the_worker(
 async def test_a_failing_listing_is_noted_on_building_servers_until_it_works(
     harness: Harness,
 ) -> None:
-    record = await harness.submit_json(_request(1))
+    record = await harness.submit_json(two_groups(1, public_ip=False))
     await harness.engine.run_once()  # created and building
     harness.clock.advance(1)
     listing = ScriptedFault("GET", r"^/servers/user/1$", "502", times=4)  # every retry of one call

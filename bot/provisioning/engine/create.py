@@ -152,10 +152,10 @@ async def record_created(
         reconciled=reconciled,
     )
     async with ctx.uow() as uow:
-        recorded = await ctx.moves.apply(uow, instance, expected, S.CREATED, change, created)
+        recorded = await ctx.moves.step(instance, expected, S.CREATED, change, created, uow=uow)
         if recorded is not None and build_now:
             intent = InstanceChange(build_started_at=ctx.clock(), error=BUILD_REQUESTED)
-            building = await ctx.moves.apply(uow, recorded, S.CREATED, S.BUILDING, intent)
+            building = await ctx.moves.step(recorded, S.CREATED, S.BUILDING, intent, uow=uow)
             recorded = building or recorded
         await uow.commit()
     return recorded

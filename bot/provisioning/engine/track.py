@@ -63,14 +63,9 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
         return
     async with ctx.uow() as uow:
         for outcome in outcomes:
-            moved = await ctx.moves.apply(
-                uow,
-                outcome.instance,
-                S.BUILDING,
-                outcome.new,
-                outcome.change,
-                outcome.event,
-                leased=False,
+            o = outcome
+            moved = await ctx.moves.step(
+                o.instance, S.BUILDING, o.new, o.change, o.event, leased=False, uow=uow
             )
             if moved is not None:
                 report.built += outcome.new is S.BUILT
@@ -92,7 +87,7 @@ async def _note_outage(
     change = InstanceChange(error=note)
     async with ctx.uow() as uow:
         for instance in quiet:
-            await ctx.moves.apply(uow, instance, S.BUILDING, S.BUILDING, change, leased=False)
+            await ctx.moves.step(instance, S.BUILDING, S.BUILDING, change, leased=False, uow=uow)
         await uow.commit()
 
 
