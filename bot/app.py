@@ -43,6 +43,7 @@ from bot.provisioning.servers import (
 )
 from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.transitions import Context, Moves
+from bot.redact import BOLT_LOGGER
 from bot.scheduler import Ticker
 from bot.slack.choices import ChoicesCache
 from bot.slack.deps import SlackDeps
@@ -317,13 +318,19 @@ class Runtime:
             self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
         )
         self._outbox = self.core.outbox(NOTIFIER_SUBSCRIBER, notifier.handle)
-        self.bolt = bolt = self._bolt(deps)
+        # Socket Mode without a signing secret: POST /slack/events still listens, so it must
+        # still verify. A random secret nobody knows refuses every HTTP request (401), while
+        # Bolt skips verification for envelopes that arrive over the socket.
+        signing = settings.slack_signing_secret
+        secret = signing.get_secret_value() if signing is not None else secrets.token_hex(32)
+        self.bolt = bolt = self._bolt(deps, secret)
         checks = {
             "database": database_check(self.db),
             "slack": self._slack_ready,
             "panel": panel_check(self.panel, clock=self.clock, monotonic=self._monotonic),
         }
-        self._runner = web.AppRunner(make_web_app(bolt, checks), access_log=None)
+        web_app = make_web_app(bolt, checks, signing_secret=secret)
+        self._runner = web.AppRunner(web_app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
         addresses = self._runner.addresses
@@ -384,16 +391,14 @@ class Runtime:
             kick=self.kick,
         )
 
-    def _bolt(self, deps: SlackDeps) -> AsyncApp:
-        signing = self.settings.slack_signing_secret
+    def _bolt(self, deps: SlackDeps, signing_secret: str) -> AsyncApp:
         bolt = AsyncApp(
             client=self.slack,
-            # Socket Mode without a signing secret: POST /slack/events still listens, so it must
-            # still verify. A random secret nobody knows refuses every HTTP request (401), while
-            # Bolt skips verification for envelopes that arrive over the socket.
-            signing_secret=(
-                signing.get_secret_value() if signing is not None else secrets.token_hex(32)
-            ),
+            signing_secret=signing_secret,
+            # Bolt's loggers copy their level from this one (unset) instead of the root's, and
+            # are named below "slack_bolt": bot.redact.quiet_libraries then holds them all.
+            name=BOLT_LOGGER,
+            logger=logging.getLogger(BOLT_LOGGER),
             request_verification_enabled=True,
             process_before_response=self._process_before_response,
         )

@@ -29,6 +29,7 @@ __all__ = [
     "load_database_settings",
     "load_settings",
     "normalize_panel_url",
+    "normalize_slack_api_url",
     "parse_duration",
 ]
 
@@ -107,7 +108,7 @@ _EXAMPLES: dict[str, str] = {
     "vf_allow_self_approval": "true or false (default false)",
     "vf_approval_ttl": "a duration above zero, e.g. 24h",
     "vf_allowed_channels": "comma-separated Slack channel ids, e.g. C0123ABCDEF",
-    "vf_requesters": "comma-separated Slack user ids, e.g. U0123ABCDEF",
+    "vf_requesters": "comma-separated Slack user or user-group ids, e.g. U0123ABCDEF,S0456",
     "vf_admins": "comma-separated Slack user ids, e.g. U0123ABCDEF",
     "vf_notify_channel": "a Slack channel id, e.g. C0123ABCDEF",
     "vf_group_cache": "a duration above zero, e.g. 5m",
@@ -148,6 +149,29 @@ def normalize_panel_url(value: str, *, allow_insecure: bool) -> str:
     if not path.endswith("/api/v1"):
         path += "/api/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def normalize_slack_api_url(value: str) -> str:
+    """The Slack Web API base URL ending in `/`; https, or plain http to a loopback test double.
+
+    The bot token travels with every call, so it never goes in clear text over a network.
+    """
+    url = value.strip()
+    parts = urlsplit(url)
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port; use https://slack.com/api/") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be a URL such as https://slack.com/api/")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password; use https://slack.com/api/")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            "uses plain http for a non-loopback host; use https (SLACK_BOT_TOKEN would travel "
+            "in clear text); plain http is only for a test double on this machine"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/", "", ""))
 
 
 def _is_loopback(host: str) -> bool:
@@ -223,6 +247,11 @@ class Settings(BaseSettings):
     def _panel_url(cls, value: str, info: ValidationInfo) -> str:
         allow = bool(info.data.get("virtfusion_allow_insecure", False))
         return normalize_panel_url(value, allow_insecure=allow)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_url(cls, value: str) -> str:
+        return normalize_slack_api_url(value)
 
     @field_validator("virtfusion_api_token")
     @classmethod

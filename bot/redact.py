@@ -3,23 +3,58 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
+from typing import Final
 
-__all__ = ["RedactingFilter", "configure_logging", "quiet_libraries"]
+__all__ = [
+    "BODY_LOGGERS",
+    "BOLT_LOGGER",
+    "MASK",
+    "RESPONSE_URL_MASK",
+    "RedactingFilter",
+    "configure_logging",
+    "quiet_libraries",
+]
 
 # Libraries whose DEBUG output contains whole request and response bodies (Slack messages, which
 # may carry VNC credentials meant for one user): never below INFO, whatever LOG_LEVEL says.
 BODY_LOGGERS = ("slack_sdk", "slack_bolt", "aiosqlite")
+BOLT_LOGGER: Final = "slack_bolt.vfbot"
+"""The logger (and app name) the Bolt app is given, so its loggers sit below "slack_bolt"."""
+
+# Bolt logs the whole body of every request whose signature fails, at INFO (slack_bolt 1.x,
+# `RequestVerification._debug_log_error`): a flood of big posts, forged lines from a body with a
+# newline, and a late genuine request's response_url.
+_BOLT_VERIFICATION = "slack_bolt.RequestVerification"
+
+
+class _WithoutBody(logging.Filter):
+    """Replace Bolt's "invalid signature" record with one line that has no body in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = "Bolt refused a request: invalid signature (body not logged)"
+        record.args = None
+        return True
 
 
 def quiet_libraries() -> None:
-    """Keep body-logging libraries at INFO or above."""
+    """Keep body-logging libraries at INFO or above, and Bolt's refusals without the body."""
     for name in BODY_LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+    verification = logging.getLogger(_BOLT_VERIFICATION)
+    if not any(isinstance(f, _WithoutBody) for f in verification.filters):
+        verification.addFilter(_WithoutBody())
 
 
 MASK = "[redacted]"
+RESPONSE_URL_MASK = "[response_url]"
+# A command's or interaction's response_url lets whoever has it post into the channel for 30
+# minutes; plain or form-encoded, it never reaches a log.
+_RESPONSE_URL: Final = re.compile(
+    r"https?(?::|%3A)(?:/|%2F){2}hooks\.slack\.com[^\s&\"'<>]*", re.IGNORECASE
+)
 
 
 class RedactingFilter(logging.Filter):
@@ -31,8 +66,6 @@ class RedactingFilter(logging.Filter):
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         try:
             message = record.getMessage()
         except (TypeError, ValueError, KeyError):
@@ -54,7 +87,7 @@ class RedactingFilter(logging.Filter):
     def _mask(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
-        return text
+        return _RESPONSE_URL.sub(RESPONSE_URL_MASK, text)
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:

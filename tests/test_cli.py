@@ -118,6 +118,10 @@ def test_check_passes_against_the_sandbox(panel: ThreadedSandbox, vfbot: Vfbot) 
     assert "✓ API token accepted (GET /connect)" in result.out
     assert "✓ token can read compute resources" in result.out
     assert "✓ package 1 exists (VIRTFUSION_PACKAGE_ID)" in result.out
+    assert "✓ token can read the package's OS templates" in result.out
+    assert "✓ user 1 exists (VIRTFUSION_USER_ID); token can read its servers and keys" in (
+        result.out
+    )
     assert "✓ user 1 can get package 1 servers in group 1 (dry run)" in result.out
     assert "VIRTFUSION_HYPERVISOR_GROUP_ID is not set" in result.out
     assert "Prague (1), Amsterdam (2)" in result.out
@@ -228,7 +232,29 @@ def test_check_with_a_token_lacking_compute_scope_names_the_permission(
     assert "✓ API token accepted" in result.out
     assert "✗ token can read compute resources" in result.out
     assert "lacks a permission for GET /compute/hypervisors/groups (HTTP 403)" in result.out
-    assert "compute (hypervisors)" in result.out
+    assert 'every call listed under "API token permissions" in docs/virtfusion-api.md' in (
+        result.out.replace("\n", " ")
+    )
+
+
+@pytest.mark.parametrize(
+    ("missing", "call"),
+    [
+        ("media", "GET /media/templates/fromServerPackageSpec/1"),
+        ("ssh_keys", "GET /ssh_keys/user/1"),
+    ],
+)
+def test_check_finds_every_area_the_token_needs(
+    panel: ThreadedSandbox, vfbot: Vfbot, missing: str, call: str
+) -> None:
+    panel.state.token_scopes = {"compute", "servers", "packages", "media", "ssh_keys", "queue"}
+    panel.state.token_scopes.discard(missing)
+
+    result = vfbot("check")
+
+    assert result.code == EXIT_FAILED
+    assert f"lacks a permission for {call} (HTTP 403)" in result.out.replace("\n", " ")
+    assert "dry run" not in result.out  # it stops at the first failure
 
 
 def test_check_with_a_wrong_package_id_says_what_to_fix(
@@ -254,7 +280,7 @@ def test_check_with_a_wrong_group_id_says_what_to_fix(
     assert "✗ hypervisor group 99 exists (VIRTFUSION_HYPERVISOR_GROUP_ID)" in result.out
 
 
-def test_check_with_a_wrong_user_id_shows_the_panel_reason(
+def test_check_with_a_wrong_user_id_names_the_setting(
     panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VIRTFUSION_USER_ID", "42")
@@ -262,9 +288,8 @@ def test_check_with_a_wrong_user_id_shows_the_panel_reason(
     result = vfbot("check")
 
     assert result.code == EXIT_FAILED
-    assert "✗ user 42 can get package 1 servers" in result.out
-    assert "the panel says:" in result.out
-    assert "VIRTFUSION_USER_ID" in result.out
+    assert "✗ user 42 exists (VIRTFUSION_USER_ID)" in result.out
+    assert "not found on the panel; fix the id in .env" in result.out
 
 
 # -- panel read commands ------------------------------------------------------------------------
@@ -341,13 +366,23 @@ def test_create_wait_then_inspect_with_every_read_command(
 
     one = vfbot("server", "101")
     assert one.code == EXIT_OK, one.everything
-    for text in ("Server 101", "test-server", "prg-hv1", "Prague", "192.0.2.100", "1024 MB"):
+    os_name = "Ubuntu 22.04 Server"  # from settings.osTemplateInstallId and the template list
+    for text in (
+        "Server 101",
+        "test-server",
+        "prg-hv1",
+        "Prague",
+        "192.0.2.100",
+        "1024 MB",
+        os_name,
+    ):
         assert text in one.out
     assert "Running" not in one.out
 
     remote = vfbot("server", "101", "--remote")
     assert remote.code == EXIT_OK, remote.everything
     assert "Running" in remote.out
+    assert "unknown (the panel's answer did not say)" in remote.out
 
     requests = vfbot("requests")
     assert requests.code == EXIT_OK

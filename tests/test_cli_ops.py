@@ -155,6 +155,8 @@ def test_backup_plan(panel: ThreadedSandbox, vfbot: Vfbot, server_id: int) -> No
     assert refused.code == EXIT_FAILED
     assert "The selected backup plan is invalid" in refused.out
     assert vfbot("backup-plan", "test-server", "daily").code == EXIT_CONFIG
+    superscript = vfbot("backup-plan", "test-server", "²")  # passes str.isdigit(), not int()
+    assert superscript.code == EXIT_CONFIG and "not a backup plan id" in superscript.out
 
 
 def test_owner(panel: ThreadedSandbox, vfbot: Vfbot, server_id: int) -> None:

@@ -433,3 +433,35 @@ def test_a_lease_shorter_than_one_create_call_with_its_retries_is_refused() -> N
 def test_the_lease_defaults_to_one_create_call_with_its_retries_plus_half_a_minute() -> None:
     assert load().lease_s == 120
     assert load(VIRTFUSION_TIMEOUT="60s").lease_s == 210
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://slack.com/api/", "https://slack.com/api/"),
+        ("https://slack.com/api", "https://slack.com/api/"),
+        ("https://proxy.example.com:8443/slack/api", "https://proxy.example.com:8443/slack/api/"),
+        ("http://127.0.0.1:9999/api/", "http://127.0.0.1:9999/api/"),
+        ("http://localhost:9999/api", "http://localhost:9999/api/"),
+    ],
+)
+def test_slack_api_url_is_https_or_a_loopback_test_double(url: str, expected: str) -> None:
+    assert load(SLACK_API_URL=url).slack_api_url == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "phrase"),
+    [
+        ("http://slack.com/api/", "plain http for a non-loopback host"),
+        ("http://10.0.0.5/api/", "plain http for a non-loopback host"),
+        ("http://attacker.example/api/", "SLACK_BOT_TOKEN would travel in clear text"),
+        ("ftp://slack.com/api/", "must be a URL such as https://slack.com/api/"),
+        ("slack.com/api", "must be a URL such as https://slack.com/api/"),
+        ("https://slack.com:abc/api/", "invalid port"),
+        ("https://user:secret@slack.com/api/", "must not contain a user name or password"),
+    ],
+)
+def test_slack_api_url_follows_the_panel_host_rule(url: str, phrase: str) -> None:
+    message = problems(SLACK_API_URL=url)
+    assert "SLACK_API_URL" in message and phrase in message
+    assert "secret" not in message

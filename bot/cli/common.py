@@ -130,7 +130,8 @@ def panel_error_text(error: vf.VirtFusionError) -> str:
     if isinstance(error, vf.ForbiddenError):
         return (
             f"The API token lacks a permission for {error.method} {error.path} (HTTP 403). "
-            "Give the token read access to compute (hypervisors) and servers in VirtFusion."
+            'Allow it every call listed under "API token permissions" in '
+            "docs/virtfusion-api.md (Configuration → API in VirtFusion)."
         )
     if isinstance(error, vf.ConnectError):
         return (

@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot.app import engine_defaults, make_client
+from bot.app import engine_defaults, make_client, utcnow
 from bot.cli.common import EXIT_FAILED, EXIT_OK, AddParser, check_step_text, settings_of
 from bot.provisioning.servers.checks import check_panel
-from bot.provisioning.servers.inventory import hypervisor_groups
+from bot.provisioning.servers.inventory import TemplateNames, hypervisor_groups
 from bot.provisioning.servers.model import HypervisorGroupRow
 from bot.virtfusion import NotFoundError
 
@@ -96,12 +96,15 @@ async def cmd_servers(args: argparse.Namespace, out: Console) -> int:
 
 async def cmd_server(args: argparse.Namespace, out: Console) -> int:
     """One server in detail."""
-    async with make_client(settings_of(args)) as client:
+    settings = settings_of(args)
+    async with make_client(settings) as client:
         try:
             server = await client.server(args.id, remote_state=args.remote)
         except NotFoundError:
             out.print(f"[red]Server {args.id} does not exist on the panel.[/] See `vfbot servers`.")
             return EXIT_FAILED
+        names = TemplateNames(client, settings.virtfusion_package_id, utcnow)
+        os_name = await names.label(server.os_template_id)
     table = Table(show_header=False, title=f"Server {server.id}")
     res = server.resources
     rows = [
@@ -116,12 +119,13 @@ async def cmd_server(args: argparse.Namespace, out: Console) -> int:
         ("Memory", f"{res.memory_mb} MB" if res and res.memory_mb else "-"),
         ("Disk", f"{res.storage_gb} GB" if res and res.storage_gb else "-"),
         ("CPU cores", str(res.cpu_cores) if res and res.cpu_cores else "-"),
-        ("OS", server.os_name or "-"),
+        ("OS", os_name or "-"),
         ("Suspended", "yes" if server.suspended else "no"),
     ]
     if args.remote:
-        running = "unknown" if server.running is None else "yes" if server.running else "no"
-        rows.append(("Running", running))
+        # Unknown unless remoteState proves it: the spec documents no answer beyond `false`.
+        running = {True: "yes", False: "no", None: "unknown (the panel's answer did not say)"}
+        rows.append(("Running", running[server.running]))
     for key, value in rows:
         table.add_row(key, value)
     out.print(table)

@@ -167,7 +167,7 @@ def _backup_plan_id(text: str) -> int | None:
     raw = text.strip().lower()
     if raw in ("none", "0", "off"):
         return None
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # "²".isdigit() is true too, and int() refuses it
         return int(raw)
     raise InvalidValueError(f"{text!r} is not a backup plan id; give a number or none.")
 

@@ -536,7 +536,8 @@ def _capacity_problems(
         where = f"hypervisor group {total.group_name}"
         checks = [
             ("memory", cap.memory_free_mb, total.memory_mb, "MB"),
-            ("disk", cap.storage_free_gb, total.disk_gb, "GB"),
+            # Local storage only: `otherStorage[]` pools are not counted (HypervisorResources).
+            ("local disk", cap.storage_free_gb, total.disk_gb, "GB"),
             ("IPv4 addresses", cap.ipv4_free, total.ipv4, ""),
         ]
         if cap.servers_limited:  # "no limit" is not documented: only check real limits

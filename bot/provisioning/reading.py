@@ -32,7 +32,13 @@ from bot.provisioning.request import (  # the rules' shared constants are packag
     cross_problems,
 )
 
-__all__ = ["parse_request"]
+__all__ = ["MAX_PROBLEMS", "parse_request"]
+
+MAX_PROBLEMS: Final = 50
+"""Most problems one rejection lists; the rest are counted in a last line."""
+_MAX_PATH: Final = 200
+_MAX_MESSAGE: Final = 400
+_MAX_KEY: Final = 40  # characters of an unusual field name quoted in a path
 
 
 # Per field (list indexes written as []): what a valid value is, and an example of one.
@@ -89,15 +95,31 @@ _NESTED_AT_INSTANCE: Final[dict[str, str]] = {
 }
 
 
+def _has_surrogate(text: str) -> bool:
+    """Whether `text` holds a lone UTF-16 surrogate (JSON's `"\\udfff"`), which no UTF-8 text,
+    database or Slack message can carry."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_SIMPLE_KEY: Final = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def _key(part: str) -> str:
+    """A field name that is not a plain word, quoted (and cut) for a path."""
+    shown = part if len(part) <= _MAX_KEY else part[: _MAX_KEY - 1] + "…"
+    return json.dumps(shown, ensure_ascii=_has_surrogate(shown))
+
+
 def _path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z0-9_-]+", part):
+        elif _SIMPLE_KEY.fullmatch(part):
             out += f".{part}" if out else part
         else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+            out += f"[{_key(part)}]"
     return out
 
 
@@ -158,7 +180,155 @@ def _instance_order(problem: Problem) -> int:
     return int(match[1]) + 1 if match else 0
 
 
-def _load(raw: bytes | str, limits: RequestLimits) -> object:
+class _Object(dict[str, object]):
+    """A JSON object as read, remembering the keys it was given more than once (JSON allows
+    them; the last one would silently win)."""
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: list[tuple[str, object]]) -> None:
+        super().__init__(pairs)
+        self.repeated: list[str] = []
+        if len(self) != len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen and key not in self.repeated:
+                    self.repeated.append(key)
+                seen.add(key)
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _text_problems(data: object) -> tuple[list[Problem], int]:
+    """Keys given twice and text that is not valid Unicode, anywhere, each at its path, in
+    document order: the first `2 * MAX_PROBLEMS`, and how many more there are.
+
+    Walks the value without recursion, so no nesting depth can break it.
+    """
+    found: list[tuple[tuple[int | str, ...], str]] = []
+    more = 0
+
+    def note(loc: tuple[int | str, ...], message: str) -> None:
+        nonlocal more
+        if len(found) < 2 * MAX_PROBLEMS:
+            found.append((loc, message))
+        else:
+            more += 1
+
+    stack: list[tuple[object, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            if _has_surrogate(value):
+                note(loc, _SURROGATE_MESSAGE)
+        elif isinstance(value, dict):
+            for key in getattr(value, "repeated", ()):
+                note((*loc, key), "is given more than once in this object; keep one")
+            children: list[tuple[object, tuple[int | str, ...]]] = []
+            for key, item in value.items():
+                if isinstance(key, str) and _has_surrogate(key):
+                    note((*loc, key), _SURROGATE_KEY_MESSAGE)
+                if isinstance(item, _NESTED):
+                    children.append((item, (*loc, key)))
+            stack.extend(reversed(children))  # popped in document order
+        elif isinstance(value, list):
+            # Numbers, booleans and null need no look: only text and containers go on the stack.
+            stack.extend(
+                (value[index], (*loc, index))
+                for index in range(len(value) - 1, -1, -1)
+                if isinstance(value[index], _NESTED)
+            )
+    return [Problem(_path(loc), message) for loc, message in found], more
+
+
+_NESTED: Final = (str, dict, list)
+
+
+_SURROGATE_MESSAGE: Final = (
+    "contains a character that is not valid Unicode (a lone surrogate such as \\udfff); "
+    "remove it or type the text again"
+)
+_SURROGATE_KEY_MESSAGE: Final = (
+    "this field name contains a character that is not valid Unicode (a lone surrogate); "
+    "type the name again"
+)
+
+
+def _bounded(problems: list[Problem], unread: int = 0) -> list[Problem]:
+    """At most `MAX_PROBLEMS` problems, each path and message cut to a readable length;
+    `unread` more were found but not worded."""
+    kept = [
+        Problem(
+            # A deep path keeps its start and its end: where it is, and which field.
+            p.path if len(p.path) <= _MAX_PATH else p.path[:99] + "…" + p.path[-100:],
+            p.message if len(p.message) <= _MAX_MESSAGE else p.message[: _MAX_MESSAGE - 1] + "…",
+        )
+        for p in problems[:MAX_PROBLEMS]
+    ]
+    more = len(problems) - len(kept) + unread
+    if more > 0:
+        kept.append(Problem("", f"and {more} more problems; fix these and send the request again"))
+    return kept
+
+
+def _trim(obj: dict[str, object], model: type[BaseModel]) -> tuple[dict[str, object], int]:
+    """`obj` with at most `MAX_PROBLEMS` unknown fields, and how many more were dropped."""
+    unknown = [key for key in obj if key not in model.model_fields]
+    if len(unknown) <= MAX_PROBLEMS:
+        return obj, 0
+    dropped = set(unknown[MAX_PROBLEMS:])
+    return {k: v for k, v in obj.items() if k not in dropped}, len(dropped)
+
+
+def _for_validation(
+    data: dict[str, object], limits: RequestLimits
+) -> tuple[dict[str, object], int]:
+    """`data` cut to what can be checked cheaply, and how many problems the cut hides.
+
+    Lists are cut to their limits (`cross_problems` reports the real counts) and objects to
+    `MAX_PROBLEMS` unknown fields, so a 1 MiB request never turns into a validation that holds
+    the interpreter for seconds: pydantic's validation and its error list are one native call.
+    """
+    data, hidden = _trim(data, ProvisionRequest)
+    instances = data.get("instances")
+    if not isinstance(instances, list):
+        return data, hidden
+    kept: list[object] = []
+    for instance in instances[: limits.max_instances]:
+        if isinstance(instance, dict):
+            instance, dropped = _trim(instance, InstanceRequest)
+            hidden += dropped
+            instance = dict(instance)
+            for name, model in (("resources", Resources), ("network", Network)):
+                part = instance.get(name)
+                if isinstance(part, dict):
+                    instance[name], dropped = _trim(part, model)
+                    hidden += dropped
+            network = instance.get("network")
+            rulesets = network.get("firewall_rulesets") if isinstance(network, dict) else None
+            if isinstance(network, dict) and isinstance(rulesets, list):
+                instance["network"] = {
+                    **network,
+                    "firewall_rulesets": rulesets[: limits.max_firewall_rulesets],
+                }
+            volumes = instance.get("volumes")
+            if isinstance(volumes, list):
+                cut = []
+                for volume in volumes[: limits.max_volumes]:
+                    if isinstance(volume, dict):
+                        volume, dropped = _trim(volume, Volume)
+                        hidden += dropped
+                    cut.append(volume)
+                instance["volumes"] = cut
+        kept.append(instance)
+    return {**data, "instances": kept}, hidden
+
+
+def _load(raw: bytes | str, limits: RequestLimits) -> tuple[object, bool]:
+    """The decoded JSON, and whether it may hold a repeated key or a lone surrogate (else the
+    walk that looks for them is skipped)."""
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
     if size > limits.max_body_bytes:
         raise RequestError(
@@ -183,8 +353,16 @@ def _load(raw: bytes | str, limits: RequestLimits) -> object:
                 ]
             ) from None
     text = raw.removeprefix("\ufeff")
+    repeated = False
+
+    def read_object(pairs: list[tuple[str, object]]) -> _Object:
+        nonlocal repeated
+        value = _Object(pairs)
+        repeated = repeated or bool(value.repeated)
+        return value
+
     try:
-        return json.loads(text)
+        data = json.loads(text, object_pairs_hook=read_object, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         message = (
             f"the request is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
@@ -194,9 +372,16 @@ def _load(raw: bytes | str, limits: RequestLimits) -> object:
         raise RequestError([Problem("", message)]) from None
     except RecursionError:
         raise RequestError([Problem("", "the request is nested too deeply")]) from None
-    except ValueError:
-        # Python refuses integers longer than 4300 digits (sys.int_info.str_digits_check_threshold).
-        raise RequestError([Problem("", "the request has a number too long to read")]) from None
+    except ValueError as exc:
+        # NaN and Infinity (which json.loads would accept), or an integer longer than Python
+        # reads (4300 digits, sys.int_info.str_digits_check_threshold).
+        reason = str(exc) if "JSON number" in str(exc) else "it has a number too long to read"
+        raise RequestError([Problem("", f"the request is not valid JSON: {reason}")]) from None
+    maybe_surrogate = _SURROGATE_ESCAPE.search(text) is not None or _has_surrogate(text)
+    return data, repeated or maybe_surrogate
+
+
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_request(
@@ -206,7 +391,11 @@ def parse_request(
 
     Raises RequestError listing every problem found, each with its JSON path and what to do.
     """
-    data = dict(raw) if isinstance(raw, Mapping) else _load(raw, limits)
+    data, suspect = (dict(raw), True) if isinstance(raw, Mapping) else _load(raw, limits)
+    problems, unread = _text_problems(data) if suspect else ([], 0)
+    if any(p.message in (_SURROGATE_MESSAGE, _SURROGATE_KEY_MESSAGE) for p in problems):
+        # Text that cannot be encoded must not reach the messages that quote what was typed.
+        raise RequestError(_bounded(sorted(problems, key=_instance_order), unread))
     if not isinstance(data, dict):
         raise RequestError(
             [
@@ -218,13 +407,18 @@ def parse_request(
             ]
         )
     context = {_LIMITS_KEY: limits, _CROSS_CHECKED_KEY: True}
-    problems: list[Problem] = []
     request: ProvisionRequest | None = None
+    checked, hidden = _for_validation(data, limits)
+    unread += hidden
     try:
-        request = ProvisionRequest.model_validate(data, context=context)
+        request = ProvisionRequest.model_validate(checked, context=context)
     except ValidationError as exc:
-        problems += [_problem(error) for error in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)
+        # Wording a problem costs more than finding it: word only what can be shown.
+        problems += [_problem(error) for error in errors[: 2 * MAX_PROBLEMS]]
+        unread += max(0, len(errors) - 2 * MAX_PROBLEMS)
     problems += cross_problems(data, limits)
     if problems or request is None:
-        raise RequestError(sorted(dict.fromkeys(problems), key=_instance_order))
+        ordered = sorted(dict.fromkeys(problems), key=_instance_order)
+        raise RequestError(_bounded(ordered, unread))
     return request

@@ -49,6 +49,7 @@ class RequestLimits:
     max_body_bytes: int = 1_048_576
     # VirtFusion's create call has only additionalStorage1* and additionalStorage2*.
     max_volumes: int = 2
+    max_firewall_rulesets: int = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,13 @@ def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _amount(value: int) -> str:
+    """A whole number for a message; one too long to print (or read) is described instead."""
+    if value >= 10**40:
+        return "more than 10^40"
+    return str(value) if value > -(10**40) else "less than -10^40"
+
+
 def _describe(value: object) -> str:
     """Name a JSON value the way a user typed it: `null`, `true`, `1.5`, `the text "x"`."""
     if value is None:
@@ -102,16 +110,27 @@ def _describe(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return _clip(str(value))
+        return _amount(value)
     if isinstance(value, float):
         return _clip(json.dumps(value))
     if isinstance(value, str):
-        return "the text " + _clip(json.dumps(value, ensure_ascii=False))
+        # ensure_ascii only for text that is not valid Unicode (a lone surrogate), so the
+        # description itself always is.
+        shown = json.dumps(value, ensure_ascii=not value.isascii() and not _encodable(value))
+        return "the text " + _clip(shown)
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, Mapping):
         return "an object"
     return type(value).__name__
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _limits(info: ValidationInfo) -> RequestLimits:
@@ -136,7 +155,7 @@ def _in_range(pick: Callable[[RequestLimits], tuple[int, int]], unit: str) -> Af
 def _positive(what: str) -> AfterValidator:
     def check(value: int) -> int:
         if value < 1:
-            raise _fail(f"must be a positive whole-number {what} (1 or more); got {value}")
+            raise _fail(f"must be a positive whole-number {what} (1 or more); got {_amount(value)}")
         return value
 
     return AfterValidator(check)
@@ -192,7 +211,7 @@ def _parse_template(value: object) -> str:
     """Accept a template name or a numeric template id (int or digits); keep it as text."""
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
-            raise _fail(f"a numeric template id must be 1 or more; got {value}")
+            raise _fail(f"a numeric template id must be 1 or more; got {_amount(value)}")
         return str(value)
     if not isinstance(value, str):
         raise _fail(
@@ -214,7 +233,7 @@ def _parse_hypervisor_group(value: object) -> str | int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
-            raise _fail(f"a hypervisor group id must be 1 or more; got {value}")
+            raise _fail(f"a hypervisor group id must be 1 or more; got {_amount(value)}")
         return value
     if not isinstance(value, str):
         raise _fail(
@@ -236,13 +255,15 @@ def _check_provision(value: bool) -> bool:
 
 def _check_count(value: int) -> int:
     if value < 1:
-        raise _fail(f"must be 1 or more; got {value}")
+        raise _fail(f"must be 1 or more; got {_amount(value)}")
     return value
 
 
 def _check_ruleset_id(value: int) -> int:
     if value < 1 and value != -1:
-        raise _fail(f"must be a positive firewall ruleset id, or use [-1] for none; got {value}")
+        raise _fail(
+            f"must be a positive firewall ruleset id, or use [-1] for none; got {_amount(value)}"
+        )
     return value
 
 
@@ -426,7 +447,14 @@ def cross_problems(data: Mapping[str, object], limits: RequestLimits) -> list[Pr
         count = _valid_count(instance.get("number_of_instances", 1))
         total += count or 1
         name = instance.get("name")
-        if count is not None and isinstance(name, str) and _DNS_LABEL.fullmatch(name):
+        # A count over the limit is reported below; its names are never made.
+        too_many = count is not None and count > limits.max_instances
+        if (
+            count is not None
+            and not too_many
+            and isinstance(name, str)
+            and _DNS_LABEL.fullmatch(name)
+        ):
             suffix = f"-{count}" if count > 1 else ""
             if len(name) + len(suffix) > _MAX_LABEL:
                 if len(name) <= _MAX_LABEL:
@@ -441,6 +469,16 @@ def cross_problems(data: Mapping[str, object], limits: RequestLimits) -> list[Pr
                     )
             else:
                 named.append((i, name, count))
+        network = instance.get("network")
+        rulesets = network.get("firewall_rulesets") if isinstance(network, Mapping) else None
+        if isinstance(rulesets, list) and len(rulesets) > limits.max_firewall_rulesets:
+            problems.append(
+                Problem(
+                    f"instances[{i}].network.firewall_rulesets",
+                    f"at most {limits.max_firewall_rulesets} firewall rulesets per instance; "
+                    f"got {len(rulesets)}",
+                )
+            )
         volumes = instance.get("volumes")
         if isinstance(volumes, list):
             path = f"instances[{i}].volumes"
@@ -458,8 +496,9 @@ def cross_problems(data: Mapping[str, object], limits: RequestLimits) -> list[Pr
         problems.append(
             Problem(
                 "instances",
-                f"this request creates {total} servers; the limit is {limits.max_instances} per "
-                "request; lower number_of_instances or split it into several requests",
+                f"this request creates {_amount(total)} servers; the limit is "
+                f"{limits.max_instances} per request; lower number_of_instances or split it "
+                "into several requests",
             )
         )
         return problems  # don't expand an oversized request just to compare names

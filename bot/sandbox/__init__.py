@@ -1,6 +1,8 @@
 """A faithful in-memory fake of the VirtFusion panel API (aiohttp.web); imports nothing from bot.
 
-Written from shared/reference/virtfusion-api.md only. Build and power progress is derived from
+Shapes follow the official examples of the VirtFusion API spec (docs/virtfusion-api.md lists
+where the spec is silent and what the sandbox does there; tests/sandbox/test_fidelity.py
+compares its answers with the examples field by field). Build and task progress is derived from
 the injected clock on every read (no background tasks), so tests advance a `FakeClock`.
 
 `PanelState()` seeds this demo data (pass `demo_data=False` for an empty panel):

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 
-# commissionStatus values of the single-server object (reference §3).
+# commissionStatus values of the single-server object (docs/virtfusion-api.md, "Build state").
 ALLOCATED, QUEUED, BUILDING, COMPLETE = 0, 1, 2, 3
+# "building" is the sandbox's word: the spec shows no `state` for a build in progress (UNKNOWN).
 STATE_NAMES = {ALLOCATED: "allocated", QUEUED: "queued", BUILDING: "building", COMPLETE: "complete"}
+
+# How a failed build looks. "build_failed": `buildFailed: true` (its `state` is UNKNOWN, so it
+# stays "building"). "state_failed": the official `GET /servers/user/{id}` example, which shows
+# `commissionStatus: 2, state: "failed", buildFailed: false`.
+FailShape = Literal["build_failed", "state_failed"]
+FAIL_SHAPES: tuple[str, ...] = get_args(FailShape)
 
 
 @dataclass
@@ -90,7 +98,7 @@ class Hypervisor:
     max_memory_mb: int
     max_storage_gb: int
     enabled: bool = True
-    commissioned: int = 1
+    commissioned: int = 3  # an integer on /compute/hypervisors (3 in every spec example)
     maintenance: bool = False
     prohibit: bool = False
     accept: bool = True
@@ -212,6 +220,7 @@ class BuildRecord:
     ssh_key_ids: list[int]
     ipv6: bool
     swap: float | None
+    fail_shape: FailShape = "build_failed"
 
 
 @dataclass
@@ -225,7 +234,6 @@ class QueueTask:
     started: datetime
     finish_at: datetime
     error: str | None = None
-    applied: bool = False
 
     def finished(self, now: datetime) -> bool:
         """Whether the job is over at `now`."""
@@ -275,9 +283,9 @@ class Server:
     cpu_throttle: int = 0
     vnc_enabled: bool = False
     vnc_password: str = ""
-    power_override: bool | None = None
     delete_at: datetime | None = None
     last_task_at: datetime | None = None
+    previous_built: datetime | None = None  # `built` of the last completed build, for rebuilds
 
     def commission_status(self, now: datetime) -> int:
         """`commissionStatus` at `now`; a failed build stays at BUILDING (real value UNKNOWN)."""
@@ -290,26 +298,33 @@ class Server:
             return BUILDING
         return COMPLETE
 
-    def build_failed(self, now: datetime) -> bool:
-        """`buildFailed`: true once a failing build reaches its would-be completion time."""
+    def failed(self, now: datetime) -> bool:
+        """Whether a failing build has reached its would-be completion time."""
         return self.build is not None and self.build.fails and now >= self.build.complete_at
+
+    def build_failed(self, now: datetime) -> bool:
+        """`buildFailed`: true for a failed build of the "build_failed" shape only."""
+        return (
+            self.failed(now) and self.build is not None and self.build.fail_shape == "build_failed"
+        )
+
+    def state(self, now: datetime) -> str:
+        """`state`: "failed" for a failed build of the "state_failed" shape, else by phase."""
+        if self.failed(now) and self.build is not None and self.build.fail_shape == "state_failed":
+            return "failed"
+        return STATE_NAMES[self.commission_status(now)]
 
     def building(self, now: datetime) -> bool:
         """Whether an OS install is still in flight (locks the server)."""
         status = self.commission_status(now)
-        return status in (QUEUED, BUILDING) and not self.build_failed(now)
+        return status in (QUEUED, BUILDING) and not self.failed(now)
 
     def built_at(self, now: datetime) -> datetime | None:
-        """`built`: the completion time once the build has completed."""
+        """`built`: when the last build completed; during a rebuild, the previous build's time
+        (the spec's rebuild example keeps the old `built`)."""
         if self.build is not None and self.commission_status(now) == COMPLETE:
             return self.build.complete_at
-        return None
-
-    def running(self, now: datetime) -> bool:
-        """Power state: the last finished power job wins, else on once built."""
-        if self.power_override is not None:
-            return self.power_override
-        return self.commission_status(now) == COMPLETE and not self.suspended
+        return self.previous_built
 
     def gone(self, now: datetime) -> bool:
         """Whether a delayed deletion has come due."""

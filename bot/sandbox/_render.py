@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 from bot.sandbox._models import (
     COMPLETE,
-    STATE_NAMES,
     Hypervisor,
     HypervisorGroup,
     Package,
@@ -27,17 +26,15 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _percent(allocated: int, maximum: int) -> float:
-    return round(allocated * 100 / maximum, 2) if maximum else 0.0
-
-
 def _gauge(units: str, maximum: int, allocated: int) -> JsonObject:
+    """One resource as the spec's examples show it: `free` is max - allocated (negative when a
+    server limit of 0, "none", is exceeded) and `percent` null when there is no maximum."""
     return {
         "units": units,
         "max": maximum,
         "allocated": allocated,
-        "free": max(0, maximum - allocated),
-        "percent": _percent(allocated, maximum),
+        "free": maximum - allocated,
+        "percent": round(allocated * 100 / maximum, 1) if maximum else None,
     }
 
 
@@ -135,11 +132,11 @@ def hypervisor_resources_json(state: PanelState, hypervisor: Hypervisor) -> Json
     """The `resources` block: capacity computed from live allocations."""
     usage = state.usage(hypervisor)
     return {
-        "servers": _gauge("", hypervisor.max_servers, usage.servers),
+        "servers": _gauge("#", hypervisor.max_servers, usage.servers),
         "memory": _gauge("MB", hypervisor.max_memory_mb, usage.memory_mb),
-        "cpuCores": _gauge("", hypervisor.max_cpu, usage.cpu_cores),
+        "cpuCores": _gauge("#", hypervisor.max_cpu, usage.cpu_cores),
         "localStorage": {
-            "enabled": True,
+            "enabled": 1,  # an integer in the spec, where other flags are booleans
             "name": "Local",
             "storageType": 1,
             **_gauge("GB", hypervisor.max_storage_gb, usage.storage_gb),
@@ -158,7 +155,8 @@ def group_resources_row(state: PanelState, hypervisor: Hypervisor) -> JsonObject
             "enabled": hypervisor.enabled,
             "prohibit": hypervisor.prohibit,
             "accept": hypervisor.accept,
-            "commissioned": hypervisor.commissioned,
+            # A boolean here, although `/compute/hypervisors` sends the same field as 3.
+            "commissioned": bool(hypervisor.commissioned),
         },
         "resources": hypervisor_resources_json(state, hypervisor),
     }
@@ -240,22 +238,6 @@ def ssh_key_json(key: SshKey) -> JsonObject:
         "enabled": key.enabled,
         "created": iso(key.created),
         "updated": iso(key.created),
-    }
-
-
-def _os_json(state: PanelState, server: Server) -> JsonObject | None:
-    if server.build is None:
-        return None
-    template = state.templates.get(server.build.template_id)
-    if template is None:
-        return None
-    return {
-        "templateId": template.id,
-        "name": template.name,
-        "version": template.version,
-        "variant": template.variant,
-        "icon": template.icon,
-        "screen": None,
     }
 
 
@@ -350,7 +332,7 @@ def _pending_actions(server: Server, now: datetime) -> list[JsonObject]:
     ]
 
 
-def server_json(state: PanelState, server: Server, *, remote_state: bool = False) -> JsonObject:
+def server_json(state: PanelState, server: Server) -> JsonObject:
     """The full single-server object of `GET /servers/{id}` (never with the root password)."""
     now = state.now()
     status = server.commission_status(now)
@@ -366,9 +348,9 @@ def server_json(state: PanelState, server: Server, *, remote_state: bool = False
             "primary": True,
             "enabled": True,
             "profile": server.storage_profile,
-            "status": "active",
-            "drive": "sda",
-            "bus": "virtio",
+            "status": 3,  # an integer; 3 on every created disk in the spec's examples
+            "drive": "a",
+            "bus": None,
         }
     ]
     storage += [
@@ -377,11 +359,12 @@ def server_json(state: PanelState, server: Server, *, remote_state: bool = False
             "name": f"Additional {index}",
             "capacity": disk.capacity_gb,
             "primary": False,
-            "enabled": True,
+            # The create example's additional disk waits for a boot: disabled, status 1.
+            "enabled": status == COMPLETE,
             "profile": disk.profile,
-            "status": "active" if status == COMPLETE else "pending",
-            "drive": f"sd{chr(ord('a') + index)}",
-            "bus": "virtio",
+            "status": 3 if status == COMPLETE else 1,
+            "drive": chr(ord("a") + index),
+            "bus": None,
         }
         for index, disk in enumerate(server.additional_disks, start=1)
     ]
@@ -394,7 +377,7 @@ def server_json(state: PanelState, server: Server, *, remote_state: bool = False
         "hostname": server.hostname,
         "commissionStatus": status,
         "uuid": server.uuid,
-        "state": STATE_NAMES[status],
+        "state": server.state(now),
         "arch": 1,
         "migrateLevel": 0,
         "deleteLevel": 0 if server.delete_at is None else 1,
@@ -415,12 +398,13 @@ def server_json(state: PanelState, server: Server, *, remote_state: bool = False
             "groupId": group.id,
             "maintenance": hypervisor.maintenance,
             "enabled": hypervisor.enabled,
-            "group": {"id": group.id, "name": group.name, "icon": group.icon},
+            "group": {"name": group.name, "icon": group.icon},  # no `id` here: see `groupId`
             "resources": hypervisor_resources_json(state, hypervisor),
         },
         "settings": {
-            "osTemplateInstall": server.build is not None,
-            "osTemplateInstallId": None if server.build is None else server.build.template_id,
+            # The create example has `true` and 0 before any build; the id is the template.
+            "osTemplateInstall": True,
+            "osTemplateInstallId": 0 if server.build is None else server.build.template_id,
             "backupPlan": server.backup_plan_id,
             "uefi": False,
             "cloudInit": True,
@@ -449,30 +433,11 @@ def server_json(state: PanelState, server: Server, *, remote_state: bool = False
         "sshKeys": [
             {"id": k, "name": state.ssh_keys[k].name} for k in owned_keys if k in state.ssh_keys
         ],
-        "os": _os_json(state, server),
-        "firewallRulesets": list(server.firewall_rulesets),
+        # The spec's only example is `false` (asked with remoteState=false); what the panel
+        # answers to remoteState=true is undocumented, so the sandbox invents nothing either.
+        "remoteState": False,
     }
-    if remote_state:
-        out["remoteState"] = remote_state_json(server, now)
     return out
-
-
-def remote_state_json(server: Server, now: datetime) -> JsonObject:
-    """`remoteState` (schema UNKNOWN; shaped after what the WHMCS fork reads)."""
-    running = server.running(now)
-    kib = server.memory_mb * 1024
-    return {
-        "running": running,
-        "state": "running" if running else "shutoff",
-        "cpu": 2.5 if running else 0.0,
-        "memory": {
-            "actual": kib,
-            "unused": kib // 2 if running else kib,
-            "available": kib,
-            "rss": kib // 3 if running else 0,
-        },
-        "disk": {"vda": {"rd.bytes": 0, "wr.bytes": 0}},
-    }
 
 
 def server_simple_json(server: Server, now: datetime) -> JsonObject:
@@ -503,20 +468,27 @@ def server_user_row_json(state: PanelState, server: Server) -> JsonObject:
         "hostname": server.hostname,
         "commissionStatus": status,
         "uuid": server.uuid,
-        "state": STATE_NAMES[status],
+        "state": server.state(now),
         "rebuild": False,
         "suspended": server.suspended,
         "protected": server.protected,
         "buildFailed": server.build_failed(now),
         "backup_level": 0,
-        "backup_plan": server.backup_plan_id,
-        "os": _os_json(state, server) or {"screen": None},
-        "server_info": {"arch": 1, "uefi": False},
-        "vnc": _vnc_short_json(state, server),
-        "resources": {**_resources_json(server), "cpu_model": "host"},
+        "backup_plan": server.backup_plan_id or None,
+        # Only a console screenshot (base64 PNG); the spec has no OS name anywhere.
+        "os": {"screen": ""},
+        "server_info": {"show": False, "icon": None, "name": None, "label": None},
+        # Unlike the single object's, this `vnc.enabled` is an integer (0) in the spec.
+        "vnc": {
+            "expose_details": True,
+            **_vnc_short_json(state, server),
+            "hostname": None,
+            "enabled": int(server.vnc_enabled),
+        },
+        "resources": {**_resources_json(server), "cpu_model": None},
         "network": {"interfaces": [_interface_json(state, server)]},
-        "config": {},
-        "media": {"iso": None},
+        "config": {"uefi": False, "bootOrder": ["hd", "cdrom"]},
+        "media": {"isoMounted": False, "isoName": ""},
     }
 
 
@@ -537,13 +509,30 @@ def queue_json(task: QueueTask, now: datetime) -> JsonObject:
         "finished": iso(task.finish_at) if finished else None,
         "failed": failed,
         "progress": task.progress(now),
-        "errors": {"exception": {"message": task.error}} if failed else None,
-        "primaryActions": [{"action": task.action, "complete": finished}],
+        # Present with nulls on success, as in the spec's example.
+        "errors": {
+            "exception": {
+                "stringable": False,
+                "errors": [],
+                "type": "Exception" if failed else None,
+                "trace": None,
+                "message": task.error if failed else None,
+            }
+        },
+        "primaryActions": [
+            {
+                "type": f"server.{task.action}",
+                "dataType": "object",
+                "data": {"success": finished and not failed},
+                "created": iso(task.started),
+                "updated": iso(task.finish_at if finished else now),
+            }
+        ],
         "subActions": [],
     }
 
 
-def vnc_json(state: PanelState, server: Server, panel_host: str) -> JsonObject:
+def vnc_json(state: PanelState, server: Server) -> JsonObject:
     """The `vnc` object of `GET|POST /servers/{id}/vnc`; holds secrets, never log it."""
     hypervisor = state.hypervisors[server.hypervisor_id]
     token = f"wss-{server.id}-{server.vnc_password}" if server.vnc_enabled else None
@@ -552,10 +541,8 @@ def vnc_json(state: PanelState, server: Server, panel_host: str) -> JsonObject:
         "hostname": hypervisor.hostname,
         "port": 5900 + server.id,
         "password": server.vnc_password if server.vnc_enabled else None,
-        "wss": {
-            "token": token,
-            "url": f"wss://{panel_host}/vnc/{server.id}" if token is not None else None,
-        },
+        # Relative to the panel, as in the spec's example (`/vnc/?token=...`).
+        "wss": {"token": token, "url": f"/vnc/?token={token}" if token is not None else None},
         "enabled": server.vnc_enabled,
     }
 
@@ -570,9 +557,10 @@ def traffic_json(server: Server, now: datetime) -> JsonObject:
     return {
         "monthly": [
             {
-                "month": now.month,
-                "start": iso(start),
-                "end": iso(end),
+                "month": 1,  # the spec numbers periods, it does not name calendar months
+                # Zone-less, as in the spec's example (the timezone is UNKNOWN).
+                "start": start.strftime("%Y-%m-%d %H:%M:%S"),
+                "end": end.strftime("%Y-%m-%d %H:%M:%S"),
                 "rx": rx,
                 "tx": tx,
                 "total": rx + tx,

@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from typing import Literal, cast, get_args
 
 from bot.sandbox._models import (
+    FAIL_SHAPES,
     AdditionalDisk,
     BuildRecord,
+    FailShape,
     Hypervisor,
     HypervisorGroup,
     Ipv4Assignment,
@@ -61,13 +63,20 @@ class ValidationError(Exception):
 
 @dataclass
 class BuildTiming:
-    """How long the fake hypervisor takes; phases are computed from the clock on every read."""
+    """How long the fake hypervisor takes, and which builds fail and how they look.
+
+    Phases are computed from the clock on every read. `fail_next` fails the next N builds and
+    `fail_ratio` a random share; `fail_shape` is how a failure is reported: "build_failed"
+    (`buildFailed: true`) or "state_failed" (`state: "failed"` with `buildFailed: false`, the
+    official example's shape). A failing build stays at `commissionStatus` 2 either way.
+    """
 
     queued_s: float = 2.0
     build_s: float = 8.0
     power_s: float = 3.0
     fail_ratio: float = 0.0
     fail_next: int = 0
+    fail_shape: FailShape = "build_failed"
 
     def update(self, values: Mapping[str, object]) -> None:
         """Set fields from untrusted JSON values; raises ValueError on an unknown field or type."""
@@ -76,6 +85,10 @@ class BuildTiming:
                 setattr(self, name, _non_negative_float(name, value))
             elif name == "fail_next":
                 setattr(self, name, _int(name, value))
+            elif name == "fail_shape":
+                if value not in FAIL_SHAPES:
+                    raise ValueError(f"fail_shape must be one of {FAIL_SHAPES}")
+                setattr(self, name, value)
             else:
                 raise ValueError(f"unknown timing field {name!r}")
 
@@ -343,15 +356,12 @@ class PanelState:
     # -- time-driven bookkeeping -------------------------------------------------------------
 
     def settle(self) -> None:
-        """Apply finished power jobs and due deletions; called before each API request."""
+        """Apply due deletions; called before each API request.
+
+        Power jobs change nothing visible: the panel's power state is only in `remoteState`,
+        whose answer the spec does not document, so the sandbox reports none.
+        """
         now = self.now()
-        for task in sorted(self.queue.values(), key=lambda t: (t.finish_at, t.id)):
-            if task.applied or not task.finished(now):
-                continue
-            task.applied = True
-            server = self.servers.get(task.server_id)
-            if server is not None and task.error is None and task.action in POWER_RESULT:
-                server.power_override = POWER_RESULT[task.action]
         for server_id in [s.id for s in self.servers.values() if s.gone(now)]:
             del self.servers[server_id]
 
@@ -487,6 +497,7 @@ class PanelState:
             fails = True
         elif timing.fail_ratio > 0 and self.rng.random() < timing.fail_ratio:
             fails = True
+        server.previous_built = server.built_at(now)
         building_at = after(now, timing.queued_s)
         server.build = BuildRecord(
             requested_at=now,
@@ -497,6 +508,7 @@ class PanelState:
             ssh_key_ids=spec.ssh_key_ids,
             ipv6=spec.ipv6,
             swap=spec.swap,
+            fail_shape=timing.fail_shape,
         )
         if spec.name is not None:
             server.name = spec.name
@@ -545,10 +557,6 @@ class PanelState:
         secret = "".join(self._data_rng.choice(alphabet) for _ in range(length))
         self.issued_secrets.append(secret)
         return secret
-
-
-# Power state once a queued power job finishes.
-POWER_RESULT = {"boot": True, "restart": True, "shutdown": False, "poweroff": False}
 
 
 def _non_negative_float(name: str, value: object) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.sandbox import _render as render
-from bot.sandbox._models import ALLOCATED, COMPLETE, Server
+from bot.sandbox._models import COMPLETE, Server
 from bot.sandbox._render import JsonObject
 from bot.sandbox._state import (
     CommitThenFail,
@@ -341,8 +341,8 @@ def _paginate(request: web.Request, rows: list[JsonObject]) -> JsonObject:
 
 
 async def _connect(request: web.Request) -> web.Response:
-    # The success body is UNKNOWN (reference §2.1); clients should only check for 200.
-    return _json({"data": {"connected": True, "version": "6.1.0-sandbox"}})
+    # The spec's example body is `[]`; what a real panel puts there is UNKNOWN.
+    return _json([])
 
 
 async def _hypervisors(request: web.Request) -> web.Response:
@@ -515,8 +515,8 @@ async def _user_servers(request: web.Request) -> web.Response:
 
 async def _get_server(request: web.Request) -> web.Response:
     state, server = _server(request)
-    remote = _bool_query(request, "remoteState")
-    return _json({"data": render.server_json(state, server, remote_state=remote)})
+    _bool_query(request, "remoteState")  # validated like the panel's, but changes nothing
+    return _json({"data": render.server_json(state, server)})
 
 
 async def _delete_server(request: web.Request) -> web.Response:
@@ -529,9 +529,9 @@ async def _delete_server(request: web.Request) -> web.Response:
 
 
 async def _build_server(request: web.Request) -> web.Response:
+    """Build, or rebuild: the spec's example builds a server built months before and answers
+    200 (queued, the old `built` kept). Only a server with a task running refuses (423)."""
     state, server = _server(request)
-    if server.commission_status(state.now()) != ALLOCATED:
-        raise _errors(["The server has already been built or a build is in progress."])
     if state.locked(server):
         raise _msg(423, "The server is locked while a task is running.")
     try:
@@ -564,7 +564,6 @@ def _unlocked_server(request: web.Request) -> tuple[PanelState, Server]:
 async def _suspend(request: web.Request) -> web.Response:
     state, server = _unlocked_server(request)
     server.suspended = True
-    server.power_override = False
     server.updated = state.now()
     return _empty(204)
 
@@ -622,13 +621,13 @@ async def _set_vnc(request: web.Request) -> web.Response:
     server.vnc_enabled = action == "enable"
     server.vnc_password = state.random_secret(12) if server.vnc_enabled else ""
     task = state.queue_task(server, "vnc")
-    vnc = render.vnc_json(state, server, request.host)
+    vnc = render.vnc_json(state, server)
     return _json({"data": {"vnc": vnc, "queueId": task.id}})
 
 
 async def _get_vnc(request: web.Request) -> web.Response:
     state, server = _server(request)
-    return _json({"data": {"vnc": render.vnc_json(state, server, request.host)}})
+    return _json({"data": {"vnc": render.vnc_json(state, server)}})
 
 
 async def _traffic(request: web.Request) -> web.Response:

@@ -155,6 +155,16 @@ COMMANDS: tuple[Command, ...] = (
         srv.handle_throttle,
     ),
     Command(
+        _cmd(
+            "cancel",
+            "stop a request: nothing new is created; `delete` also deletes its servers",
+            "cancel VF-12",
+            "<VF-n> [delete]",
+        ),
+        "create",
+        srv.handle_cancel,
+    ),
+    Command(
         _cmd("hypervisors", "list hypervisor groups and their free capacity", "hypervisors"),
         "servers",
         srv.handle_hypervisors,

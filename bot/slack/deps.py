@@ -4,12 +4,13 @@ listener through Bolt's context (`deps_of(context)`)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from bot.provisioning.intake import Intake
 from bot.provisioning.plan import Plan
@@ -22,7 +23,15 @@ from bot.slack.membership import GroupMembership
 from bot.slack.policy import AccessPolicy, Actor, is_group_id
 from bot.slack.threads import SlackStore
 
-__all__ = ["CONTEXT_KEY", "Background", "Download", "DownloadError", "SlackDeps", "deps_of"]
+__all__ = [
+    "CONTEXT_KEY",
+    "Background",
+    "Download",
+    "DownloadError",
+    "SlackDeps",
+    "audit_refusal",
+    "deps_of",
+]
 
 logger = logging.getLogger("bot.slack")
 
@@ -99,7 +108,44 @@ class SlackDeps:
 
     async def refused(self, actor: str, action: str, target: str, reason: str) -> None:
         """Audit a refusal (the caller tells the user)."""
-        await self.moves.audit(actor, action, target, "refused", {"reason": reason})
+        await audit_refusal(self.moves, actor, action, target, reason)
+
+    async def first_delivery(self, body: Mapping[str, Any]) -> bool:
+        """Whether this command, click or submission is seen for the first time.
+
+        A signed request stays valid for five minutes, so whoever captures one could replay a
+        confirmed restart; Slack itself never sends a `trigger_id` twice. Remembered in the
+        database (across replicas) with Slack's event ids; asked after `ack()`.
+        """
+        trigger = body.get("trigger_id")
+        if not isinstance(trigger, str) or not trigger:
+            return True
+        key = "trigger:" + hashlib.sha256(trigger.encode()).hexdigest()[:40]
+        if await self.store.remember_event(key, self.clock()):
+            return True
+        logger.info("ignoring a repeated Slack interaction (the same trigger_id again)")
+        return False
+
+
+# Audit columns are bounded (200 characters for the target on PostgreSQL): what a user typed is
+# cut, so a refusal is always written.
+_AUDIT_TARGET_MAX: Final = 200
+_AUDIT_NAME_MAX: Final = 100
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def audit_refusal(moves: Moves, actor: str, action: str, target: str, reason: str) -> None:
+    """Write one refusal to the audit log, whatever the lengths of what the user typed."""
+    await moves.audit(
+        _cut(actor, _AUDIT_NAME_MAX),
+        _cut(action, _AUDIT_NAME_MAX),
+        _cut(target, _AUDIT_TARGET_MAX),
+        "refused",
+        {"reason": _cut(reason, 2000)},
+    )
 
 
 def deps_of(context: Mapping[str, Any]) -> SlackDeps:

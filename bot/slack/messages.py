@@ -17,10 +17,12 @@ from bot.slack.ids import COMMAND
 from bot.slack.mrkdwn import escape, mention, truncate
 
 __all__ = [
+    "cancelled_text",
     "check_detail",
     "database_error_text",
     "decided_text",
     "error_text",
+    "not_cancellable_text",
     "panel_error_text",
     "problems_text",
     "unknown_request_text",
@@ -113,6 +115,28 @@ def problems_text(problems: Sequence[Problem], *, limit: int = 2800) -> str:
         for p in problems
     ]
     return truncate("\n".join(lines), limit)
+
+
+def cancelled_text(record: RequestRecord, *, delete: bool) -> str:
+    """What `/vf cancel` did, as `vfbot cancel` says it (mrkdwn)."""
+    when = (
+        "cancelled"
+        if record.state is RequestState.CANCELLED
+        else "cancelling (the engine finishes it at its next tick)"
+    )
+    kept = (
+        "are being deleted"
+        if delete
+        else f"are kept (`{COMMAND} cancel {record.human_id} delete` deletes them)"
+    )
+    return f"{record.human_id}: {when}; nothing new will be created. Servers that exist {kept}."
+
+
+def not_cancellable_text(record: RequestRecord) -> str:
+    """A request that has already ended."""
+    return (
+        f"{record.human_id} is {record.state.value.replace('_', ' ')}; there is nothing to cancel."
+    )
 
 
 def unknown_request_text(request_id: int) -> str:

@@ -272,18 +272,36 @@ class AccessPolicy:
         Admins always may; otherwise the channel must be allowed and, when VF_REQUESTERS is
         set, the user or one of their groups must be listed.
         """
-        if self.is_admin(user):
+        return self.can_use(self.actor(user, groups), channel, creating=True)
+
+    def _is_requester(self, actor: Actor) -> bool:
+        if not self.requesters or actor.user in self.requesters:
+            return True
+        return any(group in self.requesters for group in actor.groups)
+
+    def can_use(self, actor: Actor, channel: str | None, *, creating: bool = False) -> Decision:
+        """Whether `actor` may use vfbot at all here: asked for every command, click and
+        submission, so a change to the settings counts at once, even for a dialog opened before.
+
+        Admins may anywhere. Everyone else needs an allowed channel (`channel` None: a personal
+        surface such as the Home tab, which is in no channel) and to be a requester (in
+        VF_REQUESTERS, or everyone when it is empty); approvers may use everything but creating
+        without being requesters. What they may do to which request or server is asked next.
+        """
+        if actor.admin:
             return _ALLOWED
-        channel_ok = self.channel_allowed(channel)
-        if not channel_ok.allowed:
-            return channel_ok
-        if not self.requesters or user in self.requesters:
-            return _ALLOWED
-        if any(group in self.requesters for group in groups):
+        if channel is not None:
+            channel_ok = self.channel_allowed(channel)
+            if not channel_ok.allowed:
+                return channel_ok
+        if self._is_requester(actor) or (actor.approver and not creating):
             return _ALLOWED
         who = _mentions(self.requesters)
-        open_to = f" Requests are open to {who}." if who else ""
-        return Decision(False, f"You are not allowed to request servers.{open_to}")
+        if creating:
+            open_to = f" Requests are open to {who}." if who else ""
+            return Decision(False, f"You are not allowed to request servers.{open_to}")
+        open_to = f" It is open to {who} and the approvers." if who else ""
+        return Decision(False, f"You are not allowed to use vfbot.{open_to}")
 
     def _may_approve(self, user: str, groups: Collection[str]) -> bool:
         if self.is_admin(user) or user in self.approvers:
@@ -369,6 +387,32 @@ class AccessPolicy:
             f"Only {mention_text(requester)}, the approvers or an admin can do that for "
             f"{human_id}.",
         )
+
+    def can_cancel(
+        self, actor: Actor, requester: str, human_id: str, *, delete_needs_approval: bool
+    ) -> Decision:
+        """`/vf cancel`: the requester, the approvers or an admin, as Retry failed and Clean up.
+
+        Cancelling with `delete` deletes the request's servers at once, so a requester may do
+        that only where a delete of those servers would need no approval
+        (`delete_needs_approval`, from VF_REQUIRE_APPROVAL); approvers and admins always may.
+        """
+        if actor.approver:
+            return _ALLOWED
+        if actor.user != requester:
+            return Decision(
+                False,
+                f"Only {mention_text(requester)}, the approvers or an admin can cancel {human_id}.",
+            )
+        if delete_needs_approval:
+            who = self._approvers_text(besides=actor.user) or "an approver"
+            return Decision(
+                False,
+                f"Deleting the servers of {human_id} needs an approval (VF_REQUIRE_APPROVAL: "
+                f"{self.approval.describe()}). Cancel it without `delete` and delete each "
+                f"server with `/vf delete` (that asks for the approval), or ask {who}.",
+            )
+        return _ALLOWED
 
     def admins_only(self, actor: Actor, refusal: str) -> Decision:
         """Something only VF_ADMINS may do; `refusal` says what and what to do instead."""

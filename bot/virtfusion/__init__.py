@@ -25,7 +25,6 @@ from bot.virtfusion._models import (
     GroupCapacity,
     Hypervisor,
     HypervisorGroup,
-    HypervisorNetwork,
     HypervisorResources,
     OsTemplate,
     Package,
@@ -36,8 +35,8 @@ from bot.virtfusion._models import (
     Server,
     SshKey,
     TrafficMonth,
-    User,
     VncSession,
+    template_label,
 )
 from bot.virtfusion._sansio import DELETE_DELAY_MAX_MIN, HttpRequest, RawResponse
 from bot.virtfusion.aiohttp import AiohttpVirtFusionClient
@@ -59,7 +58,6 @@ __all__ = [
     "HttpRequest",
     "Hypervisor",
     "HypervisorGroup",
-    "HypervisorNetwork",
     "HypervisorResources",
     "InvalidRequestError",
     "LockedError",
@@ -79,8 +77,8 @@ __all__ = [
     "SshKey",
     "TrafficMonth",
     "TransportError",
-    "User",
     "VirtFusionClient",
     "VirtFusionError",
     "VncSession",
+    "template_label",
 ]

@@ -1,4 +1,11 @@
-"""Pydantic models of what vfbot reads from and sends to the panel; tolerant of unknown fields.
+"""Pydantic models of what vfbot reads from and sends to the panel: only the fields it uses.
+
+The spec declares no response schemas (every 2xx is `{type: object, properties: {}}` plus at
+most an example), so a model here names only the fields vfbot reads and ignores the rest: a
+field vfbot never reads cannot fail a response, whatever the panel puts in it. A field vfbot
+does read fails validation, and `_sansio` names the endpoint and the field. Rows of sub-lists
+that are only shown (the IP addresses of a server's interfaces) are dropped one by one when
+unreadable, with a debug log, instead of failing the whole server.
 
 Secrets the panel returns are never modelled as plain strings: the build response's
 `settings.decryptedPassword` is not a field at all (so it is dropped on parsing), and VNC
@@ -8,7 +15,8 @@ credentials are `SecretStr`, which never shows in a repr or a log line.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
@@ -20,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     model_validator,
 )
 
@@ -30,7 +39,6 @@ __all__ = [
     "GroupCapacity",
     "Hypervisor",
     "HypervisorGroup",
-    "HypervisorNetwork",
     "HypervisorResources",
     "OsTemplate",
     "Package",
@@ -41,9 +49,11 @@ __all__ = [
     "Server",
     "SshKey",
     "TrafficMonth",
-    "User",
     "VncSession",
+    "template_label",
 ]
+
+logger = logging.getLogger("bot.virtfusion")
 
 T = TypeVar("T")
 
@@ -76,8 +86,25 @@ def _none_to_empty(value: object) -> object:
 EmptyStr = Annotated[str, BeforeValidator(_none_to_empty)]
 
 
+def _int_to_flag(value: object) -> object:
+    return value != 0 if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# A yes/no the panel sends as a boolean in one place and an integer in another (`commissioned`
+# is `true` in group resources and `3` on hypervisors): any non-zero integer is yes.
+Flag = Annotated[bool, BeforeValidator(_int_to_flag)]
+
+
 class _PanelModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+def _endpoint(info: ValidationInfo) -> str:
+    """The `METHOD /path` being parsed, when `_sansio` passed it as validation context."""
+    context = info.context
+    if isinstance(context, Mapping) and isinstance(context.get("endpoint"), str):
+        return str(context["endpoint"])
+    return "a panel answer"
 
 
 class Page(BaseModel, Generic[T]):
@@ -103,28 +130,36 @@ class BuildPhase(enum.StrEnum):
 
 
 class ResourceSpec(_PanelModel):
+    """The sizes a server was given (`settings.resources`, or `resources` on per-user rows)."""
+
     memory_mb: int | None = Field(default=None, alias="memory")
     storage_gb: int | None = Field(default=None, alias="storage")
-    traffic_gb: int | None = Field(default=None, alias="traffic")
     cpu_cores: int | None = Field(default=None, alias="cpuCores")
 
 
 class GroupRef(_PanelModel):
+    """A hypervisor group as nested in another object; the server object gives no `id`."""
+
     id: int | None = None
     name: EmptyStr = ""
 
 
 class HypervisorRef(_PanelModel):
-    id: int | None = None
+    """The hypervisor nested in the single-server object: its name and its group's name."""
+
     name: EmptyStr = ""
     group: GroupRef | None = None
 
 
 class Server(_PanelModel):
-    """A server as the panel reports it (single object, per-user row or simple list row)."""
+    """A server as the panel reports it (single object, per-user row or simple list row).
+
+    `os_template_id` is `settings.osTemplateInstallId`, present only on the single object and
+    the build answer; the spec has no OS name anywhere (list rows carry only `os.screen`, a
+    screenshot), so names come from the template list (`template_label`).
+    """
 
     id: int
-    uuid: EmptyStr = ""
     name: EmptyStr = ""
     hostname: EmptyStr = ""
     owner_id: int | None = Field(default=None, validation_alias=AliasChoices("ownerId", "owner"))
@@ -136,20 +171,17 @@ class Server(_PanelModel):
     build_failed: bool = Field(default=False, alias="buildFailed")
     built: Timestamp = None
     suspended: bool = False
-    protected: bool = False
     created: Timestamp = None
-    updated: Timestamp = None
     resources: ResourceSpec | None = None
+    os_template_id: int | None = None
     ipv4: tuple[str, ...] = ()
     ipv6: tuple[str, ...] = ()
     hypervisor: HypervisorRef | None = None
-    os_name: EmptyStr = ""
-    tasks_active: bool = False
-    running: bool | None = None
+    running: bool | None = None  # None: the panel's answer does not prove either way
 
     @model_validator(mode="before")
     @classmethod
-    def _flatten(cls, data: object) -> object:
+    def _flatten(cls, data: object, info: ValidationInfo) -> object:
         """Bring the panel's nested and variant shapes into one flat form."""
         if not isinstance(data, Mapping):
             return data
@@ -157,29 +189,26 @@ class Server(_PanelModel):
         owner = out.get("owner")
         if isinstance(owner, Mapping):  # the single object nests the owner; list rows give an id
             out["owner"] = owner.get("id")
-        settings = out.get("settings")
-        if "resources" not in out and isinstance(settings, Mapping):
-            out["resources"] = settings.get("resources")
-        out["ipv4"], out["ipv6"] = _addresses(out.get("network"))
-        os_info = out.get("os")
-        if isinstance(os_info, Mapping):
-            parts = [str(os_info.get(k) or "") for k in ("name", "version")]
-            out["os_name"] = " ".join(p for p in parts if p).strip()
-        tasks = out.get("tasks")
-        if isinstance(tasks, Mapping):
-            out["tasks_active"] = bool(tasks.get("active"))
-        remote = out.get("remoteState")
-        if isinstance(remote, Mapping) and "running" in remote:
-            out["running"] = bool(remote.get("running"))
-        elif isinstance(remote, bool):
-            out["running"] = remote
-        out.pop("settings", None)  # holds decryptedPassword after a build: never keep it
+        settings = out.pop("settings", None)  # holds decryptedPassword after a build: never keep
+        if isinstance(settings, Mapping):
+            if "resources" not in out:
+                out["resources"] = settings.get("resources")
+            # The create example has `osTemplateInstallId: 0` before any build: 0 is "none".
+            template_id = settings.get("osTemplateInstallId")
+            out["os_template_id"] = None if template_id in (0, None) else template_id
+        out["ipv4"], out["ipv6"] = _addresses(out.get("network"), _endpoint(info), out.get("id"))
+        out["running"] = _running(out.get("remoteState"))
         return out
 
     @property
     def phase(self) -> BuildPhase:
-        """The build phase; `buildFailed` wins because the failed `state` is undocumented."""
-        if self.build_failed:
+        """The build phase; a failure wins, and either of two fields can say so.
+
+        `buildFailed` is the documented flag, but the official `GET /servers/user/{id}` example
+        shows a failed build as `commissionStatus: 2, state: "failed", buildFailed: false`, so
+        `state == "failed"` counts too (docs/virtfusion-api.md, "Build state").
+        """
+        if self.build_failed or self.state.casefold() == "failed":
             return BuildPhase.FAILED
         if self.commission_status >= 3 or self.state == "complete":
             return BuildPhase.COMPLETE
@@ -188,6 +217,13 @@ class Server(_PanelModel):
         if self.commission_status == 1 or self.state == "queued":
             return BuildPhase.QUEUED
         return BuildPhase.ALLOCATED
+
+    @property
+    def failure_signal(self) -> str:
+        """Which field says the build failed: `buildFailed`, `state "failed"`, or ""."""
+        if self.build_failed:
+            return "buildFailed"
+        return 'state "failed"' if self.state.casefold() == "failed" else ""
 
     @property
     def primary_ipv4(self) -> str | None:
@@ -201,47 +237,62 @@ class Server(_PanelModel):
         return ""
 
 
-def _addresses(network: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _running(remote: object) -> bool | None:
+    """The power state, only when `remoteState` proves it.
+
+    The spec's only example is `"remoteState": false`, from a request made with
+    `remoteState=false`, so a bare boolean says nothing about power. What the panel returns for
+    `remoteState=true` is undocumented; third-party code reads `remoteState.running`, so a
+    boolean `running` inside an object is taken as proof. Anything else is unknown (None).
+    """
+    if isinstance(remote, Mapping):
+        running = remote.get("running")
+        if isinstance(running, bool):
+            return running
+    return None
+
+
+def _addresses(
+    network: object, endpoint: str, server_id: object
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """IPv4 addresses and IPv6 subnets of the primary interfaces; unreadable rows are dropped."""
     if not isinstance(network, Mapping):
         return (), ()
     v4: list[str] = []
     v6: list[str] = []
     interfaces = network.get("interfaces")
-    for iface in interfaces if isinstance(interfaces, list) else []:
+    for index, iface in enumerate(interfaces if isinstance(interfaces, list) else []):
         if not isinstance(iface, Mapping):
             continue
-        for entry in iface.get("ipv4") or []:
-            if isinstance(entry, Mapping) and entry.get("address"):
-                v4.append(str(entry["address"]))
-        for entry in iface.get("ipv6") or []:
-            if isinstance(entry, Mapping) and entry.get("subnet"):
-                v6.append(f"{entry['subnet']}/{entry.get('cidr', '')}".rstrip("/"))
+        where = f"{endpoint}: server {server_id} network.interfaces[{index}]"
+        for row, entry in enumerate(_rows(iface.get("ipv4"))):
+            address = entry.get("address") if isinstance(entry, Mapping) else None
+            if isinstance(address, str) and address:
+                v4.append(address)
+            else:
+                logger.debug("%s.ipv4[%d] has no readable address; skipped", where, row)
+        for row, entry in enumerate(_rows(iface.get("ipv6"))):
+            subnet = entry.get("subnet") if isinstance(entry, Mapping) else None
+            cidr = entry.get("cidr") if isinstance(entry, Mapping) else None
+            if isinstance(subnet, str) and subnet:
+                v6.append(f"{subnet}/{cidr}" if isinstance(cidr, int) else subnet)
+            else:
+                logger.debug("%s.ipv6[%d] has no readable subnet; skipped", where, row)
     return tuple(v4), tuple(v6)
 
 
-class HypervisorNetwork(_PanelModel):
-    """A hypervisor bridge; its `id` is NOT a network-profile id (reference §4)."""
-
-    id: int
-    type: EmptyStr = ""
-    bridge: EmptyStr = ""
-    primary: bool = False
-    default: bool = False
+def _rows(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
 
 
 class Hypervisor(_PanelModel):
+    """A hypervisor (`GET /compute/hypervisors[/{id}]`): its name, its flags and its group."""
+
     id: int
     name: EmptyStr = ""
-    ip: EmptyStr = ""
-    hostname: EmptyStr = ""
     enabled: bool = True
     maintenance: bool = False
-    commissioned: int = 0
     group: GroupRef | None = None
-    max_servers: int | None = Field(default=None, alias="maxServers")
-    max_cpu: int | None = Field(default=None, alias="maxCpu")
-    max_memory: int | None = Field(default=None, alias="maxMemory")
-    networks: tuple[HypervisorNetwork, ...] = ()
 
     @property
     def group_id(self) -> int | None:
@@ -252,8 +303,6 @@ class HypervisorGroup(_PanelModel):
     id: int
     name: EmptyStr = ""
     label: EmptyStr = ""
-    description: EmptyStr = ""
-    distribution_type: int | str | None = Field(default=None, alias="distributionType")
     enabled: bool = True
     default: bool = False
 
@@ -265,21 +314,29 @@ class ResourceUsage(_PanelModel):
 
 
 class HypervisorResources(_PanelModel):
-    """One row of `groups/{id}/resources`: a hypervisor and its capacity."""
+    """One row of `groups/{id}/resources`: a hypervisor and its capacity.
+
+    Storage is `resources.localStorage` only; `resources.otherStorage[]` is not read. In the
+    spec's example of this endpoint, otherStorage entries are shared datastores (Ceph RBD, FS,
+    EC: `isDatastore: true`, `enabled: 0`) listed again under each hypervisor attached to
+    them, with sizes up to 558,349,385 GB, and nothing in the API says which pool a package's
+    storage profile puts new disks on. Summing them would count a shared pool once per
+    hypervisor and invent capacity; picking one would be a guess. So disk capacity means local
+    storage, and for servers on shared storage the panel's dry run decides
+    (docs/virtfusion-api.md, "Capacity").
+    """
 
     hypervisor_id: int = Field(validation_alias=AliasPath("hypervisor", "id"))
-    hypervisor_name: EmptyStr = Field(default="", validation_alias=AliasPath("hypervisor", "name"))
     enabled: bool = Field(default=True, validation_alias=AliasPath("hypervisor", "enabled"))
     prohibit: bool = Field(default=False, validation_alias=AliasPath("hypervisor", "prohibit"))
-    commissioned: int = Field(default=1, validation_alias=AliasPath("hypervisor", "commissioned"))
+    commissioned: Flag = Field(
+        default=True, validation_alias=AliasPath("hypervisor", "commissioned")
+    )
     servers: ResourceUsage = Field(
         default_factory=ResourceUsage, validation_alias=AliasPath("resources", "servers")
     )
     memory_mb: ResourceUsage = Field(
         default_factory=ResourceUsage, validation_alias=AliasPath("resources", "memory")
-    )
-    cpu_cores: ResourceUsage = Field(
-        default_factory=ResourceUsage, validation_alias=AliasPath("resources", "cpuCores")
     )
     storage_gb: ResourceUsage = Field(
         default_factory=ResourceUsage, validation_alias=AliasPath("resources", "localStorage")
@@ -292,11 +349,16 @@ class HypervisorResources(_PanelModel):
     @property
     def eligible(self) -> bool:
         """Counts toward capacity: enabled, commissioned and not prohibited (WHMCS rule)."""
-        return self.enabled and bool(self.commissioned) and not self.prohibit
+        return self.enabled and self.commissioned and not self.prohibit
 
 
 class GroupCapacity(BaseModel):
-    """Free capacity of a hypervisor group, summed over its eligible hypervisors."""
+    """Free capacity of a hypervisor group, summed over its eligible hypervisors.
+
+    Disk is local storage only (see `HypervisorResources`). IPv4 is summed although the spec's
+    example reports 470 free on several hypervisors, which looks like one shared block seen from
+    each of them; the dry run is the final word there too.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -327,17 +389,14 @@ class GroupCapacity(BaseModel):
 
 
 class Package(_PanelModel):
+    """A package: the defaults a create without sizes gets."""
+
     id: int
     name: EmptyStr = ""
-    enabled: bool = True
     memory_mb: int | None = Field(default=None, alias="memory")
     storage_gb: int | None = Field(default=None, alias="primaryStorage")
-    traffic_gb: int | None = Field(default=None, alias="traffic")
     cpu_cores: int | None = Field(default=None, alias="cpuCores")
-    network_speed_in: int | None = Field(default=None, alias="primaryNetworkSpeedIn")
-    network_speed_out: int | None = Field(default=None, alias="primaryNetworkSpeedOut")
     primary_network_profile: int | None = Field(default=None, alias="primaryNetworkProfile")
-    primary_storage_profile: int | None = Field(default=None, alias="primaryStorageProfile")
 
 
 class OsTemplate(_PanelModel):
@@ -354,27 +413,24 @@ class OsTemplate(_PanelModel):
         return " ".join(p for p in (self.name, self.version, self.variant) if p)
 
 
+def template_label(template_id: int | None, templates: Iterable[OsTemplate]) -> str:
+    """The OS a server was built with: the template's label, `template 49` when the list lacks
+    it (another package's template, or one since removed), "" when the panel gave no id."""
+    if template_id is None:
+        return ""
+    found = next((t for t in templates if t.id == template_id), None)
+    return found.label if found is not None else f"template {template_id}"
+
+
 class SshKey(_PanelModel):
     id: int
     name: EmptyStr = ""
-    type: EmptyStr = ""
     enabled: bool = True
 
 
-class User(_PanelModel):
-    id: int
-    name: EmptyStr = ""
-    email: EmptyStr = ""
-    ext_relation_id: int | str | None = Field(default=None, alias="extRelationId")
-
-
 class QueueTask(_PanelModel):
-    """A queued panel job (power actions, VNC) from `GET /queue/{id}`."""
+    """A queued panel job (power actions) from `GET /queue/{id}`: is it over, and how."""
 
-    id: int
-    action: EmptyStr = ""
-    server_id: int | None = Field(default=None, alias="serverId")
-    progress: int = 0
     failed: bool = False
     finished: Timestamp = None
     error: EmptyStr = Field(
@@ -389,7 +445,6 @@ class QueueTask(_PanelModel):
 class TrafficMonth(_PanelModel):
     """One month of traffic; rx/tx/total are bytes, limit is GB (units UNKNOWN in the spec)."""
 
-    month: int | str | None = None
     start: Timestamp = None
     end: Timestamp = None
     rx: int = 0
@@ -399,16 +454,13 @@ class TrafficMonth(_PanelModel):
 
 
 class VncSession(_PanelModel):
-    """VNC connection details; the password and wss token are secrets."""
+    """VNC connection details; the password and the wss URL (it embeds a token) are secrets."""
 
     ip: EmptyStr = ""
     hostname: EmptyStr = ""
     port: int | None = None
-    enabled: bool = False
     password: SecretStr | None = None
-    wss_token: SecretStr | None = Field(default=None, validation_alias=AliasPath("wss", "token"))
     wss_url: SecretStr | None = Field(default=None, validation_alias=AliasPath("wss", "url"))
-    queue_id: int | None = None
 
 
 class CreateServerBody(_PanelModel):

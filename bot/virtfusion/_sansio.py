@@ -1,13 +1,15 @@
 """Pure request building and response parsing for the VirtFusion API; no I/O, no clocks.
 
-Paths are relative to the panel's `/api/v1`. Every `build_*` returns an `HttpRequest` whose
-`repeatable` flag says whether the retry policy may send it twice; `parse_*` turn a status, headers
-and body into a model or raise from `_exceptions`.
+Paths are relative to the panel's `/api/v1`. Every endpoint builder returns an `HttpRequest`
+whose `repeatable` flag says whether the retry policy may send it twice and whose `reads_body`
+flag says whether vfbot reads a successful answer at all; `parse_*` turn a status, headers and
+body into a model or raise from `_exceptions`. docs/virtfusion-api.md lists every endpoint here.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +38,8 @@ from bot.virtfusion._models import (
     PowerAction,
     VncSession,
 )
+
+logger = logging.getLogger("bot.virtfusion")
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -68,6 +72,9 @@ class HttpRequest:
     query: tuple[tuple[str, str], ...] = ()
     json: Mapping[str, object] | None = None
     repeatable: bool = True  # False for POST /servers and /build: never sent twice blindly
+    # False where vfbot needs only the status: the spec declares many of these answers
+    # `application/octet-stream` with no example, so their bodies are not parsed at all.
+    reads_body: bool = True
 
     @property
     def label(self) -> str:
@@ -90,11 +97,12 @@ def build_request(
     query: Mapping[str, object] | Sequence[tuple[str, object]] | None = None,
     json_body: Mapping[str, object] | None = None,
     repeatable: bool = True,
+    reads_body: bool = True,
 ) -> HttpRequest:
     """Build a request, turning query values into the strings the panel expects."""
     pairs = query.items() if isinstance(query, Mapping) else (query or ())
     encoded = tuple((k, _query_value(v)) for k, v in pairs if v is not None)
-    return HttpRequest(method, path, encoded, json_body, repeatable)
+    return HttpRequest(method, path, encoded, json_body, repeatable, reads_body)
 
 
 def _query_value(value: object) -> str:
@@ -107,7 +115,8 @@ def _query_value(value: object) -> str:
 
 
 def connect() -> HttpRequest:
-    return build_request("GET", "/connect")
+    """`GET /connect`: the success body is undocumented (the example is `[]`); only 200 counts."""
+    return build_request("GET", "/connect", reads_body=False)
 
 
 def list_hypervisors(page: int, results: int = MAX_PAGE_SIZE) -> HttpRequest:
@@ -132,10 +141,6 @@ def group_resources(group_id: int, page: int, results: int = MAX_PAGE_SIZE) -> H
     return build_request("GET", path, query={"results": results, "page": page})
 
 
-def list_packages() -> HttpRequest:
-    return build_request("GET", "/packages")
-
-
 def get_package(package_id: int) -> HttpRequest:
     return build_request("GET", f"/packages/{_id(package_id)}")
 
@@ -148,27 +153,18 @@ def user_ssh_keys(user_id: int) -> HttpRequest:
     return build_request("GET", f"/ssh_keys/user/{_id(user_id)}")
 
 
-def get_ssh_key(key_id: int) -> HttpRequest:
-    return build_request("GET", f"/ssh_keys/{_id(key_id)}")
-
-
-def create_ssh_key(user_id: int, name: str, public_key: str) -> HttpRequest:
-    body = {"userId": _id(user_id), "name": name, "publicKey": public_key}
-    return build_request("POST", "/ssh_keys", json_body=body, repeatable=False)
-
-
-def user_by_ext_relation(ext_relation_id: int) -> HttpRequest:
-    return build_request("GET", f"/users/{_id(ext_relation_id)}/byExtRelation")
-
-
 def create_server(body: CreateServerBody, *, dry_run: bool = False) -> HttpRequest:
-    """`POST /servers`; a dry run validates without creating and so may be repeated."""
+    """`POST /servers`; a dry run validates without creating and so may be repeated.
+
+    Only the dry run's status matters: its success body is undocumented.
+    """
     return build_request(
         "POST",
         "/servers",
         query={"dryRun": dry_run} if dry_run else None,
         json_body=body.to_json(),
         repeatable=dry_run,
+        reads_body=not dry_run,
     )
 
 
@@ -192,18 +188,23 @@ def get_server(server_id: int, *, remote_state: bool = False) -> HttpRequest:
 
 
 def delete_server(server_id: int, *, delay_min: int = 0) -> HttpRequest:
+    """`DELETE /servers/{id}?delay=N`; `delay` is always sent, 0 included.
+
+    The spec gives `delay` a range (0-43800 minutes) but no default, and the Paymenter
+    integration sends 5: leaving it out could mean a delay vfbot never asked for.
+    """
     if not 0 <= delay_min <= DELETE_DELAY_MAX_MIN:
         raise ValueError(f"delay must be 0..{DELETE_DELAY_MAX_MIN} minutes, got {delay_min}")
-    query = {"delay": delay_min} if delay_min else None
-    return build_request("DELETE", f"/servers/{_id(server_id)}", query=query)
+    path = f"/servers/{_id(server_id)}"
+    return build_request("DELETE", path, query={"delay": delay_min}, reads_body=False)
 
 
 def suspend_server(server_id: int) -> HttpRequest:
-    return build_request("POST", f"/servers/{_id(server_id)}/suspend")
+    return build_request("POST", f"/servers/{_id(server_id)}/suspend", reads_body=False)
 
 
 def unsuspend_server(server_id: int) -> HttpRequest:
-    return build_request("POST", f"/servers/{_id(server_id)}/unsuspend")
+    return build_request("POST", f"/servers/{_id(server_id)}/unsuspend", reads_body=False)
 
 
 def power(server_id: int, action: PowerAction) -> HttpRequest:
@@ -218,20 +219,18 @@ def get_queue(queue_id: int) -> HttpRequest:
 
 def set_backup_plan(server_id: int, plan_id: int) -> HttpRequest:
     """Attach a backup plan; plan 0 removes it."""
-    return build_request("PUT", f"/servers/{_id(server_id)}/backups/plan/{_id(plan_id)}")
+    path = f"/servers/{_id(server_id)}/backups/plan/{_id(plan_id)}"
+    return build_request("PUT", path, reads_body=False)
 
 
 def change_owner(server_id: int, new_owner_id: int) -> HttpRequest:
-    return build_request("PUT", f"/servers/{_id(server_id)}/owner/{_id(new_owner_id)}")
+    path = f"/servers/{_id(server_id)}/owner/{_id(new_owner_id)}"
+    return build_request("PUT", path, reads_body=False)
 
 
 def set_vnc(server_id: int, *, enabled: bool) -> HttpRequest:
     body = {"action": "enable" if enabled else "disable"}
     return build_request("POST", f"/servers/{_id(server_id)}/vnc", json_body=body)
-
-
-def get_vnc(server_id: int) -> HttpRequest:
-    return build_request("GET", f"/servers/{_id(server_id)}/vnc")
 
 
 def traffic(server_id: int) -> HttpRequest:
@@ -246,6 +245,7 @@ def cpu_throttle(server_id: int, percent: int, *, sync: bool = False) -> HttpReq
         f"/servers/{_id(server_id)}/modify/cpuThrottle",
         query={"sync": sync},
         json_body={"percent": percent},
+        reads_body=False,
     )
 
 
@@ -327,13 +327,19 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def parse_response(request: HttpRequest, response: RawResponse, now: datetime) -> object:
-    """Return the decoded body of a 2xx answer, or raise the error class its status means."""
+    """Return the decoded body of a 2xx answer, or raise the error class its status means.
+
+    A 2xx answer to a request that does not read its body returns None, whatever the body is.
+    A 401 body is never parsed: the spec's is `401 Unauthorized` as `application/octet-stream`.
+    """
     if 200 <= response.status < 300:
-        return decode_json(request, response)
-    try:
-        payload = decode_json(request, response)
-    except DecodeError:
-        payload = None  # e.g. an HTML error page from a proxy: the status still tells the story
+        return decode_json(request, response) if request.reads_body else None
+    payload: object = None
+    if response.status != 401:
+        try:
+            payload = decode_json(request, response)
+        except DecodeError:
+            payload = None  # e.g. an HTML error page from a proxy: the status tells the story
     messages = panel_messages(payload)
     status = response.status
     message = f"{request.label} failed with HTTP {status}"
@@ -368,15 +374,31 @@ def parse_data(request: HttpRequest, payload: object, model: type[M]) -> M:
     """Unwrap `{data: {...}}` into `model`."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), Mapping):
         raise _envelope_error(request, "expected an object under 'data'")
-    return _validate(request, payload["data"], model)
+    return _validate(request, payload["data"], model, "data")
 
 
-def parse_list(request: HttpRequest, payload: object, model: type[M]) -> list[M]:
-    """Unwrap `{data: [...]}`; a paginator envelope is accepted too (its first page)."""
+def parse_list(
+    request: HttpRequest, payload: object, model: type[M], *, lenient: bool = False
+) -> list[M]:
+    """Unwrap `{data: [...]}`; a paginator envelope is accepted too (its first page).
+
+    A row that does not validate fails the whole list, naming its index and field: a listing
+    vfbot cannot fully read must never look like "that server is not there" (reconciliation
+    would create it again). `lenient` drops such rows instead, with a debug log, for lists that
+    are only shown.
+    """
     items = payload.get("data") if isinstance(payload, Mapping) else None
     if not isinstance(items, list):
         raise _envelope_error(request, "expected a list under 'data'")
-    return [_validate(request, item, model) for item in items]
+    if not lenient:
+        return [_validate(request, item, model, f"data[{i}]") for i, item in enumerate(items)]
+    rows: list[M] = []
+    for index, item in enumerate(items):
+        try:
+            rows.append(_validate(request, item, model, f"data[{index}]"))
+        except DecodeError as error:
+            logger.debug("%s; row skipped", error)
+    return rows
 
 
 def parse_page(request: HttpRequest, payload: object, model: type[M]) -> Page[M]:
@@ -397,39 +419,52 @@ def parse_page(request: HttpRequest, payload: object, model: type[M]) -> Page[M]
 
 
 def parse_templates(request: HttpRequest, payload: object) -> list[OsTemplate]:
-    """Flatten `{data: [group{name, templates[]}]}` into templates that know their group."""
+    """Flatten `{data: [group{name, templates[]}]}` into templates that know their group.
+
+    A template row vfbot cannot read (say, a null `id`) is dropped with a debug log: the others
+    stay usable, and a request naming the dropped one is told it does not exist.
+    """
     groups = payload.get("data") if isinstance(payload, Mapping) else None
     if not isinstance(groups, list):
         raise _envelope_error(request, "expected a list of template groups under 'data'")
     out: list[OsTemplate] = []
-    for group in groups:
+    for index, group in enumerate(groups):
         if not isinstance(group, Mapping):
+            logger.debug("%s: data[%d] is not a template group; skipped", request.label, index)
             continue
-        for template in group.get("templates") or []:
-            if isinstance(template, Mapping):
-                data = {**template, "group": group.get("name") or ""}
-                out.append(_validate(request, data, OsTemplate))
+        templates = group.get("templates")
+        for row, template in enumerate(templates if isinstance(templates, list) else []):
+            where = f"data[{index}].templates[{row}]"
+            name = group.get("name")
+            data = {**template, "group": name} if isinstance(template, Mapping) else template
+            try:
+                out.append(_validate(request, data, OsTemplate, where))
+            except DecodeError as error:
+                logger.debug("%s; template skipped", error)
     return out
 
 
 def parse_vnc(request: HttpRequest, payload: object) -> VncSession:
-    """VNC answers nest the session under `data.vnc` (POST) or give it as `data` (GET)."""
+    """VNC answers nest the session under `data.vnc`."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), Mapping):
         raise _envelope_error(request, "expected an object under 'data'")
     data = payload["data"]
     nested = data.get("vnc")
     vnc: Mapping[str, object] = nested if isinstance(nested, Mapping) else data
-    return _validate(request, {**vnc, "queue_id": data.get("queueId")}, VncSession)
+    return _validate(request, vnc, VncSession, "data.vnc" if vnc is nested else "data")
 
 
-def _validate(request: HttpRequest, data: object, model: type[M]) -> M:
+def _validate(request: HttpRequest, data: object, model: type[M], where: str) -> M:
+    """`data` as `model`; a failure names the endpoint, the field and what was wrong."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"endpoint": request.label})
     except ValidationError as exc:
-        where = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else "?"
-        # `from None`: pydantic's error carries the input values, which may hold secrets.
+        # Only the location and pydantic's message, never `input`: the input values may hold
+        # secrets (a build answer carries the root password). `from None` for the same reason.
+        first = exc.errors(include_url=False, include_input=False)[0]
+        field = ".".join([where, *(str(p) for p in first["loc"])])
         raise _envelope_error(
-            request, f"{model.__name__} did not validate (first problem at {where!r})"
+            request, f"{field}: {first['msg']} (vfbot reads this field as {model.__name__})"
         ) from None
 
 

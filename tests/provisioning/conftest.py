@@ -222,7 +222,7 @@ async def make_harness(
         locks = LockWait(wait_s=60, poll_s=5)
         servers = Servers(
             resolver=ServerResolver(ctx),
-            inventory=Inventory(ctx),
+            inventory=Inventory(ctx, defaults=DEFAULTS),
             deletes=DeleteService(ctx, locks=locks),
             actions=ServerActions(ctx, locks=locks, queue_poll_s=2, queue_timeout_s=120),
         )

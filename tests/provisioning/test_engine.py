@@ -214,6 +214,49 @@ async def test_two_engines_on_postgres_create_each_server_once(make_harness: Mak
     await test_two_engines_on_one_database_create_each_server_once(make_harness)
 
 
+# -- exactly once under ambiguous builds -------------------------------------------------------
+# The sandbox now answers a second build with 200 (a rebuild, as the spec's example does), so
+# these prove that vfbot itself never builds twice; they no longer lean on a 422.
+
+
+@pytest.mark.parametrize("kind", ["commit_then_500", "commit_then_drop", "commit_then_hang"])
+async def test_an_ambiguous_build_is_followed_never_repeated(
+    make_harness: MakeHarness, kind: str
+) -> None:
+    h = make_harness(timeout_s=0.3)
+    h.panel.faults.hang_s = 5
+    h.panel.faults.script = [ScriptedFault("POST", r"^/servers/\d+/build$", kind, times=3)]  # type: ignore[arg-type]
+    record = await h.submit_json(two_groups(3))
+
+    final = await h.run_until_done(record.id)
+
+    assert final.state is RequestState.COMPLETED
+    builds = h.panel.calls("POST", r"^/servers/\d+/build$")
+    assert sorted(b.api_path for b in builds) == sorted(
+        f"/servers/{s.id}/build" for s in owner_servers(h.panel)
+    )
+    assert len(builds) == 3 and all(b.fault == kind for b in builds)
+    _, instances = await h.requests.get(record.id)
+    assert all(i.state is InstanceState.BUILT for i in instances)
+
+
+async def test_a_build_a_dead_worker_sent_is_followed_not_sent_again(harness: Harness) -> None:
+    # The first build attempt is refused (423) so the instance waits in `created`; then the
+    # build "a crashed worker sent" reaches the panel. The engine must see it and follow it.
+    harness.panel.faults.script = [ScriptedFault("POST", r"^/servers/\d+/build$", "423")]
+    record = await harness.submit_json(two_groups(1))
+    await harness.engine.run_once()
+    _, (instance,) = await harness.requests.get(record.id)
+    assert instance.state is InstanceState.CREATED and instance.server_id is not None
+    await harness.client.build_server(instance.server_id, instance.plan.build_body)
+
+    final = await harness.run_until_done(record.id)
+
+    assert final.state is RequestState.COMPLETED
+    sent = [c.status for c in harness.panel.calls("POST", r"^/servers/\d+/build$")]
+    assert sent == [423, 200]  # the refused one and the dead worker's: vfbot sent no other
+
+
 # -- tracking -----------------------------------------------------------------------------------
 
 
@@ -254,8 +297,30 @@ async def test_a_failed_build_ends_the_instance_with_the_reason_and_can_clean_up
     assert len(failed) == 1
     assert "buildFailed" in (failed[0].error or "")
     assert "deleted" in (failed[0].error or "")
-    assert h.panel.count("DELETE", rf"^/servers/{failed[0].server_id}$") == 1
+    (delete,) = h.panel.calls("DELETE", rf"^/servers/{failed[0].server_id}$")
+    assert delete.query == {"delay": "0"}  # sent explicitly: the spec documents no default
     assert len(owner_servers(h.panel)) == 1
+
+
+async def test_a_failed_build_in_the_official_shape_is_reported_at_once(
+    make_harness: MakeHarness,
+) -> None:
+    # The spec's example of a failed build: commissionStatus 2, state "failed", buildFailed
+    # false. It must end the build when the panel says so, not at VF_BUILD_TIMEOUT (20 minutes).
+    h = make_harness(build_timeout_s=1200)
+    h.panel.timing = BuildTiming(queued_s=2, build_s=8, fail_next=1, fail_shape="state_failed")
+    record = await h.submit_json(two_groups(1))
+    final = await h.run_until_done(record.id, step_s=1)
+
+    assert final.state is RequestState.FAILED
+    _, (instance,) = await h.requests.get(record.id)
+    assert instance.state is InstanceState.FAILED
+    assert 'the OS installation failed (state "failed")' in (instance.error or "")
+    started = instance.build_started_at
+    assert started is not None and instance.finished_at is not None
+    assert (instance.finished_at - started).total_seconds() <= 15  # 2 s queued + 8 s build
+    server = h.panel.servers[instance.server_id or 0]
+    assert server.state(h.clock()) == "failed" and not server.build_failed(h.clock())
 
 
 async def test_a_build_that_never_finishes_times_out(make_harness: MakeHarness) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import pytest
@@ -29,13 +30,22 @@ from bot.provisioning.model import (
     RequestRecord,
 )
 from bot.provisioning.plan import EngineDefaults
-from bot.provisioning.servers import Servers
+from bot.provisioning.servers import Inventory, Servers
 from bot.provisioning.servers.checks import CheckStep, Outcome, check_panel
 from bot.provisioning.servers.model import ResolvedServer
+from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import FakeClock, ScriptedFault
 from bot.slack.threads import SlackMessage, Thread
-from bot.virtfusion import CreateServerBody
+from bot.store.memory import MemoryStore
+from bot.virtfusion import (
+    CreateServerBody,
+    HttpRequest,
+    RawResponse,
+    RetryPolicy,
+    VirtFusionClient,
+)
 from tests.provisioning.conftest import DEFAULTS, Harness, Sleeps
+from tests.virtfusion._support import sample
 
 OS = OperationState
 
@@ -191,8 +201,10 @@ async def test_status_reads_the_panel_live_on_request(harness: Harness, ops: Ser
     plain = await ops.inventory.status(resolved)
     live = await ops.inventory.status(resolved, live=True)
 
-    assert plain.running is None
-    assert live.running is True
+    # The sandbox answers `"remoteState": false`, the spec's only example: that proves nothing
+    # about power, so live status shows it as unknown rather than guessing "running".
+    assert (plain.live, plain.running) == (False, None)
+    assert (live.live, live.running) == (True, None)
     assert harness.panel.calls("GET", rf"^/servers/{instance.server_id}$")[-1].query.get(
         "remoteState"
     ) in ("true", "1")
@@ -482,7 +494,7 @@ async def test_power_follows_the_queue_task(harness: Harness, ops: Servers, slee
     assert result.queue_id is not None and result.action == "shutdown"
     assert sleeps.waits == [2.0, 2.0]  # the sandbox finishes power jobs after 3 s
     live = await ops.inventory.status(resolved, live=True)
-    assert live.running is False
+    assert (live.live, live.running) == (True, None)  # the panel does not prove it either way
     latest = (await ops.inventory.recent_audit(1))[0]
     assert (latest.action, latest.result) == ("server.power", "ok")
     assert latest.detail == {"action": "shutdown", "queue_id": result.queue_id}
@@ -538,20 +550,19 @@ async def test_vnc_credentials_stay_secret(
 
     session = await ops.actions.vnc(resolved, enable=True, actor="U1")
 
-    assert session.enabled is True
     assert isinstance(session.password, SecretStr)
     password = session.password.get_secret_value()
     assert password in harness.panel.issued_secrets
-    assert isinstance(session.wss_token, SecretStr)
+    assert isinstance(session.wss_url, SecretStr)
     assert password not in repr(session)
     off = await ops.actions.vnc(resolved, enable=False, actor="U1")
-    assert off.enabled is False
+    assert off.password is None
     audit = await ops.inventory.recent_audit(2)
     assert [(a.action, a.detail) for a in audit] == [
         ("server.vnc", {"vnc": "disabled"}),
         ("server.vnc", {"vnc": "enabled"}),
     ]
-    secrets = [password, session.wss_token.get_secret_value()]
+    secrets = [password, session.wss_url.get_secret_value()]
     for secret in secrets:
         assert secret not in caplog.text
         assert all(secret not in record.getMessage() for record in caplog.records)
@@ -625,6 +636,8 @@ async def test_check_passes_and_reports_the_first_failure(harness: Harness) -> N
         "API token accepted (GET /connect)",
         "token can read compute resources",
         "package 1 exists (VIRTFUSION_PACKAGE_ID)",
+        "token can read the package's OS templates",
+        "user 1 exists (VIRTFUSION_USER_ID); token can read its servers and keys",
         "hypervisor group 1 exists (VIRTFUSION_HYPERVISOR_GROUP_ID)",
         "user 1 can get package 1 servers in group 1 (dry run)",
     ]
@@ -679,3 +692,80 @@ async def test_a_server_given_away_is_no_longer_resolved_by_its_name(
     with pytest.raises(UnknownServerError, match="now belongs to VirtFusion user 2"):
         await ops.resolver.resolve("test-server")
     assert instance.server_id in harness.panel.servers  # nothing was done to it
+
+
+# -- OS names (issue 9, item 17) ------------------------------------------------------------------
+
+
+class SpecPanel(VirtFusionClient):
+    """Answers from the official examples in tests/samples, by path; records what was asked."""
+
+    def __init__(self, routes: dict[str, object]) -> None:
+        super().__init__(rate_limit_per_s=1000.0, retry=RetryPolicy(max_attempts=1))
+        self.routes = routes
+        self.paths: list[str] = []
+
+    async def _send(self, request: HttpRequest) -> RawResponse:
+        self.paths.append(request.path)
+        answer = self.routes[request.path]
+        if isinstance(answer, int):
+            return RawResponse(answer, {}, b"")
+        return RawResponse(200, {}, json.dumps(answer).encode())
+
+
+def _context(panel: VirtFusionClient, clock: FakeClock) -> Context:
+    store = MemoryStore()
+    return Context(panel, store.uow, clock, Moves(store.uow, clock, "test"), owner_user_id=1)
+
+
+async def test_status_names_the_os_from_the_template_id_with_one_cached_list_call() -> None:
+    # The spec's server 69 was built from template 49 ("Ubuntu Server 24.04 LTS ..."); it has
+    # no `os.name`, so the name comes from the package's template list, read once per 10 min.
+    templates = {
+        "data": [
+            {
+                "id": 5,
+                "name": "Ubuntu",
+                "templates": [
+                    {"id": 49, "name": "Ubuntu Server", "version": "24.04 LTS", "variant": None}
+                ],
+            }
+        ]
+    }
+    panel = SpecPanel(
+        {
+            "/servers/69": sample("spec_server"),
+            "/media/templates/fromServerPackageSpec/1": templates,
+        }
+    )
+    clock = FakeClock()
+    inventory = Inventory(_context(panel, clock), defaults=DEFAULTS)
+    server = ResolvedServer(69, "Elliptical Way")
+
+    first = await inventory.status(server)
+    second = await inventory.status(server)
+    assert first.os == second.os == "Ubuntu Server 24.04 LTS"
+    assert panel.paths.count("/media/templates/fromServerPackageSpec/1") == 1
+    clock.advance(601)
+    await inventory.status(server)
+    assert panel.paths.count("/media/templates/fromServerPackageSpec/1") == 2
+
+
+async def test_an_os_template_the_list_lacks_shows_its_id(caplog: pytest.LogCaptureFixture) -> None:
+    spec = sample("spec_server")
+    panel = SpecPanel({"/servers/69": spec, "/media/templates/fromServerPackageSpec/1": 403})
+    inventory = Inventory(_context(panel, FakeClock()), defaults=DEFAULTS)
+    detail = await inventory.status(ResolvedServer(69, "Elliptical Way"))
+    assert detail.os == "template 49"
+    assert "cannot read OS template names" in caplog.text
+    unbuilt = sample("create_server_201")  # `osTemplateInstallId: 0` before any build
+    panel.routes["/servers/70"] = unbuilt
+    assert (await inventory.status(ResolvedServer(70, "new"))).os == ""
+
+
+async def test_status_on_the_sandbox_names_the_planned_template(
+    harness: Harness, ops: Servers
+) -> None:
+    _, instance = await _built(harness)
+    detail = await ops.inventory.status(await ops.resolver.resolve("test-server"))
+    assert detail.os == instance.plan.os_label == "Ubuntu 22.04 Server"

@@ -767,7 +767,8 @@ def test_disk_shortfall_counts_volumes() -> None:
 
     assert problem.path == "instances"
     assert problem.message.startswith(
-        "not enough disk in hypervisor group Prague: 40 GB free, this request needs 45 GB for "
+        "not enough local disk in hypervisor group Prague: 40 GB free, this request needs 45 GB "
+        "for "
         "1 server(s)"
     )
 

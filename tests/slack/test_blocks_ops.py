@@ -175,6 +175,7 @@ def detail(**changes: object) -> ServerDetail:
         os="Ubuntu 22.04",
         suspended=False,
         running=True,
+        live=True,
         request_human_id="VF-12",
         requester="U0REQUESTER",
         built_at=NOW - timedelta(days=3),
@@ -355,7 +356,10 @@ def test_server_detail_content_and_hints() -> None:
     assert "`/vf traffic web-1`" in hints and "`/vf delete web-1`" in hints
     stopped = rendered(server_detail_blocks(detail(running=False, suspended=True), now=NOW))
     assert ":red_circle: off" in stopped and "suspended" in stopped
-    assert "Power" not in rendered(server_detail_blocks(detail(running=None), now=NOW))
+    unknown = rendered(server_detail_blocks(detail(running=None), now=NOW))
+    assert "*Power*\\n:grey_question: unknown: the panel's answer did not say" in unknown
+    assert "running" not in unknown.replace("built · complete", "")
+    assert "Power" not in rendered(server_detail_blocks(detail(live=False), now=NOW))
 
 
 def test_server_ref_uses_the_id_for_names_a_command_cannot_carry() -> None:

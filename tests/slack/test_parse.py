@@ -635,7 +635,7 @@ def test_split_command(text: str, expected: tuple[str, str]) -> None:
 
 def test_subcommands() -> None:
     assert commands.names()[:2] == ("create", "help")
-    assert len(set(commands.names())) == 16
+    assert len(set(commands.names())) == 17
 
 
 @pytest.mark.parametrize(

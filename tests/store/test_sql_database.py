@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -221,3 +222,29 @@ async def test_sqlite_pragmas(tmp_path: Path) -> None:
         "foreign_keys": 1,
         "busy_timeout": 5000,
     }
+
+
+async def test_sqlite_writers_in_one_process_queue_instead_of_failing_as_locked(
+    tmp_path: Path,
+) -> None:
+    """Many concurrent writers, each holding its transaction across an await: they queue for
+    the one connection. With a connection each, they would race for SQLite's write lock and,
+    past the busy timeout (1 ms here, to make that race certain), fail with "database is
+    locked"."""
+    db = Database(f"sqlite:///{new_sqlite_file(tmp_path / 'busy.db')}", busy_timeout_ms=1)
+    await db.start()
+    try:
+
+        async def write(n: int) -> None:
+            for round_ in range(5):
+                async with db.uow() as uow:
+                    await uow.audit.add(NewAudit("u", "a", f"t{n}-{round_}", "ok"), at=NOW)
+                    await asyncio.sleep(0)  # other writers run while this one holds the lock
+                    await uow.audit.add(NewAudit("u", "b", f"t{n}-{round_}", "ok"), at=NOW)
+                    await uow.commit()
+
+        await asyncio.gather(*(write(n) for n in range(20)))
+        async with db.uow() as uow:
+            assert len(await uow.audit.list_recent(500)) == 200
+    finally:
+        await db.stop()

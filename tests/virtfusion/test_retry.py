@@ -210,13 +210,6 @@ async def test_2xx_get_with_unreadable_body_is_not_retried() -> None:
     assert len(client.sent) == 1
 
 
-async def test_ssh_key_create_is_not_repeated_after_a_timeout() -> None:
-    client = RecordingClient([PanelTimeoutError("t", method="POST", path="/ssh_keys")])
-    with pytest.raises(AmbiguousResultError):
-        await client.create_ssh_key(1, "k", "ssh-ed25519 AAAA")
-    assert len(client.sent) == 1
-
-
 async def test_dry_run_is_repeatable() -> None:
     client = RecordingClient([RawResponse(503), RawResponse(200, {}, b"")])
     await client.validate_server(CREATE_BODY)

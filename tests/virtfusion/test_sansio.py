@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from email.utils import format_datetime
@@ -18,8 +20,11 @@ from bot.virtfusion import (
     CreateServerBody,
     DecodeError,
     ForbiddenError,
+    GroupCapacity,
     HttpRequest,
+    Hypervisor,
     HypervisorGroup,
+    HypervisorResources,
     InvalidRequestError,
     LockedError,
     NotFoundError,
@@ -27,6 +32,8 @@ from bot.virtfusion import (
     RateLimitedError,
     RawResponse,
     Server,
+    TrafficMonth,
+    template_label,
 )
 from bot.virtfusion import _sansio as sansio
 from tests.virtfusion._support import (
@@ -63,7 +70,6 @@ BUILDERS: list[tuple[str, Callable[[], HttpRequest], str, str, tuple[tuple[str, 
         "/compute/hypervisors/groups/2/resources",
         PAGE,
     ),
-    ("packages", sansio.list_packages, "GET", "/packages", ()),
     ("package", lambda: sansio.get_package(5), "GET", "/packages/5", ()),
     (
         "package_templates",
@@ -73,14 +79,6 @@ BUILDERS: list[tuple[str, Callable[[], HttpRequest], str, str, tuple[tuple[str, 
         (),
     ),
     ("user_ssh_keys", lambda: sansio.user_ssh_keys(1), "GET", "/ssh_keys/user/1", ()),
-    ("ssh_key", lambda: sansio.get_ssh_key(9), "GET", "/ssh_keys/9", ()),
-    (
-        "user_by_ext_relation",
-        lambda: sansio.user_by_ext_relation(42),
-        "GET",
-        "/users/42/byExtRelation",
-        (),
-    ),
     ("servers", lambda: sansio.list_servers(3), "GET", "/servers", PAGE),
     ("user_servers", lambda: sansio.user_servers(1), "GET", "/servers/user/1", ()),
     ("server", lambda: sansio.get_server(70), "GET", "/servers/70", ()),
@@ -91,7 +89,8 @@ BUILDERS: list[tuple[str, Callable[[], HttpRequest], str, str, tuple[tuple[str, 
         "/servers/70",
         (("remoteState", "true"),),
     ),
-    ("delete", lambda: sansio.delete_server(70), "DELETE", "/servers/70", ()),
+    # `delay` has no documented default, so 0 is sent, never left out (issue 9, item 15).
+    ("delete", lambda: sansio.delete_server(70), "DELETE", "/servers/70", (("delay", "0"),)),
     (
         "delete_delay",
         lambda: sansio.delete_server(70, delay_min=5),
@@ -125,7 +124,6 @@ BUILDERS: list[tuple[str, Callable[[], HttpRequest], str, str, tuple[tuple[str, 
         (),
     ),
     ("owner", lambda: sansio.change_owner(70, 8), "PUT", "/servers/70/owner/8", ()),
-    ("vnc", lambda: sansio.get_vnc(70), "GET", "/servers/70/vnc", ()),
     ("traffic", lambda: sansio.traffic(70), "GET", "/servers/70/traffic", ()),
 ]
 
@@ -254,18 +252,6 @@ def test_build_server_minimal_body() -> None:
     assert request.json == {"operatingSystemId": 11}
 
 
-def test_create_ssh_key() -> None:
-    request = sansio.create_ssh_key(1, "alice", "ssh-ed25519 AAAAC3Nza alice@host")
-    assert (request.method, request.path, request.query) == ("POST", "/ssh_keys", ())
-    assert request.repeatable is False
-    assert request.json == {
-        "userId": 1,
-        "name": "alice",
-        "publicKey": "ssh-ed25519 AAAAC3Nza alice@host",
-    }
-    _assert_json_types(request.json, {"userId": int, "name": str, "publicKey": str})
-
-
 @pytest.mark.parametrize(("enabled", "action"), [(True, "enable"), (False, "disable")])
 def test_set_vnc(enabled: bool, action: str) -> None:
     request = sansio.set_vnc(70, enabled=enabled)
@@ -283,12 +269,8 @@ def test_cpu_throttle(sync: bool, text: str) -> None:
     _assert_json_types(request.json, {"percent": int})
 
 
-def test_only_create_build_and_ssh_key_create_are_not_repeatable() -> None:
-    not_repeatable = [
-        sansio.create_server(CREATE_BODY),
-        sansio.build_server(1, BUILD_BODY),
-        sansio.create_ssh_key(1, "k", "ssh-ed25519 AAAA"),
-    ]
+def test_only_create_and_build_are_not_repeatable() -> None:
+    not_repeatable = [sansio.create_server(CREATE_BODY), sansio.build_server(1, BUILD_BODY)]
     assert all(not r.repeatable for r in not_repeatable)
     assert all(row[1]().repeatable for row in BUILDERS)
 
@@ -311,7 +293,6 @@ ID_BUILDERS: list[tuple[str, Callable[[Any], HttpRequest]]] = [
     ("group_resources", lambda i: sansio.group_resources(i, 1)),
     ("package_templates", sansio.package_templates),
     ("user_ssh_keys", sansio.user_ssh_keys),
-    ("create_ssh_key", lambda i: sansio.create_ssh_key(i, "k", "ssh-ed25519 AAAA")),
     ("get_queue", sansio.get_queue),
     ("change_owner", lambda i: sansio.change_owner(1, i)),
     ("set_backup_plan", lambda i: sansio.set_backup_plan(1, i)),
@@ -521,7 +502,7 @@ def test_parse_data_rejects_other_shapes(payload: object) -> None:
 
 
 def test_parse_data_names_the_field_that_did_not_validate() -> None:
-    with pytest.raises(DecodeError, match=r"Server did not validate.*'id'"):
+    with pytest.raises(DecodeError, match=r"data\.id: Field required \(vfbot reads this field"):
         sansio.parse_data(GET, {"data": {"name": "x"}}, Server)
 
 
@@ -547,9 +528,9 @@ def test_parse_page_first_middle_and_last() -> None:
 
 def test_parse_page_single_page_of_groups() -> None:
     page = sansio.parse_page(sansio.list_groups(1), sample("groups_page1"), HypervisorGroup)
-    assert [(g.id, g.name, g.label, g.description) for g in page.items] == [
-        (1, "Frankfurt", "", "FRA1"),
-        (2, "Amsterdam", "AMS", ""),
+    assert [(g.id, g.name, g.label) for g in page.items] == [
+        (1, "Frankfurt", ""),
+        (2, "Amsterdam", "AMS"),
     ]
     assert page.has_next is False
     assert page.items[0].default is True
@@ -574,28 +555,22 @@ def test_parse_templates_rejects_an_object() -> None:
         sansio.parse_templates(sansio.package_templates(1), {"data": {}})
 
 
-def test_parse_vnc_nested_under_vnc_with_queue_id() -> None:
+def test_parse_vnc_nested_under_vnc() -> None:
     vnc = sansio.parse_vnc(sansio.set_vnc(70, enabled=True), sample("vnc_post"))
-    assert (vnc.ip, vnc.hostname, vnc.port, vnc.enabled, vnc.queue_id) == (
-        "198.51.100.14",
-        "hv-fra-14.example.net",
-        5920,
-        True,
-        431,
-    )
+    assert (vnc.ip, vnc.hostname, vnc.port) == ("198.51.100.14", "hv-fra-14.example.net", 5920)
     assert vnc.password is not None and vnc.password.get_secret_value() == "FAKE-vnc-Pw-x9Q"
-    assert vnc.wss_token is not None
-    assert vnc.wss_token.get_secret_value() == "FAKE-wss-token-3kd8"
+    assert vnc.wss_url is not None
+    assert vnc.wss_url.get_secret_value().endswith("token=FAKE-wss-token-3kd8")
 
 
 def test_parse_vnc_flat_data() -> None:
     payload = {"data": {"ip": "198.51.100.14", "port": 5920, "enabled": False}}
-    vnc = sansio.parse_vnc(sansio.get_vnc(70), payload)
-    assert (vnc.port, vnc.enabled, vnc.password, vnc.queue_id) == (5920, False, None, None)
+    vnc = sansio.parse_vnc(sansio.set_vnc(70, enabled=False), payload)
+    assert (vnc.port, vnc.password, vnc.wss_url) == (5920, None, None)
 
 
 def test_vnc_session_hides_its_secrets() -> None:
-    vnc = sansio.parse_vnc(sansio.get_vnc(70), sample("vnc_post"))
+    vnc = sansio.parse_vnc(sansio.set_vnc(70, enabled=True), sample("vnc_post"))
     for text in (repr(vnc), str(vnc), str(vnc.model_dump()), vnc.model_dump_json()):
         assert "FAKE-vnc-Pw-x9Q" not in text
         assert "FAKE-wss-token-3kd8" not in text
@@ -621,7 +596,6 @@ def test_server_from_the_create_example() -> None:
     assert server.resources is not None
     assert (server.resources.memory_mb, server.resources.cpu_cores) == (2048, 2)
     assert server.group_name == "Frankfurt"
-    assert server.tasks_active is False
 
 
 def test_server_from_the_build_example_drops_the_root_password() -> None:
@@ -630,7 +604,6 @@ def test_server_from_the_build_example_drops_the_root_password() -> None:
     server = sansio.parse_data(sansio.build_server(70, BUILD_BODY), payload, Server)
     assert server.phase is BuildPhase.QUEUED
     assert server.commission_status == 1
-    assert server.tasks_active is True
     assert (server.name, server.hostname) == ("server 1", "server1.domain.com")
     dumped = [
         repr(server),
@@ -688,15 +661,31 @@ def test_server_from_the_simple_list_row() -> None:
         ({"commissionStatus": 2, "buildFailed": True}, BuildPhase.FAILED),
         ({"commissionStatus": 1, "state": "queued", "buildFailed": True}, BuildPhase.FAILED),
         ({"commissionStatus": 3, "state": "complete", "buildFailed": True}, BuildPhase.FAILED),
+        ({"commissionStatus": 2, "state": "failed", "buildFailed": False}, BuildPhase.FAILED),
+        ({"commissioned": 2, "state": "Failed"}, BuildPhase.FAILED),
     ],
 )
 def test_server_phase(fields: dict[str, object], phase: BuildPhase) -> None:
     assert Server.model_validate({"id": 1, **fields}).phase is phase
 
 
-def test_server_power_state_from_remote_state() -> None:
-    assert Server.model_validate({"id": 1, "remoteState": {"running": True}}).running is True
-    assert Server.model_validate({"id": 1, "remoteState": False}).running is False
+@pytest.mark.parametrize(
+    ("remote", "running"),
+    [
+        ({"running": True}, True),
+        ({"running": False, "state": "shutoff"}, False),
+        (False, None),  # the spec's only example, from a request made with remoteState=false
+        (True, None),
+        (None, None),
+        ({}, None),
+        ({"running": "false"}, None),  # a string proves nothing
+        ({"running": 1}, None),
+        ({"state": "running"}, None),
+        ("running", None),
+    ],
+)
+def test_power_is_known_only_when_remote_state_proves_it(remote: object, running: object) -> None:
+    assert Server.model_validate({"id": 1, "remoteState": remote}).running is running
     assert Server.model_validate({"id": 1}).running is None
 
 
@@ -704,3 +693,227 @@ def test_error_response_with_json_helper_round_trips() -> None:
     response = json_response(422, {"errors": ["No free IPv4 addresses"]})
     with pytest.raises(InvalidRequestError, match="No free IPv4 addresses"):
         sansio.parse_response(CREATE, response, NOW)
+
+
+# -- parse only what vfbot reads (issue 9, item 19) -----------------------------------------------
+
+
+def test_spec_shapes_parse() -> None:
+    server = sansio.parse_data(GET, sample("spec_server"), Server)
+    assert server.running is None  # `"remoteState": false` says nothing about power
+    assert (server.id, server.name, server.owner_id, server.hypervisor_id) == (
+        69,
+        "Elliptical Way",
+        1,
+        6,
+    )
+    assert server.phase is BuildPhase.COMPLETE
+    assert server.ipv4 == ("192.168.4.32", "192.168.4.35")  # secondary interfaces are not read
+    assert server.ipv6 == ("2001:db8:abcd:12:2::/80", "2001:db8:abcd:12:5::/80")
+    assert (server.group_name, server.hypervisor and server.hypervisor.name) == ("Test", "BHV 1")
+    hypervisors = sansio.parse_page(
+        sansio.list_hypervisors(1), sample("spec_hypervisors"), Hypervisor
+    )
+    assert [(h.id, h.name, h.group_id) for h in hypervisors.items] == [
+        (1, "PHV 1 (RED)", 1),
+        (6, "BHV 1", 2),
+    ]
+    rows = sansio.parse_page(
+        sansio.group_resources(1, 1), sample("spec_group_resources"), HypervisorResources
+    )
+    assert [r.hypervisor_id for r in rows.items if r.eligible] == [1, 13, 14]
+
+
+def test_a_field_vfbot_never_reads_cannot_fail_the_hypervisor_page() -> None:
+    payload = copy.deepcopy(sample("spec_hypervisors"))
+    row = payload["data"][1]
+    row["networks"][0]["id"] = None  # the case from issue 9: it used to fail the whole page
+    row["networks"][1] = "not a network"
+    row.update(ip=None, maxMemory="lots", commissioned=None, encryptedToken=7, storage={})
+    page = sansio.parse_page(sansio.list_hypervisors(1), payload, Hypervisor)
+    assert [h.id for h in page.items] == [1, 6]
+
+
+def test_fields_vfbot_never_reads_cannot_fail_a_server() -> None:
+    payload = copy.deepcopy(sample("spec_server"))
+    data = payload["data"]
+    data.update(
+        uuid=5,
+        protected="maybe",
+        destroyable=None,
+        tasks="busy",
+        traffic=None,
+        storage=[{"status": "weird"}],
+        vnc=None,
+        backupPlan=[],
+        sshKeys={"id": None},
+        cpu=None,
+        owner={"id": 1, "email": None, "admin": "?"},
+    )
+    data["hypervisor"]["resources"] = None
+    data["network"]["interfaces"][0].update(mac=None, hypervisorConnectivity=[], firewall=None)
+    server = sansio.parse_data(GET, payload, Server)
+    assert (server.id, server.owner_id, server.phase) == (69, 1, BuildPhase.COMPLETE)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"commissionStatus": "two"}, "data.commissionStatus: Input should be a valid integer"),
+        ({"buildFailed": None}, "data.buildFailed: Input should be a valid boolean"),
+        ({"id": None}, "data.id: Input should be a valid integer"),
+        ({"ownerId": "alice"}, "data.ownerId: Input should be a valid integer"),
+        ({"suspended": "sometimes"}, "data.suspended: Input should be a valid boolean"),
+    ],
+)
+def test_a_field_vfbot_reads_fails_naming_the_endpoint_and_the_field(
+    change: dict[str, object], field: str
+) -> None:
+    payload = copy.deepcopy(sample("spec_server"))
+    payload["data"].update(change)
+    with pytest.raises(DecodeError) as caught:
+        sansio.parse_data(GET, payload, Server)
+    assert str(caught.value).startswith(f"GET /servers/70 returned an unexpected shape: {field}")
+
+
+def test_a_list_row_vfbot_cannot_read_fails_the_list_naming_the_row() -> None:
+    # Never dropped: reconciliation reads this list, and a missing row would look like a
+    # server that was never created, so vfbot would create it again.
+    payload = copy.deepcopy(sample("spec_user_servers"))
+    payload["data"].append({**payload["data"][0], "id": 10, "commissionStatus": None})
+    with pytest.raises(DecodeError, match=r"GET /servers/user/3 .*data\[1\]\.commissionStatus"):
+        sansio.parse_list(sansio.user_servers(3), payload, Server)
+
+
+def test_unreadable_address_rows_are_dropped_with_a_debug_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payload = copy.deepcopy(sample("spec_server"))
+    iface = payload["data"]["network"]["interfaces"][0]
+    iface["ipv4"][0]["address"] = None
+    iface["ipv6"][1] = "2001:db8::/64"
+    with caplog.at_level(logging.DEBUG, logger="bot.virtfusion"):
+        server = sansio.parse_data(GET, payload, Server)
+    assert server.ipv4 == ("192.168.4.35",)
+    assert server.ipv6 == ("2001:db8:abcd:12:2::/80",)
+    logged = caplog.text
+    assert "GET /servers/70: server 69 network.interfaces[0].ipv4[0]" in logged
+    assert "network.interfaces[0].ipv6[1]" in logged
+
+
+def test_an_unreadable_template_is_dropped_and_the_rest_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    payload = copy.deepcopy(sample("templates"))
+    payload["data"][0]["templates"][0]["id"] = None
+    payload["data"][0]["templates"][1]["variant"] = None  # a null the spec itself shows
+    with caplog.at_level(logging.DEBUG, logger="bot.virtfusion"):
+        templates = sansio.parse_templates(sansio.package_templates(1), payload)
+    assert [(t.id, t.label) for t in templates] == [(12, "Ubuntu 24.04"), (21, "Debian 10")]
+    assert "data[0].templates[0].id: Input should be a valid integer" in caplog.text
+
+
+def test_an_unreadable_traffic_month_is_dropped() -> None:
+    payload = {"data": [{"rx": 1, "tx": 2, "total": 3, "limit": 10}, {"rx": "lots"}]}
+    months = sansio.parse_list(sansio.traffic(70), payload, TrafficMonth, lenient=True)
+    assert [m.total for m in months] == [3]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"401 Unauthorized", "application/octet-stream"),  # the spec's own example
+        (b'{"msg": "<!channel> token revoked", "errors": ["x"]}', "application/json"),
+        (b"\xff\xfe not even utf-8", "text/plain"),
+    ],
+)
+def test_a_401_body_is_never_parsed(body: bytes, content_type: str) -> None:
+    response = _raw(401, body, {"content-type": content_type})
+    with pytest.raises(AuthError) as caught:
+        sansio.parse_response(GET, response, NOW)
+    assert caught.value.messages == ()
+    assert str(caught.value) == (
+        "GET /servers/70 failed with HTTP 401 (the API token is missing, invalid or expired)"
+    )
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        sansio.connect(),
+        sansio.suspend_server(70),
+        sansio.unsuspend_server(70),
+        sansio.delete_server(70),
+        sansio.set_backup_plan(70, 2),
+        sansio.change_owner(70, 8),
+        sansio.cpu_throttle(70, 10),
+        sansio.create_server(CREATE_BODY, dry_run=True),
+    ],
+    ids=lambda r: r.label,
+)
+def test_answers_vfbot_does_not_read_are_not_parsed(request_: HttpRequest) -> None:
+    # The spec declares these `application/octet-stream` with no example (or, for /connect,
+    # the example `[]`): any 2xx body means success.
+    assert request_.reads_body is False
+    for body in (b"", b"[]", b"OK", b"<html>done</html>", b"\xff"):
+        assert sansio.parse_response(request_, _raw(201, body), NOW) is None
+
+
+def test_answers_vfbot_reads_are_parsed() -> None:
+    readers = [GET, CREATE, sansio.build_server(70, BUILD_BODY), sansio.power(70, "boot")]
+    assert all(r.reads_body for r in readers)
+    assert all(row[1]().reads_body for row in BUILDERS if row[0] in ("server", "queue"))
+
+
+def test_the_official_failed_build_example_is_a_failed_build() -> None:
+    # `GET /servers/user/{id}`: server 9 has commissionStatus 2, state "failed" and
+    # buildFailed false. Reading it as "building" would report the failure only at the timeout.
+    (server,) = sansio.parse_list(sansio.user_servers(3), sample("spec_user_servers"), Server)
+    assert (server.commission_status, server.state, server.build_failed) == (2, "failed", False)
+    assert server.phase is BuildPhase.FAILED
+    assert server.failure_signal == 'state "failed"'
+    assert Server.model_validate({"id": 1, "buildFailed": True}).failure_signal == "buildFailed"
+    assert Server.model_validate({"id": 1, "commissionStatus": 2}).failure_signal == ""
+
+
+def test_the_os_is_a_template_id_never_a_name() -> None:
+    # `os.name`/`os.version` exist nowhere in the spec; `settings.osTemplateInstallId` does.
+    built = sansio.parse_data(GET, sample("spec_server"), Server)
+    assert built.os_template_id == 49
+    fresh = sansio.parse_data(CREATE, sample("create_server_201"), Server)
+    assert fresh.os_template_id is None  # the create example's 0 means "none yet"
+    (row,) = sansio.parse_list(sansio.user_servers(3), sample("spec_user_servers"), Server)
+    assert row.os_template_id is None  # per-user rows carry only `os.screen`
+    invented = Server.model_validate({"id": 1, "os": {"name": "Ubuntu", "version": "22.04"}})
+    assert not hasattr(invented, "os_name") and invented.os_template_id is None
+
+
+def test_template_label() -> None:
+    templates = sansio.parse_templates(sansio.package_templates(1), sample("templates"))
+    assert template_label(11, templates) == "Ubuntu 22.04"
+    assert template_label(49, templates) == "template 49"
+    assert template_label(None, templates) == ""
+
+
+def test_capacity_counts_local_storage_only() -> None:
+    # The spec's group-resources example: hypervisors 13 and 14 also list shared Ceph pools in
+    # `otherStorage[]` (9,965 GB, 558,349,380 GB, ...). Those are not disk capacity for vfbot:
+    # the same pool shows under every attached hypervisor and no field ties it to a package.
+    page = sansio.parse_page(
+        sansio.group_resources(1, 1), sample("spec_group_resources"), HypervisorResources
+    )
+    capacity = GroupCapacity.from_rows(1, page.items)
+    assert capacity.storage_free_gb == 65 + 50 + 990
+    assert capacity.largest_storage_free_gb == 990
+    assert capacity.memory_free_mb == 1908 + 16832 + 20928
+    assert capacity.ipv4_free == 470 + 503 + 33
+    assert capacity.servers_limited is False  # `servers.max` 0: no limit (free is negative)
+    assert capacity.hypervisors == 3  # `commissioned: true` is a boolean here
+
+
+@pytest.mark.parametrize(("value", "eligible"), [(True, True), (3, True), (1, True), (0, False)])
+def test_commissioned_is_a_boolean_here_and_an_integer_elsewhere(
+    value: object, eligible: bool
+) -> None:
+    row = HypervisorResources.model_validate({"hypervisor": {"id": 1, "commissioned": value}})
+    assert row.eligible is eligible

@@ -138,7 +138,9 @@ async def _follow(ctx: EngineContext, instance: InstanceRecord, server: Server) 
     phase = server.phase
     config = ctx.config
     if phase is BuildPhase.COMPLETE:
-        os_name = server.os_name or instance.plan.os_label
+        # The listing names no OS (the spec has no OS name anywhere; `osTemplateInstallId` is
+        # only on the single object), and the build asked for the planned template: name that.
+        os_name = instance.plan.os_label
         change = replace(
             RELEASE,
             ipv4=list(server.ipv4),
@@ -153,7 +155,7 @@ async def _follow(ctx: EngineContext, instance: InstanceRecord, server: Server) 
         done = _Outcome(instance, S.BUILT, change, built)
         return [*_confirm(instance), done]
     if phase is BuildPhase.FAILED:
-        reason = "the panel reports that the OS installation failed (buildFailed)"
+        reason = f"the panel reports that the OS installation failed ({server.failure_signal})"
         return [*_confirm(instance), await _failed(ctx, instance, reason, server.id)]
     if phase is BuildPhase.ALLOCATED and elapsed >= config.create_grace_s:
         # An ambiguous build that never reached the panel: the server is still unbuilt.

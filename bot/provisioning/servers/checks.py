@@ -1,5 +1,11 @@
-"""The connection test behind `vfbot check` and `/vf check`: token, scope, and the configured
-package, group and owner, ending in a dry-run create."""
+"""The connection test behind `vfbot check` and `/vf check`: token, permissions, and the
+configured package, group and owner, ending in a dry-run create.
+
+The permission steps read one thing from each area of the API vfbot uses (docs/virtfusion-api.md,
+"API token permissions"), so a token that is missing one fails here, not in the middle of a
+request. Write permissions cannot be probed without changing something; the dry-run create is
+the one write that is safe to try.
+"""
 
 from __future__ import annotations
 
@@ -52,13 +58,26 @@ async def check_panel(client: VirtFusionClient, defaults: EngineDefaults | None)
         ("token can read compute resources", client.probe_compute_scope),
     ]
     if defaults is not None:
-        package_id = defaults.package_id
-        steps.append(
+        package_id, user_id = defaults.package_id, defaults.user_id
+
+        async def owner_reads() -> None:
+            await client.user_servers(user_id)
+            await client.ssh_keys(user_id)
+
+        steps += [
             (
                 f"package {package_id} exists (VIRTFUSION_PACKAGE_ID)",
                 lambda: client.package(package_id),
-            )
-        )
+            ),
+            (
+                "token can read the package's OS templates",
+                lambda: client.package_templates(package_id),
+            ),
+            (
+                f"user {user_id} exists (VIRTFUSION_USER_ID); token can read its servers and keys",
+                owner_reads,
+            ),
+        ]
         default_group = defaults.default_group_id
         if default_group is not None:
             steps.append(

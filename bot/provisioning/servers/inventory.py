@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime
 
@@ -17,10 +18,58 @@ from bot.provisioning.servers.model import (
     TrafficSummary,
 )
 from bot.provisioning.servers.resolve import gone
-from bot.provisioning.transitions import Context, Service
-from bot.virtfusion import NotFoundError, Server, TrafficMonth, VirtFusionClient
+from bot.provisioning.transitions import Clock, Context, Service
+from bot.virtfusion import (
+    NotFoundError,
+    OsTemplate,
+    Server,
+    TrafficMonth,
+    VirtFusionClient,
+    VirtFusionError,
+    template_label,
+)
 
-__all__ = ["Inventory", "hypervisor_groups"]
+__all__ = ["Inventory", "TemplateNames", "hypervisor_groups"]
+
+logger = logging.getLogger("bot.provisioning.servers")
+
+
+class TemplateNames:
+    """Names for `settings.osTemplateInstallId`, from the package's template list (the call
+    the planner makes), read at most once per `ttl_s` so naming an OS costs no call per server.
+
+    The spec has no OS name on a server. A template outside the package's list shows as
+    `template 49`; when the list cannot be read, the last one read is used.
+    """
+
+    def __init__(
+        self, client: VirtFusionClient, package_id: int | None, clock: Clock, ttl_s: float = 600
+    ) -> None:
+        self._client = client
+        self._package_id = package_id
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._templates: list[OsTemplate] = []
+        self._read_at: datetime | None = None
+
+    async def label(self, template_id: int | None) -> str:
+        """The OS name for a template id; "" when the panel gave none."""
+        if template_id is None:
+            return ""
+        return template_label(template_id, await self._current())
+
+    async def _current(self) -> list[OsTemplate]:
+        now = self._clock()
+        fresh = self._read_at is not None and (now - self._read_at).total_seconds() < self._ttl_s
+        if self._package_id is None or fresh:
+            return self._templates
+        try:
+            self._templates = await self._client.package_templates(self._package_id)
+        except VirtFusionError as error:
+            logger.warning("cannot read OS template names (%s); showing template ids", error)
+            return self._templates
+        self._read_at = now
+        return self._templates
 
 
 class Inventory(Service):
@@ -29,6 +78,8 @@ class Inventory(Service):
     def __init__(self, ctx: Context, *, defaults: EngineDefaults | None = None) -> None:
         super().__init__(ctx)
         self._defaults = defaults
+        package_id = defaults.package_id if defaults else None
+        self._os_names = TemplateNames(ctx.client, package_id, ctx.clock)
 
     async def list_managed(
         self,
@@ -90,7 +141,8 @@ class Inventory(Service):
         ]
 
     async def status(self, resolved: ResolvedServer, *, live: bool = False) -> ServerDetail:
-        """The server as the panel reports it; `live` asks the hypervisor for the power state."""
+        """The server as the panel reports it; `live` asks the hypervisor for the power state,
+        which stays unknown (`running` None) unless the panel's answer proves it."""
         try:
             server = await self._client.server(resolved.server_id, remote_state=live)
         except NotFoundError as error:
@@ -115,9 +167,10 @@ class Inventory(Service):
             memory_mb=res.memory_mb if res else None,
             disk_gb=res.storage_gb if res else None,
             cpu_cores=res.cpu_cores if res else None,
-            os=server.os_name,
+            os=await self._os_names.label(server.os_template_id),
             suspended=server.suspended,
             running=server.running if live else None,
+            live=live,
             request_human_id=resolved.request_human_id,
             requester=resolved.request.requester if resolved.request else None,
             built_at=server.built or (instance.finished_at if instance else None),

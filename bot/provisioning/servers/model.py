@@ -75,10 +75,11 @@ class ServerDetail:
     cpu_cores: int | None
     os: str
     suspended: bool
-    running: bool | None  # None unless live state (`remoteState`) was asked for
+    running: bool | None  # None: not asked for, or the panel's answer did not say
     request_human_id: str | None = None
     requester: str | None = None
     built_at: datetime | None = None
+    live: bool = False  # the hypervisor was asked (`remoteState=true`): show power, even unknown
 
 
 @dataclass(frozen=True)

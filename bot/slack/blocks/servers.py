@@ -147,6 +147,14 @@ def parse_list_page(value: str) -> tuple[str, int]:
     return scope, offset
 
 
+def _power_text(running: bool | None) -> str:
+    """Power as the panel proved it; unknown is said, never guessed (the spec documents no
+    `remoteState` answer beyond `false`)."""
+    if running is None:
+        return ":grey_question: unknown: the panel's answer did not say"
+    return ":large_green_circle: running" if running else ":red_circle: off"
+
+
 def server_detail_blocks(detail: ServerDetail, *, now: datetime) -> list[Json]:
     """`/vf status <server>`: where and what the server is, and the commands that act on it."""
     ref = server_ref(detail.name, detail.server_id)
@@ -160,10 +168,8 @@ def server_detail_blocks(detail: ServerDetail, *, now: datetime) -> list[Json]:
         + (f"\n{escape(truncate(detail.hostname, 100))}" if detail.hostname else ""),
         f"*State*\n{state}",
     ]
-    if detail.running is not None:
-        fields.append(
-            "*Power*\n" + (":large_green_circle: running" if detail.running else ":red_circle: off")
-        )
+    if detail.live:
+        fields.append("*Power*\n" + _power_text(detail.running))
     fields.append(
         f"*Where*\n{escape(truncate(detail.group or '?', LABEL_CHARS))} · "
         f"{escape(truncate(detail.hypervisor or '?', LABEL_CHARS))}"

@@ -13,7 +13,7 @@ from bot.provisioning.ports import DatabaseUnavailableError
 from bot.slack import commands
 from bot.slack.blocks.help import unknown_command_text
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import Invocation, replier
+from bot.slack.listeners.common import Invocation, Reply, replier
 from bot.slack.messages import database_error_text, error_text, panel_error_text
 from bot.slack.parse import split_command, suggest
 from bot.virtfusion import VirtFusionError
@@ -54,20 +54,8 @@ async def _run(
     rest: str,
 ) -> None:
     reply = replier(client, body, respond)
-    user, channel = str(body["user_id"]), str(body["channel_id"])
-    actor = await deps.actor(user)
-    call = Invocation(deps, body, client, actor, rest, reply)
-    decision = deps.policy.can_request(user, actor.groups, channel)
-    if decision.allowed and command.admins_only is not None:
-        decision = deps.policy.admins_only(actor, command.admins_only)
-    if not decision.allowed:
-        target = channel if command.admins_only is None else rest or command.name
-        await call.refuse(command.action, target, decision.reason)
-        return
-    if command.handler is None:  # pragma: no cover - answered in the ack
-        return
     try:
-        await command.handler(call)
+        await _checked(deps, command, body, client, reply, rest)
     except ProvisioningError as error:
         await reply(error_text(error))
     except VirtFusionError as error:
@@ -75,3 +63,28 @@ async def _run(
     except DatabaseUnavailableError as error:
         logger.error("/vf %s: %s", command.name, error)
         await reply(database_error_text(error))
+
+
+async def _checked(
+    deps: SlackDeps,
+    command: commands.Command,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    reply: Reply,
+    rest: str,
+) -> None:
+    """Once per trigger_id, and only if the policy allows it here: run the subcommand."""
+    if not await deps.first_delivery(body):
+        return
+    user, channel = str(body["user_id"]), str(body["channel_id"])
+    actor = await deps.actor(user)
+    call = Invocation(deps, body, client, actor, rest, reply)
+    decision = deps.policy.can_use(actor, channel, creating=command.name == "create")
+    if decision.allowed and command.admins_only is not None:
+        decision = deps.policy.admins_only(actor, command.admins_only)
+    if not decision.allowed:
+        target = channel if command.admins_only is None else rest or command.name
+        await call.refuse(command.action, target, decision.reason)
+        return
+    if command.handler is not None:  # (None: answered in the ack)
+        await command.handler(call)

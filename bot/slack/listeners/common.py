@@ -12,9 +12,20 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.deps import SlackDeps, deps_of
+from bot.slack.parse import parse_metadata
 from bot.slack.policy import Actor
 
-__all__ = ["Invocation", "Reply", "Work", "acked", "refuse", "replier", "tell"]
+__all__ = [
+    "Invocation",
+    "Reply",
+    "Work",
+    "acked",
+    "allowed_here",
+    "channel_of",
+    "refuse",
+    "replier",
+    "tell",
+]
 
 logger = logging.getLogger("bot.slack")
 
@@ -55,7 +66,14 @@ Work = Callable[
 
 
 def acked(name: str, work: Work) -> Callable[..., Awaitable[None]]:
-    """A Bolt listener that acknowledges at once, then runs `work` in the background."""
+    """A Bolt listener that acknowledges at once, then runs `work` in the background, once per
+    click or submission (a replayed one is dropped)."""
+
+    async def once(
+        deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
+    ) -> None:
+        if await deps.first_delivery(body):
+            await work(deps, body, client, respond)
 
     async def listener(
         ack: AsyncAck,
@@ -66,9 +84,45 @@ def acked(name: str, work: Work) -> Callable[..., Awaitable[None]]:
     ) -> None:
         await ack()
         deps = deps_of(context)
-        deps.background.spawn(work(deps, body, client, respond), name=name)
+        deps.background.spawn(once(deps, body, client, respond), name=name)
 
     return listener
+
+
+def channel_of(body: dict[str, Any]) -> str | None:
+    """The conversation a click or submission was made in; None for the Home tab, which is in
+    none. A modal answers for the channel its command was typed in (its private_metadata)."""
+    view = body.get("view") or {}
+    if view.get("type") == "modal":
+        try:
+            return parse_metadata(str(view.get("private_metadata") or "")).get("c", "")
+        except ValueError:
+            return ""  # not ours: no channel is allowed for it
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    if channel:
+        return str(channel)
+    return None if view.get("type") == "home" else ""
+
+
+async def allowed_here(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    respond: AsyncRespond | None,
+    actor: Actor,
+    action: str,
+) -> bool:
+    """Whether `actor` may still use vfbot where they clicked (the settings may have changed
+    since the button or dialog was shown); if not, they are told why and it is audited."""
+    where = channel_of(body)
+    decision = deps.policy.can_use(actor, where)
+    if decision.allowed:
+        return True
+    answer_to = {"user": {"id": actor.user}, "channel": {"id": where or ""}, **body}
+    await refuse(deps, client, answer_to, respond, (action, where or "home", decision.reason))
+    return False
 
 
 async def refuse(

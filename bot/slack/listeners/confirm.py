@@ -15,14 +15,15 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.errors import AlreadyDecidedError, ProvisioningError, UnknownRequestError
-from bot.provisioning.model import OperationState
+from bot.provisioning.model import OperationState, parse_human_id
+from bot.provisioning.servers import MAX_DELETE_DELAY_MIN
 from bot.provisioning.servers.model import ResolvedServer
 from bot.slack import ids
 from bot.slack.blocks.changes import done_text, power_result_text
 from bot.slack.blocks.servers import parse_list_page
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners.common import Reply, acked, refuse, replier
-from bot.slack.listeners.servers import number, send_page
+from bot.slack.listeners.common import Reply, acked, allowed_here, refuse, replier
+from bot.slack.listeners.servers import cancel_request, may_cancel, number, send_page
 from bot.slack.messages import error_text, panel_error_text
 from bot.slack.mrkdwn import escape
 from bot.slack.parse import parse_metadata
@@ -47,6 +48,8 @@ async def _list_page(
     except (ValueError, json.JSONDecodeError):
         return
     actor = await deps.actor(str(body["user"]["id"]))
+    if not await allowed_here(deps, client, body, respond, actor, "server.list"):
+        return
     reply = replier(client, body, respond)
     try:
         await send_page(deps, reply, actor, scope.lower(), offset)
@@ -64,6 +67,18 @@ async def _confirmed(
     action, extra = meta.get("a", ""), meta.get("x", "")
     reply = replier(client, {"user": {"id": user}, "channel": {"id": channel}}, None)
     actor = await deps.actor(user)
+    if action == "cancel":
+        await _cancel_confirmed(deps, client, body, reply, actor, meta)
+        return
+    if not await allowed_here(deps, client, body, None, actor, f"server.{action}"):
+        return
+    delay = _delay(view, extra) if action == "delete" else 0
+    if delay is None:
+        await reply(
+            f"The delay must be a whole number of minutes from 0 to {MAX_DELETE_DELAY_MIN}, "
+            "typed with the digits 0-9; nothing was deleted. Run `/vf delete` again."
+        )
+        return
     try:
         server = await deps.servers.resolver.resolve(meta.get("s", ""))
         requester = server.request.requester if server.request is not None else None
@@ -79,7 +94,6 @@ async def _confirmed(
         elif action == "power":
             await reply(power_result_text(await actions.power(server, extra, actor=user)))
         elif action == "delete":
-            delay = _delay(view, extra)
             await _delete(deps, reply, actor, server, delay, channel)
     except ProvisioningError as error:
         await reply(error_text(error))
@@ -87,10 +101,38 @@ async def _confirmed(
         await reply(panel_error_text(error))
 
 
-def _delay(view: dict[str, Any], default: str) -> int:
-    """The delay typed in the confirmation (minutes), else the one from the command."""
+async def _cancel_confirmed(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    reply: Reply,
+    actor: Actor,
+    meta: dict[str, str],
+) -> None:
+    """`/vf cancel VF-n delete` was confirmed: ask the policy again, then cancel."""
+    if not await allowed_here(deps, client, body, None, actor, "request.cancel"):
+        return
+    request_id = parse_human_id(meta.get("r", ""))
+    if request_id is None:
+        return  # not a dialog of ours
+    try:
+        record, instances = await deps.requests.get(request_id)
+        decision, _ = may_cancel(deps, actor, record, instances, delete=True)
+        if not decision.allowed:
+            await reply(decision.reason)
+            await deps.refused(actor.user, "request.cancel", record.human_id, decision.reason)
+            return
+        await cancel_request(deps, reply, actor, request_id, delete=True)
+    except ProvisioningError as error:
+        await reply(error_text(error))
+
+
+def _delay(view: dict[str, Any], default: str) -> int | None:
+    """The delay typed in the confirmation (minutes), else the one from the command; None when
+    it is not a whole number (only ASCII digits count: "²".isdigit() is true)."""
     state = view.get("state", {}).get("values", {}).get(ids.B_DELAY, {}).get(ids.B_DELAY, {})
-    return number(str(state.get("value") or default or "0")) or 0
+    typed = str(state.get("value") or "").strip()
+    return number(typed or default or "0")
 
 
 async def _delete(
@@ -136,7 +178,9 @@ async def _decide_operation(
     approve: bool,
 ) -> None:
     user = str(body["user"]["id"])
-    operation_id = int(str(body["actions"][0]["value"]))
+    operation_id = number(str(body["actions"][0].get("value") or ""))
+    if operation_id is None:  # not a button of ours
+        return
     reply = replier(client, body, respond)
     deletes = deps.servers.deletes
     try:
@@ -145,9 +189,11 @@ async def _decide_operation(
         await reply(error_text(error))
         return
     actor = await deps.actor(user)
+    action = "operation.approve" if approve else "operation.reject"
+    if not await allowed_here(deps, client, body, respond, actor, action):
+        return
     decision = deps.policy.can_approve(user, actor.groups, operation.requester)
     if not decision.allowed:
-        action = "operation.approve" if approve else "operation.reject"
         await refuse(deps, client, body, respond, (action, operation.human_id, decision.reason))
         return
     try:

@@ -46,7 +46,7 @@ logger = logging.getLogger("bot.slack.create")
 
 async def handle_create(call: Invocation) -> None:
     """Open the create modal, or plan and submit the inline JSON of `/vf create {…}`."""
-    inline = inline_request(call.rest)
+    inline = await asyncio.to_thread(inline_request, call.rest)
     if inline is not None:
         await _create_inline(call, inline)
         return
@@ -82,7 +82,8 @@ async def _create_inline(call: Invocation, text: str) -> None:
     """`/vf create {json}`: the same request, planned and submitted without a modal."""
     deps = call.deps
     try:
-        request = deps.intake.parse(text)
+        # Off the event loop: a 1 MiB request takes long enough to delay everyone's acks.
+        request = await asyncio.to_thread(deps.intake.parse, text)
     except RequestError as error:
         await call.reply(
             "That request is not valid; nothing was created.\n" + problems_text(error.problems)
@@ -147,7 +148,7 @@ async def handle_create_submission(
             return
         request = parsed
     else:
-        result = parse_create_submission(values, deps.intake.limits)
+        result = await asyncio.to_thread(parse_create_submission, values, deps.intake.limits)
         if isinstance(result, dict):
             await ack(response_action="errors", errors=result)
             return
@@ -195,7 +196,7 @@ async def _read_file(deps: SlackDeps, file: FileRef) -> ProvisionRequest | str:
         content, content_type = await deps.download(file.url_private_download)
     except DownloadError as error:
         return str(error)
-    return parse_file_body(content, content_type, deps.intake.limits)
+    return await asyncio.to_thread(parse_file_body, content, content_type, deps.intake.limits)
 
 
 async def _finish_slow_plan(

@@ -19,8 +19,9 @@ from bot.provisioning.model import RequestState
 from bot.slack import ids
 from bot.slack.blocks.modal import reject_modal
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import acked, refuse, tell
+from bot.slack.listeners.common import acked, allowed_here, refuse, tell
 from bot.slack.listeners.home import publish_home
+from bot.slack.listeners.servers import number
 from bot.slack.messages import decided_text, panel_error_text, unknown_request_text
 from bot.slack.parse import build_metadata, parse_metadata
 from bot.virtfusion import VirtFusionError
@@ -43,6 +44,12 @@ async def handle_reject(
     await ack()
     deps = deps_of(context)
     user, request_id = str(body["user"]["id"]), _request_id(body)
+    if request_id is None or not await deps.first_delivery(body):
+        return
+    if not await allowed_here(
+        deps, client, body, respond, await deps.actor(user), "request.reject"
+    ):
+        return
     refusal = await _may_decide(deps, request_id, user)
     if refusal is not None:
         await refuse(deps, client, body, respond, ("request.reject", f"VF-{request_id}", refusal))
@@ -65,23 +72,20 @@ async def handle_reject_reason(
     """The reject modal was submitted: reject with its reason."""
     await ack()
     deps = deps_of(context)
-    user = str(body["user"]["id"])
-    meta = parse_metadata(str(view.get("private_metadata") or ""))
-    request_id, channel = int(meta.get("r", "0")), meta.get("c", "")
-    reason_state = (
-        view.get("state", {}).get("values", {}).get(ids.B_REASON, {}).get(ids.B_REASON, {})
-    )
-    reason = str(reason_state.get("value") or "").strip() or None
-    deps.background.spawn(_reject(deps, client, request_id, channel, user, reason), name="reject")
+    deps.background.spawn(_reject(deps, body, view, client), name="reject")
 
 
-def _request_id(body: dict[str, Any]) -> int:
-    return int(str(body["actions"][0]["value"]))
+def _request_id(body: dict[str, Any]) -> int | None:
+    """The request a button is about; None for a value no button of ours carries."""
+    return number(str(body["actions"][0].get("value") or ""))
 
 
 async def _may_decide(deps: SlackDeps, request_id: int, user: str) -> str | None:
     """None when `user` may approve or reject the request, else the reason they may not."""
-    record, _ = await deps.requests.get(request_id)
+    try:
+        record, _ = await deps.requests.get(request_id)
+    except UnknownRequestError:
+        return unknown_request_text(request_id)
     actor = await deps.actor(user)
     decision = deps.policy.can_approve(user, actor.groups, record.requester)
     return None if decision.allowed else decision.reason
@@ -100,6 +104,12 @@ async def _approve(
     deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
 ) -> None:
     user, request_id = str(body["user"]["id"]), _request_id(body)
+    if request_id is None:
+        return
+    if not await allowed_here(
+        deps, client, body, respond, await deps.actor(user), "request.approve"
+    ):
+        return
     refusal = await _may_decide(deps, request_id, user)
     if refusal is not None:
         await refuse(deps, client, body, respond, ("request.approve", f"VF-{request_id}", refusal))
@@ -115,13 +125,30 @@ async def _approve(
 
 
 async def _reject(
-    deps: SlackDeps,
-    client: AsyncWebClient,
-    request_id: int,
-    channel: str,
-    user: str,
-    reason: str | None,
+    deps: SlackDeps, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
 ) -> None:
+    if not await deps.first_delivery(body):
+        return
+    user = str(body["user"]["id"])
+    try:
+        meta = parse_metadata(str(view.get("private_metadata") or ""))
+    except ValueError:
+        return  # not a dialog of ours
+    request_id, channel = number(meta.get("r", "")), meta.get("c", "")
+    if request_id is None:
+        return
+    reason_state = (
+        view.get("state", {}).get("values", {}).get(ids.B_REASON, {}).get(ids.B_REASON, {})
+    )
+    reason = str(reason_state.get("value") or "").strip() or None
+    # The dialog answers for where Reject was clicked: a channel, or the Home tab (no channel).
+    where = (
+        {"user": {"id": user}, "channel": {"id": channel}}
+        if channel
+        else {"user": {"id": user}, "view": {"type": "home"}}
+    )
+    if not await allowed_here(deps, client, where, None, await deps.actor(user), "request.reject"):
+        return
     refusal = await _may_decide(deps, request_id, user)
     try:
         if refusal is None:
@@ -131,6 +158,7 @@ async def _reject(
                 await publish_home(deps, client, user)
             return
         text = refusal
+        await deps.refused(user, "request.reject", f"VF-{request_id}", refusal)
     except (AlreadyDecidedError, UnknownRequestError):
         text = await _decided(deps, request_id)
     await tell(client, {"user": {"id": user}, "channel": {"id": channel}}, text)
@@ -146,9 +174,17 @@ async def _after_failure(
 ) -> None:
     """Retry failed / Clean up: the requester, approvers and admins may; idempotent."""
     user, request_id = str(body["user"]["id"]), _request_id(body)
+    if request_id is None:
+        return
     action = "request.retry_failed" if retry else "request.cleanup"
-    record, _ = await deps.requests.get(request_id)
     actor = await deps.actor(user)
+    if not await allowed_here(deps, client, body, respond, actor, action):
+        return
+    try:
+        record, _ = await deps.requests.get(request_id)
+    except UnknownRequestError:
+        await tell(client, body, unknown_request_text(request_id), respond=respond)
+        return
     decision = deps.policy.can_fix_request(actor, record.requester, record.human_id)
     if not decision.allowed:
         await refuse(deps, client, body, respond, (action, record.human_id, decision.reason))

@@ -8,9 +8,16 @@ confirmation modal, which ``confirm.py`` handles.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from bot.provisioning.model import parse_human_id
-from bot.provisioning.servers import POWER_ACTIONS
+from bot.provisioning.model import (
+    InstanceRecord,
+    InstanceState,
+    RequestRecord,
+    RequestState,
+    parse_human_id,
+)
+from bot.provisioning.servers import MAX_DELETE_DELAY_MIN, POWER_ACTIONS
 from bot.provisioning.servers.model import ResolvedServer
 from bot.slack.blocks.changes import (
     confirm_modal,
@@ -29,15 +36,17 @@ from bot.slack.blocks.servers import (
 from bot.slack.blocks.summary import summarize
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners.common import Invocation, Reply
-from bot.slack.messages import check_detail
+from bot.slack.messages import cancelled_text, check_detail, not_cancellable_text
 from bot.slack.mrkdwn import escape
 from bot.slack.parse import build_metadata
-from bot.slack.policy import Actor
+from bot.slack.policy import Actor, Decision
 
 __all__ = [
     "PAGE_SIZE",
+    "cancel_request",
     "handle_audit",
     "handle_backup_plan",
+    "handle_cancel",
     "handle_check",
     "handle_delete",
     "handle_hypervisors",
@@ -50,6 +59,7 @@ __all__ = [
     "handle_traffic",
     "handle_unsuspend",
     "handle_vnc",
+    "may_cancel",
     "number",
     "send_page",
 ]
@@ -101,6 +111,7 @@ async def send_page(deps: SlackDeps, reply: Reply, actor: Actor, scope: str, off
         record, _ = await deps.requests.get(request_id)
         decision = deps.policy.can_see_request(actor, record.requester, record.human_id, "list")
         if not decision.allowed:
+            await deps.refused(actor.user, "server.list", record.human_id, decision.reason)
             await reply(decision.reason)
             return
         rows, total = await inventory.list_managed(
@@ -125,7 +136,7 @@ async def handle_status(call: Invocation) -> None:
         record, instances = await deps.requests.get(request_id)
         decision = deps.policy.can_see_request(call.actor, record.requester, record.human_id, "see")
         if not decision.allowed:
-            await call.reply(decision.reason)
+            await call.refuse("request.status", record.human_id, decision.reason)
             return
         summary = summarize(record, instances)
         blocks = request_status_blocks(summary, now=deps.clock())
@@ -158,8 +169,11 @@ async def handle_check(call: Invocation) -> None:
 
 
 async def handle_audit(call: Invocation) -> None:
-    wanted = number(call.args[0]) if call.args else None
-    entries = await call.deps.servers.inventory.recent_audit(max(1, min(wanted or 20, 200)))
+    wanted = number(call.args[0]) if call.args else 20
+    if wanted is None or not 1 <= wanted <= 200:
+        await call.reply("Give how many entries, 1 to 200: `/vf audit 50` (default 20).")
+        return
+    entries = await call.deps.servers.inventory.recent_audit(wanted)
     blocks = audit_blocks(entries, now=call.deps.clock())
     await call.reply(f"Last {len(entries)} audit entries", blocks)
 
@@ -203,12 +217,18 @@ async def _confirm(
 
 
 async def handle_delete(call: Invocation) -> None:
-    server = await _target(call, "delete", "`/vf delete web-1 [delay minutes]`")
+    usage = "`/vf delete web-1 [delay minutes]`"
+    delay = number(call.args[1]) if len(call.args) > 1 else 0
+    if delay is None or delay > MAX_DELETE_DELAY_MIN:
+        await call.reply(
+            f"The delay is a whole number of minutes from 0 to {MAX_DELETE_DELAY_MIN}: {usage}."
+        )
+        return
+    server = await _target(call, "delete", usage)
     if server is None:
         return
-    delay = number(call.args[1]) if len(call.args) > 1 else None
     text = f"Delete {server.label}? This cannot be undone."
-    extra = str(delay or 0)
+    extra = str(delay)
     await _confirm(
         call, server, action="delete", title="Delete server", text=text, label="Delete", extra=extra
     )
@@ -290,6 +310,84 @@ async def handle_owner(call: Invocation) -> None:
     if server is not None:
         result = await call.deps.servers.actions.change_owner(server, owner, actor=call.actor.user)
         await call.reply(done_text("owner", server.name, server.server_id, result))
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+
+async def handle_cancel(call: Invocation) -> None:
+    """`/vf cancel VF-n [delete]`: stop a request, as `vfbot cancel` does; with `delete` its
+    servers are deleted too, after a confirmation."""
+    deps, args = call.deps, call.args
+    request_id = parse_human_id(args[0]) if args else None
+    more = [word.lower() for word in args[1:]]
+    if request_id is None or more not in ([], ["delete"]):
+        await call.reply(
+            "Name the request: `/vf cancel VF-12` keeps the servers it made, "
+            "`/vf cancel VF-12 delete` deletes them too."
+        )
+        return
+    delete = more == ["delete"]
+    record, instances = await deps.requests.get(request_id)
+    if record.state not in _CANCELLABLE:
+        await call.reply(not_cancellable_text(record))
+        return
+    decision, existing = may_cancel(deps, call.actor, record, instances, delete=delete)
+    if not decision.allowed:
+        await call.refuse("request.cancel", record.human_id, decision.reason)
+        return
+    if delete and existing:
+        metadata = build_metadata(a="cancel", r=record.human_id, c=call.channel, x="delete")
+        servers = f"{existing} server{'s' if existing != 1 else ''}"
+        view = confirm_modal(
+            title="Cancel request",
+            text=f"Cancel {record.human_id} and delete its {servers}? This cannot be undone.",
+            action="cancel",
+            metadata=metadata,
+            confirm_label="Cancel and delete",
+            danger=True,
+        )
+        await call.client.views_open(trigger_id=str(call.body["trigger_id"]), view=view)
+        return
+    await cancel_request(deps, call.reply, call.actor, request_id, delete=delete)
+
+
+def may_cancel(
+    deps: SlackDeps,
+    actor: Actor,
+    record: RequestRecord,
+    instances: Sequence[InstanceRecord],
+    *,
+    delete: bool,
+) -> tuple[Decision, int]:
+    """The policy's answer to cancelling `record` (with `delete`: deleting its servers too, which
+    a requester may only where a delete would need no approval), and how many servers exist."""
+    existing = [i for i in instances if i.state not in _NO_SERVER]
+    needs_approval = delete and deps.policy.approval.required(
+        servers=len(existing),
+        memory_mb=sum(i.plan.memory_mb for i in existing),
+        disk_gb=sum(i.plan.disk_gb for i in existing),
+    )
+    decision = deps.policy.can_cancel(
+        actor, record.requester, record.human_id, delete_needs_approval=needs_approval
+    )
+    return decision, len(existing)
+
+
+async def cancel_request(
+    deps: SlackDeps, reply: Reply, actor: Actor, request_id: int, *, delete: bool
+) -> None:
+    """Cancel (after the checks and any confirmation) and say what happens now."""
+    record = await deps.requests.cancel(request_id, actor=actor.user, delete_servers=delete)
+    deps.kick()  # the thread hears of it; the engine stops (and deletes) at its next tick
+    await reply(cancelled_text(record, delete=delete))
+
+
+_CANCELLABLE = frozenset(
+    {RequestState.PENDING_APPROVAL, RequestState.APPROVED, RequestState.RUNNING}
+)
+_NO_SERVER = frozenset({InstanceState.PLANNED, InstanceState.CANCELLED, InstanceState.DELETED})
+"""Instance states in which no server exists on the panel (so none to delete)."""
 
 
 async def handle_throttle(call: Invocation) -> None:

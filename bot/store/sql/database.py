@@ -28,7 +28,13 @@ from bot.store.sql.requests import SqlRequestRepo
 from bot.store.sql.schema import SchemaStatus, UpgradeResult, read_status
 from bot.store.sql.schema import upgrade as upgrade_schema
 from bot.store.sql.slack import SqlSlackStore
-from bot.store.sql.sqlite import BackupResult, FileIdentity, file_url, set_pragmas
+from bot.store.sql.sqlite import (
+    BUSY_TIMEOUT_MS,
+    BackupResult,
+    FileIdentity,
+    file_url,
+    set_pragmas,
+)
 from bot.store.sql.sqlite import backup as backup_file
 
 __all__ = [
@@ -131,7 +137,15 @@ class Database:
     Driver errors surface as `DatabaseUnavailableError` (``bot.store.sql.errors``).
     """
 
-    def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        schema: str | None = None,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
+        """`busy_timeout_ms`: how long SQLite waits for another process's write lock."""
         self._url = make_url(normalize_database_url(url))
         self._target = Target.of(self._url)
         self._dialect = self._target.dialect
@@ -142,6 +156,7 @@ class Database:
                 raise ValueError("schema must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*)")
         self._schema = schema
         self._echo = echo
+        self._busy_timeout_ms = busy_timeout_ms
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._file: FileIdentity | None = None
@@ -161,12 +176,17 @@ class Database:
         connect_args: dict[str, object] = {}
         if self._schema is not None:
             connect_args["server_settings"] = {"search_path": self._schema}
+        pool: dict[str, int] = {}
         if self._target.path is not None:
             url = file_url(url, self._target.path, create=migrating)
-        engine = create_async_engine(url, echo=self._echo, connect_args=connect_args)
+            # One connection: this process's writers queue for it instead of racing for
+            # SQLite's single write lock, so a busy moment waits instead of failing with
+            # "database is locked" (busy_timeout covers other processes on the file).
+            pool = {"pool_size": 1, "max_overflow": 0}
+        engine = create_async_engine(url, echo=self._echo, connect_args=connect_args, **pool)
         install_translation(engine, self._target)
         if self._dialect == "sqlite":
-            set_pragmas(engine, migrating=migrating)
+            set_pragmas(engine, migrating=migrating, busy_ms=self._busy_timeout_ms)
         return engine
 
     def _missing(self) -> bool:

@@ -46,7 +46,9 @@ def _pragmas(dbapi_connection: DBAPIConnection, *, busy_ms: int, foreign_keys: b
         cursor.close()
 
 
-def set_pragmas(engine: AsyncEngine, *, migrating: bool = False) -> None:
+def set_pragmas(
+    engine: AsyncEngine, *, migrating: bool = False, busy_ms: int = BUSY_TIMEOUT_MS
+) -> None:
     """Pragmas for every connection of `engine`, and ``BEGIN IMMEDIATE`` for every transaction.
 
     The driver's own transaction handling is off: each transaction takes the write lock when it
@@ -63,7 +65,7 @@ def set_pragmas(engine: AsyncEngine, *, migrating: bool = False) -> None:
         dbapi_connection.isolation_level = None
         _pragmas(
             dbapi_connection,
-            busy_ms=MIGRATION_BUSY_TIMEOUT_MS if migrating else BUSY_TIMEOUT_MS,
+            busy_ms=MIGRATION_BUSY_TIMEOUT_MS if migrating else busy_ms,
             foreign_keys=not migrating,
         )
 
