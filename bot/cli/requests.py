@@ -311,7 +311,10 @@ async def work(
     async def tick() -> tuple[TickReport, bool]:
         report = await core.engine.run_once()
         await consumer.drain()
-        return report, until_idle and not await core.requests.has_work()
+        # Idle once no work is left and every event is printed (one leased by a worker that
+        # died comes free when its lease runs out: a few seconds).
+        idle = until_idle and not await core.requests.has_work()
+        return report, idle and not await consumer.pending()
 
     while True:
         done = await supervisor.run(tick)

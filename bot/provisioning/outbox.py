@@ -50,6 +50,12 @@ class OutboxConsumer:
         self._worker = worker or f"{subscriber}-{uuid.uuid4().hex[:8]}"
         self._lease_s = lease_s
 
+    async def pending(self) -> bool:
+        """Whether some event is still to be delivered to this subscriber (perhaps leased by a
+        worker that stopped: it comes free when that lease runs out)."""
+        async with self._uow() as uow:
+            return await uow.events.has_undelivered(self._subscriber)
+
     async def drain(self, *, limit: int = 100, rounds: int = 50) -> int:
         """Deliver what is due now; returns how many events were delivered."""
         delivered = 0

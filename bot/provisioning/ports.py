@@ -460,6 +460,10 @@ class EventRepo(Protocol):
         """Return the operation's events in order."""
         ...
 
+    async def has_undelivered(self, subscriber: str) -> bool:
+        """Whether any event is not yet delivered to ``subscriber`` (leased or not)."""
+        ...
+
     async def list_for_instance(
         self, request_id: int, instance_id: int, kinds: Collection[str]
     ) -> list[EventRecord]:

@@ -290,3 +290,21 @@ async def test_list_for_instance_returns_its_milestones_of_the_kinds_asked(
     assert [e.kind for e in found] == ["instance.created", "instance.built"]
     assert all(e.instance_id == first.id for e in found)
     assert none == [] and elsewhere == []
+
+
+async def test_has_undelivered_sees_leased_events_until_they_are_delivered(
+    store: StoreUnderTest,
+) -> None:
+    request = await add_request(store)
+    async with store.uow() as uow:
+        assert not await uow.events.has_undelivered(SUB)
+    (event,) = await _add_events(store, ["request.submitted"], request_id=request.id)
+    claimed = await _claim(store, "w1")
+    assert [e.id for e in claimed] == [event.id]
+    async with store.uow() as uow:
+        assert await uow.events.has_undelivered(SUB)  # leased, not delivered
+        assert await uow.events.has_undelivered("cli")  # another subscriber's view
+    assert await _deliver(store, event.id, "w1")
+    async with store.uow() as uow:
+        assert not await uow.events.has_undelivered(SUB)
+        assert await uow.events.has_undelivered("cli")

@@ -78,6 +78,9 @@ class MemoryEventRepo(Repo):
         events = sorted(self._t.events.values(), key=lambda e: e.id)
         return [copied(e) for e in events if e.operation_id == operation_id]
 
+    async def has_undelivered(self, subscriber: str) -> bool:
+        return any(not self._delivered(e.id, subscriber) for e in self._t.events.values())
+
     async def list_for_instance(
         self, request_id: int, instance_id: int, kinds: Collection[str]
     ) -> list[EventRecord]:

@@ -142,6 +142,15 @@ class SqlEventRepo(SqlRepo):
         )
         return [event_record(row) for row in rows.all()]
 
+    async def has_undelivered(self, subscriber: str) -> bool:
+        delivered = select(EventDeliveryRow.event_id).where(
+            EventDeliveryRow.event_id == EventRow.id,
+            EventDeliveryRow.subscriber == subscriber,
+            EventDeliveryRow.delivered_at.is_not(None),
+        )
+        stmt = select(exists(select(EventRow.id).where(~exists(delivered))))
+        return bool((await self._session.execute(stmt)).scalar())
+
     async def list_for_instance(
         self, request_id: int, instance_id: int, kinds: Collection[str]
     ) -> list[EventRecord]:
