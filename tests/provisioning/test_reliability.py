@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from bot.app import Core, build_core
-from bot.cli.requests import work
+from bot.cli.requests import _servers_table, _wait, work
 from bot.config import load_settings
 from bot.provisioning import events
 from bot.provisioning.model import InstanceState, RequestState
@@ -295,3 +295,32 @@ async def test_a_failing_listing_is_noted_on_building_servers_until_it_works(
     assert instance.state is S.BUILDING and instance.error is None
     await harness.run_until_done(record.id)
     assert set((await _milestones(harness, record.id)).values()) == {1}
+
+
+async def test_create_wait_outlives_a_panel_outage_and_tells_the_user(
+    harness: Harness, sleeps: Sleeps
+) -> None:
+    core = _worker_core(harness, _FlakyDatabase(harness.store), sleeps)  # type: ignore[arg-type]
+    record = await harness.submit_json(two_groups(1, public_ip=False))
+    harness.panel.faults.script = [ScriptedFault("GET", r"^/servers/user/1$", "503", times=12)]
+    buffer = io.StringIO()
+    out = Console(file=buffer, width=300)
+
+    code = await asyncio.wait_for(_wait(core, record, out, sleep=sleeps), timeout=60)
+
+    printed = buffer.getvalue()
+    assert code == 0, printed
+    assert printed.count("cannot work right now (The panel failed: GET /servers/user/1") == 1
+    assert printed.count("vfbot create --wait: working again.") == 1
+    assert "VF-1 web-prg: built" in printed
+
+
+async def test_status_shows_what_vfbot_waits_for(harness: Harness) -> None:
+    record = await harness.submit_json(two_groups(1, public_ip=False))
+    harness.panel.faults.script.append(ScriptedFault("POST", r"^/servers$", "500"))
+    await harness.engine.run_once()
+    current, instances = await harness.requests.get(record.id)
+    buffer = io.StringIO()
+    Console(file=buffer, width=300).print(_servers_table(current, instances))
+    assert "create_unknown: create answer lost" in buffer.getvalue()
+    assert "looking for the server on the panel until" in buffer.getvalue()
