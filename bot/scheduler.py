@@ -142,27 +142,33 @@ class Ticker:
         self._started = False
         self._running: set[asyncio.Task[object]] = set()
         self._down: dict[str, tuple[str, str]] = {}  # job -> (what, the error it last met)
+        self._active: set[str] = set()  # jobs running now
+        self._again: set[str] = set()  # jobs that came due while running
 
     def add(self, name: str, job: Callable[[], Awaitable[object]], interval_s: float) -> None:
-        """Register `job` under `name`; a tick that is still running is never doubled."""
+        """Register `job` under `name`; a run that is still going is never doubled.
+
+        A run that comes due (or is kicked) while the job is still running is not dropped: the
+        running one goes round once more when it ends. (So the engine, which ticks again while
+        busy, can run longer than its interval without APScheduler skipping runs.)
+        """
 
         async def trampoline() -> None:
+            if name in self._active:
+                self._again.add(name)  # the running one goes round again
+                return
             task = asyncio.current_task()
             if task is not None:
                 self._running.add(task)
+            self._active.add(name)
             try:
-                await job()
-                if (down := self._down.pop(name, None)) is not None:
-                    logger.warning("job %s: the %s answers again", name, down[0])
-            except DatabaseUnavailableError as error:
-                # One line naming the cause (no traceback), once per cause: ticks keep retrying.
-                self._once(name, "database", str(error), logging.ERROR)
-            except VirtFusionError as error:
-                self._once(name, "panel", failure_text(error), logging.WARNING)
-            except Exception:  # the scheduler's error edge: log, keep ticking
-                reference = uuid.uuid4().hex[:8]
-                logger.exception("job %s failed (reference %s)", name, reference)
+                while True:
+                    self._again.discard(name)
+                    await self._run(name, job)
+                    if name not in self._again:
+                        break
             finally:
+                self._active.discard(name)
                 if task is not None:
                     self._running.discard(task)
 
@@ -173,10 +179,24 @@ class Ticker:
             id=name,
             name=name,
             replace_existing=True,
-            max_instances=1,
+            max_instances=3,  # the others only ask the running one to go round again
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+
+    async def _run(self, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await job()
+            if (down := self._down.pop(name, None)) is not None:
+                logger.warning("job %s: the %s answers again", name, down[0])
+        except DatabaseUnavailableError as error:
+            # One line naming the cause (no traceback), once per cause: ticks keep retrying.
+            self._once(name, "database", str(error), logging.ERROR)
+        except VirtFusionError as error:
+            self._once(name, "panel", failure_text(error), logging.WARNING)
+        except Exception:  # the scheduler's error edge: log, keep ticking
+            reference = uuid.uuid4().hex[:8]
+            logger.exception("job %s failed (reference %s)", name, reference)
 
     def _once(self, name: str, what: str, text: str, level: int) -> None:
         if self._down.get(name) != (what, text):
