@@ -2,7 +2,8 @@
 
 `open_core` gives the CLI the domain services over the database and the panel; `build` gives
 `vfbot serve` a `Runtime`: the same core plus the Slack app, its HTTP server, the notifier and
-the scheduler.
+the scheduler. Both long-running processes (`serve`, `worker`) get `Ops`: metrics, health and
+readiness (`worker_ops` for the worker).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -25,8 +27,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import DatabaseSettings, Settings
-from bot.health import database_check, panel_check
-from bot.provisioning.engine import Engine, EngineConfig
+from bot.health import Probe, database_check, panel_check
+from bot.metrics import StoreSource
+from bot.ops import Ops, listen
+from bot.provisioning.engine import Engine, EngineConfig, TickReport
 from bot.provisioning.intake import Intake
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import EngineDefaults
@@ -53,7 +57,14 @@ from bot.slack.membership import GroupMembership
 from bot.slack.notifier import SUBSCRIBER as NOTIFIER_SUBSCRIBER
 from bot.slack.notifier import SlackNotifier
 from bot.slack.policy import AccessPolicy
-from bot.slack.setup import SlackSetupError, connect_socket, make_slack_client
+from bot.slack.setup import (
+    SlackSetupError,
+    SlackUnreachableError,
+    check_bot_token,
+    connect_socket,
+    make_slack_client,
+)
+from bot.slack.timing import ack_timer
 from bot.slack.web import make_web_app
 from bot.store.sql import Database, database_password
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy, VirtFusionClient
@@ -62,6 +73,7 @@ __all__ = [
     "Core",
     "Runtime",
     "SlackSetupError",
+    "SlackUnreachableError",
     "build_core",
     "engine_config",
     "engine_defaults",
@@ -71,7 +83,9 @@ __all__ = [
     "prepare_database",
     "request_limits",
     "secrets_of",
+    "timed_tick",
     "utcnow",
+    "worker_ops",
 ]
 
 logger = logging.getLogger("bot.app")
@@ -237,6 +251,34 @@ def build_core(
     return Core(settings, client, db, clock, moves, requests, engine, intake, servers)
 
 
+async def timed_tick(core: Core, ops: Ops) -> TickReport:
+    """One engine tick, timed and counted in the metrics."""
+    started = time.perf_counter()
+    report = await core.engine.run_once()
+    ops.metrics.observe_tick(report, time.perf_counter() - started)
+    return report
+
+
+def _panel_probe(core: Core) -> Probe:
+    # Reported, never required: while the panel is down Slack must still reach vfbot to hear
+    # vfbot's "cannot reach the panel" answer.
+    check = panel_check(core.client, clock=core.clock)
+    return Probe(check, every_s=30, timeout_s=5, required=False)
+
+
+def worker_ops(core: Core, subscribers: tuple[str, ...]) -> Ops:
+    """Metrics and health of `vfbot worker` (its `--metrics-port`): the database is required,
+    the panel reported."""
+    store = StoreSource(core.db.uow, core.clock, subscribers, core.engine.worker_id)
+    probes = {
+        "database": Probe(database_check(core.db), every_s=5, timeout_s=2),
+        "panel": _panel_probe(core),
+    }
+    ops = Ops(store, probes)
+    core.client.observe(ops.metrics.observe_panel)
+    return ops
+
+
 @asynccontextmanager
 async def open_core(
     settings: Settings,
@@ -274,7 +316,7 @@ class Runtime:
         clock: Clock = utcnow,
         slack_client: AsyncWebClient | None = None,
         panel_client: VirtFusionClient | None = None,
-        host: str = "0.0.0.0",  # a server; the container decides what is exposed
+        host: str | None = None,  # VF_BIND
         port: int | None = None,
         pacing_s: float = 1.0,
         run_scheduler: bool = True,
@@ -284,7 +326,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self._host = host
+        self._host = settings.vf_bind if host is None else host
         self._port = settings.port if port is None else port
         self._pacing_s = pacing_s
         self._run_scheduler = run_scheduler
@@ -295,24 +337,39 @@ class Runtime:
         self.db = make_database(settings.database_url)
         self._sleep = sleep
         self.core = build_core(settings, self.panel, self.db, clock=clock, sleep=sleep)
+        store = StoreSource(self.db.uow, clock, (NOTIFIER_SUBSCRIBER,), self.core.engine.worker_id)
+        probes = {
+            "database": Probe(database_check(self.db), every_s=5, timeout_s=2),
+            "slack": Probe(self._slack_ready, every_s=30, timeout_s=5),
+            "panel": _panel_probe(self.core),
+        }
+        self.ops = Ops(store, probes)
+        self.panel.observe(self.ops.metrics.observe_panel)
         self.ticker = Ticker()
         self.deps: SlackDeps | None = None
         self.bolt: AsyncApp | None = None
         self._outbox: OutboxConsumer | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
-        self._slack_ok = False
         self.bound_port: int | None = None
         self._stopped = False
+        self._db_started = False
 
     async def start(self) -> None:
-        """Open (create or upgrade) the database, wire Slack, listen, connect, start ticking."""
+        """Open (create or upgrade) the database, wire Slack, listen, check the Slack tokens
+        (waiting a bounded time for Slack to be reachable), and start ticking.
+
+        Raises `DatabaseUnavailableError`, `SlackSetupError` when Slack refuses a token and
+        `SlackUnreachableError` when it never answered; each time everything opened so far is
+        closed again.
+        """
         settings = self.settings
         try:
             await prepare_database(self.db, upgrade=True, sleep=self._sleep)
         except DatabaseUnavailableError:
             await self.stop()  # the panel client is open already
             raise
+        self._db_started = True
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(
             self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
@@ -324,33 +381,21 @@ class Runtime:
         signing = settings.slack_signing_secret
         secret = signing.get_secret_value() if signing is not None else secrets.token_hex(32)
         self.bolt = bolt = self._bolt(deps, secret)
-        checks = {
-            "database": database_check(self.db),
-            "slack": self._slack_ready,
-            "panel": panel_check(self.panel, clock=self.clock, monotonic=self._monotonic),
-        }
-        web_app = make_web_app(bolt, checks, signing_secret=secret)
-        self._runner = web.AppRunner(web_app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
-        addresses = self._runner.addresses
-        self.bound_port = int(addresses[0][1]) if addresses else self._port
-        if settings.slack_app_token is not None:
-            app_token = settings.slack_app_token.get_secret_value()
-            self._socket = AsyncSocketModeHandler(bolt, app_token=app_token)
-            try:
-                await connect_socket(self.slack, self._socket, app_token)
-            except SlackSetupError:
-                await self.stop()
-                raise
+        web_app = make_web_app(bolt, self.ops.routes(), signing_secret=secret)
+        self._runner, self.bound_port = await listen(web_app, self._host, self._port)
         try:
-            await self.slack.auth_test()
-            self._slack_ok = True
-        except SlackApiError as error:
-            logger.error("Slack rejected SLACK_BOT_TOKEN: %s", error.response.get("error"))
+            await check_bot_token(self.slack, sleep=self._sleep)
+            if settings.slack_app_token is not None:
+                app_token = settings.slack_app_token.get_secret_value()
+                self._socket = AsyncSocketModeHandler(bolt, app_token=app_token)
+                await connect_socket(self.slack, self._socket, app_token, sleep=self._sleep)
+        except (SlackSetupError, SlackUnreachableError):
+            await self.stop()
+            raise
+        await self.ops.start(background=self._run_scheduler)
         if self._run_scheduler:
             # Ticks again at once while there is more to do; the interval bounds idle polling.
-            self.ticker.add("engine", self.core.engine.run_while_busy, settings.vf_poll_interval)
+            self.ticker.add("engine", self._engine_ticks, settings.vf_poll_interval)
             self.ticker.add("slack", self.deliver, 1.0)
             self.ticker.add("operations", self._operations, 60)
             self.ticker.add("housekeeping", self._housekeeping, 600)
@@ -402,6 +447,7 @@ class Runtime:
             request_verification_enabled=True,
             process_before_response=self._process_before_response,
         )
+        bolt.middleware(ack_timer(self.ops.metrics.observe_ack))  # first: times every ack
         register_listeners(bolt, deps)
 
         @bolt.error
@@ -412,21 +458,35 @@ class Runtime:
         return bolt
 
     async def stop(self) -> None:
-        """Stop ticking, let in-flight work finish, close connections; idempotent, and safe
-        after a start that failed part-way."""
+        """Stop in order, within VF_SHUTDOWN_TIMEOUT: report not ready, claim no more work,
+        let the engine tick and the Slack delivery in flight finish (cut short at the deadline),
+        hand back the rows still leased, let listener work finish, then close connections.
+        Idempotent, and safe after a start that failed part-way."""
         if self._stopped:
             return
         self._stopped = True
-        await self.ticker.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.vf_shutdown_timeout
+        self.ops.stopping()
+        self.core.engine.stop_claiming()
+        if self._outbox is not None:
+            self._outbox.stop()
+        # Keep a few seconds for what follows the ticker (leases, closing connections).
+        await self.ticker.stop(timeout_s=max(deadline - loop.time() - 3, 0.5))
+        if self._db_started:
+            await self.core.engine.release_held()
         if self.deps is not None:
             try:
-                await asyncio.wait_for(self.deps.background.idle(), timeout=10)
+                await asyncio.wait_for(
+                    self.deps.background.idle(), timeout=max(deadline - loop.time() - 1, 0.1)
+                )
             except TimeoutError:
                 logger.warning("stopping with listener work still running")
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]  # untyped in Bolt
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.ops.stop()
         await self.panel.close()
         await self.db.stop()
 
@@ -438,7 +498,7 @@ class Runtime:
     async def tick(self) -> None:
         """One engine tick, the operations' upkeep and one notifier pass (tests drive the
         runtime with this)."""
-        await self.core.engine.run_once()
+        await self._engine_tick()
         await self._operations()
         await self.deliver()
 
@@ -450,6 +510,16 @@ class Runtime:
         """Wait for listener work started after `ack()`."""
         if self.deps is not None:
             await self.deps.background.idle()
+
+    async def _engine_tick(self) -> None:
+        await timed_tick(self.core, self.ops)
+
+    async def _engine_ticks(self, max_ticks: int = 100) -> None:
+        """Tick, and tick again at once while a tick did work (or left work for the next)."""
+        for _ in range(max_ticks):
+            report = await timed_tick(self.core, self.ops)
+            if not report.busy or self.core.engine.stopping:
+                return
 
     async def _operations(self) -> None:
         """Expire undecided deletes and finish ones a crash left running (the notifier tells
@@ -468,4 +538,10 @@ class Runtime:
         if self._socket is not None:
             connected = await self._socket.client.is_connected()
             return connected, "socket mode connected" if connected else "socket mode disconnected"
-        return self._slack_ok, "token accepted" if self._slack_ok else "auth.test failed"
+        try:
+            await self.slack.auth_test()
+        except SlackApiError as error:
+            return False, f"auth.test answered {error.response.get('error')}"
+        except (aiohttp.ClientError, TimeoutError) as error:
+            return False, f"cannot reach Slack ({error.__class__.__name__})"
+        return True, "token accepted"

@@ -1,14 +1,23 @@
-"""Settings from the environment (and `.env`); read only when `load_settings()` is called."""
+"""Settings from the environment (and `.env`); read only when `load_settings()` is called.
+
+One rule for durations everywhere: a number with a unit (`500ms`, `30s`, `20m`, `24h`, `1d`), and
+a bare number means seconds. Every problem comes in one message: invalid values, min above max,
+Slack ids and tokens of the wrong shape, and `VF_*`, `VIRTFUSION_*` or `SLACK_*` names vfbot does
+not know (with the closest real one).
+"""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from dotenv import dotenv_values
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -54,6 +63,16 @@ def _split_list(value: object) -> object:
     return value
 
 
+_PREFIXES = ("VF_", "VIRTFUSION_", "SLACK_")
+# Slack ids: channels are C… (public) or G… (private, older ones); tokens by their prefix.
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_TOKEN_PREFIXES = {
+    "slack_bot_token": ("xoxb-", "the bot token (xoxb-) from OAuth & Permissions"),
+    "slack_app_token": ("xapp-", "an app-level token (xapp-) from Basic Information"),
+}
+_MINIMUM_OF = {"vf_max_memory_mb": "vf_min_memory_mb", "vf_max_disk_gb": "vf_min_disk_gb"}
+
+
 def _database_url(value: str) -> str:
     check_database_url(value)
     return value.strip()
@@ -66,10 +85,15 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 IdList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 LogLevel = Annotated[str, AfterValidator(_log_level)]
+LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lower)]
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///vfbot.db"
 
 # What a valid value looks like, per variable, for the error message.
@@ -101,7 +125,7 @@ _EXAMPLES: dict[str, str] = {
     "slack_signing_secret": "the signing secret from the Slack app's Basic Information page",
     "slack_app_token": "the xapp- app-level token (Socket Mode), or leave it unset",
     "slack_api_url": "https://slack.com/api/ (change only for a test double)",
-    "port": "a TCP port from 1 to 65535, e.g. 3000",
+    "port": "a TCP port from 1 to 65535, e.g. 3000 (0: any free one)",
     "vf_require_approval": "e.g. always (the default)",
     "vf_approvers": "comma-separated Slack user ids, e.g. U0123ABCDEF,U0456GHIJKL",
     "vf_approver_groups": "comma-separated Slack user group ids, e.g. S0123ABCDEF",
@@ -113,6 +137,9 @@ _EXAMPLES: dict[str, str] = {
     "vf_notify_channel": "a Slack channel id, e.g. C0123ABCDEF",
     "vf_group_cache": "a duration above zero, e.g. 5m",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "log_format": "text or json",
+    "vf_bind": "an address to listen on, e.g. 127.0.0.1 or 0.0.0.0 (all interfaces)",
+    "vf_shutdown_timeout": "a duration above zero, e.g. 20s",
 }
 
 
@@ -228,7 +255,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
-    port: int = Field(default=3000, ge=1, le=65535)
+    port: int = Field(default=3000, ge=0, le=65535)  # 0: any free port (tests)
+    vf_bind: str = "127.0.0.1"
     vf_require_approval: str = "always"
     vf_approvers: IdList = Field(default_factory=list)
     vf_approver_groups: IdList = Field(default_factory=list)
@@ -240,7 +268,10 @@ class Settings(BaseSettings):
     vf_notify_channel: str | None = None
     vf_group_cache: Duration = 300.0
 
+    # -- operations ------------------------------------------------------------------------------
+    vf_shutdown_timeout: Duration = 20.0
     log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
 
     @field_validator("virtfusion_host")
     @classmethod
@@ -258,6 +289,56 @@ class Settings(BaseSettings):
     def _token_not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("is empty")
+        return value
+
+    @field_validator("slack_bot_token", "slack_app_token")
+    @classmethod
+    def _token_prefix(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        prefix, what = _TOKEN_PREFIXES[str(info.field_name)]
+        token = value.get_secret_value() if value is not None else prefix
+        if not token.startswith(prefix):
+            # Name a Slack token's kind (its public prefix), never any other part of it.
+            kind = re.match(r"(xox[a-z]|xapp)-", token)
+            given = f"this one starts with {kind.group(0)}" if kind else "this is no Slack token"
+            raise ValueError(f"must start with {prefix} ({given}); use {what}")
+        return value
+
+    @field_validator("vf_allowed_channels", "vf_notify_channel")
+    @classmethod
+    def _channel_ids(cls, value: list[str] | str | None) -> list[str] | str | None:
+        for entry in [value] if isinstance(value, str) else value or []:
+            if not _CHANNEL_ID.match(entry):
+                name = "a channel name" if entry.startswith("#") else "not a channel id"
+                raise ValueError(
+                    f'"{entry[:40]}" is {name}; use the channel id (C…): in Slack, open the '
+                    "channel's details and copy the Channel ID at the bottom"
+                )
+        return value
+
+    @field_validator("vf_max_memory_mb", "vf_max_disk_gb")
+    @classmethod
+    def _not_below_minimum(cls, value: int, info: ValidationInfo) -> int:
+        minimum_field = _MINIMUM_OF[str(info.field_name)]
+        minimum = info.data.get(minimum_field)  # absent when it was invalid itself
+        if isinstance(minimum, int) and value < minimum:
+            raise ValueError(
+                f"({value}) is smaller than {minimum_field.upper()} ({minimum}); "
+                "raise it or lower the minimum"
+            )
+        return value
+
+    @field_validator("vf_lease")
+    @classmethod
+    def _lease_outlasts_a_create(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # A shorter lease could run out while a create is still in flight, and another worker
+        # would then look for that server as if the call had been lost.
+        timeout = info.data.get("virtfusion_timeout")  # absent when it was invalid itself
+        if value is not None and isinstance(timeout, float) and value < 3 * timeout:
+            raise ValueError(
+                f"({value:g}s) is shorter than one create call with its retries "
+                f"({3 * timeout:g}s = 3 times VIRTFUSION_TIMEOUT); set it to at least "
+                f"{3 * timeout:g}s, or leave it unset"
+            )
         return value
 
     @property
@@ -290,6 +371,7 @@ class DatabaseSettings(BaseSettings):
 
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL
     log_level: LogLevel = "INFO"
+    log_format: LogFormat = "text"
 
 
 def load_database_settings(
@@ -307,36 +389,69 @@ def load_database_settings(
 
 
 def load_settings(
-    env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env"
+    env: Mapping[str, str] | None = None,
+    *,
+    env_file: str | Path | None = ".env",
+    require_slack: bool = False,
 ) -> Settings:
     """Read and check the settings; raise ConfigError listing every problem.
 
     `env` values take precedence over the process environment (tests clear the latter);
-    `env_file=None` skips `.env`.
+    `env_file=None` skips `.env`. `require_slack` (`vfbot serve`) also needs the Slack tokens.
     """
-    problems: list[str] = []
+    raw = _raw_names(env, env_file)
+    problems = _unknown_names(raw)
     overrides = {k.lower(): v for k, v in (env or {}).items() if k.lower() in Settings.model_fields}
     settings: Settings | None = None
     try:
         settings = Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems.extend(_describe(exc))
-    if settings is not None:
-        if settings.vf_min_memory_mb > settings.vf_max_memory_mb:
-            problems.append("VF_MIN_MEMORY_MB is larger than VF_MAX_MEMORY_MB")
-        if settings.vf_min_disk_gb > settings.vf_max_disk_gb:
-            problems.append("VF_MIN_DISK_GB is larger than VF_MAX_DISK_GB")
-        if settings.vf_lease is not None and settings.vf_lease < settings.create_call_s:
-            # A shorter lease could run out while a create is still in flight, and another
-            # worker would then look for that server as if the call had been lost.
-            problems.append(
-                f"VF_LEASE ({settings.vf_lease:g}s) is shorter than one create call with its "
-                f"retries ({settings.create_call_s:g}s = 3 times VIRTFUSION_TIMEOUT); set VF_LEASE "
-                f"to at least {settings.create_call_s:g}s, or leave it unset"
-            )
+    if require_slack:
+        problems.extend(_slack_missing(raw))
     if problems or settings is None:
         raise ConfigError(problems)
     return settings
+
+
+def _raw_names(env: Mapping[str, str] | None, env_file: str | Path | None) -> dict[str, str]:
+    """Every variable set for vfbot (`env`, the process environment, `.env`), upper-cased, with
+    its raw value; empty values count as unset."""
+    found: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        file_values = dotenv_values(env_file, encoding="utf-8")
+        found.update({k.upper(): v for k, v in file_values.items() if v})
+    found.update({k.upper(): v for k, v in os.environ.items() if v})
+    found.update({k.upper(): v for k, v in (env or {}).items() if v})
+    return found
+
+
+def _unknown_names(raw: Mapping[str, str]) -> list[str]:
+    """A problem per `VF_*`, `VIRTFUSION_*` or `SLACK_*` variable that is no setting, with the
+    closest real name: a misspelt setting would otherwise be silently ignored."""
+    known = sorted(name.upper() for name in Settings.model_fields)
+    problems = []
+    for name in sorted(raw):
+        if name.startswith(_PREFIXES) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "remove it (the README lists them)"
+            problems.append(f"{name} is not a vfbot setting; {hint}")
+    return problems
+
+
+def _slack_missing(raw: Mapping[str, str]) -> list[str]:
+    """What `vfbot serve` needs from Slack that is not set at all."""
+    guide = "docs/slack-setup.md has every step"
+    problems = []
+    if "SLACK_BOT_TOKEN" not in raw:
+        problems.append(
+            f"SLACK_BOT_TOKEN is not set (the xoxb- token from OAuth & Permissions; {guide})"
+        )
+    if "SLACK_APP_TOKEN" not in raw and "SLACK_SIGNING_SECRET" not in raw:
+        problems.append(
+            "set SLACK_APP_TOKEN (xapp-, Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode); " + guide
+        )
+    return problems
 
 
 def _describe(exc: ValidationError) -> list[str]:

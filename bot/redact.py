@@ -1,21 +1,29 @@
-"""Logging setup with a last-line redaction filter for known secret values."""
+"""Logging setup: text or JSON lines on stderr, with a last-line redaction filter for known
+secret values that applies to both formats."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Final
+
+from bot.logfields import FIELDS, FieldsFilter
 
 __all__ = [
     "BODY_LOGGERS",
     "BOLT_LOGGER",
     "MASK",
     "RESPONSE_URL_MASK",
+    "JsonFormatter",
     "RedactingFilter",
     "configure_logging",
     "quiet_libraries",
 ]
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Libraries whose DEBUG output contains whole request and response bodies (Slack messages, which
 # may carry VNC credentials meant for one user): never below INFO, whatever LOG_LEVEL says.
@@ -73,28 +81,67 @@ class RedactingFilter(logging.Filter):
             # here (redacted) instead of letting the error escape from the caller's log call.
             message = f"{record.msg!s} (unformattable arguments: {record.args!r})"
             record.msg, record.args = message, None
-        text = self._mask(message)
+        text = self.redact(message)
         if text != message:
             record.msg, record.args = text, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = self._mask(record.exc_text)
+            record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
-            record.stack_info = self._mask(record.stack_info)
+            record.stack_info = self.redact(record.stack_info)
         return True
 
-    def _mask(self, text: str) -> str:
+    def redact(self, text: str) -> str:
+        """`text` with every known secret replaced by the mask."""
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return _RESPONSE_URL.sub(RESPONSE_URL_MASK, text)
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
-    """Log to stderr at `level`; every handler redacts `secrets`. Called once, at an edge."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the log fields
+    in effect (`bot.logfields`: request_id, server_id, worker_id…), and the exception's
+    traceback as one string, if any. `redact` is applied to the finished line as well."""
+
+    def __init__(self, redact: Callable[[str], str] = lambda text: text) -> None:
+        super().__init__()
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC)
+        entry: dict[str, object] = {
+            "time": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value if isinstance(value, int | str) else str(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return self._redact(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+def configure_logging(
+    level: str, secrets: Iterable[str] = (), log_format: str = "text"
+) -> RedactingFilter:
+    """Log to stderr at `level` as `log_format` ("text" or "json"); every handler redacts
+    `secrets`. Called once, at an edge."""
     redactor = RedactingFilter(secrets)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(redactor.redact))
+        logging.captureWarnings(True)  # Python's warnings become JSON lines too
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(FieldsFilter())
     handler.addFilter(redactor)
     root = logging.getLogger()
     root.handlers[:] = [handler]

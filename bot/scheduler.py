@@ -2,8 +2,12 @@
 
 Job stores are in memory and never shared: every replica ticks on its own and claims work in the
 database, so nothing runs twice however many replicas there are. `Supervisor` is the error edge
-of every loop that must outlive the panel or the database going away (`vfbot serve`'s jobs,
-`vfbot worker`, `vfbot create --wait`): a failure is logged once, waited out, and its end said.
+of every loop that must outlive the panel or the database going away (`vfbot worker`,
+`vfbot create --wait`): a failure is logged once, waited out, and its end said.
+
+A job that is still running when its next tick comes is not started twice; APScheduler then logs
+"skipped: maximum number of running instances reached" at WARNING on every tick, which is the
+design working, not a problem, so that one message is dropped (`_SkippedFilter`).
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -21,9 +25,10 @@ from bot.config import ConfigError
 from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
 from bot.virtfusion import AuthError, ForbiddenError, VirtFusionError
 
-__all__ = ["Supervisor", "Ticker", "failure_text", "fatal"]
+__all__ = ["Supervisor", "Ticker", "failure_text", "fatal", "finish_or_cut"]
 
 logger = logging.getLogger("bot.scheduler")
+
 
 T = TypeVar("T")
 
@@ -134,23 +139,54 @@ class Supervisor:
             self._on_change(cause)
 
 
+class _SkippedFilter(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances" warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in str(record.msg)
+
+
+_SKIPPED = _SkippedFilter()
+
+
+async def finish_or_cut(
+    tasks: Mapping[asyncio.Task[Any], str], *, timeout_s: float, grace_s: float = 2.0
+) -> bool:
+    """Wait up to `timeout_s` for `tasks` (task → name) to finish; cancel the ones still running
+    (saying so, at WARNING) and give them `grace_s` to clean up. True if none had to be cut."""
+    if not tasks:
+        return True
+    _, pending = await asyncio.wait(set(tasks), timeout=max(timeout_s, 0))
+    if not pending:
+        return True
+    names = ", ".join(sorted(tasks.get(task, "?") for task in pending))
+    logger.warning("stopping: %s still running after %.0f s; cutting it short", names, timeout_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.wait(pending, timeout=grace_s)
+    return False
+
+
 class Ticker:
     """Runs named coroutines every `interval_s`; `kick(name)` runs one as soon as possible."""
 
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
-        self._running: set[asyncio.Task[object]] = set()
+        self._running: dict[asyncio.Task[object], str] = {}
         self._down: dict[str, tuple[str, str]] = {}  # job -> (what, the error it last met)
         self._active: set[str] = set()  # jobs running now
         self._again: set[str] = set()  # jobs that came due while running
+        scheduler_logger = logging.getLogger("apscheduler.scheduler")
+        if _SKIPPED not in scheduler_logger.filters:
+            scheduler_logger.addFilter(_SKIPPED)
 
     def add(self, name: str, job: Callable[[], Awaitable[object]], interval_s: float) -> None:
         """Register `job` under `name`; a run that is still going is never doubled.
 
         A run that comes due (or is kicked) while the job is still running is not dropped: the
-        running one goes round once more when it ends. (So the engine, which ticks again while
-        busy, can run longer than its interval without APScheduler skipping runs.)
+        running one goes round once more when it ends (the engine ticks on while busy, so it
+        can run longer than its interval).
         """
 
         async def trampoline() -> None:
@@ -159,7 +195,7 @@ class Ticker:
                 return
             task = asyncio.current_task()
             if task is not None:
-                self._running.add(task)
+                self._running[task] = name
             self._active.add(name)
             try:
                 while True:
@@ -167,10 +203,14 @@ class Ticker:
                     await self._run(name, job)
                     if name not in self._again:
                         break
+            except asyncio.CancelledError:
+                # Only `stop()` cancels a job, once its time to finish is up; ending here keeps
+                # APScheduler from logging the cancellation as a job error with a traceback.
+                logger.warning("job %s was cut short by the shutdown", name)
             finally:
                 self._active.discard(name)
                 if task is not None:
-                    self._running.discard(task)
+                    self._running.pop(task, None)
 
         self._scheduler.add_job(
             trampoline,
@@ -181,6 +221,7 @@ class Ticker:
             replace_existing=True,
             max_instances=3,  # the others only ask the running one to go round again
             coalesce=True,
+            misfire_grace_time=None,  # a late tick still runs (once), without a warning
             next_run_time=datetime.now(UTC),
         )
 
@@ -213,13 +254,13 @@ class Ticker:
             self._scheduler.start()
             self._started = True
 
-    async def stop(self, *, timeout_s: float = 10.0) -> None:
-        """Stop ticking, then wait (up to `timeout_s`) for the jobs still running to finish, so
-        nothing they use is closed under them."""
+    async def stop(self, *, timeout_s: float = 10.0, grace_s: float = 2.0) -> None:
+        """Stop ticking, wait up to `timeout_s` for the jobs still running to finish (so nothing
+        they use is closed under them), then cut short the ones left and give them `grace_s` to
+        clean up (a cancelled engine tick hands its rows back)."""
+        if self._started:
+            self._scheduler.pause()  # no new runs; the running ones go on
+        await finish_or_cut(self._running, timeout_s=timeout_s, grace_s=grace_s)
         if self._started:
             self._scheduler.shutdown(wait=False)
             self._started = False
-        if self._running:
-            _, pending = await asyncio.wait(set(self._running), timeout=timeout_s)
-            if pending:
-                logger.warning("stopping with %d job(s) still running", len(pending))

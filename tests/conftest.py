@@ -44,7 +44,8 @@ def restore_logging() -> Iterator[logging.Logger]:
     """Undo `configure_logging` (it replaces the root handlers) so later tests log normally."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    noisy = {name: logging.getLogger(name).level for name in ("aiohttp.access", "apscheduler")}
+    names = ("aiohttp.access", "apscheduler", "bot.milestones")
+    noisy = {name: logging.getLogger(name).level for name in names}
     yield root
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -137,8 +138,8 @@ def vfbot(
     redacting one, so `logs` holds what the code logged, unredacted: a leak shows up here.
     """
 
-    def configure(level: str, secrets: list[str]) -> RedactingFilter:
-        redactor = configure_logging(level, secrets)
+    def configure(level: str, secrets: list[str], log_format: str = "text") -> RedactingFilter:
+        redactor = configure_logging(level, secrets, log_format)
         logging.getLogger().handlers.insert(0, caplog.handler)
         return redactor
 

@@ -225,8 +225,82 @@ def test_every_setting_has_an_example_of_a_valid_value() -> None:
 def test_min_above_max_is_a_problem_too() -> None:
     message = problems(VF_MIN_MEMORY_MB="4096", VF_MAX_MEMORY_MB="1024", VF_MIN_DISK_GB="50")
 
-    assert "VF_MIN_MEMORY_MB is larger than VF_MAX_MEMORY_MB" in message
+    assert "VF_MAX_MEMORY_MB (1024) is smaller than VF_MIN_MEMORY_MB (4096)" in message
     assert "VF_MIN_DISK_GB" not in message
+
+
+def test_min_above_max_comes_in_the_first_message_with_the_rest() -> None:
+    message = problems(VF_MIN_DISK_GB="100", VF_MAX_DISK_GB="10", VF_POLL_INTERVAL="often")
+
+    assert "(2 problems)" in message
+    assert "VF_MAX_DISK_GB (10) is smaller than VF_MIN_DISK_GB (100)" in message
+    assert "VF_POLL_INTERVAL must be a duration" in message
+
+
+# -- names, Slack ids and tokens ------------------------------------------------------------------
+
+
+def test_misspelt_names_are_reported_with_the_closest_real_one(tmp_path: Path) -> None:
+    env_file = write_env_file(tmp_path / ".env", {**MINIMAL, "VF_POLL_INTERVALL": "5s"})
+    with pytest.raises(ConfigError) as info:
+        load_settings({"VIRTFUSION_TOKEN": "x", "SLACK_SIGNING": "y"}, env_file=env_file)
+    assert info.value.problems == [
+        "SLACK_SIGNING is not a vfbot setting; did you mean SLACK_SIGNING_SECRET?",
+        "VF_POLL_INTERVALL is not a vfbot setting; did you mean VF_POLL_INTERVAL?",
+        "VIRTFUSION_TOKEN is not a vfbot setting; did you mean VIRTFUSION_API_TOKEN?",
+    ]
+    message = problems(VF_SOMETHING_ELSE_ENTIRELY="1")
+    assert "VF_SOMETHING_ELSE_ENTIRELY is not a vfbot setting; remove it" in message
+
+
+def test_names_from_the_process_environment_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VF_LEASES", "5m")
+    assert "VF_LEASES is not a vfbot setting; did you mean VF_LEASE?" in problems()
+
+
+@pytest.mark.parametrize("variable", ["VF_NOTIFY_CHANNEL", "VF_ALLOWED_CHANNELS"])
+def test_a_channel_name_is_refused_for_its_id(variable: str) -> None:
+    message = problems(**{variable: "#ops"})
+    assert f'{variable} "#ops" is a channel name; use the channel id (C…)' in message
+    assert load(**{variable: "C0123ABCDEF"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        (
+            "SLACK_BOT_TOKEN",
+            "xoxp-1234-user-token",
+            "must start with xoxb- (this one starts with xoxp-)",
+        ),
+        ("SLACK_BOT_TOKEN", "plain-secret-value", "must start with xoxb- (this is no Slack token)"),
+        (
+            "SLACK_APP_TOKEN",
+            "xoxb-1234-bot-token",
+            "must start with xapp- (this one starts with xoxb-)",
+        ),
+    ],
+)
+def test_token_prefixes_are_checked(variable: str, value: str, says: str) -> None:
+    message = problems(**{variable: value})
+    assert f"{variable} {says}" in message
+    assert value.split("-", 1)[1] not in message  # nothing of the secret part
+
+
+def test_serve_needs_its_slack_tokens_in_the_same_message() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({**MINIMAL, "VF_LEASE": "never"}, env_file=None, require_slack=True)
+    assert len(info.value.problems) == 3
+    assert "SLACK_BOT_TOKEN is not set" in str(info.value)
+    assert "set SLACK_APP_TOKEN (xapp-, Socket Mode) or SLACK_SIGNING_SECRET" in str(info.value)
+
+
+def test_a_bare_duration_is_seconds_everywhere() -> None:
+    settings = load(VF_POLL_INTERVAL="5", VIRTFUSION_TIMEOUT="45", VF_SHUTDOWN_TIMEOUT="7")
+    assert (settings.vf_poll_interval, settings.virtfusion_timeout) == (5, 45)
+    assert settings.vf_shutdown_timeout == 7
+    assert load(VF_SHUTDOWN_TIMEOUT="1m").vf_shutdown_timeout == 60
+    assert load(LOG_FORMAT="JSON").log_format == "json"
 
 
 @pytest.mark.parametrize(

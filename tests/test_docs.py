@@ -13,6 +13,7 @@ import pytest
 from bot import demo
 from bot.cli.common import panel_error_text as cli_panel_error_text
 from bot.config import Settings
+from bot.metrics import Metrics
 from bot.provisioning.reading import parse_request
 from bot.virtfusion import BuildServerBody, CreateServerBody, ForbiddenError, HttpRequest
 from bot.virtfusion import _sansio as sansio
@@ -71,6 +72,16 @@ def test_every_slack_subcommand_is_documented() -> None:
         assert f"`/vf {name}" in reference, f"docs/commands.md does not describe /vf {name}"
         assert f"`/vf {name}" in readme, f"README's Slack commands table lacks /vf {name}"
     assert "/vf cancel" in commands.help_message()
+
+
+def test_operations_doc_lists_every_metric_family() -> None:
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    families = {m.name for m in Metrics().registry.collect() if m.name.startswith("vfbot_")}
+    counters = {"vfbot_panel_requests": "_total", "vfbot_engine_outcomes": "_total"}
+    missing = {f"{n}{counters.get(n, '')}" for n in families} - set(
+        re.findall(r"`(vfbot_\w+)`", doc)
+    )
+    assert not missing, f"docs/operations.md does not describe {sorted(missing)}"
 
 
 # -- the VirtFusion API page and the claims around it (issue 9, item 21) --------------------------

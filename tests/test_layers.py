@@ -21,10 +21,21 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "aiohttp",
         "slack_bolt",
         "slack_sdk",
+        # Instrumentation stays out of the domain: the composition root measures around it.
+        "prometheus_client",
+        "bot.metrics",
+        "bot.ops",
     ),
-    "virtfusion": ("bot.provisioning", "bot.slack", "bot.cli", "bot.store", "bot.app"),
+    "virtfusion": (
+        "bot.provisioning",
+        "bot.slack",
+        "bot.cli",
+        "bot.store",
+        "bot.app",
+        "prometheus_client",
+    ),
     "store": ("bot.slack.listeners", "bot.slack.blocks", "bot.cli", "bot.app", "aiohttp"),
-    "slack": ("bot.store", "bot.cli", "bot.app", "sqlalchemy"),
+    "slack": ("bot.store", "bot.cli", "bot.app", "sqlalchemy", "prometheus_client", "bot.metrics"),
     "cli": ("bot.store", "sqlalchemy", "bot.slack.listeners", "bot.slack.blocks"),
     "sandbox": ("bot.provisioning", "bot.slack", "bot.cli", "bot.store", "bot.app"),
 }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 
+from bot.logfields import log_fields, set_process_fields
 from bot.redact import MASK, RedactingFilter, configure_logging
 
 SECRET = "tok-5b0c9e2f7a"  # obviously fake
@@ -148,3 +150,54 @@ def test_configure_logging_redacts_at_the_root(
     assert f"DEBUG bot.anything: token {MASK}, word short" in err
     assert SECRET not in err
     assert logging.getLogger("aiohttp.access").level == logging.WARNING
+
+
+def test_json_lines_carry_the_fields_and_stay_redacted(
+    restore_logging: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", [SECRET], "json")
+    logger = logging.getLogger("bot.tests")
+    set_process_fields(worker_id="host-1")
+    try:
+        with log_fields(request_id="VF-7", server_id=101):
+            logger.info("token %s in a message", SECRET)
+            try:
+                raise RuntimeError(f"failed with {SECRET}\nsecond line")
+            except RuntimeError:
+                logger.exception("it broke")
+        logger.warning("outside", extra={"request_id": "VF-8"})
+    finally:
+        set_process_fields(worker_id=None)
+    lines = capsys.readouterr().err.splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert SECRET not in "\n".join(lines)
+    first, broken, outside = entries
+    assert set(first) == {
+        "time",
+        "level",
+        "logger",
+        "message",
+        "request_id",
+        "server_id",
+        "worker_id",
+    }
+    assert (
+        first["time"].endswith("Z") and first["level"] == "INFO" and first["logger"] == "bot.tests"
+    )
+    assert first["message"] == f"token {MASK} in a message"
+    assert (first["request_id"], first["server_id"], first["worker_id"]) == (
+        "VF-7",
+        "101",
+        "host-1",
+    )
+    assert "Traceback" in broken["exception"] and MASK in broken["exception"]
+    assert outside["request_id"] == "VF-8" and "server_id" not in outside
+
+
+def test_text_stays_the_default(
+    restore_logging: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", [SECRET])
+    logging.getLogger("bot.tests").info("plain %s", SECRET)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith(f"INFO bot.tests: plain {MASK}")

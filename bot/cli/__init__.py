@@ -23,6 +23,7 @@ from bot.app import secrets_of
 from bot.cli import common, db, panel, requests, serve, servers
 from bot.cli.common import Command, run_command
 from bot.config import ConfigError, load_settings
+from bot.provisioning.transitions import milestones
 from bot.redact import configure_logging
 
 __all__ = ["build_parser", "main"]
@@ -54,7 +55,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     level = "DEBUG" if args.verbose else "WARNING"
     secrets: list[str] = []
     try:
-        # `vfbot db` reads the database settings alone (its parser sets `load_settings`).
+        # A parser may set `load_settings`: `vfbot db` reads the database settings alone,
+        # `vfbot serve` also needs the Slack tokens.
         load = getattr(args, "load_settings", load_settings)
         settings = load() if args.command != "sandbox" else None
         if settings is not None:
@@ -64,7 +66,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         print(error, file=sys.stderr)
         return common.EXIT_CONFIG
     args.settings = settings
-    configure_logging(level, secrets)
+    log_format = settings.log_format if settings is not None else "text"
+    configure_logging(level, secrets, log_format)
+    if not (args.command == "serve" or (args.command == "worker" and log_format == "json")):
+        # The shell prints milestones itself (`create --wait`, `worker`): no second copy in
+        # the log. `serve`, and `worker` with JSON logs, log one line per milestone instead.
+        milestones.setLevel(logging.WARNING)
     command: Command = args.run
     try:
         return asyncio.run(run_command(command, args, out))

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
+import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TypeVar
 
 from rich.console import Console
 
@@ -36,6 +39,8 @@ __all__ = [
     "panel_error_text",
     "run_command",
     "settings_of",
+    "stop_signals",
+    "until_stopped",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -45,6 +50,46 @@ AddParser = Callable[..., argparse.ArgumentParser]
 
 Command = Callable[[argparse.Namespace, Console], Coroutine[None, None, int]]
 """A sub-command: parsed arguments and the output console in, exit code out."""
+
+
+T = TypeVar("T")
+
+
+def stop_signals() -> asyncio.Event:
+    """An event set by the first SIGTERM or SIGINT (Ctrl+C), for an orderly stop; after it a
+    second Ctrl+C interrupts at once."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl+C is Python's own again
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, on_signal)
+        except (RuntimeError, NotImplementedError):
+            # Not the main thread (tests run `main` in one), or no signals on this platform:
+            # the signals keep Python's own behaviour.
+            break
+    return stop
+
+
+async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> tuple[bool, T | None]:
+    """Run `work` until it ends or `stop` is set, whichever comes first: (True, its result),
+    or (False, None) after cancelling it. Its exceptions propagate."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        return True, task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False, None
 
 
 def settings_of(args: argparse.Namespace) -> Settings:

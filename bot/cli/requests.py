@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import sys
 import uuid
 from collections.abc import Sequence
@@ -14,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from bot.app import Core, open_core
+from bot.app import Core, open_core, timed_tick, worker_ops
 from bot.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -25,21 +27,14 @@ from bot.cli.common import (
     confirm,
     panel_error_text,
     settings_of,
+    stop_signals,
+    until_stopped,
 )
+from bot.logfields import set_process_fields
+from bot.ops import Ops, listen
 from bot.provisioning import events
 from bot.provisioning.engine import TickReport
 from bot.provisioning.errors import InvalidValueError, PlanError
-from bot.provisioning.events import (
-    InstanceBuildStarted,
-    InstanceBuilt,
-    InstanceCancelled,
-    InstanceCreated,
-    InstanceDeleted,
-    InstanceFailed,
-    InstanceWaiting,
-    RequestFinished,
-    parse_event,
-)
 from bot.provisioning.intake import Origin
 from bot.provisioning.model import (
     IN_FLIGHT_INSTANCE_STATES,
@@ -55,7 +50,7 @@ from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import render_plan_text
 from bot.provisioning.request import RequestError
 from bot.provisioning.transitions import Sleep
-from bot.scheduler import Supervisor
+from bot.scheduler import Supervisor, finish_or_cut
 from bot.virtfusion import VirtFusionError
 
 __all__ = [
@@ -68,8 +63,9 @@ __all__ = [
     "cmd_worker",
     "describe_event",
     "exit_code_for",
-    "work",
 ]
+
+logger = logging.getLogger("bot.cli.worker")
 
 CLI_SUBSCRIBER = "cli"
 """The outbox subscriber whose events the CLI prints (`create --wait`, `worker`)."""
@@ -94,33 +90,8 @@ def exit_code_for(state: RequestState) -> int:
     return EXIT_FAILED
 
 
-def describe_event(record: EventRecord) -> str:
-    """One line per outbox event, for the CLI subscriber."""
-    if record.request_id is not None:
-        prefix = f"VF-{record.request_id}"
-    else:
-        prefix = f"OP-{record.operation_id}"
-    match parse_event(record):
-        case InstanceCreated() as e:
-            where = f"group {e.group}, hypervisor {e.hypervisor or e.hypervisor_id}"
-            how = " (found on the panel after an unclear answer)" if e.reconciled else ""
-            return f"{prefix} {e.name}: created server {e.server_id} in {where}{how}"
-        case InstanceBuildStarted() as e:
-            return f"{prefix} {e.name}: installing {e.os} on server {e.server_id}"
-        case InstanceBuilt() as e:
-            ips = ", ".join(e.ipv4) if e.ipv4 else "no IPv4"
-            return f"{prefix} {e.name}: built ({ips}, {e.os})"
-        case InstanceFailed() as e:
-            return f"{prefix} {e.name}: FAILED: {e.error}"
-        case InstanceWaiting() as e:
-            return f"{prefix} {e.name}: waiting: {e.reason}"
-        case InstanceDeleted() as e:
-            return f"{prefix} {e.name}: server {e.server_id} deleted"
-        case InstanceCancelled() as e:
-            return f"{prefix} {e.name}: cancelled"
-        case RequestFinished() as e:
-            return f"{prefix}: finished: {e.state}"
-    return f"{prefix}: {record.kind.replace('.', ' ')}"
+describe_event = events.describe
+"""One line per outbox event, for the CLI subscriber (`bot.provisioning.events.describe`)."""
 
 
 def _read(path: str) -> bytes:
@@ -251,8 +222,13 @@ async def _tick_and_read(
     return report, await core.requests.get(request_id)
 
 
-def _cli_consumer(core: Core, out: Console) -> OutboxConsumer:
+def _cli_consumer(core: Core, out: Console, *, quiet: bool = False) -> OutboxConsumer:
+    """The CLI's outbox subscriber: prints milestones (not when `quiet`: with LOG_FORMAT=json
+    the log has them, and stdout stays free of anything but JSON)."""
+
     async def show(event: EventRecord) -> None:
+        if quiet:
+            return
         if event.kind in _SHOWN:
             out.print(describe_event(event), markup=False)
             out.file.flush()  # marked delivered next: the line must not sit in a buffer
@@ -288,43 +264,96 @@ _MAX_WAIT_S = 60.0
 
 
 async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
-    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones.
+    """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones, and with
+    `--metrics-port` serves /metrics, /healthz and /readyz. SIGTERM or Ctrl+C stops it in order
+    (see `_work`); the exit code is then 0.
 
     Creates or upgrades the database at start. A panel or database that fails is waited for
     (one warning, then one line when it is back); a database that is not the one to use (its
     file vanished, an outdated schema) stops the worker with its cause, so it never claims
     work it cannot record.
     """
-    async with open_core(settings_of(args), upgrade=True) as core:
-        return await work(core, out, until_idle=args.until_idle)
+    settings = settings_of(args)
+    stop = stop_signals()
+    async with open_core(settings, upgrade=True) as core:
+        set_process_fields(worker_id=core.engine.worker_id)
+        json_logs = settings.log_format == "json"
+        consumer = _cli_consumer(core, out, quiet=json_logs)
+        ops = worker_ops(core, (CLI_SUBSCRIBER,))
+        runner = None
+        if args.metrics_port is not None:
+            runner, port = await listen(ops.routes(), settings.vf_bind, args.metrics_port)
+            logger.info("metrics and health on %s:%d", settings.vf_bind, port)
+        await ops.start()
+        started = f"vfbot worker {core.engine.worker_id} started; SIGTERM or Ctrl+C stops it."
+        if json_logs:  # stdout stays free of anything but JSON
+            logger.info("%s", started)
+        else:
+            out.print(started, markup=False)
+        try:
+            return await _work(core, ops, consumer, stop, until_idle=args.until_idle)
+        finally:
+            ops.stopping()
+            if runner is not None:
+                await runner.cleanup()
+            await ops.stop()
 
 
-async def work(
-    core: Core, out: Console, *, until_idle: bool = False, sleep: Sleep = asyncio.sleep
+async def _work(
+    core: Core,
+    ops: Ops,
+    consumer: OutboxConsumer,
+    stop: asyncio.Event,
+    *,
+    until_idle: bool,
+    pause: Sleep | None = None,
 ) -> int:
-    """`vfbot worker`'s loop: tick, print milestones, tick again at once while busy; a panel
-    or database outage is waited out (only a configuration error ends it)."""
-    consumer = _cli_consumer(core, out)
-    supervisor = Supervisor("the worker", sleep=sleep, max_s=_MAX_WAIT_S)  # logs, once
-    out.print(f"vfbot worker {core.engine.worker_id} started; Ctrl+C stops it.", markup=False)
+    """Tick until `stop` (or, with `until_idle`, until no work is left and every event is
+    printed). A tick that did work is followed by the next at once; a panel or database
+    failure is logged once and waited out (`Supervisor`). On `stop`: claim no more, let the
+    tick in flight finish within VF_SHUTDOWN_TIMEOUT (cut short after it), then hand back the
+    rows still leased so another worker takes them at once."""
+    settings = core.settings
+    wait = pause or (lambda seconds: _pause(stop, seconds))
+    supervisor = Supervisor("the worker", sleep=wait, max_s=_MAX_WAIT_S)  # logs, once
 
-    async def tick() -> tuple[TickReport, bool]:
-        report = await core.engine.run_once()
+    async def one_pass() -> tuple[TickReport, bool]:
+        report = await timed_tick(core, ops)
         await consumer.drain()
         # Idle once no work is left and every event is printed (one leased by a worker that
         # died comes free when its lease runs out: a few seconds).
         idle = until_idle and not await core.requests.has_work()
         return report, idle and not await consumer.pending()
 
-    while True:
-        done = await supervisor.run(tick)
+    while not stop.is_set():
+        tick = asyncio.ensure_future(supervisor.run(one_pass))
+        finished, _ = await until_stopped(asyncio.shield(tick), stop)
+        if not finished:
+            logger.info(
+                "stopping (finishing the tick in flight, at most %g s)",
+                settings.vf_shutdown_timeout,
+            )
+            core.engine.stop_claiming()
+            consumer.stop()
+            await finish_or_cut({tick: "engine tick"}, timeout_s=settings.vf_shutdown_timeout - 3)
+            break
+        done = tick.result()
         if done is None:
             continue  # the supervisor said why and waited
         report, idle = done
         if idle:
             return EXIT_OK
         if not report.busy:
-            await sleep(core.settings.vf_poll_interval)
+            await wait(settings.vf_poll_interval)
+    released = await core.engine.release_held()
+    logger.info("vfbot worker stopped (%d row(s) handed back)", released)
+    return EXIT_OK
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less when `stop` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def cmd_requests(args: argparse.Namespace, out: Console) -> int:
@@ -399,4 +428,10 @@ def add_parsers(add_parser: AddParser) -> None:
     cancel.set_defaults(run=cmd_cancel)
     worker = add_parser("worker", help="run the provisioning engine without Slack")
     worker.add_argument("--until-idle", action="store_true", help="exit when no work is left")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve /metrics, /healthz and /readyz on this port (on VF_BIND; 0: any free port)",
+    )
     worker.set_defaults(run=cmd_worker)

@@ -52,6 +52,7 @@ __all__ = [
     "RequestRetried",
     "RequestStarted",
     "RequestSubmitted",
+    "describe",
     "parse_event",
 ]
 
@@ -268,3 +269,43 @@ def parse_event(record: EventRecord) -> Event | None:
     except ValidationError as error:
         bad = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
         return kind.model_validate({k: v for k, v in payload.items() if k not in bad})
+
+
+def describe(record: EventRecord) -> str:
+    """One readable line per event: the CLI prints it, the log writes it at INFO."""
+    if record.request_id is not None:
+        prefix = f"VF-{record.request_id}"
+    else:
+        prefix = f"OP-{record.operation_id}"
+    match parse_event(record):
+        case RequestSubmitted() as e:
+            waits = "waiting for approval" if e.approval_required else "no approval needed"
+            return f"{prefix}: submitted by {e.requester}, {e.servers} server(s), {waits}"
+        case RequestApproved() as e:
+            return f"{prefix}: approved by {e.by}"
+        case RequestRejected() as e:
+            return f"{prefix}: rejected by {e.by}" + (f": {e.reason}" if e.reason else "")
+        case InstanceCreated() as e:
+            where = f"group {e.group}, hypervisor {e.hypervisor or e.hypervisor_id}"
+            how = " (found on the panel after an unclear answer)" if e.reconciled else ""
+            return f"{prefix} {e.name}: created server {e.server_id} in {where}{how}"
+        case InstanceBuildStarted() as e:
+            return f"{prefix} {e.name}: installing {e.os} on server {e.server_id}"
+        case InstanceBuilt() as e:
+            ips = ", ".join(e.ipv4) if e.ipv4 else "no IPv4"
+            return f"{prefix} {e.name}: built ({ips}, {e.os})"
+        case InstanceFailed() as e:
+            return f"{prefix} {e.name}: FAILED: {e.error}"
+        case InstanceWaiting() as e:
+            return f"{prefix} {e.name}: waiting: {e.reason}"
+        case InstanceDeleted() as e:
+            return f"{prefix} {e.name}: server {e.server_id} deleted"
+        case InstanceCancelled() as e:
+            return f"{prefix} {e.name}: cancelled"
+        case RequestFinished() as e:
+            return f"{prefix}: finished: {e.state}"
+        case OperationDecided() as e:
+            return f"{prefix}: {e.state}" + (f" by {e.by}" if e.by else "")
+        case OperationFinished() as e:
+            return f"{prefix}: {e.state}: {e.result}"
+    return f"{prefix}: {record.kind.replace('.', ' ')}"

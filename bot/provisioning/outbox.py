@@ -49,6 +49,12 @@ class OutboxConsumer:
         self._clock = clock
         self._worker = worker or f"{subscriber}-{uuid.uuid4().hex[:8]}"
         self._lease_s = lease_s
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Shutdown: finish the event being delivered, then hand out no more (the rest of a
+        claimed batch is free again when its short lease runs out)."""
+        self._stop.set()
 
     async def pending(self) -> bool:
         """Whether some event is still to be delivered to this subscriber (perhaps leased by a
@@ -60,6 +66,8 @@ class OutboxConsumer:
         """Deliver what is due now; returns how many events were delivered."""
         delivered = 0
         for _ in range(rounds):
+            if self._stop.is_set():
+                break
             async with self._uow() as uow:
                 batch = await uow.events.claim_next(
                     subscriber=self._subscriber,
@@ -75,6 +83,8 @@ class OutboxConsumer:
             renewing = asyncio.ensure_future(self._renew(pending))
             try:
                 for event in batch:
+                    if self._stop.is_set():
+                        break
                     if await self._deliver(event):
                         delivered += 1
                     pending.discard(event.id)

@@ -37,6 +37,7 @@ __all__ = [
     "RELEASE",
     "UNSET",
     "AuditRepo",
+    "Backlog",
     "Claim",
     "DatabaseProblem",
     "DatabaseUnavailableError",
@@ -257,6 +258,15 @@ class ServerQuery:
     include_deleted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What one outbox subscriber has not been given yet (`EventRepo.backlog`): how many events,
+    and when the oldest of them was written (None when there are none)."""
+
+    events: int
+    oldest_at: datetime | None
+
+
 def changed_fields(change: RequestChange | InstanceChange | OperationChange) -> dict[str, object]:
     """The fields of `change` that are set, by name (for adapters)."""
     return {
@@ -297,6 +307,10 @@ class RequestRepo(Protocol):
 
     async def list_expired(self, now: datetime) -> list[RequestRecord]:
         """Return pending requests whose ``expires_at`` is at or before ``now``."""
+        ...
+
+    async def count_by_state(self) -> dict[RequestState, int]:
+        """Return how many requests are in each state (states with none are left out)."""
         ...
 
     async def transition(
@@ -371,6 +385,14 @@ class InstanceRepo(Protocol):
         request_states: Collection[RequestState] | None = None,
     ) -> list[InstanceRecord]:
         """Return instances in ``states`` (and whose request is in ``request_states``), by id."""
+        ...
+
+    async def count_by_state(self) -> dict[InstanceState, int]:
+        """Return how many instances are in each state (states with none are left out)."""
+        ...
+
+    async def count_leased(self, worker: str, now: datetime) -> int:
+        """Return how many instances ``worker`` holds a lease on that runs past ``now``."""
         ...
 
     async def claim(self, claim: Claim) -> list[InstanceRecord]:
@@ -450,6 +472,11 @@ class EventRepo(Protocol):
         self, event_ids: Collection[int], *, subscriber: str, worker: str, until: datetime
     ) -> None:
         """Extend ``worker``'s leases on these undelivered events to ``until``."""
+        ...
+
+    async def backlog(self, subscriber: str) -> Backlog:
+        """Return how many events are not yet delivered to ``subscriber``, and the oldest's
+        ``created_at``; leased but undelivered events count as not delivered."""
         ...
 
     async def list_for_request(self, request_id: int) -> list[EventRecord]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,8 +23,9 @@ from bot.provisioning.events import (
     Event,
     InstanceCancelled,
     InstanceEvent,
+    describe,
 )
-from bot.provisioning.model import InstanceRecord, InstanceState, JsonDict
+from bot.provisioning.model import EventRecord, InstanceRecord, InstanceState, JsonDict
 from bot.provisioning.ports import (
     RELEASE,
     UNSET,
@@ -45,6 +47,7 @@ __all__ = [
     "cancel_planned",
     "emit",
     "emit_request",
+    "log_milestone",
 ]
 
 UowFactory = Callable[[], UnitOfWork]
@@ -52,6 +55,23 @@ Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
 S = InstanceState
+
+# Milestones have a logger of their own: `LOG_LEVEL=INFO` shows one line per milestone, and an
+# operator can quiet them alone.
+milestones = logging.getLogger("bot.milestones")
+
+
+def log_milestone(record: EventRecord, *, server_id: int | None = None) -> None:
+    """One readable INFO line per event written (`events.describe`), with the request or
+    operation id (and server id) as log fields."""
+    fields: dict[str, object] = {}
+    if record.request_id is not None:
+        fields["request_id"] = f"VF-{record.request_id}"
+    if record.operation_id is not None:
+        fields["operation_id"] = f"OP-{record.operation_id}"
+    if server_id is not None:
+        fields["server_id"] = server_id
+    milestones.info("%s", describe(record), extra=fields)
 
 
 # Milestones a panel server passes once: a second one (a worker that lost its lease, a build
@@ -73,12 +93,14 @@ async def emit(
             return
     payload = {**event.to_json(), "name": instance.name}
     new = NewEvent(event.KIND, payload, request_id=instance.request_id, instance_id=instance.id)
-    await uow.events.add(new, now=now)
+    record = await uow.events.add(new, now=now)
+    log_milestone(record, server_id=event.server_id or instance.server_id)
 
 
 async def emit_request(uow: UnitOfWork, request_id: int, event: Event, now: datetime) -> None:
     """Write a request-level event in the caller's unit."""
-    await uow.events.add(NewEvent(event.KIND, event.to_json(), request_id=request_id), now=now)
+    new = NewEvent(event.KIND, event.to_json(), request_id=request_id)
+    log_milestone(await uow.events.add(new, now=now))
 
 
 async def cancel_planned(uow: UnitOfWork, request_id: int, now: datetime) -> None:

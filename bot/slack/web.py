@@ -1,4 +1,5 @@
-"""The HTTP side of the Slack app: `POST /slack/events` (signed), `/healthz` and `/readyz`.
+"""The HTTP side of the Slack app: `POST /slack/events` (signed), beside the operators' routes
+(`/healthz`, `/readyz`, `/metrics`) that the composition root passes in.
 
 Everything that reaches `/slack/events` is untrusted until its signature checks out, so this
 module checks it before Bolt sees the request: the body is capped before it is read, a request
@@ -16,7 +17,7 @@ import hmac
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -24,7 +25,6 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.health import ReadinessCheck
 from bot.provisioning.request import RequestLimits
 
 __all__ = ["MAX_BODY_BYTES", "make_web_app"]
@@ -80,7 +80,7 @@ def _read_body(
 
 def make_web_app(
     bolt: AsyncApp,
-    checks: dict[str, ReadinessCheck],
+    routes: Iterable[web.RouteDef] = (),
     *,
     signing_secret: str,
     events_path: str = "/slack/events",
@@ -123,22 +123,7 @@ def make_web_app(
             return _refuse(400, "body is not a Slack payload", request)
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(_: web.Request) -> web.Response:
-        results = {name: await check() for name, check in checks.items()}
-        ready = all(ok for ok, _ in results.values())
-        body = {
-            "status": "ready" if ready else "not ready",
-            "checks": {
-                name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()
-            },
-        }
-        return web.json_response(body, status=200 if ready else 503)
-
     app = web.Application(client_max_size=max_body_bytes)
     app.router.add_post(events_path, slack_events)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app.router.add_routes(list(routes))
     return app

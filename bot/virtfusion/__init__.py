@@ -1,6 +1,6 @@
 """Async client for the VirtFusion REST API (`/api/v1`); imports nothing else from `bot`."""
 
-from bot.virtfusion._client import RetryPolicy, VirtFusionClient
+from bot.virtfusion._client import CallObserver, RetryPolicy, VirtFusionClient
 from bot.virtfusion._exceptions import (
     AmbiguousResultError,
     ApiError,
@@ -49,6 +49,7 @@ __all__ = [
     "AuthError",
     "BuildPhase",
     "BuildServerBody",
+    "CallObserver",
     "ConflictError",
     "ConnectError",
     "CreateServerBody",

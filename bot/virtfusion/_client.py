@@ -52,7 +52,7 @@ from bot.virtfusion._models import (
 )
 from bot.virtfusion._sansio import HttpRequest, RawResponse
 
-__all__ = ["RetryPolicy", "VirtFusionClient"]
+__all__ = ["CallObserver", "RetryPolicy", "VirtFusionClient"]
 
 logger = logging.getLogger("bot.virtfusion")
 
@@ -99,6 +99,9 @@ class RetryPolicy:
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], datetime]
+CallObserver = Callable[[str, str, str, float], None]
+"""Told of every HTTP attempt: method, path (with ids), status (the HTTP code, or the error's
+class name when no answer came) and seconds taken. Must not raise or block."""
 
 
 def _utcnow() -> datetime:
@@ -128,6 +131,11 @@ class VirtFusionClient(abc.ABC):
         self._sleep = sleep
         self._rng = rng or random.Random()  # jitter, not cryptography
         self.last_success_at: datetime | None = None
+        self._observers: list[CallObserver] = []
+
+    def observe(self, observer: CallObserver) -> None:
+        """Tell `observer` about every attempt from now on (metrics; the client stays unaware)."""
+        self._observers.append(observer)
 
     @abc.abstractmethod
     async def _send(self, request: HttpRequest) -> RawResponse:
@@ -192,14 +200,17 @@ class VirtFusionClient(abc.ABC):
                 raise
             raise converted from error
         finally:
+            seconds = time.monotonic() - started
             logger.debug(
                 "virtfusion %s %s -> %s in %.0f ms (attempt %d)",
                 request.method,
                 request.path,
                 status,
-                (time.monotonic() - started) * 1000,
+                seconds * 1000,
                 attempt,
             )
+            for observer in self._observers:
+                observer(request.method, request.path, str(status), seconds)
         self.last_success_at = self._clock()
         return body
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bot.app import utcnow
 from bot.provisioning.engine import Engine, EngineConfig
 from bot.provisioning.intake import Intake, Origin
 from bot.provisioning.model import TERMINAL_REQUEST_STATES, EventRecord, RequestRecord
@@ -262,6 +263,22 @@ def two_groups(
     if prague:
         instances[0]["ssh_key_name"] = "default"
     return {"project_name": "load", "instances": instances}
+
+
+async def submit_over_http(db: Database, api_url: str, request: dict[str, object]) -> RequestRecord:
+    """Plan and submit `request` through `Intake` with a panel client of its own, as the CLI
+    does, for tests that then hand the work to real `vfbot` processes."""
+    client = AiohttpVirtFusionClient(api_url, SecretStr("sandbox-token"))
+    try:
+        moves = Moves(db.uow, utcnow, "test")
+        requests = RequestService(Context(client, db.uow, utcnow, moves, owner_user_id=1))
+        intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
+        record, _ = await intake.submit_request(
+            request, Origin(key=f"test:{uuid.uuid4()}", requester="U1", source="cli")
+        )
+    finally:
+        await client.close()
+    return record
 
 
 def creates(panel: PanelState) -> int:

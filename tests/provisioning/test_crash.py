@@ -10,26 +10,17 @@ import os
 import random
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from bot.app import utcnow
 from bot.provisioning import events
-from bot.provisioning.intake import Intake, Origin
 from bot.provisioning.model import InstanceState, RequestState
-from bot.provisioning.planner import Planner
-from bot.provisioning.request import RequestLimits
-from bot.provisioning.requests import RequestService
-from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import BuildTiming, PanelState, ScriptedFault, running_sandbox
 from bot.store.sql import Database
-from bot.virtfusion import AiohttpVirtFusionClient
-from tests.provisioning.conftest import DEFAULTS, creates, owner_servers, undelivered
+from tests.provisioning.conftest import creates, owner_servers, submit_over_http, undelivered
 
 PER_GROUP = 6
 REQUEST: dict[str, object] = {
@@ -89,16 +80,7 @@ async def test_sigkills_and_panel_faults_over_two_groups_still_build_each_server
     await db.upgrade()
     await db.start()
     async with running_sandbox(panel) as sandbox:
-        client = AiohttpVirtFusionClient(sandbox.api_url, SecretStr("sandbox-token"))
-        try:
-            moves = Moves(db.uow, utcnow, "test")
-            requests = RequestService(Context(client, db.uow, utcnow, moves, owner_user_id=1))
-            intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
-            record, _ = await intake.submit_request(
-                REQUEST, Origin(key=f"test:{uuid.uuid4()}", requester="U1", source="cli")
-            )
-        finally:
-            await client.close()
+        record = await submit_over_http(db, sandbox.api_url, REQUEST)
 
         faults = panel.faults
         faults.latency_s = 0.03  # calls take a moment, so kills land mid-call

@@ -11,8 +11,8 @@ from collections import Counter
 import pytest
 from rich.console import Console
 
-from bot.app import Core, build_core
-from bot.cli.requests import _servers_table, _wait, work
+from bot.app import Core, build_core, worker_ops
+from bot.cli.requests import CLI_SUBSCRIBER, _cli_consumer, _servers_table, _wait, _work
 from bot.config import load_settings
 from bot.provisioning import events
 from bot.provisioning.model import InstanceState, RequestState
@@ -225,6 +225,14 @@ def _worker_core(harness: Harness, db: _FlakyDatabase, sleeps: Sleeps) -> Core:
     return build_core(settings, harness.client, db, clock=harness.clock, sleep=sleeps)  # type: ignore[arg-type]
 
 
+async def _run_worker(core: Core, out: Console, sleeps: Sleeps, *, until_idle: bool) -> int:
+    """`vfbot worker`'s loop on `core`, waiting on the fake clock."""
+    consumer = _cli_consumer(core, out)
+    ops = worker_ops(core, (CLI_SUBSCRIBER,))
+    stop = asyncio.Event()
+    return await _work(core, ops, consumer, stop, until_idle=until_idle, pause=sleeps)
+
+
 async def test_the_worker_outlives_a_database_and_a_panel_outage(
     harness: Harness, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -240,7 +248,7 @@ async def test_the_worker_outlives_a_database_and_a_panel_outage(
     caplog.set_level(logging.WARNING, logger="bot.scheduler")
     out = Console(file=io.StringIO(), width=200)
 
-    code = await asyncio.wait_for(work(core, out, until_idle=True, sleep=sleeps), timeout=60)
+    code = await asyncio.wait_for(_run_worker(core, out, sleeps, until_idle=True), timeout=60)
 
     assert code == 0
     final, _ = await harness.requests.get(record.id)
@@ -271,7 +279,7 @@ async def test_a_database_that_is_not_the_one_to_use_stops_the_worker(
     flaky.uow = gone  # type: ignore[method-assign]
     out = Console(file=io.StringIO(), width=200)
     with pytest.raises(DatabaseUnavailableError):
-        await work(core, out, sleep=sleeps)
+        await _run_worker(core, out, sleeps, until_idle=False)
     assert sleeps.waits == []
 
 

@@ -56,6 +56,7 @@ async def test_a_deleted_database_file_is_said_and_never_recreated(
         "vfbot's database cannot be used (vanished), so nothing changed" in t
         for t in h.ephemeral_texts()
     )
+    await h.runtime.ops.readiness.refresh(force=True)  # what the background check does
     async with h.http.get(f"http://127.0.0.1:{h.runtime.bound_port}/readyz") as response:
         assert response.status == 503
         assert (await response.json())["checks"]["database"]["ok"] is False

@@ -8,6 +8,8 @@ from typing import Any
 from bot.provisioning.model import InstanceState, RequestState
 from bot.sandbox import BuildTiming
 from bot.slack import ids
+from tests import promtext
+from tests.promtext import samples
 from tests.slack import signing
 from tests.slack.conftest import APPROVER, CHANNEL, REQUESTER, SlackHarness, form
 from tests.slack.test_e2e_create import _buttons, _request, _root, _text_of
@@ -144,11 +146,28 @@ async def test_health_and_readiness(slack_env: Any) -> None:
     base = f"http://127.0.0.1:{h.runtime.bound_port}"
     async with h.http.get(f"{base}/healthz") as response:
         assert response.status == 200
+        assert (await response.json())["status"] == "ok"
     async with h.http.get(f"{base}/readyz") as response:
         body = await response.json()
         assert response.status == 200, body
         assert set(body["checks"]) == {"database", "slack", "panel"}
+        assert body["checks"]["panel"]["required"] is False
+
+    # The panel goes down: reported in the body and the metrics, still ready (Slack must
+    # still reach vfbot to hear "cannot reach the panel").
+    h.sandbox.state.faults.server_error_ratio = 1.0
+    h.runtime.panel.last_success_at = None
+    await h.runtime.ops.readiness.refresh(force=True)
+    async with h.http.get(f"{base}/readyz") as response:
+        body = await response.json()
+        assert response.status == 200, body
+        assert body["checks"]["panel"]["ok"] is False
+    async with h.http.get(f"{base}/metrics") as response:
+        assert 'vfbot_dependency_up{dependency="panel"} 0.0' in await response.text()
+
+    # The database goes: /readyz says so once the background check has run.
     await h.runtime.db.stop()
+    await h.runtime.ops.readiness.refresh(force=True)
     async with h.http.get(f"{base}/readyz") as response:
         assert response.status == 503
         assert (await response.json())["checks"]["database"]["ok"] is False
@@ -175,3 +194,41 @@ async def test_a_slow_panel_answers_slack_in_time_and_finishes_in_the_background
     refused = h.slack.calls_to("views.update")[-1].params["view"]
     assert "not in use" in json.dumps(refused) and "nothing was created" in json.dumps(refused)
     assert len(await h.runtime.core.requests.recent()) == 1
+
+
+async def test_metrics_show_live_values_after_a_request(slack_env: Any) -> None:
+    h: SlackHarness = await slack_env()
+    await h.command("create")
+    await h.submit(form(name="metered", count="2"))
+    await h.runtime.tick()
+    record = await _request(h)
+    await h.click(ids.APPROVE, record, user=APPROVER)
+    await h.run_engine(ticks=20, step_s=2.0)
+    final, _ = await h.runtime.core.requests.get(record.id)
+    assert final.state is RequestState.COMPLETED
+    async with h.http.get(f"http://127.0.0.1:{h.runtime.bound_port}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=")
+        found = samples(await response.text())
+
+    def value(name: str, **labels: str) -> float:
+        return promtext.value(found, name, **labels)
+
+    assert value("vfbot_slack_ack_duration_seconds_count", kind="command", listener="create") == 1
+    assert (
+        value("vfbot_slack_ack_duration_seconds_count", kind="view", listener=ids.CREATE_VIEW) == 1
+    )
+    assert value("vfbot_slack_ack_duration_seconds_count", kind="action", listener=ids.APPROVE) == 1
+    created = value("vfbot_panel_requests_total", method="POST", endpoint="/servers", status="201")
+    assert created == 2
+    assert value("vfbot_panel_request_duration_seconds_count", method="POST", endpoint="/servers")
+    assert value("vfbot_engine_tick_duration_seconds_count") >= 20
+    assert value("vfbot_engine_outcomes_total", outcome="built") == 2
+    assert value("vfbot_build_duration_seconds_count") == 2
+    assert value("vfbot_servers", state="built") == 2
+    assert value("vfbot_requests", state="completed") == 1
+    assert value("vfbot_outbox_backlog_events", subscriber="slack") == 0
+    assert value("vfbot_outbox_oldest_undelivered_age_seconds", subscriber="slack") == 0
+    assert value("vfbot_leases_held") == 0
+    assert value("vfbot_store_up") == 1
+    assert value("vfbot_dependency_up", dependency="database") == 1

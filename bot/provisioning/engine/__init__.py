@@ -19,6 +19,8 @@ share (claims, leases, failure) is in ``context``.
 
 from __future__ import annotations
 
+import logging
+
 from bot.provisioning.engine.build import build_one
 from bot.provisioning.engine.context import EngineConfig, EngineContext, TickReport
 from bot.provisioning.engine.create import create_one
@@ -26,10 +28,13 @@ from bot.provisioning.engine.finish import finish_requests, settle_cancelled
 from bot.provisioning.engine.reconcile import reconcile
 from bot.provisioning.engine.track import track
 from bot.provisioning.model import InstanceRecord, InstanceState
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.requests import RequestService
 from bot.provisioning.transitions import Context
 
 __all__ = ["Engine", "EngineConfig", "TickReport"]
+
+logger = logging.getLogger("bot.provisioning.engine")
 
 S = InstanceState
 
@@ -50,6 +55,32 @@ class Engine:
     def config(self) -> EngineConfig:
         return self._ctx.config
 
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop_claiming` was called (shutting down)."""
+        return self._ctx.stopping
+
+    def stop_claiming(self) -> None:
+        """Shutdown, first step: claim no more rows and start no new step; the steps under
+        way finish (a panel call in flight is never abandoned on purpose)."""
+        self._ctx.stopping = True
+
+    async def release_held(self) -> int:
+        """Shutdown, last step (after the tick ended or was cancelled): hand back every row the
+        last tick claimed that this worker still leases, so another replica takes it at once
+        instead of waiting for the lease to expire. Returns how many rows it looked at."""
+        held, self._ctx.held = list(self._ctx.held.values()), {}
+        try:
+            for instance in held:
+                await self._ctx.release(instance)
+        except DatabaseUnavailableError as error:
+            # What would happen anyway after a crash: the rows are free once VF_LEASE passes.
+            logger.warning(
+                "could not hand back the rows in flight (%s); free after VF_LEASE", error
+            )
+            return 0
+        return len(held)
+
     async def run_once(self) -> TickReport:
         """One pass of the engine over everything due.
 
@@ -58,6 +89,7 @@ class Engine:
         one poll interval (`report.more` says when rows were left for the next tick). Tracking
         then reads every building server in one listing, and finished requests are closed.
         """
+        self._ctx.held.clear()
         report = TickReport()
         ctx = self._ctx
         await self._requests.expire_due()
@@ -71,6 +103,8 @@ class Engine:
                 await build_one(ctx, instance, report)
 
         await ctx.run_due([S.PLANNED, S.CREATED], step, report)
+        if ctx.stopping:  # shutting down: the steps in flight are done; others take it on
+            return report
         await track(ctx, report)
         await finish_requests(ctx, report)
         return report
@@ -80,7 +114,7 @@ class Engine:
         and `vfbot worker` do; returns the last tick's report."""
         report = await self.run_once()
         for _ in range(max_ticks - 1):
-            if not report.busy:
+            if not report.busy or self._ctx.stopping:
                 break
             report = await self.run_once()
         return report

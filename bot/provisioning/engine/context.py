@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.logfields import log_fields
 from bot.provisioning.events import InstanceFailed, InstanceWaiting
 from bot.provisioning.model import InstanceRecord, InstanceState, RequestState
 from bot.provisioning.ports import Claim, DatabaseUnavailableError, InstanceChange
@@ -62,6 +63,7 @@ class TickReport:
     deleted: int = 0
     more: bool = False  # the tick stopped at its budget with rows still due
     finished_requests: list[int] = field(default_factory=list)
+    build_seconds: list[float] = field(default_factory=list)  # of the builds that completed
 
     @property
     def busy(self) -> bool:
@@ -85,6 +87,8 @@ class EngineContext:
         self.worker = config.worker_id
         self.last_listing_at: datetime | None = None  # when tracking last asked the panel
         self._groups: dict[int, tuple[int, str]] = {}  # hypervisor id -> (group id, name)
+        self.stopping = False  # set on shutdown: claim nothing more, start no new step
+        self.held: dict[int, InstanceRecord] = {}  # rows this tick claimed (some since released)
 
     async def claim(
         self,
@@ -93,7 +97,10 @@ class EngineContext:
         limit: int | None = None,
         request_states: Collection[RequestState] | None = (R.RUNNING,),
     ) -> list[InstanceRecord]:
-        """Lease due rows in `states` to this worker (only of running requests by default)."""
+        """Lease due rows in `states` to this worker (only of running requests by default);
+        nothing once the engine is stopping."""
+        if self.stopping:
+            return []
         async with self.uow() as uow:
             claim = Claim(
                 worker=self.worker,
@@ -106,6 +113,7 @@ class EngineContext:
             claimed = await uow.instances.claim(claim)
             if claimed:  # an empty claim changed nothing: no commit (and no fsync) for it
                 await uow.commit()
+        self.held.update((instance.id, instance) for instance in claimed)
         return claimed
 
     async def release(self, instance: InstanceRecord, *, after_s: float | None = None) -> None:
@@ -149,7 +157,7 @@ class EngineContext:
                         taken -= 1
                         return
                     row = due[0]
-                if row.request_id in stopping:
+                if row.request_id in stopping or self.stopping:  # cancelling, or shutting down
                     await self.release(row)
                 else:
                     await self.work(row, step)
@@ -178,7 +186,12 @@ class EngineContext:
         stop the other rows (an error edge) but hands the row back for a later retry."""
         renewer = asyncio.create_task(self._renew(instance))
         try:
-            await step(instance)
+            with log_fields(
+                request_id=f"VF-{instance.request_id}",
+                instance=instance.name,
+                server_id=instance.server_id,
+            ):
+                await step(instance)
         except VirtFusionError as error:
             logger.warning("%s: panel error, will retry: %s", instance.name, error)
             await self.release(instance, after_s=self.config.retry_backoff_s)

@@ -35,6 +35,7 @@ class _Outcome:
     new: InstanceState
     change: InstanceChange
     event: InstanceEvent | None = None
+    seconds: float | None = None  # how long a build that completed took
 
 
 async def track(ctx: EngineContext, report: TickReport) -> None:
@@ -70,6 +71,8 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
             if moved is not None:
                 report.built += outcome.new is S.BUILT
                 report.failed += outcome.new is S.FAILED
+                if outcome.seconds is not None:
+                    report.build_seconds.append(outcome.seconds)
         await uow.commit()
 
 
@@ -152,7 +155,7 @@ async def _follow(ctx: EngineContext, instance: InstanceRecord, server: Server) 
         built = InstanceBuilt(
             server_id=server.id, ipv4=list(server.ipv4), os=os_name, seconds=round(elapsed)
         )
-        done = _Outcome(instance, S.BUILT, change, built)
+        done = _Outcome(instance, S.BUILT, change, built, seconds=elapsed)
         return [*_confirm(instance), done]
     if phase is BuildPhase.FAILED:
         reason = f"the panel reports that the OS installation failed ({server.failure_signal})"

@@ -48,7 +48,7 @@ from bot.provisioning.ports import (
 )
 from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import ResolvedServer
-from bot.provisioning.transitions import Context, Service, emit
+from bot.provisioning.transitions import Context, Service, emit, log_milestone
 from bot.virtfusion import (
     DELETE_DELAY_MAX_MIN,
     ConflictError,
@@ -335,7 +335,7 @@ async def _emit(
     now: datetime,
 ) -> None:
     new = NewEvent(event.KIND, event.to_json(), operation_id=operation.id)
-    await uow.events.add(new, now=now)
+    log_milestone(await uow.events.add(new, now=now), server_id=operation.server_id)
 
 
 async def _mark_instance_deleted(

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from bot.provisioning.model import AuditRecord, EventRecord
-from bot.provisioning.ports import NewAudit, NewEvent
+from bot.provisioning.ports import Backlog, NewAudit, NewEvent
 from bot.store._values import utc
 from bot.store.memory._tables import Delivery, Repo, copied
 
@@ -69,6 +69,10 @@ class MemoryEventRepo(Repo):
             lease = self._t.deliveries.get((event_id, subscriber))
             if lease is not None and lease.worker == worker and lease.delivered_at is None:
                 self._undo.put(self._t.deliveries, (event_id, subscriber), Delivery(worker, until))
+
+    async def backlog(self, subscriber: str) -> Backlog:
+        waiting = [e for e in self._t.events.values() if not self._delivered(e.id, subscriber)]
+        return Backlog(len(waiting), min((e.created_at for e in waiting), default=None))
 
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         events = sorted(self._t.events.values(), key=lambda e: e.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
@@ -151,6 +152,17 @@ class MemoryInstanceRepo(Repo, InstanceWrites):
         request_states: Collection[RequestState] | None = None,
     ) -> list[InstanceRecord]:
         return [copied(i) for i in self._matching(states, request_states)]
+
+    async def count_by_state(self) -> dict[InstanceState, int]:
+        return dict(Counter(i.state for i in self._t.instances.values()))
+
+    async def count_leased(self, worker: str, now: datetime) -> int:
+        now = utc(now)
+        return sum(
+            1
+            for i in self._t.instances.values()
+            if i.lease_owner == worker and i.lease_until is not None and i.lease_until > now
+        )
 
     async def claim(self, claim: Claim) -> list[InstanceRecord]:
         now = utc(claim.now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Collection
 from datetime import datetime
 
@@ -68,6 +69,9 @@ class MemoryRequestRepo(Repo, Transitions[RequestRecord, RequestState, RequestCh
             and r.expires_at is not None
             and r.expires_at <= now
         ]
+
+    async def count_by_state(self) -> dict[RequestState, int]:
+        return dict(Counter(r.state for r in self._t.requests.values()))
 
     async def _compare_and_set(
         self, row_id: int, expected: Collection[RequestState], values: Values, now: datetime

@@ -9,7 +9,7 @@ from sqlalchemy import String, and_, exists, func, literal, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.provisioning.model import AuditRecord, EventRecord
-from bot.provisioning.ports import NewAudit, NewEvent
+from bot.provisioning.ports import Backlog, NewAudit, NewEvent
 from bot.store.sql._rows import SqlRepo, audit_record, event_record, insert, row_values
 from bot.store.sql.tables import AuditRow, EventDeliveryRow, EventRow, UtcDateTime
 
@@ -129,6 +129,17 @@ class SqlEventRepo(SqlRepo):
             .execution_options(synchronize_session=False)
         )
         await self._session.execute(stmt)
+
+    async def backlog(self, subscriber: str) -> Backlog:
+        # One anti-join over the primary key of event_deliveries (event_id, subscriber).
+        delivered = select(EventDeliveryRow.event_id).where(
+            EventDeliveryRow.event_id == EventRow.id,
+            EventDeliveryRow.subscriber == subscriber,
+            EventDeliveryRow.delivered_at.is_not(None),
+        )
+        stmt = select(func.count(), func.min(EventRow.created_at)).where(~exists(delivered))
+        count, oldest = (await self._session.execute(stmt)).one()
+        return Backlog(int(count), oldest)  # min() keeps the column's type: aware UTC
 
     async def list_for_request(self, request_id: int) -> list[EventRecord]:
         rows = await self._session.scalars(

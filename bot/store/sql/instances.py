@@ -127,6 +127,16 @@ class SqlInstanceRepo(SqlRepo, InstanceWrites):
             )
         return await self._many(stmt)
 
+    async def count_by_state(self) -> dict[InstanceState, int]:
+        stmt = select(InstanceRow.state, func.count()).group_by(InstanceRow.state)
+        return {InstanceState(state): n for state, n in (await self._session.execute(stmt)).all()}
+
+    async def count_leased(self, worker: str, now: datetime) -> int:
+        stmt = select(func.count()).where(
+            InstanceRow.lease_owner == worker, InstanceRow.lease_until > utc(now)
+        )
+        return int((await self._session.execute(stmt)).scalar_one())
+
     async def claim(self, claim: Claim) -> list[InstanceRecord]:
         now = claim.now
         due = (

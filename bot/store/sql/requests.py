@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from bot.provisioning.model import RequestRecord, RequestState
 from bot.provisioning.ports import NewRequest, RequestChange
@@ -89,6 +89,10 @@ class SqlRequestRepo(SqlRepo, Transitions[RequestRecord, RequestState, RequestCh
             .order_by(RequestRow.id)
         )
         return await self._many(stmt)
+
+    async def count_by_state(self) -> dict[RequestState, int]:
+        stmt = select(RequestRow.state, func.count()).group_by(RequestRow.state)
+        return {RequestState(state): n for state, n in (await self._session.execute(stmt)).all()}
 
     async def _compare_and_set(
         self, row_id: int, expected: Collection[RequestState], values: Values, now: datetime

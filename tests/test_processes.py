@@ -1,0 +1,305 @@
+"""Real `vfbot serve` and `vfbot worker` processes: /metrics with live values, JSON logs that all
+parse, and SIGTERM mid-build: exit 0 within the timeout, no traceback, and a second worker that
+finishes the build at once instead of waiting for the (hour-long) lease to expire."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.provisioning.model import InstanceState, RequestRecord, RequestState
+from bot.sandbox import BuildTiming, PanelState, SandboxServer, running_sandbox
+from bot.store.sql import Database
+from tests.promtext import samples, value
+from tests.provisioning.conftest import owner_servers, submit_over_http
+from tests.slack import signing
+from tests.slack.fake_slack import FakeSlack, running_fake_slack
+
+BOT_TOKEN = "xoxb-test-token-0123456789"
+SHUTDOWN_S = 10
+
+
+def _request(name: str, count: int) -> dict[str, object]:
+    return {
+        "project_name": name,
+        "instances": [
+            {
+                "name": name,
+                "number_of_instances": count,
+                "template": "debian-12",
+                "ssh_key_name": "default",
+            }
+        ],
+    }
+
+
+class Proc:
+    """A `vfbot` process whose stderr is read line by line as it comes."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []  # stderr: the log
+        self.out: list[str] = []  # stdout
+        self._reader = asyncio.gather(
+            self._read(process.stderr, self.lines), self._read(process.stdout, self.out)
+        )
+
+    @staticmethod
+    async def _read(stream: asyncio.StreamReader | None, into: list[str]) -> None:
+        if stream is None:
+            return
+        while line := await stream.readline():
+            into.append(line.decode().rstrip("\n"))
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every log line as JSON (raises if one is not)."""
+        return [json.loads(line) for line in self.lines if line]
+
+    async def until(self, condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+        """Wait for an observable condition, checked every 20 ms; an early exit fails the test."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if self.process.returncode is not None:
+                await self._reader
+                log = "\n".join(self.lines)
+                raise AssertionError(f"vfbot exited {self.process.returncode}:\n{log}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}:\n" + "\n".join(self.lines))
+            await asyncio.sleep(0.02)
+
+    async def finish(self, timeout_s: float) -> tuple[int, str]:
+        """Wait for the exit; returns the code and what went to stdout."""
+        try:
+            code = await asyncio.wait_for(self.process.wait(), timeout=timeout_s)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise AssertionError("vfbot did not exit in time:\n" + "\n".join(self.lines)) from None
+        await self._reader
+        return code, "\n".join(self.out)
+
+
+_RUNNING: list[asyncio.subprocess.Process] = []
+
+
+@pytest.fixture(autouse=True)
+async def _kill_leftovers() -> AsyncIterator[None]:
+    """A test that fails half-way leaves no vfbot process behind."""
+    yield
+    while _RUNNING:
+        process = _RUNNING.pop()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _start(tmp_path: Path, env: dict[str, str], *argv: str) -> Proc:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *argv,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _RUNNING.append(process)
+    return Proc(process)
+
+
+def _env(tmp_path: Path, sandbox: SandboxServer, **extra: str) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")},
+        "VIRTFUSION_HOST": sandbox.url,
+        "VIRTFUSION_API_TOKEN": "sandbox-token",
+        "VIRTFUSION_USER_ID": "1",
+        "VIRTFUSION_PACKAGE_ID": "1",
+        "VIRTFUSION_HYPERVISOR_GROUP_ID": "1",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'vfbot.db'}",
+        "VF_POLL_INTERVAL": "0.2",
+        "VF_LEASE": "1h",  # a leftover lease would stall the next worker for an hour
+        "VF_SHUTDOWN_TIMEOUT": f"{SHUTDOWN_S}s",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+async def _submit(db: Database, sandbox: SandboxServer, request: dict[str, object]) -> int:
+    return (await submit_over_http(db, sandbox.api_url, request)).id
+
+
+async def _state(db: Database, request_id: int) -> tuple[RequestRecord, list[InstanceState]]:
+    async with db.uow() as uow:
+        record = await uow.requests.get(request_id)
+        instances = await uow.instances.list_for_request(request_id)
+    assert record is not None
+    return record, [i.state for i in instances]
+
+
+def _builds(panel: PanelState) -> int:
+    return panel.count("POST", r"^/servers/\d+/build$")
+
+
+def _assert_clean(proc: Proc) -> None:
+    """Every line is JSON, nothing at ERROR, no traceback anywhere."""
+    entries = proc.entries()
+    assert entries, "the process logged nothing"
+    assert not any("Traceback" in line for line in proc.lines), "\n".join(proc.lines)
+    errors = [e for e in entries if e["level"] in ("ERROR", "CRITICAL")]
+    assert errors == [], errors
+
+
+async def _sigterm(proc: Proc) -> None:
+    """SIGTERM: exit 0 within VF_SHUTDOWN_TIMEOUT, clean JSON logs, nothing else on stdout."""
+    sent = time.monotonic()
+    proc.process.send_signal(signal.SIGTERM)
+    code, stdout = await proc.finish(timeout_s=SHUTDOWN_S + 5)
+    assert code == 0, "\n".join(proc.lines)
+    assert time.monotonic() - sent < SHUTDOWN_S
+    _assert_clean(proc)
+    assert stdout.strip() == ""  # with JSON logs nothing but JSON is written
+
+
+async def _finish_with_second_worker(
+    tmp_path: Path, env: dict[str, str], db: Database, request_id: int, panel: PanelState
+) -> None:
+    """A fresh worker completes the request quickly: nothing it needs is still leased."""
+    second = await _start(tmp_path, env, "worker", "--until-idle")
+    code, _ = await second.finish(timeout_s=60)
+    assert code == 0, "\n".join(second.lines)
+    _assert_clean(second)
+    record, states = await _state(db, request_id)
+    assert record.state is RequestState.COMPLETED, states
+    assert set(states) == {InstanceState.BUILT}
+
+
+async def test_serve_metrics_json_logs_and_sigterm_mid_build(tmp_path: Path) -> None:
+    panel = PanelState(timing=BuildTiming(queued_s=0.1, build_s=0.3))
+    db = Database(f"sqlite:///{tmp_path / 'vfbot.db'}")
+    await db.upgrade()
+    await db.start()
+    fake: FakeSlack
+    async with (
+        running_sandbox(panel) as sandbox,
+        running_fake_slack(BOT_TOKEN) as fake,
+        aiohttp.ClientSession() as http,
+    ):
+        env = _env(
+            tmp_path,
+            sandbox,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=signing.TEST_SIGNING_SECRET,
+            SLACK_API_URL=fake.api_url,
+            VF_REQUIRE_APPROVAL="never",
+            PORT="0",
+            VF_BIND="127.0.0.1",
+        )
+        first_id = await _submit(db, sandbox, _request("first", 2))
+        serve = await _start(tmp_path, env, "serve")
+        await serve.until(lambda: any("listening on" in line for line in serve.lines), "start")
+        (started,) = [e for e in serve.entries() if "listening on" in e["message"]]
+        port = int(started["message"].split("listening on 127.0.0.1:")[1].split(" ")[0])
+        base = f"http://127.0.0.1:{port}"
+
+        # A request runs to completion and Slack asks for help: the families have live values.
+        body, headers = signing.slash_command(signing.TEST_SIGNING_SECRET, text="help")
+        async with http.post(f"{base}/slack/events", data=body, headers=headers) as response:
+            assert response.status == 200
+        done: list[bool] = []
+
+        async def completed() -> None:
+            record, _ = await _state(db, first_id)
+            done.append(record.state is RequestState.COMPLETED)
+
+        deadline = time.monotonic() + 30
+        while not (done and done[-1]):
+            assert time.monotonic() < deadline, "\n".join(serve.lines)
+            await completed()
+            await asyncio.sleep(0.05)
+        await serve.until(
+            lambda: any("finished: completed" in line for line in serve.lines), "the milestone"
+        )
+        async with http.get(f"{base}/metrics") as response:
+            assert response.status == 200
+            found = samples(await response.text())
+        acks = value(
+            found, "vfbot_slack_ack_duration_seconds_count", kind="command", listener="help"
+        )
+        assert acks == 1
+        posts = value(
+            found, "vfbot_panel_requests_total", method="POST", endpoint="/servers", status="201"
+        )
+        assert posts == 2
+        assert value(found, "vfbot_engine_tick_duration_seconds_count") >= 1
+        assert value(found, "vfbot_build_duration_seconds_count") == 2
+        assert value(found, "vfbot_servers", state="built") == 2
+        assert value(found, "vfbot_requests", state="completed") == 1
+        assert ("vfbot_outbox_backlog_events", (("subscriber", "slack"),)) in found
+        assert ("vfbot_outbox_oldest_undelivered_age_seconds", (("subscriber", "slack"),)) in found
+        assert ("vfbot_leases_held", ()) in found
+        async with http.get(f"{base}/readyz") as response:
+            assert response.status == 200, await response.text()
+
+        # SIGTERM while the next request's builds are on the wire (the panel is slow now).
+        builds_before = _builds(panel)
+        panel.faults.latency_s = 0.4
+        second_id = await _submit(db, sandbox, _request("second", 3))
+        await serve.until(lambda: _builds(panel) > builds_before, "a build call", timeout_s=30)
+        await _sigterm(serve)
+        milestones = [e for e in serve.entries() if e["logger"] == "bot.milestones"]
+        assert any(e.get("request_id") == f"VF-{first_id}" for e in milestones)
+        assert all(e.get("worker_id") for e in milestones)
+        record, _ = await _state(db, second_id)
+        assert record.state is RequestState.RUNNING  # stopped mid-request
+
+        panel.faults.latency_s = 0
+        await _finish_with_second_worker(tmp_path, env, db, second_id, panel)
+        assert len(owner_servers(panel)) == 5  # none created twice
+    await db.stop()
+
+
+async def test_worker_sigterm_mid_build_hands_over_at_once(tmp_path: Path) -> None:
+    panel = PanelState(timing=BuildTiming(queued_s=0.1, build_s=0.3))
+    panel.faults.latency_s = 0.3
+    db = Database(f"sqlite:///{tmp_path / 'vfbot.db'}")
+    await db.upgrade()
+    await db.start()
+    async with running_sandbox(panel) as sandbox, aiohttp.ClientSession() as http:
+        env = _env(tmp_path, sandbox, VIRTFUSION_CONCURRENCY="2")
+        request_id = await _submit(db, sandbox, _request("node", 4))
+        worker = await _start(tmp_path, env, "worker", "--metrics-port", "0")
+        await worker.until(lambda: any("metrics and health" in line for line in worker.lines), "")
+        (line,) = [e for e in worker.entries() if "metrics and health" in e["message"]]
+        port = int(line["message"].rsplit(":", 1)[1])
+        await worker.until(lambda: _builds(panel) >= 1, "a build call")
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            found = samples(await response.text())
+        creates = value(
+            found, "vfbot_panel_requests_total", method="POST", endpoint="/servers", status="201"
+        )
+        assert creates >= 1
+        assert ("vfbot_outbox_backlog_events", (("subscriber", "cli"),)) in found
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            assert response.status == 200
+
+        await _sigterm(worker)
+        record, states = await _state(db, request_id)
+        assert record.state is RequestState.RUNNING and InstanceState.BUILT not in states
+
+        panel.faults.latency_s = 0
+        await _finish_with_second_worker(tmp_path, env, db, request_id, panel)
+        assert len(owner_servers(panel)) == 4
+    await db.stop()
