@@ -6,6 +6,7 @@ The store is SQLite by default; a test (or module) can ask for another one with
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -240,6 +241,23 @@ def harness(make_harness: MakeHarness) -> Harness:
     return make_harness()
 
 
+def vfbot_env(sandbox_url: str, database: Path, **extra: str) -> dict[str, str]:
+    """The environment of a real `vfbot` process against the sandbox and a SQLite file (only
+    the process environment's PATH, HOME, LANG and PYTHONPATH come along)."""
+    kept = ("PATH", "HOME", "LANG", "PYTHONPATH")
+    return {
+        **{k: v for k, v in os.environ.items() if k in kept},
+        "VIRTFUSION_HOST": sandbox_url,
+        "VIRTFUSION_API_TOKEN": "sandbox-token",
+        "VIRTFUSION_USER_ID": "1",
+        "VIRTFUSION_PACKAGE_ID": "1",
+        "VIRTFUSION_HYPERVISOR_GROUP_ID": "1",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
 def two_groups(
     prague: int, amsterdam: int = 0, *, name: str = "web", public_ip: bool = True
 ) -> dict[str, object]:
@@ -305,4 +323,5 @@ __all__ = [
     "owner_servers",
     "two_groups",
     "undelivered",
+    "vfbot_env",
 ]

@@ -20,7 +20,13 @@ from bot.provisioning import events
 from bot.provisioning.model import InstanceState, RequestState
 from bot.sandbox import BuildTiming, PanelState, ScriptedFault, running_sandbox
 from bot.store.sql import Database
-from tests.provisioning.conftest import creates, owner_servers, submit_over_http, undelivered
+from tests.provisioning.conftest import (
+    creates,
+    owner_servers,
+    submit_over_http,
+    undelivered,
+    vfbot_env,
+)
 
 PER_GROUP = 6
 REQUEST: dict[str, object] = {
@@ -92,23 +98,17 @@ async def test_sigkills_and_panel_faults_over_two_groups_still_build_each_server
         faults.script.append(ScriptedFault("POST", r"^/servers/\d+/build$", "500"))
 
         def env(worker: str) -> dict[str, str]:
-            return {
-                **os.environ,
-                "VIRTFUSION_HOST": sandbox.url,
-                "VIRTFUSION_API_TOKEN": "sandbox-token",
-                "VIRTFUSION_USER_ID": "1",
-                "VIRTFUSION_PACKAGE_ID": "1",
-                "VIRTFUSION_HYPERVISOR_GROUP_ID": "1",
-                "VIRTFUSION_CONCURRENCY": "3",
-                "VIRTFUSION_RATE_LIMIT": "200",
-                "VIRTFUSION_TIMEOUT": "0.5",
-                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'crash.db'}",
-                "VF_POLL_INTERVAL": "0.2",
-                "VF_LEASE": f"{LEASE_S:g}",
-                "VF_CREATE_GRACE": "3",
-                "VF_WORKER_ID": worker,
-                "PYTHONUNBUFFERED": "1",
-            }
+            return vfbot_env(
+                sandbox.url,
+                tmp_path / "crash.db",
+                VIRTFUSION_CONCURRENCY="3",
+                VIRTFUSION_RATE_LIMIT="200",
+                VIRTFUSION_TIMEOUT="0.5",
+                VF_POLL_INTERVAL="0.2",
+                VF_LEASE=f"{LEASE_S:g}",
+                VF_CREATE_GRACE="3",
+                VF_WORKER_ID=worker,
+            )
 
         async def worker(name: str) -> asyncio.subprocess.Process:
             return await asyncio.create_subprocess_exec(
