@@ -41,7 +41,10 @@ from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import (
     DeleteService,
     Inventory,
+    RebuildService,
+    ResizeService,
     ServerActions,
+    ServerChanges,
     ServerResolver,
     Servers,
 )
@@ -244,6 +247,14 @@ def build_core(
         inventory=Inventory(ctx, defaults=engine_defaults(settings)),
         deletes=DeleteService(ctx, locks=locks),
         actions=ServerActions(ctx, locks=locks),
+        changes=ServerChanges(ctx, locks=locks),
+        rebuilds=RebuildService(
+            ctx,
+            locks=locks,
+            build_timeout_s=settings.vf_build_timeout,
+            grace_s=settings.vf_create_grace,
+        ),
+        resizes=ResizeService(ctx, locks=locks, limits=request_limits(settings)),
     )
     engine = Engine(ctx, config, requests=requests)
     planner = Planner(client, engine_defaults(settings))
@@ -396,6 +407,7 @@ class Runtime:
         if self._run_scheduler:
             # Ticks again at once while there is more to do; the interval bounds idle polling.
             self.ticker.add("engine", self._engine_ticks, settings.vf_poll_interval)
+            self.ticker.add("rebuilds", self._rebuilds, settings.vf_poll_interval)
             self.ticker.add("slack", self.deliver, 1.0)
             self.ticker.add("operations", self._operations, 60)
             self.ticker.add("housekeeping", self._housekeeping, 600)
@@ -499,6 +511,7 @@ class Runtime:
         """One engine tick, the operations' upkeep and one notifier pass (tests drive the
         runtime with this)."""
         await self._engine_tick()
+        await self._rebuilds()
         await self._operations()
         await self.deliver()
 
@@ -522,13 +535,19 @@ class Runtime:
                 return
 
     async def _operations(self) -> None:
-        """Expire undecided deletes and finish ones a crash left running (the notifier tells
-        Slack from the outbox)."""
-        deletes = self.core.servers.deletes
-        changed = await deletes.expire_due()
-        changed += await deletes.resume_stale()
+        """Expire undecided operations and finish deletes and resizes a crash left running (the
+        notifier tells Slack from the outbox)."""
+        servers = self.core.servers
+        changed = await servers.deletes.expire_due()
+        changed += await servers.deletes.resume_stale()
+        changed += await servers.resizes.resume_stale()
         if changed:
             self.kick()
+
+    async def _rebuilds(self) -> None:
+        """Follow rebuilds to built or failed (the notifier posts their milestones)."""
+        if await self.core.servers.rebuilds.track_due():
+            self.ticker.kick("slack")
 
     async def _housekeeping(self) -> None:
         if self.deps is not None:

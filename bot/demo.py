@@ -2,8 +2,8 @@
 
 Starts the sandbox on a free loopback port in a background thread, points a throw-away
 configuration at it (SQLite in a temporary directory), and runs `vfbot db upgrade` (creating the
-database), `vfbot check`, `vfbot hypervisors` and
-`vfbot create -f examples/create.json --yes --wait`.
+database), `vfbot check`, `vfbot hypervisors`, `vfbot create -f examples/create.json --yes --wait`,
+then one day-2 change: `vfbot rebuild test-server debian-12 --yes` (sent once, followed to built).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def main(*, fast: bool = False) -> int:
             ["check"],
             ["hypervisors"],
             ["create", "-f", str(EXAMPLE), "--yes", "--wait"],
+            ["rebuild", "test-server", "debian-12", "--yes"],
             ["servers"],
         ]
         for argv in steps:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,167 @@ def test_audit(panel: ThreadedSandbox, vfbot: Vfbot, server_id: int) -> None:
     assert "server.throttle" in result.out
     assert f"server {server_id} (test-server)" in result.out
     assert "request.submit" in result.out
+
+
+# -- day-2, part 2 (issue 13): the exact bodies each command sends --------------------------------
+
+
+def _sent(panel: ThreadedSandbox, method: str, path: str) -> list[object]:
+    return [c.body for c in panel.state.calls(method, path)]
+
+
+def test_rebuild_asks_first_then_is_followed_to_built(
+    panel: ThreadedSandbox, vfbot: Vfbot, server_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = vfbot("rebuild", "test-server")  # no terminal: nothing to confirm with
+    assert refused.code == EXIT_FAILED
+    assert f"Not rebuilt. Add --yes to rebuild server {server_id} (test-server)" in refused.out
+    assert len(_sent(panel, "POST", rf"^/servers/{server_id}/build$")) == 1  # the create's
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    result = vfbot("rebuild", "test-server", "debian-12")
+
+    assert result.code == EXIT_OK, result.out + result.err
+    assert "OS install of Debian 12 Bookworm, 1 SSH key kept started" in result.out
+    assert "rebuilt with Debian 12 Bookworm" in result.out
+    assert "password" not in result.out.lower()  # the server has an SSH key: nothing to show
+    assert _sent(panel, "POST", rf"^/servers/{server_id}/build$")[-1] == {
+        "operatingSystemId": 3,
+        "name": "test-server",
+        "hostname": "test-server",
+        "sshKeys": [1],
+    }
+    assert len(_sent(panel, "POST", rf"^/servers/{server_id}/build$")) == 2
+    audit = vfbot("audit", "-n", "5").out
+    assert "server.rebuild" in audit and "started" in audit
+
+
+def test_rebuild_without_keys_prints_the_password_here_only(
+    panel: ThreadedSandbox, vfbot: Vfbot, isolated_cwd: Path
+) -> None:
+    request = {
+        "project_name": "keyless",
+        "instances": [{"name": "bare", "hypervisor_group": "Prague", "template": "ubuntu-22.04"}],
+    }
+    (isolated_cwd / "bare.json").write_text(json.dumps(request))
+    assert vfbot("create", "-f", "bare.json", "--yes", "--wait").code == EXIT_OK
+    (server,) = panel.state.servers.values()
+
+    result = vfbot("-v", "rebuild", "bare", "--yes")
+
+    assert result.code == EXIT_OK, result.out + result.err
+    secret = panel.state.issued_secrets[-1]
+    assert f"New root password (shown once, keep it to yourself): {secret}" in result.out
+    assert "no SSH key" in result.out
+    assert secret not in result.logs and secret not in result.err
+    assert "sshKeys" not in _sent(panel, "POST", rf"^/servers/{server.id}/build$")[-1]
+    assert secret not in vfbot("audit", "-n", "10").out
+
+
+def test_resize_memory_cpu_and_package(
+    panel: ThreadedSandbox, vfbot: Vfbot, server_id: int
+) -> None:
+    result = vfbot("resize", "test-server", "--memory", "2048", "--cpu", "2", "--yes")
+
+    assert result.code == EXIT_OK, result.out + result.err
+    assert "memory 1,024 → 2,048 MB, CPU 1 → 2 cores" in result.out
+    assert "A restart applies it" in result.out
+    assert _sent(panel, "PUT", rf"^/servers/{server_id}/modify/(memory|cpuCores)$") == [
+        {"memory": 2048},
+        {"cores": 2},
+    ]
+    package = vfbot("resize", str(server_id), "--package", "2", "--yes")
+    assert package.code == EXIT_OK, package.out
+    (body,) = _sent(panel, "PUT", rf"^/servers/{server_id}/package/2$")
+    assert isinstance(body, dict) and body["backupPlan"] is False and body["cpu"] is True
+    too_big = vfbot("resize", "test-server", "--memory", "999999", "--yes")
+    assert too_big.code == EXIT_CONFIG and "memory must be between" in too_big.out
+    nothing = vfbot("resize", "test-server", "--yes")
+    assert nothing.code == EXIT_CONFIG and "Say what to change" in nothing.out
+
+
+def test_rename_follows_in_vfbots_records(
+    panel: ThreadedSandbox, vfbot: Vfbot, server_id: int
+) -> None:
+    result = vfbot("rename", "test-server", "db-1")
+
+    assert result.code == EXIT_OK, result.out + result.err
+    assert _sent(panel, "PUT", rf"^/servers/{server_id}/modify/name$") == [{"name": "db-1"}]
+    assert "db-1" in vfbot("status", "VF-1").out
+    assert vfbot("traffic", "db-1").code == EXIT_OK  # known by its new name at once
+    bad = vfbot("rename", "db-1", "DB_1")
+    assert bad.code == EXIT_CONFIG and "lowercase" in bad.out
+
+
+def test_password_is_printed_here_and_never_logged_or_mailed(
+    panel: ThreadedSandbox, vfbot: Vfbot, server_id: int
+) -> None:
+    result = vfbot("-v", "password", "test-server")
+
+    assert result.code == EXIT_OK, result.out + result.err
+    secret = panel.state.issued_secrets[-1]
+    assert f"The root password of server {server_id} (test-server) is set." in result.out
+    assert secret in result.out
+    assert secret not in result.logs and secret not in result.err
+    assert _sent(panel, "POST", rf"^/servers/{server_id}/resetPassword$") == [
+        {"user": "root", "sendMail": False}
+    ]
+    assert panel.state.password_mails == []
+    assert secret not in vfbot("audit", "-n", "3").out
+
+
+def test_firewall_show_on_off_and_rulesets(
+    panel: ThreadedSandbox, vfbot: Vfbot, server_id: int
+) -> None:
+    assert "off" in vfbot("firewall", "test-server").out
+    assert vfbot("firewall", "test-server", "on").code == EXIT_OK
+    refused = vfbot("firewall", "test-server", "rulesets", "1,2")
+    assert refused.code == EXIT_FAILED and "Add --yes" in refused.out
+    assert vfbot("firewall", "test-server", "rulesets", "1,2", "--yes").code == EXIT_OK
+    shown = vfbot("firewall", "test-server").out
+    assert "on" in shown and 'port="443"' in shown
+    assert vfbot("firewall", "test-server", "off", "--yes").code == EXIT_OK
+    base = rf"^/servers/{server_id}/firewall/primary"
+    assert [
+        (c.api_path.rsplit("/", 1)[1], c.query, c.body) for c in panel.state.calls("POST", base)
+    ] == [
+        ("enable", {"sync": "true"}, None),
+        ("rules", {"sync": "true"}, {"rulesets": [1, 2]}),
+        ("disable", {"sync": "true"}, None),
+    ]
+    invalid = vfbot("firewall", "test-server", "rulesets", "7", "--yes")
+    assert invalid.code == EXIT_FAILED and "Invalid or disabled firewall ruleset" in invalid.out
+
+
+def test_ip_add_remove_and_the_last_address_asks_twice(
+    panel: ThreadedSandbox, vfbot: Vfbot, server_id: int
+) -> None:
+    (first,) = [ip.address for ip in panel.state.servers[server_id].ipv4]
+    added = vfbot("ip", "test-server", "add", "1")
+    assert added.code == EXIT_OK, added.out
+    (new,) = [ip.address for ip in panel.state.servers[server_id].ipv4 if ip.address != first]
+    assert _sent(panel, "POST", rf"^/servers/{server_id}/ipv4Qty$") == [
+        {"interface": "primary", "quantity": 1}
+    ]
+    assert vfbot("ip", "test-server", "remove", new, "--yes").code == EXIT_OK
+    once = vfbot("ip", "test-server", "remove", first, "--yes")
+    assert once.code == EXIT_FAILED and "give --yes twice" in once.out
+    assert [ip.address for ip in panel.state.servers[server_id].ipv4] == [first]
+    twice = vfbot("ip", "test-server", "remove", first, "--yes", "--yes")
+    assert twice.code == EXIT_OK and "no IPv4 address" in twice.out
+    assert _sent(panel, "DELETE", rf"^/servers/{server_id}/ipv4$") == [
+        {"interface": "primary", "ip": [new]},
+        {"interface": "primary", "ip": [first]},
+    ]
+
+
+def test_backups_are_listed_and_the_api_limit_is_said(
+    panel: ThreadedSandbox, vfbot: Vfbot, server_id: int
+) -> None:
+    empty = vfbot("backups", "test-server")
+    assert empty.code == EXIT_OK and "has no backups" in empty.out
+    backup = panel.state.add_backup(panel.state.servers[server_id])
+    listed = vfbot("backups", "test-server")
+    assert str(backup.id) in listed.out and "complete" in listed.out
+    assert "cannot take or restore a backup" in listed.out

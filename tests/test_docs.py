@@ -15,7 +15,14 @@ from bot.cli.common import panel_error_text as cli_panel_error_text
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.provisioning.reading import parse_request
-from bot.virtfusion import BuildServerBody, CreateServerBody, ForbiddenError, HttpRequest
+from bot.virtfusion import (
+    PACKAGE_FLAGS,
+    BuildServerBody,
+    CreateServerBody,
+    ForbiddenError,
+    HttpRequest,
+)
+from bot.virtfusion import _day2 as day2
 from bot.virtfusion import _sansio as sansio
 
 ROOT = Path(__file__).parents[1]
@@ -39,6 +46,7 @@ def test_make_demo_runs_a_full_create(
     assert "Prague" in out and "Amsterdam" in out  # vfbot hypervisors
     assert "test-server: built (192.0.2." in out  # vfbot create --wait
     assert "completed" in out
+    assert "rebuilt with Debian 12 Bookworm" in out  # vfbot rebuild: one day-2 change
 
 
 @pytest.mark.parametrize("name", ["create.json", "create-with-network.json", "request-format.json"])
@@ -144,6 +152,40 @@ ENDPOINTS: dict[str, tuple[Callable[[], HttpRequest], str]] = {
         lambda: sansio.cpu_throttle(7, 1),
         "PUT /servers/{serverId}/modify/cpuThrottle",
     ),
+    # day-2 (issue 13)
+    "server_templates": (lambda: day2.server_templates(7), "GET /servers/{serverId}/templates"),
+    "rename_server": (
+        lambda: day2.rename_server(7, "a"),
+        "PUT /servers/{serverId}/modify/name",
+    ),
+    "change_package": (
+        lambda: day2.change_package(7, 7, dict.fromkeys(PACKAGE_FLAGS, True)),
+        "PUT /servers/{serverId}/package/{packageId}",
+    ),
+    "modify_memory": (
+        lambda: day2.modify_memory(7, 1024),
+        "PUT /servers/{serverId}/modify/memory",
+    ),
+    "modify_cpu_cores": (
+        lambda: day2.modify_cpu_cores(7, 1),
+        "PUT /servers/{serverId}/modify/cpuCores",
+    ),
+    "reset_password": (
+        lambda: day2.reset_password(7),
+        "POST /servers/{serverId}/resetPassword",
+    ),
+    "firewall": (lambda: day2.firewall(7), "GET /servers/{serverId}/firewall/{interface}"),
+    "set_firewall": (
+        lambda: day2.set_firewall(7, enabled=True),
+        "POST /servers/{serverId}/firewall/{interface}/{action}",
+    ),
+    "apply_firewall_rulesets": (
+        lambda: day2.apply_firewall_rulesets(7, [1]),
+        "POST /servers/{serverId}/firewall/{interface}/rules",
+    ),
+    "add_ipv4": (lambda: day2.add_ipv4(7, 1), "POST /servers/{serverId}/ipv4Qty"),
+    "remove_ipv4": (lambda: day2.remove_ipv4(7, ["192.0.2.1"]), "DELETE /servers/{serverId}/ipv4"),
+    "server_backups": (lambda: day2.server_backups(7), "GET /backups/server/{serverId}"),
 }
 CREATE = CreateServerBody(package_id=1, user_id=1, hypervisor_group_id=1)
 
@@ -163,8 +205,9 @@ def test_repository_docs_never_point_at_the_shared_reference() -> None:
 def test_every_endpoint_the_client_builds_is_documented() -> None:
     builders = {
         name
-        for name, function in inspect.getmembers(sansio, inspect.isfunction)
-        if function.__module__ == sansio.__name__
+        for module in (sansio, day2)
+        for name, function in inspect.getmembers(module, inspect.isfunction)
+        if function.__module__ == module.__name__
         and inspect.signature(function).return_annotation == "HttpRequest"
         and name != "build_request"
     }

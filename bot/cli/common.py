@@ -157,6 +157,8 @@ def error_text(error: err.ProvisioningError) -> str:
             f"{text.removesuffix('.')}; cancel the request instead "
             f"(`vfbot cancel VF-{error.request_id}`)."
         )
+    if isinstance(error, err.BuildInProgressError):
+        return f"{text} `vfbot servers` shows when it is complete."
     if isinstance(error, err.UnknownServerError):
         if error.reason is err.NotOursReason.UNKNOWN_NAME:
             return f"{text} Use its VirtFusion id, or list the servers with `vfbot servers`."

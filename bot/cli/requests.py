@@ -319,6 +319,7 @@ async def _work(
 
     async def one_pass() -> tuple[TickReport, bool]:
         report = await timed_tick(core, ops)
+        await core.servers.rebuilds.track_due()  # rebuilds too, e.g. a CLI one cut short
         await consumer.drain()
         # Idle once no work is left and every event is printed (one leased by a worker that
         # died comes free when its lease runs out: a few seconds).

@@ -1,12 +1,16 @@
-"""`vfbot delete`, `suspend`, `power`, `traffic`, `vnc`, `backup-plan`, `owner`, `throttle` and
-`audit`: day-2 work on servers that exist.
+"""`vfbot delete`, `suspend`, `power`, `traffic`, `vnc`, `backup-plan`, `owner`, `throttle`,
+`rebuild`, `resize`, `rename`, `password`, `firewall`, `ip`, `backups` and `audit`: day-2 work on
+servers that exist.
 
-The CLI operator is trusted: a delete needs no Slack approval, only a confirmation (or --yes).
+The CLI operator is trusted: a delete, rebuild or resize needs no Slack approval, only a
+confirmation (or --yes). Secrets the panel returns (a VNC password, a new root password) are
+printed in this terminal only, never logged.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable
@@ -26,19 +30,29 @@ from bot.cli.common import (
     confirm,
     settings_of,
 )
-from bot.provisioning.errors import InvalidValueError
-from bot.provisioning.model import OperationState
+from bot.config import Settings
+from bot.provisioning.errors import InvalidValueError, LastAddressError
+from bot.provisioning.model import Operation, OperationState
 from bot.provisioning.servers import MAX_DELETE_DELAY_MIN, POWER_ACTIONS, Servers
+from bot.provisioning.servers.changes import parse_rulesets
 from bot.provisioning.servers.model import ResolvedServer, format_bytes
+from bot.virtfusion import RESET_USERS
 
 __all__ = [
     "ServerCall",
     "add_parsers",
     "cmd_audit",
     "cmd_backup_plan",
+    "cmd_backups",
     "cmd_delete",
+    "cmd_firewall",
+    "cmd_ip",
     "cmd_owner",
+    "cmd_password",
     "cmd_power",
+    "cmd_rebuild",
+    "cmd_rename",
+    "cmd_resize",
     "cmd_suspend",
     "cmd_throttle",
     "cmd_traffic",
@@ -54,6 +68,7 @@ class ServerCall:
     out: Console
     servers: Servers
     server: ResolvedServer
+    settings: Settings
 
     def say(self, text: str, code: int = EXIT_OK) -> int:
         """Print `text` as is (no rich markup) and return `code`."""
@@ -69,7 +84,7 @@ def _on_server(command: Callable[[ServerCall], Awaitable[int]]) -> Command:
     async def run(args: argparse.Namespace, out: Console) -> int:
         async with open_core(settings_of(args)) as core:
             resolved = await core.servers.resolver.resolve(args.server)
-            return await command(ServerCall(args, out, core.servers, resolved))
+            return await command(ServerCall(args, out, core.servers, resolved, core.settings))
 
     return run
 
@@ -192,6 +207,195 @@ async def cmd_throttle(call: ServerCall) -> int:
     return call.say(await call.servers.actions.throttle(call.server, percent, actor=actor()))
 
 
+@_on_server
+async def cmd_rebuild(call: ServerCall) -> int:
+    """Reinstall the OS (asks first unless --yes), then follow it to built or failed."""
+    rebuilds, label = call.servers.rebuilds, call.server.label
+    params = await rebuilds.plan(call.server, call.args.template)
+    refused = f"Not rebuilt. Add --yes to rebuild {label} without asking."
+    question = f"Rebuild {label} with {params.what()}? This erases its disk."
+    if not await confirm(
+        call.out, question, yes=call.args.yes, no_terminal=refused, refused=refused
+    ):
+        return EXIT_FAILED
+    operation = await rebuilds.request(
+        call.server, params, requester=actor(), approval_required=False, ttl_s=0
+    )
+    run = await rebuilds.run(operation.id)
+    if run.operation.state is OperationState.FAILED:
+        return call.say(f"{operation.human_id}: {run.operation.result}", EXIT_FAILED)
+    call.say(f"{operation.human_id}: OS install of {params.what()} started on the panel.")
+    if run.password is not None:
+        call.say(
+            "New root password (shown once, keep it to yourself): "
+            + run.password.get_secret_value()
+        )
+    elif run.unclear:
+        call.say("The panel's answer was lost; vfbot follows the server instead.")
+    done = await _follow_rebuild(call, operation)
+    code = EXIT_OK if done.state is OperationState.DONE else EXIT_FAILED
+    return call.say(f"{done.human_id}: {done.result or done.state.value}", code)
+
+
+async def _follow_rebuild(call: ServerCall, operation: Operation) -> Operation:
+    """Track the rebuild until it ends (VF_BUILD_TIMEOUT fails it), checking every
+    VF_POLL_INTERVAL."""
+    rebuilds, deletes = call.servers.rebuilds, call.servers.deletes
+    while True:
+        await rebuilds.track_due()
+        current = await deletes.get(operation.id)
+        if current.state not in (OperationState.BUILDING, OperationState.RUNNING):
+            return current
+        await asyncio.sleep(call.settings.vf_poll_interval)
+
+
+@_on_server
+async def cmd_resize(call: ServerCall) -> int:
+    """Move a server to another package, or change its memory and CPU (asks unless --yes)."""
+    args, resizes = call.args, call.servers.resizes
+    plan = await resizes.plan(
+        call.server, package_id=args.package, memory_mb=args.memory, cpu_cores=args.cpu
+    )
+    refused = f"Not resized. Add --yes to resize {call.server.label} without asking."
+    question = f"Resize {call.server.label}: {plan.describe()}?"
+    if not await confirm(call.out, question, yes=args.yes, no_terminal=refused, refused=refused):
+        return EXIT_FAILED
+    operation = await resizes.request(plan, requester=actor(), approval_required=False, ttl_s=0)
+    done = await resizes.run(operation.id)
+    code = EXIT_OK if done.state is OperationState.DONE else EXIT_FAILED
+    return call.say(f"{done.human_id}: {done.result}", code)
+
+
+@_on_server
+async def cmd_rename(call: ServerCall) -> int:
+    """Give a server a new name; vfbot's records follow."""
+    return call.say(await call.servers.changes.rename(call.server, call.args.name, actor=actor()))
+
+
+@_on_server
+async def cmd_password(call: ServerCall) -> int:
+    """Reset the root (or Administrator) password; prints it in this terminal only."""
+    result = await call.servers.changes.reset_password(
+        call.server, actor=actor(), user=call.args.user
+    )
+    label, task = call.server.label, result.task
+    if task.failed:
+        reason = task.error or "no reason given"
+        return call.say(f"The password reset of {label} failed on the panel: {reason}", EXIT_FAILED)
+    state = (
+        "is set"
+        if task.finished
+        else f"is being set (queue task {task.queue_id}; it may take a minute)"
+    )
+    return call.say(
+        f"The {result.user} password of {label} {state}. Keep it to yourself:\n"
+        f"  {result.password.get_secret_value()}"
+    )
+
+
+@_on_server
+async def cmd_firewall(call: ServerCall) -> int:
+    """Show the firewall, turn it on or off, or apply rulesets (off and rulesets ask first)."""
+    changes, label, args = call.servers.changes, call.server.label, call.args
+    if args.action is None:
+        view = await changes.firewall(call.server)
+        lines = [f"Firewall of {label}: {'on' if view.enabled else 'off'}"]
+        lines += [f"  {rule}" for rule in view.rules] or ["  (no rules)"]
+        return call.say("\n".join(lines))
+    if args.action == "on":
+        return call.say(await changes.set_firewall(call.server, enabled=True, actor=actor()))
+    if args.action == "rulesets":
+        rulesets = parse_rulesets(args.rulesets or "")
+        what = f"replace every firewall rule of {label} with rulesets {args.rulesets}"
+    else:
+        rulesets = None
+        what = f"turn the firewall of {label} off"
+    refused = f"Not changed. Add --yes to {what} without asking."
+    if not await confirm(
+        call.out, f"{what.capitalize()}?", yes=args.yes, no_terminal=refused, refused=refused
+    ):
+        return EXIT_FAILED
+    if rulesets is None:
+        return call.say(await changes.set_firewall(call.server, enabled=False, actor=actor()))
+    return call.say(await changes.apply_rulesets(call.server, rulesets, actor=actor()))
+
+
+@_on_server
+async def cmd_ip(call: ServerCall) -> int:
+    """Add IPv4 addresses, or remove one (asks first; the last address asks twice)."""
+    changes, label, args = call.servers.changes, call.server.label, call.args
+    if args.action == "add":
+        quantity = _count(args.value)
+        change = await changes.add_ipv4(call.server, quantity, actor=actor())
+        return call.say(
+            f"Added to {label}: {', '.join(change.added) or '(the panel listed none)'}. "
+            f"It now has {', '.join(change.addresses) or 'no IPv4 address'}."
+        )
+    if args.value is None:
+        raise InvalidValueError("Name the address to remove: vfbot ip SERVER remove ADDR.")
+    refused = f"Not removed. Add --yes to remove {args.value} from {label} without asking."
+    if not await confirm(
+        call.out,
+        f"Remove {args.value} from {label}?",
+        yes=args.yes >= 1,
+        no_terminal=refused,
+        refused=refused,
+    ):
+        return EXIT_FAILED
+    try:
+        change = await changes.remove_ipv4(call.server, args.value, actor=actor())
+    except LastAddressError as error:
+        again = f"{error} Not removed: give --yes twice to remove it anyway."
+        if not await confirm(
+            call.out,
+            f"{error} Remove it anyway?",
+            yes=args.yes >= 2,
+            no_terminal=again,
+            refused="Not removed.",
+        ):
+            return EXIT_FAILED
+        change = await changes.remove_ipv4(
+            call.server, args.value, actor=actor(), last_confirmed=True
+        )
+    left = ", ".join(change.addresses) or "no IPv4 address"
+    return call.say(f"Removed {args.value} from {label}; it now has {left}.")
+
+
+def _count(text: str | None) -> int:
+    if text is None:
+        return 1
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidValueError(
+            f"{text!r} is not a number of addresses; e.g. vfbot ip web-1 add 2."
+        )
+    return int(text)
+
+
+@_on_server
+async def cmd_backups(call: ServerCall) -> int:
+    """A server's backups; the API cannot create or restore one."""
+    listing = await call.servers.changes.backups(call.server)
+    table = Table(title=f"Backups of {call.server.label} (plan: {listing.plan or 'none'})")
+    for column in ("Id", "Taken (UTC)", "State", "Storage", "Deleted after (UTC)"):
+        table.add_column(column)
+    for backup in listing.backups:
+        table.add_row(
+            str(backup.id),
+            f"{backup.created:%Y-%m-%d %H:%M}" if backup.created else "-",
+            backup.state,
+            backup.storage or "-",
+            f"{backup.delete_after:%Y-%m-%d %H:%M}" if backup.delete_after else "-",
+        )
+    if listing.backups:
+        call.out.print(table)
+    else:
+        call.say(f"{call.server.label} has no backups.")
+    return call.say(
+        "The VirtFusion API cannot take or restore a backup: do that in the panel. "
+        "`vfbot backup-plan` sets the plan that takes them."
+    )
+
+
 async def cmd_audit(args: argparse.Namespace, out: Console) -> int:
     """The newest audit entries."""
     async with open_core(settings_of(args)) as core:
@@ -253,6 +457,34 @@ def add_parsers(add_parser: AddParser) -> None:
     owner.add_argument("user_id", type=int, metavar="USER_ID")
     throttle = on_server("throttle", "limit a server's CPU by PERCENT (0-99)", cmd_throttle)
     throttle.add_argument("percent", type=int)
+
+    rebuild = on_server("rebuild", "reinstall a server's OS (asks first unless --yes)", cmd_rebuild)
+    rebuild.add_argument(
+        "template", nargs="?", help="OS template name or id (default: the current one)"
+    )
+    rebuild.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    resize = on_server(
+        "resize", "another package, or new memory/CPU (asks unless --yes)", cmd_resize
+    )
+    resize.add_argument("--package", type=int, metavar="ID", help="move to this package")
+    resize.add_argument("--memory", type=int, metavar="MB", help="new memory in MB")
+    resize.add_argument("--cpu", type=int, metavar="N", help="new number of CPU cores")
+    resize.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rename = on_server("rename", "give a server a new name", cmd_rename)
+    rename.add_argument("name", metavar="NAME")
+    password = on_server("password", "reset the root password (printed here only)", cmd_password)
+    password.add_argument("--user", choices=RESET_USERS, default="root")
+    firewall = on_server("firewall", "show, turn on/off, or apply rulesets", cmd_firewall)
+    firewall.add_argument("action", nargs="?", choices=("on", "off", "rulesets"))
+    firewall.add_argument("rulesets", nargs="?", metavar="IDS", help="e.g. 2,3 (none: remove all)")
+    firewall.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    ip = on_server("ip", "add IPv4 addresses or remove one", cmd_ip)
+    ip.add_argument("action", choices=("add", "remove"))
+    ip.add_argument("value", nargs="?", metavar="N|ADDR", help="how many to add, or the address")
+    ip.add_argument(
+        "--yes", action="count", default=0, help="do not ask (twice for the last address)"
+    )
+    on_server("backups", "list a server's backups", cmd_backups)
 
     audit = add_parser("audit", help="recent audit log entries")
     audit.add_argument("-n", type=int, default=20, help="how many (default 20)")

@@ -22,7 +22,9 @@ from bot.virtfusion import (
 __all__ = [
     "AlreadyDecidedError",
     "AmbiguousServerError",
+    "BuildInProgressError",
     "InvalidValueError",
+    "LastAddressError",
     "NotOursReason",
     "OperationFailedError",
     "OperationPendingError",
@@ -126,6 +128,29 @@ class ServerBuildingError(ProvisioningError):
     def __init__(self, label: str, request_id: int) -> None:
         self.request_id = request_id
         super().__init__(f"{label}: VF-{request_id} is still building it.")
+
+
+class BuildInProgressError(ProvisioningError):
+    """The panel is installing the server's OS right now (a build or rebuild runs)."""
+
+    def __init__(self, label: str, phase: str) -> None:
+        self.phase = phase
+        super().__init__(
+            f"{label} is being built on the panel right now (its OS install is {phase}); "
+            "a rebuild can start once that has finished."
+        )
+
+
+class LastAddressError(ProvisioningError):
+    """Removing this address would leave the server without any IPv4 address; the surfaces
+    ask a second time before they do it."""
+
+    def __init__(self, label: str, address: str) -> None:
+        self.address = address
+        super().__init__(
+            f"{address} is the last IPv4 address of {label}: without it the server has no "
+            "public IPv4 at all."
+        )
 
 
 class OperationPendingError(ProvisioningError):

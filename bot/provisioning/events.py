@@ -24,6 +24,7 @@ __all__ = [
     "OPERATION_DECIDED",
     "OPERATION_FINISHED",
     "OPERATION_REQUESTED",
+    "OPERATION_STARTED",
     "REQUEST_APPROVED",
     "REQUEST_CANCEL_REQUESTED",
     "REQUEST_EXPIRED",
@@ -44,6 +45,7 @@ __all__ = [
     "OperationDecided",
     "OperationFinished",
     "OperationRequested",
+    "OperationStarted",
     "RequestApproved",
     "RequestCancelRequested",
     "RequestExpired",
@@ -189,6 +191,14 @@ class OperationDecided(Event):
     by: str = ""
 
 
+class OperationStarted(Event):
+    """The panel accepted the work and carries it out (a rebuild's OS install was queued);
+    ``detail`` says what, e.g. the template."""
+
+    KIND: ClassVar[str] = "operation.started"
+    detail: str = ""
+
+
 class OperationFinished(Event):
     """Carried out (``done``) or not (``failed``); ``result`` is the outcome in words."""
 
@@ -217,6 +227,7 @@ _TYPES: dict[str, type[Event]] = {
         InstanceDeleted,
         OperationRequested,
         OperationDecided,
+        OperationStarted,
         OperationFinished,
     )
 }
@@ -240,6 +251,7 @@ INSTANCE_WAITING = InstanceWaiting.KIND
 
 OPERATION_REQUESTED = OperationRequested.KIND
 OPERATION_DECIDED = OperationDecided.KIND
+OPERATION_STARTED = OperationStarted.KIND
 OPERATION_FINISHED = OperationFinished.KIND
 
 MILESTONES = frozenset(
@@ -306,6 +318,8 @@ def describe(record: EventRecord) -> str:
             return f"{prefix}: finished: {e.state}"
         case OperationDecided() as e:
             return f"{prefix}: {e.state}" + (f" by {e.by}" if e.by else "")
+        case OperationStarted() as e:
+            return f"{prefix}: started: {e.detail}"
         case OperationFinished() as e:
             return f"{prefix}: {e.state}: {e.result}"
     return f"{prefix}: {record.kind.replace('.', ' ')}"

@@ -97,6 +97,8 @@ class OperationKind(StrEnum):
     """What a day-2 operation does."""
 
     DELETE = "delete"
+    REBUILD = "rebuild"
+    RESIZE = "resize"
 
 
 class OperationState(StrEnum):
@@ -105,6 +107,7 @@ class OperationState(StrEnum):
     PENDING_APPROVAL = "pending_approval"
     APPROVED = "approved"
     RUNNING = "running"  # claimed by one runner; the panel call is under way
+    BUILDING = "building"  # a rebuild the panel accepted, followed until built or failed
     DONE = "done"
     FAILED = "failed"
     REJECTED = "rejected"
@@ -112,7 +115,12 @@ class OperationState(StrEnum):
 
 
 OPEN_OPERATION_STATES: frozenset[OperationState] = frozenset(
-    {OperationState.PENDING_APPROVAL, OperationState.APPROVED, OperationState.RUNNING}
+    {
+        OperationState.PENDING_APPROVAL,
+        OperationState.APPROVED,
+        OperationState.RUNNING,
+        OperationState.BUILDING,
+    }
 )
 
 _HUMAN_ID = re.compile(r"(?:vf-)?([1-9][0-9]{0,17})", re.IGNORECASE)
@@ -253,7 +261,7 @@ class Operation:
     server_name: str
     requester: str
     state: OperationState
-    params: dict[str, object] = field(default_factory=dict)  # e.g. {"delay_min": 0}
+    params: dict[str, object] = field(default_factory=dict)  # e.g. {"delay_min": 0}; JSON
     created_at: datetime | None = None
     expires_at: datetime | None = None
     decided_by: str | None = None

@@ -148,6 +148,7 @@ class InstanceChange:
     """Fields an instance transition or update may set besides its state."""
 
     server_id: int | Unset | None = UNSET
+    name: str | Unset = UNSET
     hypervisor_id: int | Unset | None = UNSET
     group_id: int | Unset | None = UNSET
     ipv4: list[str] | Unset = UNSET
@@ -174,6 +175,7 @@ class OperationChange:
     decided_at: datetime | Unset | None = UNSET
     decision_note: str | Unset | None = UNSET
     result: str | Unset | None = UNSET
+    params: JsonDict | Unset = UNSET
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

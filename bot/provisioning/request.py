@@ -33,6 +33,7 @@ __all__ = [
     "cross_problems",
     "expand_servers",
     "request_to_json",
+    "server_name_problem",
 ]
 
 
@@ -193,6 +194,15 @@ def _check_server_name(value: str) -> str:
     if len(value) > _MAX_LABEL:
         raise _fail(f"must be at most {_MAX_LABEL} characters; got {len(value)}")
     return value
+
+
+def server_name_problem(value: str) -> str | None:
+    """What is wrong with `value` as a server name (the DNS-label rule of requests), or None."""
+    try:
+        _check_server_name(value)
+    except PydanticCustomError as error:
+        return str(error)
+    return None
 
 
 def _check_project_name(value: str) -> str:

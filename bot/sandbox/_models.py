@@ -249,6 +249,28 @@ class QueueTask:
 
 
 @dataclass
+class PendingChange:
+    """A change held until a power action (`tasks.actions.pending[]`); the sandbox records one
+    for memory and CPU changes (whether a real panel does is UNKNOWN)."""
+
+    action: str
+    requires: tuple[str, ...]
+    created: datetime
+
+
+@dataclass
+class Backup:
+    """One backup of a server (`GET /backups/server/{id}`); the API can only list them."""
+
+    id: int
+    server_id: int
+    created: datetime
+    storage_id: int = 1
+    storage_name: str = "Backup Server 1"
+    complete: bool = True
+
+
+@dataclass
 class Server:
     """A server record; build phase and power state are derived from the clock."""
 
@@ -272,6 +294,8 @@ class Server:
     mac: str
     ipv4: list[Ipv4Assignment]
     firewall_rulesets: list[int] = field(default_factory=list)
+    firewall_enabled: bool = False
+    pending: list[PendingChange] = field(default_factory=list)
     asset_groups: list[int] = field(default_factory=list)
     additional_disks: list[AdditionalDisk] = field(default_factory=list)
     name: str = ""

@@ -278,7 +278,7 @@ def _interface_json(state: PanelState, server: Server) -> JsonObject:
         },
         "inAverage": server.network_speed_in,
         "outAverage": server.network_speed_out,
-        "firewallEnabled": bool(server.firewall_rulesets),
+        "firewallEnabled": server.firewall_enabled,
         "ipv4": [
             {
                 "id": ip.id,
@@ -316,20 +316,34 @@ def _vnc_short_json(state: PanelState, server: Server) -> JsonObject:
 
 
 def _pending_actions(server: Server, now: datetime) -> list[JsonObject]:
-    if server.commission_status(now) == COMPLETE:
-        return []
-    return [
+    disks: list[JsonObject] = []
+    if server.commission_status(now) != COMPLETE:
+        disks = [
+            {
+                "id": index,
+                "action": f"Create HDD (sd{chr(ord('b') + index - 1)})",
+                "requires": ["boot", "restart"],
+                "collected": False,
+                "complete": False,
+                "failed": False,
+                "payload": {"capacity": disk.capacity_gb, "profile": disk.profile},
+            }
+            for index, disk in enumerate(server.additional_disks, start=1)
+        ]
+    changes: list[JsonObject] = [
         {
-            "id": index,
-            "action": f"Create HDD (sd{chr(ord('b') + index - 1)})",
-            "requires": ["boot", "restart"],
+            "id": len(disks) + index,
+            "action": change.action,
+            "requires": list(change.requires),
             "collected": False,
             "complete": False,
             "failed": False,
-            "payload": {"capacity": disk.capacity_gb, "profile": disk.profile},
+            "payload": {},
+            "created": iso(change.created),
         }
-        for index, disk in enumerate(server.additional_disks, start=1)
+        for index, change in enumerate(server.pending, start=1)
     ]
+    return disks + changes
 
 
 def server_json(state: PanelState, server: Server) -> JsonObject:

@@ -14,6 +14,7 @@ from typing import Literal, cast, get_args
 from bot.sandbox._models import (
     FAIL_SHAPES,
     AdditionalDisk,
+    Backup,
     BuildRecord,
     FailShape,
     Hypervisor,
@@ -51,6 +52,7 @@ FaultKind = Literal[
 CommitThenFail = Literal["off", "500", "hang", "drop"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 COMMIT_THEN_FAIL_MODES: tuple[str, ...] = get_args(CommitThenFail)
+_APPLIES_PENDING = ("boot", "restart", "shutdown", "poweroff")
 
 
 class ValidationError(Exception):
@@ -319,9 +321,13 @@ class PanelState:
         self.backup_plans: dict[int, str] = {}
         self.servers: dict[int, Server] = {}
         self.queue: dict[int, QueueTask] = {}
+        self.backups: list[Backup] = []
+        # Servers whose reset password the panel emailed (`sendMail` is true unless sent false).
+        self.password_mails: list[int] = []
         # Id ranges differ per kind so a client mixing ids up gets a 404/422, not a wrong hit.
         self.next_server_id = 101
         self.next_queue_id = 5001
+        self.next_backup_id = 9001
         self.next_ssh_key_id = 1
         if demo_data:
             seed_demo_data(self)
@@ -356,14 +362,20 @@ class PanelState:
     # -- time-driven bookkeeping -------------------------------------------------------------
 
     def settle(self) -> None:
-        """Apply due deletions; called before each API request.
+        """Apply due deletions, and pending changes a finished power action applied; called
+        before each API request.
 
-        Power jobs change nothing visible: the panel's power state is only in `remoteState`,
-        whose answer the spec does not document, so the sandbox reports none.
+        Power jobs change nothing else visible: the panel's power state is only in
+        `remoteState`, whose answer the spec does not document, so the sandbox reports none.
         """
         now = self.now()
         for server_id in [s.id for s in self.servers.values() if s.gone(now)]:
             del self.servers[server_id]
+        for task in self.queue.values():  # a finished power action applies pending changes
+            server = self.servers.get(task.server_id)
+            applied = task.action in _APPLIES_PENDING and task.finished(now) and not task.error
+            if server is not None and server.pending and applied:
+                server.pending = [c for c in server.pending if c.created > task.started]
 
     def locked(self, server: Server) -> bool:
         """Whether the server has an in-flight task, so state-changing calls answer 423."""
@@ -480,6 +492,7 @@ class PanelState:
                 for order, address in enumerate(addresses, start=1)
             ],
             firewall_rulesets=spec.firewall_rulesets,
+            firewall_enabled=bool(spec.firewall_rulesets),
             asset_groups=spec.asset_groups,
             additional_disks=spec.additional_disks,
             backup_plan_id=spec.package.backup_plan_id,
@@ -550,6 +563,14 @@ class PanelState:
         self.next_ssh_key_id += 1
         self.ssh_keys[key.id] = key
         return key
+
+    def add_backup(self, server: Server, *, complete: bool = True) -> Backup:
+        """Record a backup of `server` taken now (the API cannot make one; tests and the demo
+        use this)."""
+        backup = Backup(self.next_backup_id, server.id, self.now(), complete=complete)
+        self.next_backup_id += 1
+        self.backups.append(backup)
+        return backup
 
     def random_secret(self, length: int) -> str:
         """A throwaway credential (VNC password, wss token) from the seeded data RNG."""

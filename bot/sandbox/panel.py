@@ -692,6 +692,8 @@ async def _admin_timing(request: web.Request) -> web.Response:
 
 def create_app(state: PanelState) -> web.Application:
     """Build the fake panel application around `state`."""
+    from bot.sandbox._day2 import day2_routes  # it builds on this module's helpers
+
     app = web.Application(middlewares=[_faults_middleware, _panel_middleware])
     app[STATE_KEY] = state
     api = API_PREFIX
@@ -729,6 +731,7 @@ def create_app(state: PanelState) -> web.Application:
             web.get(server + "/vnc", _get_vnc),
             web.get(server + "/traffic", _traffic),
             web.put(server + "/modify/cpuThrottle", _cpu_throttle),
+            *day2_routes(api),
             web.get(ADMIN_PREFIX + "/log", _admin_log),
             web.post(ADMIN_PREFIX + "/reset-log", _admin_reset_log),
             web.get(ADMIN_PREFIX + "/faults", _admin_faults),

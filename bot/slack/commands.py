@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.slack.blocks.help import Usage, help_text
+from bot.slack.blocks.help import Usage, help_blocks, help_text
 from bot.slack.ids import COMMAND
+from bot.slack.listeners import changes as chg
 from bot.slack.listeners import servers as srv
 from bot.slack.listeners.common import Invocation
 from bot.slack.listeners.create import handle_create
 
-__all__ = ["COMMANDS", "Command", "find", "help_message", "names"]
+__all__ = ["COMMANDS", "Command", "find", "help_message", "help_message_blocks", "names"]
 
 Handler = Callable[[Invocation], Awaitable[None]]
 
@@ -165,6 +166,66 @@ COMMANDS: tuple[Command, ...] = (
         srv.handle_cancel,
     ),
     Command(
+        _cmd(
+            "rebuild",
+            "reinstall the OS, SSH keys kept (asks first)",
+            "rebuild web-1 debian-12",
+            "<server> [template]",
+        ),
+        "servers",
+        chg.handle_rebuild,
+    ),
+    Command(
+        _cmd(
+            "resize",
+            "change package or memory/CPU (asks first)",
+            "resize web-1 cpu=2",
+            "<server> <package>|memory=MB cpu=N",
+        ),
+        "servers",
+        chg.handle_resize,
+    ),
+    Command(
+        _cmd("rename", "rename a server", "rename web-1 db-1", "<server> <name>"),
+        "servers",
+        chg.handle_rename,
+    ),
+    Command(
+        _cmd(
+            "password",
+            "new root password, shown only to you",
+            "password web-1",
+            "<server>",
+        ),
+        "servers",
+        chg.handle_password,
+    ),
+    Command(
+        _cmd(
+            "firewall",
+            "show it, switch it, or apply rulesets",
+            "firewall web-1 on",
+            "<server> [on|off|rulesets 2,3]",
+        ),
+        "servers",
+        chg.handle_firewall,
+    ),
+    Command(
+        _cmd(
+            "ip",
+            "add or remove IPv4 addresses",
+            "ip web-1 add 1",
+            "<server> add [n]|remove <ip>",
+        ),
+        "servers",
+        chg.handle_ip,
+    ),
+    Command(
+        _cmd("backups", "list its backups", "backups web-1", "<server>"),
+        "servers",
+        chg.handle_backups,
+    ),
+    Command(
         _cmd("hypervisors", "list hypervisor groups and their free capacity", "hypervisors"),
         "servers",
         srv.handle_hypervisors,
@@ -195,6 +256,15 @@ def names() -> tuple[str, ...]:
 
 def help_message() -> str:
     """The `/vf help` text, from the registry."""
+    return help_text(*_sections())
+
+
+def _sections() -> tuple[list[Usage], list[Usage]]:
     creating = [u for c in COMMANDS if c.section == "create" for u in (c.usage, *c.also)]
     servers = [u for c in COMMANDS if c.section == "servers" for u in (c.usage, *c.also)]
-    return help_text(creating, servers)
+    return creating, servers
+
+
+def help_message_blocks() -> list[dict[str, object]]:
+    """The `/vf help` message as Block Kit sections (`help_message` is its fallback text)."""
+    return help_blocks(*_sections())

@@ -53,9 +53,11 @@ def error_text(error: err.ProvisioningError) -> str:
         )
     elif isinstance(error, err.UnknownOperationError):
         text += (
-            " Check the number on the delete message, or ask for the delete again with "
-            f"`{COMMAND} delete`."
+            " Check the number on the operation's message, or ask again (for example with "
+            f"`{COMMAND} delete`)."
         )
+    elif isinstance(error, err.BuildInProgressError):
+        text += f" `{COMMAND} status` shows when it has finished."
     return escape(text)
 
 

@@ -16,10 +16,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning import events
-from bot.provisioning.model import EventRecord, Operation, RequestRecord
+from bot.provisioning.model import EventRecord, Operation, OperationKind, RequestRecord
 from bot.provisioning.outbox import DeliveryDeferredError
 from bot.slack.blocks.notice import notice_blocks, notice_text
-from bot.slack.blocks.operation import operation_blocks, operation_text
+from bot.slack.blocks.operation import (
+    operation_blocks,
+    operation_milestone_text,
+    operation_text,
+)
 from bot.slack.blocks.progress import decision_text, milestone_text
 from bot.slack.blocks.request import request_blocks, request_text
 from bot.slack.blocks.summary import RequestSummary, summarize
@@ -140,12 +144,20 @@ class SlackNotifier:
             return  # asked from the command line: nothing to post
         text, blocks = operation_text(operation), operation_blocks(operation, now=self._clock())
         message = await self._store.message(Thread.OPERATION, operation.id)
+        typed = events.parse_event(event)
         if message is not None:
+            reply = operation_milestone_text(operation, typed) if typed is not None else None
+            if reply is not None:  # a rebuild's milestones go in its thread
+                await self._post(message.channel, text=reply, thread_ts=message.ts)
             await self._update(message, text=text, blocks=blocks)
             return
-        requested = events.parse_event(event)
-        if not isinstance(requested, events.OperationRequested) or not requested.approval_required:
-            return  # no approval was asked: the requester was answered directly
+        # A rebuild is followed in a thread even when nobody had to approve it; a delete or
+        # resize without approval was answered to the requester directly.
+        followed = operation.kind is OperationKind.REBUILD
+        if not isinstance(typed, events.OperationRequested) or not (
+            typed.approval_required or followed
+        ):
+            return
         ts = await self._post_or_defer(
             Thread.OPERATION, operation, operation.channel, text=text, blocks=blocks
         )
@@ -185,7 +197,7 @@ class SlackNotifier:
             what = f"your request *{subject.human_id}* ({escape(subject.project_name)})"
             status = f"`/vf status {subject.human_id}` shows where it is"
         else:
-            what = f"your delete *{subject.human_id}* ({escape(subject.target)})"
+            what = f"your {subject.kind.value} *{subject.human_id}* ({escape(subject.target)})"
             status = "approvers also see it in the vfbot Home tab"
         text = (
             f"I saved {what}, but I cannot post in <#{channel}> ({reason}). Invite me there "

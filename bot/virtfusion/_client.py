@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, stop_before_delay
 
 from bot.virtfusion import _sansio as sansio
+from bot.virtfusion._client_day2 import DayTwoEndpoints
 from bot.virtfusion._exceptions import (
     AmbiguousResultError,
     ConnectError,
@@ -108,8 +109,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class VirtFusionClient(abc.ABC):
-    """Typed access to one VirtFusion panel. Use as `async with` to release the transport."""
+class VirtFusionClient(abc.ABC, DayTwoEndpoints):
+    """Typed access to one VirtFusion panel. Use as `async with` to release the transport.
+
+    The day-2 endpoints (rebuild, resize, rename, password, firewall, IPv4, backups) come from
+    `DayTwoEndpoints`.
+    """
 
     def __init__(
         self,
@@ -141,7 +146,7 @@ class VirtFusionClient(abc.ABC):
     async def _send(self, request: HttpRequest) -> RawResponse:
         """Perform one HTTP exchange; raise ConnectError/PanelTimeoutError/TransportError."""
 
-    async def close(self) -> None:  # noqa: B027  # optional hook: not every transport holds one
+    async def close(self) -> None:  # optional hook: not every transport holds one
         """Release the transport; the base class holds none."""
 
     async def __aenter__(self) -> Self:

@@ -28,7 +28,10 @@ from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import (
     DeleteService,
     Inventory,
+    RebuildService,
+    ResizeService,
     ServerActions,
+    ServerChanges,
     ServerResolver,
     Servers,
 )
@@ -227,6 +230,14 @@ async def make_harness(
             inventory=Inventory(ctx, defaults=DEFAULTS),
             deletes=DeleteService(ctx, locks=locks),
             actions=ServerActions(ctx, locks=locks, queue_poll_s=2, queue_timeout_s=120),
+            changes=ServerChanges(ctx, locks=locks, queue_poll_s=2, queue_timeout_s=120),
+            rebuilds=RebuildService(
+                ctx,
+                locks=locks,
+                build_timeout_s=engine_config.build_timeout_s,
+                grace_s=engine_config.create_grace_s,
+            ),
+            resizes=ResizeService(ctx, locks=locks, limits=RequestLimits()),
         )
         intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
         return Harness(sandbox, store, clock, sleeps, client, requests, engine, intake, servers)

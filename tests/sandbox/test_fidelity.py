@@ -6,6 +6,7 @@ here would let them pass for the wrong reason (issue 9, item 20)."""
 from __future__ import annotations
 
 from bot.sandbox import FakeClock, PanelState
+from bot.virtfusion import PACKAGE_FLAGS
 from tests.sandbox.conftest import Api, create
 from tests.virtfusion._support import sample
 
@@ -118,3 +119,61 @@ async def test_a_build_on_a_built_server_is_a_rebuild_answered_200(
 async def test_connect_answers_the_spec_example(api: Api) -> None:
     reply = await api.get("/connect")
     assert (reply.status, reply.body) == (200, [])
+
+
+# -- day-2 endpoints (issue 13): the same comparison for every answer vfbot reads ----------------
+
+
+async def test_day2_answers_have_the_spec_types(
+    api: Api, clock: FakeClock, state: PanelState
+) -> None:
+    sid = await _built_server(api, clock, state)
+    templates = (await api.get(f"/servers/{sid}/templates")).body
+    spec_templates = sample("spec_server_templates")
+    assert type_mismatches(templates, spec_templates) == []
+    assert set(templates["data"][0]) == set(spec_templates["data"][0])
+    assert set(templates["data"][0]["templates"][0]) == set(
+        spec_templates["data"][0]["templates"][0]
+    )
+
+    reset = await api.post(f"/servers/{sid}/resetPassword", {"user": "root", "sendMail": False})
+    assert reset.status == 200
+    assert type_mismatches(reset.body, sample("spec_reset_password")) == []
+    assert set(reset.data()) == set(sample("spec_reset_password")["data"])
+    clock.advance(60)  # the reset's queue task ends; the server is unlocked again
+
+    firewall = await api.get(f"/servers/{sid}/firewall/primary")
+    assert type_mismatches(firewall.body, sample("spec_firewall")) == []
+    assert set(firewall.data()) == {"enabled", "rules"}
+
+    added = await api.post(f"/servers/{sid}/ipv4Qty", {"interface": "primary", "quantity": 2})
+    assert added.status == 200
+    assert type_mismatches(added.body, sample("spec_ipv4_qty")) == []
+
+    change = await api.call("PUT", f"/servers/{sid}/package/2", json=_ALL_FLAGS)
+    assert change.status == 200
+    assert type_mismatches(change.body, sample("spec_package_change")) == []
+    assert set(change.body) == {"info"}
+
+    state.add_backup(state.servers[sid])
+    backups = (await api.get(f"/backups/server/{sid}")).body
+    spec_backups = sample("spec_backups")
+    assert type_mismatches(backups, spec_backups) == []
+    assert set(backups["data"][0]) == set(spec_backups["data"][0])
+
+
+_ALL_FLAGS = dict.fromkeys(PACKAGE_FLAGS, True)
+
+
+async def test_a_pending_change_has_the_create_examples_shape(
+    api: Api, clock: FakeClock, state: PanelState
+) -> None:
+    sid = await _built_server(api, clock, state)
+    assert (await api.call("PUT", f"/servers/{sid}/modify/memory", json={"memory": 2048})).status
+    ours = (await api.get(f"/servers/{sid}")).data()
+    (pending,) = ours["tasks"]["actions"]["pending"]
+    # The spec's create example (trimmed in this sample) also has `created` on each action.
+    spec = sample("create_server_201")["data"]["tasks"]["actions"]["pending"][0]
+    assert type_mismatches(pending, spec) == []
+    assert set(pending) == set(spec) | {"created"}
+    assert "restart" in pending["requires"]

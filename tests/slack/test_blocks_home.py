@@ -116,7 +116,7 @@ def test_home_caps_every_section(can_approve: bool) -> None:
     assert "and 490 more" in text
     if can_approve:
         assert "and 490 more requests waiting" in text
-        assert "and 490 more deletions waiting" in text
+        assert "and 490 more operations waiting" in text
         assert actions(home["blocks"]).count(ids.APPROVE) == HOME_PENDING_MAX
         assert actions(home["blocks"]).count(ids.DELETE_APPROVE) == HOME_PENDING_MAX
     assert "&lt;!channel&gt;" in text

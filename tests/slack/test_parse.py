@@ -635,7 +635,7 @@ def test_split_command(text: str, expected: tuple[str, str]) -> None:
 
 def test_subcommands() -> None:
     assert commands.names()[:2] == ("create", "help")
-    assert len(set(commands.names())) == 17
+    assert len(set(commands.names())) == 24
 
 
 @pytest.mark.parametrize(
@@ -646,7 +646,10 @@ def test_subcommands() -> None:
         ("stauts", "status"),
         ("hyp", "hypervisors"),
         ("unsuspnd", "unsuspend"),
-        ("backup", "backup-plan"),
+        ("backup", "backups"),
+        ("backup-pln", "backup-plan"),
+        ("rebuld", "rebuild"),
+        ("firewal", "firewall"),
         ("delet", "delete"),
         ("xyzzy", None),
         ("", None),

@@ -433,3 +433,17 @@ async def test_unfinished_counts_count_what_has_not_ended_per_request(
         assert await uow.instances.unfinished_counts([]) == {}
     assert counts == {first.id: 1, second.id: 0, empty.id: 0, 999: 0}
     assert three.state is PLANNED
+
+
+async def test_a_rename_is_found_by_the_new_name_only(store: StoreUnderTest) -> None:
+    request = await add_request(store)
+    (a,) = await add_instances(store, request.id, 1)  # vm-0
+    await set_server(store, a.id, 31)
+    async with store.uow() as uow:
+        renamed = await uow.instances.update(a.id, now=NOW, change=InstanceChange(name="db-1"))
+        await uow.commit()
+    assert renamed is not None and renamed.name == "db-1"
+    async with store.uow() as uow:
+        assert [i.server_id for i in await uow.instances.find_by_name("DB-1")] == [31]
+        assert await uow.instances.find_by_name("vm-0") == []
+        assert await uow.instances.managed_names() == ["db-1"]

@@ -168,3 +168,25 @@ async def test_concurrent_approvals_have_one_winner(store: StoreUnderTest) -> No
     async with store.uow() as uow:
         stored = await uow.operations.get(operation.id)
     assert stored is not None and stored.decided_by == winners[0].decided_by
+
+
+async def test_a_transition_may_replace_the_params(store: StoreUnderTest) -> None:
+    operation = await add_operation(store)
+    params = {"template_id": 3, "sent_at": "2025-01-09T13:30:00+00:00", "keys": [1, 2]}
+    async with store.uow() as uow:
+        running = await uow.operations.transition(
+            operation.id,
+            expected=[PENDING],
+            new=OperationState.BUILDING,
+            now=NOW,
+            change=OperationChange(params=params),
+        )
+        await uow.commit()
+    assert running is not None and running.params == params
+    params["keys"].append(3)  # type: ignore[attr-defined]  # the stored copy is not shared
+    async with store.uow() as uow:
+        again = await uow.operations.get(operation.id)
+        building = await uow.operations.list_by_states([OperationState.BUILDING])
+    assert again is not None and again.params["keys"] == [1, 2]
+    assert again.kind is OperationKind.DELETE and again.state is OperationState.BUILDING
+    assert [o.id for o in building] == [operation.id]

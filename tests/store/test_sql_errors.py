@@ -4,7 +4,6 @@ cause and what to do; the errors the store expects pass through; a vanished file
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -172,11 +171,12 @@ async def test_postgresql_lock_timeouts_are_transient(pg: Database) -> None:
             'database "vfbot_no_such_db" does not exist); create it (createdb vfbot_no_such_db)',
         ),
         (
-            PG_URL.replace("postgres@", f"nobody_{uuid.uuid4().hex[:6]}:pw-x1@"),
+            PG_URL.replace("postgres@", "vfbot_no_such_role:pw-x1@"),
             P.REFUSED,
             "check the user and password in DATABASE_URL",
         ),
     ],
+    ids=["missing database", "unknown role"],
 )
 async def test_postgresql_setup_problems_are_named(url: str, problem: P, says: str) -> None:
     if not postgres_reachable():

@@ -5,6 +5,10 @@ panel. No Slack or SQL.
 - ``inventory``: lists, one server in detail, traffic, hypervisor groups, the audit log;
 - ``deletes``: deletes with approval, run exactly once, through the outbox;
 - ``actions``: suspend, power, VNC, backup plan, owner, CPU throttle (423 waited out, ``locks``);
+- ``changes``: rename, root password, firewall, IPv4 addresses, backups (built on ``actions``);
+- ``rebuilds``: OS reinstalls with approval, sent exactly once and followed to built or failed;
+- ``resizes``: package or memory/CPU changes with approval;
+- ``operations``: what deletes, rebuilds and resizes share (approval, outbox stream, audit);
 - ``checks``: the connection test.
 """
 
@@ -13,16 +17,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.provisioning.servers.actions import POWER_ACTIONS, ServerActions
+from bot.provisioning.servers.changes import MAX_IPV4_ADD, ServerChanges
 from bot.provisioning.servers.deletes import MAX_DELETE_DELAY_MIN, DeleteService
 from bot.provisioning.servers.inventory import Inventory
+from bot.provisioning.servers.rebuilds import RebuildService
+from bot.provisioning.servers.resizes import ResizeService
 from bot.provisioning.servers.resolve import ServerResolver
 
 __all__ = [
     "MAX_DELETE_DELAY_MIN",
+    "MAX_IPV4_ADD",
     "POWER_ACTIONS",
     "DeleteService",
     "Inventory",
+    "RebuildService",
+    "ResizeService",
     "ServerActions",
+    "ServerChanges",
     "ServerResolver",
     "Servers",
 ]
@@ -36,3 +47,6 @@ class Servers:
     inventory: Inventory
     deletes: DeleteService
     actions: ServerActions
+    changes: ServerChanges
+    rebuilds: RebuildService
+    resizes: ResizeService

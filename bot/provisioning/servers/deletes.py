@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.provisioning.errors import (
     AlreadyDecidedError,
     InvalidValueError,
-    OperationPendingError,
     ServerBuildingError,
     ServerLockedError,
     UnknownOperationError,
@@ -26,12 +25,9 @@ from bot.provisioning.errors import (
 from bot.provisioning.events import (
     InstanceDeleted,
     OperationDecided,
-    OperationFinished,
-    OperationRequested,
 )
 from bot.provisioning.model import (
     IN_FLIGHT_INSTANCE_STATES,
-    OPEN_OPERATION_STATES,
     InstanceState,
     JsonDict,
     Operation,
@@ -41,14 +37,21 @@ from bot.provisioning.model import (
 from bot.provisioning.ports import (
     RELEASE,
     NewAudit,
-    NewEvent,
-    NewOperation,
     OperationChange,
     UnitOfWork,
 )
 from bot.provisioning.servers.locks import LockWait
 from bot.provisioning.servers.model import ResolvedServer
-from bot.provisioning.transitions import Context, Service, emit, log_milestone
+from bot.provisioning.servers.operations import (
+    Asked,
+    RepeatableOperations,
+    claim_approved,
+    decided_text,
+    emit_operation,
+    get_operation,
+    record_operation,
+)
+from bot.provisioning.transitions import Context, emit
 from bot.virtfusion import (
     DELETE_DELAY_MAX_MIN,
     ConflictError,
@@ -64,8 +67,12 @@ OS = OperationState
 MAX_DELETE_DELAY_MIN = DELETE_DELAY_MAX_MIN  # the panel's `delay` range: 0-43800 minutes
 
 
-class DeleteService(Service):
-    """Server deletes with approval; safe to run in replicas."""
+class DeleteService(RepeatableOperations):
+    """Server deletes with approval; safe to run in replicas. A delete is safe to repeat
+    (already gone counts as done), so one a dead process left running is run again
+    (`resume_stale`)."""
+
+    KIND = OperationKind.DELETE
 
     def __init__(self, ctx: Context, *, locks: LockWait) -> None:
         super().__init__(ctx)
@@ -102,44 +109,20 @@ class DeleteService(Service):
                 requester, "server.delete", target, "refused", {"reason": str(error)}
             )
             raise error
-        state = OS.PENDING_APPROVAL if approval_required else OS.APPROVED
         async with self._uow() as uow:
-            open_ops = await uow.operations.list_by_states(
-                OPEN_OPERATION_STATES, server_id=resolved.server_id
-            )
-            if open_ops:
-                existing = open_ops[0]
-                raise OperationPendingError(
-                    f"A delete of {target} is already {_state_text(existing.state)} "
-                    f"({existing.human_id}, asked by {existing.requester}).",
-                    existing.id,
-                )
-            new = NewOperation(
+            asked = Asked(
                 kind=OperationKind.DELETE,
                 server_id=resolved.server_id,
                 server_name=resolved.name,
                 requester=requester,
-                state=state,
-                params={"delay_min": delay_min},
-                expires_at=now + timedelta(seconds=ttl_s) if approval_required else None,
-                request_id=instance.request_id if instance else None,
+                approval_required=approval_required,
+                ttl_s=ttl_s,
                 channel=channel,
-                decided_by=None if approval_required else requester,
-                decided_at=None if approval_required else now,
-                decision_note=None if approval_required else "no approval required",
+                request_id=instance.request_id if instance else None,
             )
-            operation = await uow.operations.add(new, now=now)
-            requested = OperationRequested(by=requester, approval_required=approval_required)
-            await _emit(uow, operation, requested, now)
-            await uow.audit.add(
-                NewAudit(
-                    requester,
-                    "server.delete.request",
-                    target,
-                    state.value,
-                    {"operation": operation.human_id, "delay_min": delay_min},
-                ),
-                at=now,
+            new = asked.new({"delay_min": delay_min}, now)
+            operation = await record_operation(
+                uow, new, now=now, target=target, detail={"delay_min": delay_min}
             )
             await uow.commit()
         return operation
@@ -183,7 +166,7 @@ class DeleteService(Service):
             if decided is None:
                 latest = await uow.operations.get(operation_id)
                 raise AlreadyDecidedError(decided_text(latest or current))
-            await _emit(uow, decided, OperationDecided(state=new.value, by=actor), now)
+            await emit_operation(uow, decided, OperationDecided(state=new.value, by=actor), now)
             action = "approve" if new is OS.APPROVED else "reject"
             await uow.audit.add(
                 NewAudit(
@@ -218,17 +201,7 @@ class DeleteService(Service):
         Raises AlreadyDecidedError unless it is approved (someone else ran it, or it was
         never approved).
         """
-        now = self._clock()
-        async with self._uow() as uow:  # the intent: only one runner gets past this
-            running = await uow.operations.transition(
-                operation_id, expected=[OS.APPROVED], new=OS.RUNNING, now=now
-            )
-            if running is None:
-                current = await uow.operations.get(operation_id)
-                if current is None:
-                    raise UnknownOperationError(operation_id)
-                raise AlreadyDecidedError(decided_text(current))
-            await uow.commit()
+        running = await claim_approved(self._uow, operation_id, now=self._clock())
         delay = running.delay_min
         target = running.target
         try:
@@ -256,86 +229,27 @@ class DeleteService(Service):
         logger.warning("%s: delete of %s failed: %s", running.human_id, running.target, reason)
         return await self._finish(running, OS.FAILED, f"Not deleted: {reason}.")
 
-    async def resume_stale(self, *, older_than_s: float = 600) -> list[Operation]:
-        """Finish operations left `running` by a process that died mid-delete.
-
-        A delete is safe to repeat (already gone counts as done), so an operation still running
-        `older_than_s` after its decision (far longer than one run with its lock waits) is put
-        back to approved and run again.
-        """
-        now = self._clock()
-        cutoff = now - timedelta(seconds=older_than_s)
-        async with self._uow() as uow:
-            running = await uow.operations.list_by_states([OS.RUNNING])
-        finished: list[Operation] = []
-        for operation in running:
-            if operation.decided_at is None or operation.decided_at > cutoff:
-                continue
-            async with self._uow() as uow:
-                again = await uow.operations.transition(
-                    operation.id, expected=[OS.RUNNING], new=OS.APPROVED, now=now
-                )
-                await uow.commit()
-            if again is not None:
-                logger.warning("%s was left running; running it again", operation.human_id)
-                finished.append(await self.run(operation.id))
-        return finished
-
     async def _finish(
         self, running: Operation, state: OperationState, text: str, *, already_gone: bool = False
     ) -> Operation:
-        now = self._clock()
-        ok = state is OS.DONE
-        delay = running.delay_min
-        async with self._uow() as uow:
-            finished = await uow.operations.transition(
-                running.id,
-                expected=[OS.RUNNING],
-                new=state,
-                now=now,
-                change=OperationChange(result=text),
-            )
-            if finished is not None:
-                await _emit(uow, finished, OperationFinished(state=state.value, result=text), now)
-            if ok:
-                await _mark_instance_deleted(uow, running, now, already_gone=already_gone)
-            detail: JsonDict = {
-                "operation": running.human_id,
-                "delay_min": delay,
-                "approved_by": running.decided_by,
-                "result": text,
-                **({"already_gone": True} if already_gone else {}),
-            }
-            action = f"server.{running.kind.value}"
-            outcome = "ok" if ok else "failed"
-            await uow.audit.add(
-                NewAudit(running.requester, action, running.target, outcome, detail), at=now
-            )
-            await uow.commit()
-        return finished or replace(running, state=state, result=text)
+        detail: JsonDict = {
+            "delay_min": running.delay_min,
+            **({"already_gone": True} if already_gone else {}),
+        }
+
+        async def mark_deleted(uow: UnitOfWork, now: datetime) -> None:
+            await _mark_instance_deleted(uow, running, now, already_gone=already_gone)
+
+        return await self._finished(running, state, text, detail, when_done=mark_deleted)
 
     async def get(self, operation_id: int) -> Operation:
-        """The operation; UnknownOperationError if there is none."""
-        async with self._uow() as uow:
-            operation = await uow.operations.get(operation_id)
-        if operation is None:
-            raise UnknownOperationError(operation_id)
-        return operation
+        """The operation (of any kind); UnknownOperationError if there is none."""
+        return await get_operation(self._uow, operation_id)
 
     async def pending(self) -> list[Operation]:
         """Operations still waiting for a decision (unexpired), oldest first."""
         async with self._uow() as uow:
             return await uow.operations.list_pending(self._clock())
-
-
-async def _emit(
-    uow: UnitOfWork,
-    operation: Operation,
-    event: OperationRequested | OperationDecided | OperationFinished,
-    now: datetime,
-) -> None:
-    new = NewEvent(event.KIND, event.to_json(), operation_id=operation.id)
-    log_milestone(await uow.events.add(new, now=now), server_id=operation.server_id)
 
 
 async def _mark_instance_deleted(
@@ -367,7 +281,7 @@ async def _expire(uow: UnitOfWork, operation: Operation, now: datetime) -> Opera
         operation.id, expected=[OS.PENDING_APPROVAL], new=OS.EXPIRED, now=now
     )
     if changed is not None:
-        await _emit(uow, changed, OperationDecided(state=OS.EXPIRED.value), now)
+        await emit_operation(uow, changed, OperationDecided(state=OS.EXPIRED.value), now)
         await uow.audit.add(
             NewAudit(
                 "vfbot",
@@ -379,29 +293,3 @@ async def _expire(uow: UnitOfWork, operation: Operation, now: datetime) -> Opera
             at=now,
         )
     return changed
-
-
-def _state_text(state: OperationState) -> str:
-    return {
-        OS.PENDING_APPROVAL: "waiting for approval",
-        OS.APPROVED: "approved",
-        OS.RUNNING: "running",
-    }.get(state, state.value.replace("_", " "))
-
-
-def decided_text(operation: Operation) -> str:
-    """Why an operation can no longer be decided or run, naming who decided it."""
-    who = operation.decided_by
-    if operation.state is OS.REJECTED:
-        return f"{operation.human_id} was already rejected by {who}."
-    if operation.state is OS.EXPIRED:
-        return f"{operation.human_id} expired before anyone decided."
-    if operation.state is OS.PENDING_APPROVAL:
-        return f"{operation.human_id} is still waiting for approval; approve it first."
-    if operation.state is OS.APPROVED:
-        return f"{operation.human_id} was already approved by {who}."
-    if operation.state is OS.RUNNING:
-        return f"{operation.human_id} was approved by {who} and is being carried out."
-    done = "done" if operation.state is OS.DONE else "failed"
-    by = f"approved by {who}, " if who else ""
-    return f"{operation.human_id} was already {by}{done}: {operation.result or ''}".rstrip(": ")

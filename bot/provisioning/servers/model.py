@@ -8,11 +8,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.provisioning.model import InstanceRecord, RequestRecord
+from pydantic import SecretStr
+
+from bot.provisioning.model import InstanceRecord, Operation, RequestRecord
+from bot.virtfusion import Backup
 
 __all__ = [
+    "AddressChange",
+    "BackupList",
+    "FirewallView",
     "HypervisorGroupRow",
+    "PasswordResult",
     "PowerResult",
+    "RebuildRun",
     "ResolvedServer",
     "ServerDetail",
     "ServerRow",
@@ -150,3 +158,62 @@ class HypervisorGroupRow:
     hypervisors: tuple[str, ...] = ()  # names, "(maintenance)"/"(disabled)" appended
     maintenance: tuple[str, ...] = ()
     default: bool = False  # the panel's default group
+
+
+@dataclass(frozen=True)
+class PasswordResult:
+    """A root password reset: the new password (a secret for the person who asked, never
+    stored or logged) and how the panel's task that sets it ended."""
+
+    server_id: int
+    name: str
+    user: str
+    password: SecretStr
+    task: PowerResult
+
+    @property
+    def set(self) -> bool:
+        """Whether the panel has finished setting it (not failed, not still running)."""
+        return self.task.finished and not self.task.failed
+
+
+@dataclass(frozen=True)
+class FirewallView:
+    """A server's firewall on its primary interface; rules as short text (shape UNKNOWN)."""
+
+    server_id: int
+    name: str
+    enabled: bool
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AddressChange:
+    """IPv4 addresses added or removed, and the ones the server has now."""
+
+    server_id: int
+    name: str
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackupList:
+    """A server's backups and its backup plan (the API cannot create or restore one)."""
+
+    server_id: int
+    name: str
+    plan: str
+    backups: tuple[Backup, ...] = ()
+
+
+@dataclass(frozen=True)
+class RebuildRun:
+    """A rebuild that was sent (or refused before sending): its operation, and the new root
+    password, only when the server has no SSH key; shown once to whoever asked, never kept."""
+
+    operation: Operation
+    password: SecretStr | None = None
+    ssh_keys: int = 0
+    unclear: bool = False  # the panel's answer was lost; reading the server tells the outcome

@@ -35,6 +35,8 @@ _DONE_WORDS = {
     "throttle": "CPU throttle set",
     "delete": "deletion queued",
     "vnc": "VNC changed",
+    "rename": "renamed",
+    "firewall": "firewall changed",
 }
 
 

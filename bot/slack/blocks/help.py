@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from bot.slack import ids
+from bot.slack.limits import SECTION_MAX
 from bot.slack.mrkdwn import code, escape
 
-__all__ = ["Usage", "help_text", "unknown_command_text"]
+__all__ = ["Usage", "help_blocks", "help_text", "unknown_command_text"]
 
 _CMD = ids.COMMAND
 
@@ -36,6 +37,26 @@ def help_text(creating: Sequence[Usage], servers: Sequence[Usage]) -> str:
         "server's name or id. The Home tab shows your requests and what waits for approval.",
     ]
     return "\n".join(lines)
+
+
+def help_blocks(creating: Sequence[Usage], servers: Sequence[Usage]) -> list[dict[str, object]]:
+    """The `/vf help` message as sections, split between lines so each stays within Slack's
+    3000 characters however many subcommands there are."""
+    chunks: list[str] = []
+    current = ""
+    for line in help_text(creating, servers).split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > SECTION_MAX and current:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    chunks.append(current)
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": chunk.strip("\n")}}
+        for chunk in chunks
+        if chunk.strip()
+    ]
 
 
 def unknown_command_text(word: str, suggestion: str | None) -> str:

@@ -122,7 +122,7 @@ def _approval_blocks(
             blocks.append(actions)
     if len(operations) > HOME_PENDING_MAX:
         left = len(operations) - HOME_PENDING_MAX
-        blocks.append(context([f"and {plural(left, 'more deletion')} waiting"]))
+        blocks.append(context([f"and {plural(left, 'more operation')} waiting"]))
     return blocks
 
 

@@ -1,5 +1,6 @@
-"""The channel message of a day-2 operation waiting for approval (a delete), and its states;
-pure. The notifier posts it and rewrites it as the operation is decided and carried out.
+"""The channel message of a day-2 operation (a delete or resize waiting for approval, and every
+rebuild), its states, and the milestones a rebuild posts in its thread; pure. The notifier posts
+it and rewrites it as the operation is decided and carried out.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.provisioning import events as ev
 from bot.provisioning.model import Operation, OperationKind, OperationState
 from bot.slack import ids
 from bot.slack.blocks._kit import (
@@ -25,9 +27,30 @@ from bot.slack.blocks._kit import (
 from bot.slack.limits import SECTION_MAX
 from bot.slack.mrkdwn import code, escape, mention, truncate
 
-__all__ = ["operation_actions", "operation_blocks", "operation_state_line", "operation_text"]
+__all__ = [
+    "operation_actions",
+    "operation_blocks",
+    "operation_milestone_text",
+    "operation_state_line",
+    "operation_text",
+]
 
-_OPERATION_VERBS = {OperationKind.DELETE: "delete"}
+_OPERATION_VERBS = {
+    OperationKind.DELETE: "delete",
+    OperationKind.REBUILD: "rebuild",
+    OperationKind.RESIZE: "resize",
+}
+_ICONS = {
+    OperationKind.DELETE: ":wastebasket:",
+    OperationKind.REBUILD: ":recycle:",
+    OperationKind.RESIZE: ":straight_ruler:",
+}
+# What the approver's confirmation says will happen, after "vfbot will <verb> server X".
+_CONSEQUENCES = {
+    OperationKind.DELETE: "This cannot be undone.",
+    OperationKind.REBUILD: "Its OS is reinstalled and its disk erased.",
+    OperationKind.RESIZE: "It may need a restart to apply.",
+}
 
 
 def operation_blocks(op: Operation, *, now: datetime) -> list[Json]:
@@ -66,7 +89,7 @@ def operation_actions(op: Operation) -> Json | None:
     confirm = confirm_dialog(
         f"{verb.capitalize()} {op.server_name}?",
         f"vfbot will {verb} server {op.server_name} (id {op.server_id}) on the panel{when}. "
-        "This cannot be undone.",
+        + _CONSEQUENCES.get(op.kind, ""),
         f"{verb.capitalize()} it",
         "Cancel",
         danger=True,
@@ -105,6 +128,8 @@ def operation_state_line(
         return f":white_check_mark: *Approved*: starting{approved}"
     if state is OperationState.RUNNING:
         return f":gear: *In progress*: vfbot is asking the panel{approved}"
+    if state is OperationState.BUILDING:
+        return f":gear: *Installing*: the panel is rebuilding the server{approved}"
     if state is OperationState.DONE:
         result = truncate(escape(op.result), NOTE_CHARS) if op.result else "done"
         return f":white_check_mark: *Done*: {result}{approved}"
@@ -123,20 +148,60 @@ def operation_state_line(
 def _operation_what(op: Operation) -> str:
     verb = _OPERATION_VERBS.get(op.kind, op.kind.value)
     text = (
-        f":wastebasket: {mention(op.requester)} asks to {verb} "
+        f"{_ICONS.get(op.kind, ':gear:')} {mention(op.requester)} asks to {verb} "
         f"{code(truncate(op.server_name, NAME_CHARS))} (id {op.server_id})"
     )
     if op.request_id is not None:
         text += f", a server of VF-{op.request_id}"
+    change = _change_text(op)
+    if change:
+        text += f"\n*Change*: {truncate(escape(change), NOTE_CHARS)}"
     delay = _delay_min(op)
-    text += "\n*When*: " + (
-        f"{delay:,} min after approval ({duration_text(timedelta(minutes=delay))})"
-        if delay
-        else "at once after approval"
-    )
+    if op.kind is OperationKind.DELETE:
+        text += "\n*When*: " + (
+            f"{delay:,} min after approval ({duration_text(timedelta(minutes=delay))})"
+            if delay
+            else "at once after approval"
+        )
     if op.created_at is not None:
         text += f"\n*Asked*: {slack_date(op.created_at)}"
     return text
+
+
+def _change_text(op: Operation) -> str:
+    """What a rebuild installs or a resize changes, from the stored parameters (plain text)."""
+    params = op.params
+    if op.kind is OperationKind.REBUILD:
+        template = params.get("template")
+        keys = params.get("ssh_key_ids")
+        count = len(keys) if isinstance(keys, list) else 0
+        kept = f"{count} SSH key{'s' if count != 1 else ''} kept" if count else "no SSH key"
+        return f"reinstall {template}, {kept}; the disk is erased" if template else ""
+    summary = params.get("summary")
+    return summary if op.kind is OperationKind.RESIZE and isinstance(summary, str) else ""
+
+
+def operation_milestone_text(op: Operation, event: ev.Event) -> str | None:
+    """The thread reply of one step of a rebuild (mrkdwn), or None for a step without one.
+
+    Only rebuilds have a thread: they take minutes and end on their own, like a create's build.
+    """
+    if op.kind is not OperationKind.REBUILD:
+        return None
+    if isinstance(event, ev.OperationDecided):
+        if event.state == OperationState.APPROVED.value:
+            return f":white_check_mark: Approved by {mention(event.by)}; sending it to the panel."
+        if event.state == OperationState.REJECTED.value:
+            return f":no_entry: Rejected by {mention(event.by)}; nothing was changed."
+        return ":hourglass: Expired: nobody approved it in time; nothing was changed."
+    if isinstance(event, ev.OperationStarted):
+        detail = truncate(escape(event.detail), NOTE_CHARS)
+        return f":gear: The panel is installing the server: {detail}."
+    if isinstance(event, ev.OperationFinished):
+        result = truncate(escape(event.result), NOTE_CHARS) if event.result else event.state
+        icon = ":white_check_mark:" if event.state == OperationState.DONE.value else ":x:"
+        return f"{icon} {result}"
+    return None
 
 
 def _delay_min(op: Operation) -> int:

@@ -37,7 +37,7 @@ async def handle_vf(
         await ack(text=unknown_command_text(subcommand, suggest(subcommand, commands.names())))
         return
     if command.handler is None:
-        await ack(text=commands.help_message())
+        await ack(text=commands.help_message(), blocks=commands.help_message_blocks())
         return
     await ack()
     deps = deps_of(context)

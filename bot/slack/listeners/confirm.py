@@ -22,6 +22,7 @@ from bot.slack import ids
 from bot.slack.blocks.changes import done_text, power_result_text
 from bot.slack.blocks.servers import parse_list_page
 from bot.slack.deps import SlackDeps
+from bot.slack.listeners.changes import CHANGE_ACTIONS, run_confirmed, run_operation
 from bot.slack.listeners.common import Reply, acked, allowed_here, refuse, replier
 from bot.slack.listeners.servers import cancel_request, may_cancel, number, send_page
 from bot.slack.messages import error_text, panel_error_text
@@ -95,6 +96,8 @@ async def _confirmed(
             await reply(power_result_text(await actions.power(server, extra, actor=user)))
         elif action == "delete":
             await _delete(deps, reply, actor, server, delay, channel)
+        elif action in CHANGE_ACTIONS:
+            await run_confirmed(deps, reply, actor, server, meta)
     except ProvisioningError as error:
         await reply(error_text(error))
     except VirtFusionError as error:
@@ -200,7 +203,7 @@ async def _decide_operation(
         if approve:
             await deletes.approve(operation_id, actor=user)
             deps.kick()  # the message shows "approved" while the panel is asked
-            await deletes.run(operation_id)
+            await run_operation(deps, client, operation)
         else:
             await deletes.reject(operation_id, actor=user)
     except (AlreadyDecidedError, UnknownRequestError) as error:

@@ -1,4 +1,5 @@
-"""The day-2 subcommands of `/vf` (list, status, delete, suspend, power, traffic, VNC, …).
+"""The day-2 subcommands of `/vf` (list, status, delete, suspend, power, traffic, VNC, …; the
+second set, rebuild to backups, is in ``changes.py``).
 
 Each handler takes one `Invocation` and runs after `ack()`; who may do what is decided in
 ``bot.slack.policy``, and every answer goes only to the caller. Destructive actions open the
@@ -44,6 +45,7 @@ from bot.slack.policy import Actor, Decision
 __all__ = [
     "PAGE_SIZE",
     "cancel_request",
+    "confirm_first",
     "handle_audit",
     "handle_backup_plan",
     "handle_cancel",
@@ -62,6 +64,7 @@ __all__ = [
     "may_cancel",
     "number",
     "send_page",
+    "target_server",
 ]
 
 PAGE_SIZE = 25
@@ -142,7 +145,7 @@ async def handle_status(call: Invocation) -> None:
         blocks = request_status_blocks(summary, now=deps.clock())
         await call.reply(f"{record.human_id}: {record.state.value}", blocks)
         return
-    server = await _target(call, "status", "`/vf status web-1`")
+    server = await target_server(call, "status", "`/vf status web-1`")
     if server is None:
         return
     live = any(a.lower() in ("live", "--live", "remote") for a in args[1:])
@@ -152,7 +155,7 @@ async def handle_status(call: Invocation) -> None:
 
 
 async def handle_traffic(call: Invocation) -> None:
-    server = await _target(call, "traffic", "`/vf traffic web-1`")
+    server = await target_server(call, "traffic", "`/vf traffic web-1`")
     if server is not None:
         summary = await call.deps.servers.inventory.traffic(server)
         await call.reply(f"Traffic of {server.label}", traffic_blocks(summary))
@@ -181,7 +184,7 @@ async def handle_audit(call: Invocation) -> None:
 # -- changing -----------------------------------------------------------------------------------
 
 
-async def _target(call: Invocation, action: str, usage: str) -> ResolvedServer | None:
+async def target_server(call: Invocation, action: str, usage: str) -> ResolvedServer | None:
     """The server named in the first argument, if the actor may act on it (else they are told
     why, and the refusal is audited)."""
     if not call.args:
@@ -196,7 +199,7 @@ async def _target(call: Invocation, action: str, usage: str) -> ResolvedServer |
     return server
 
 
-async def _confirm(
+async def confirm_first(
     call: Invocation,
     server: ResolvedServer,
     *,
@@ -205,11 +208,12 @@ async def _confirm(
     text: str,
     label: str,
     extra: str = "",
+    **more: str,
 ) -> None:
     # Re-resolved at confirmation the way the user named it: a server vfbot made by its name
     # (so one deleted in the panel meanwhile still counts as done), any other by its id.
     reference = server.name if server.instance is not None else str(server.server_id)
-    metadata = build_metadata(a=action, s=reference, c=call.channel, x=extra)
+    metadata = build_metadata(a=action, s=reference, c=call.channel, x=extra, **more)
     view = confirm_modal(
         title=title, text=text, action=action, metadata=metadata, confirm_label=label, danger=True
     )
@@ -224,27 +228,27 @@ async def handle_delete(call: Invocation) -> None:
             f"The delay is a whole number of minutes from 0 to {MAX_DELETE_DELAY_MIN}: {usage}."
         )
         return
-    server = await _target(call, "delete", usage)
+    server = await target_server(call, "delete", usage)
     if server is None:
         return
     text = f"Delete {server.label}? This cannot be undone."
     extra = str(delay)
-    await _confirm(
+    await confirm_first(
         call, server, action="delete", title="Delete server", text=text, label="Delete", extra=extra
     )
 
 
 async def handle_suspend(call: Invocation) -> None:
-    server = await _target(call, "suspend", "`/vf suspend web-1`")
+    server = await target_server(call, "suspend", "`/vf suspend web-1`")
     if server is not None:
         text = f"Suspend {server.label}? It stops until it is unsuspended."
-        await _confirm(
+        await confirm_first(
             call, server, action="suspend", title="Suspend server", text=text, label="Suspend"
         )
 
 
 async def handle_unsuspend(call: Invocation) -> None:
-    server = await _target(call, "unsuspend", "`/vf unsuspend web-1`")
+    server = await target_server(call, "unsuspend", "`/vf unsuspend web-1`")
     if server is not None:
         result = await call.deps.servers.actions.unsuspend(server, actor=call.actor.user)
         await call.reply(done_text("unsuspend", server.name, server.server_id, result))
@@ -256,12 +260,12 @@ async def handle_power(call: Invocation) -> None:
     if action not in POWER_ACTIONS:
         await call.reply(f"Say which power action: {usage}.")
         return
-    server = await _target(call, "power", usage)
+    server = await target_server(call, "power", usage)
     if server is None:
         return
     if action in _CONFIRM_POWER:
         label, text = action.capitalize(), f"{action.capitalize()} {server.label}?"
-        await _confirm(
+        await confirm_first(
             call, server, action="power", title="Power action", text=text, label=label, extra=action
         )
         return
@@ -275,7 +279,7 @@ async def handle_vnc(call: Invocation) -> None:
     if mode not in ("enable", "disable"):
         await call.reply(f"Say enable or disable: {usage}.")
         return
-    server = await _target(call, "vnc", usage)
+    server = await target_server(call, "vnc", usage)
     if server is None:
         return
     enabled = mode == "enable"
@@ -294,7 +298,7 @@ async def handle_backup_plan(call: Invocation) -> None:
     if plan_id is None and value != "none":
         await call.reply(f"Give a backup plan id or none: {usage}.")
         return
-    server = await _target(call, "backup-plan", usage)
+    server = await target_server(call, "backup-plan", usage)
     if server is not None:
         actions = call.deps.servers.actions
         result = await actions.set_backup_plan(server, plan_id or None, actor=call.actor.user)
@@ -306,7 +310,7 @@ async def handle_owner(call: Invocation) -> None:
     if owner is None:
         await call.reply("Use `/vf owner web-1 42` (42 = the new owner's VirtFusion user id).")
         return
-    server = await _target(call, "owner", "`/vf owner web-1 42`")
+    server = await target_server(call, "owner", "`/vf owner web-1 42`")
     if server is not None:
         result = await call.deps.servers.actions.change_owner(server, owner, actor=call.actor.user)
         await call.reply(done_text("owner", server.name, server.server_id, result))
@@ -396,7 +400,7 @@ async def handle_throttle(call: Invocation) -> None:
     if percent is None:
         await call.reply(f"Give a percentage: {usage}.")
         return
-    server = await _target(call, "throttle", usage)
+    server = await target_server(call, "throttle", usage)
     if server is not None:
         result = await call.deps.servers.actions.throttle(server, percent, actor=call.actor.user)
         await call.reply(done_text("throttle", server.name, server.server_id, result))
