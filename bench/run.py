@@ -19,6 +19,7 @@ import tracemalloc
 import uuid
 from pathlib import Path
 
+from _common import request_body
 from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
@@ -35,24 +36,6 @@ from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import BuildTiming, FakeClock, PanelState, running_sandbox
 from bot.store.sql import Database
 from bot.virtfusion import AiohttpVirtFusionClient
-
-
-def _request(servers: int) -> dict[str, object]:
-    half = servers // 2
-    instances = []
-    for name, group, count in (("prg", "Prague", servers - half), ("ams", "Amsterdam", half)):
-        if count:
-            instances.append(
-                {
-                    "name": f"bench-{name}",
-                    "number_of_instances": count,
-                    "hypervisor_group": group,
-                    "template": "debian-12",
-                    "resources": {"memory": 512, "disk": 10},
-                    "network": {"public_ip": False},  # the demo IPv4 pools hold 160
-                }
-            )
-    return {"project_name": "bench", "instances": instances}
 
 
 async def run(servers: int, concurrency: int, database_url: str | None) -> dict[str, float]:
@@ -84,7 +67,7 @@ async def run(servers: int, concurrency: int, database_url: str | None) -> dict[
                 intake = Intake(
                     Planner(client, defaults), service, RequestLimits(max_instances=servers)
                 )
-                request = intake.parse(_request(servers))
+                request = intake.parse(request_body(servers))
                 started = time.perf_counter()
                 plan = await intake.plan(request)
                 plan_s = time.perf_counter() - started

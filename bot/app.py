@@ -73,7 +73,7 @@ from bot.slack.setup import (
 from bot.slack.timing import ack_timer
 from bot.slack.web import make_web_app
 from bot.store.sql import Database, database_password
-from bot.virtfusion import AiohttpVirtFusionClient, VirtFusionClient
+from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy, VirtFusionClient
 
 __all__ = [
     "OUTBOX_RETENTION",
@@ -111,6 +111,7 @@ def make_client(settings: Settings) -> VirtFusionClient:
         settings.panel_api_url,
         settings.virtfusion_api_token,
         timeout_s=settings.virtfusion_timeout,
+        retry=RetryPolicy(deadline_s=settings.panel_retry_s),
         rate_limit_per_s=settings.virtfusion_rate_limit,
         concurrency=settings.virtfusion_concurrency,
     )
@@ -141,10 +142,12 @@ def engine_config(settings: Settings) -> EngineConfig:
         worker_id=worker,
         concurrency=settings.virtfusion_concurrency,
         poll_interval_s=settings.vf_poll_interval,
+        # A step the panel refused for now is tried again after three polls (30 s by default).
+        retry_backoff_s=min(30.0, 3 * settings.vf_poll_interval),
         build_timeout_s=settings.vf_build_timeout,
         create_grace_s=settings.vf_create_grace,
         cleanup_failed=settings.vf_cleanup_failed,
-        lease_s=settings.vf_lease,
+        lease_s=settings.lease_s,
     )
 
 
@@ -422,7 +425,8 @@ class Runtime:
             raise
         await self.ops.start(background=self._run_scheduler)
         if self._run_scheduler:
-            self.ticker.add("engine", self._engine_tick, settings.vf_poll_interval)
+            # Ticks again at once while there is more to do; the interval bounds idle polling.
+            self.ticker.add("engine", self._engine_ticks, settings.vf_poll_interval)
             self.ticker.add("rebuilds", self._rebuilds, settings.vf_poll_interval)
             self.ticker.add("slack", self.deliver, 0.5)  # a notice waits at most this long
             self.ticker.add("operations", self._operations, 60)
@@ -545,6 +549,13 @@ class Runtime:
 
     async def _engine_tick(self) -> None:
         await timed_tick(self.core, self.ops)
+
+    async def _engine_ticks(self, max_ticks: int = 100) -> None:
+        """Tick, and tick again at once while a tick did work (or left work for the next)."""
+        for _ in range(max_ticks):
+            report = await timed_tick(self.core, self.ops)
+            if not report.busy or self.core.engine.stopping:
+                return
 
     async def _operations(self) -> None:
         """Expire undecided operations and finish deletes and resizes a crash left running (the

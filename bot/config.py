@@ -118,7 +118,7 @@ _EXAMPLES: dict[str, str] = {
     "vf_poll_interval": "a duration above zero, e.g. 10s",
     "vf_build_timeout": "a duration above zero, e.g. 20m",
     "vf_create_grace": "a duration above zero, e.g. 2m",
-    "vf_lease": "a duration above zero, e.g. 5m",
+    "vf_lease": "a duration above zero, e.g. 2m (at least 3 times VIRTFUSION_TIMEOUT)",
     "vf_cleanup_failed": "true or false (default false)",
     "vf_worker_id": "any short name, e.g. worker-1",
     "slack_bot_token": "the xoxb- token from the Slack app's OAuth & Permissions page",
@@ -246,7 +246,7 @@ class Settings(BaseSettings):
     vf_poll_interval: Duration = 10.0
     vf_build_timeout: Duration = 1200.0
     vf_create_grace: Duration = 120.0
-    vf_lease: Duration = 300.0
+    vf_lease: Duration | None = None  # unset: one create call with its retries, plus 30 s
     vf_cleanup_failed: bool = False
     vf_worker_id: str | None = None
 
@@ -327,10 +327,41 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("vf_lease")
+    @classmethod
+    def _lease_outlasts_a_create(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # A shorter lease could run out while a create is still in flight, and another worker
+        # would then look for that server as if the call had been lost.
+        timeout = info.data.get("virtfusion_timeout")  # absent when it was invalid itself
+        if value is not None and isinstance(timeout, float) and value < 3 * timeout:
+            raise ValueError(
+                f"({value:g}s) is shorter than one create call with its retries "
+                f"({3 * timeout:g}s = 3 times VIRTFUSION_TIMEOUT); set it to at least "
+                f"{3 * timeout:g}s, or leave it unset"
+            )
+        return value
+
     @property
     def panel_api_url(self) -> str:
         """The panel's API base URL, always ending in `/api/v1`."""
         return self.virtfusion_host
+
+    @property
+    def panel_retry_s(self) -> float:
+        """How long the panel client keeps starting new attempts of one call: twice
+        VIRTFUSION_TIMEOUT."""
+        return 2 * self.virtfusion_timeout
+
+    @property
+    def create_call_s(self) -> float:
+        """The longest one create call with its retries can take: attempts start for
+        `panel_retry_s`, and the last one may take VIRTFUSION_TIMEOUT."""
+        return self.panel_retry_s + self.virtfusion_timeout
+
+    @property
+    def lease_s(self) -> float:
+        """How long a worker owns a row it works on (VF_LEASE, renewed while it works)."""
+        return self.vf_lease if self.vf_lease is not None else self.create_call_s + 30
 
 
 class DatabaseSettings(BaseSettings):

@@ -1,7 +1,9 @@
 """Periodic jobs on APScheduler 3 (AsyncIOScheduler): it only ticks; the database holds the work.
 
 Job stores are in memory and never shared: every replica ticks on its own and claims work in the
-database, so nothing runs twice however many replicas there are.
+database, so nothing runs twice however many replicas there are. `Supervisor` is the error edge
+of every loop that must outlive the panel or the database going away (`vfbot worker`,
+`vfbot create --wait`): a failure is logged once, waited out, and its end said.
 
 A job that is still running when its next tick comes is not started twice; APScheduler then logs
 "skipped: maximum number of running instances reached" at WARNING on every tick, which is the
@@ -15,15 +17,126 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.provisioning.ports import DatabaseUnavailableError
+from bot.config import ConfigError
+from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
+from bot.virtfusion import AuthError, ForbiddenError, VirtFusionError
 
-__all__ = ["Ticker", "finish_or_cut"]
+__all__ = ["Supervisor", "Ticker", "failure_text", "fatal", "finish_or_cut"]
 
 logger = logging.getLogger("bot.scheduler")
+
+
+T = TypeVar("T")
+
+
+def fatal(error: BaseException) -> bool:
+    """Whether no retry can fix `error`: the configuration or the panel token must change, or
+    the database is not the one to use (missing, outdated, refused, or its file vanished).
+
+    A read-only, full, locked or unreachable database may come back by itself: retried.
+    """
+    if isinstance(error, ConfigError | AuthError | ForbiddenError):
+        return True
+    if isinstance(error, DatabaseUnavailableError):
+        return error.problem.setup or error.problem is DatabaseProblem.VANISHED
+    return False
+
+
+def failure_text(error: BaseException) -> str:
+    """What went wrong, in one sentence: the panel's error, the store's own sentence, or the
+    database driver's words (a SQLAlchemy error keeps them in `orig`, without the SQL)."""
+    if isinstance(error, DatabaseUnavailableError):
+        return str(error)
+    if isinstance(error, VirtFusionError):
+        text = f"The panel failed: {_first_line(error)}"
+    elif isinstance(cause := getattr(error, "orig", None), BaseException):
+        text = f"The database failed: {_first_line(cause)}"
+    else:
+        text = f"{type(error).__name__}: {_first_line(error)}"
+    return text if text.endswith(".") else text + "."
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).splitlines()
+    return lines[0] if lines and lines[0] else type(error).__name__
+
+
+def _subject(error: BaseException) -> str:
+    if isinstance(error, DatabaseUnavailableError) or hasattr(error, "orig"):
+        return "database"
+    return "panel" if isinstance(error, VirtFusionError) else "work"
+
+
+class Supervisor:
+    """Runs a loop's job, surviving every failure no retry can fix (`fatal`).
+
+    The first failure, and each new kind, is one warning (with a reference; a traceback only
+    for an unexpected error); repeats are debug lines. Then it waits (`sleep`, growing from
+    `base_s` to `max_s`) and the job returns None. When a run succeeds again that is one more
+    line. `on_change(text)` hears the failure's one-line cause when it starts or changes, and
+    `on_change(None)` when it is over.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        base_s: float = 1.0,
+        max_s: float = 60.0,
+        on_change: Callable[[str | None], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.failures = 0
+        self._sleep, self._base_s, self._max_s = sleep, base_s, max_s
+        self._on_change = on_change
+        self._cause: str | None = None
+        self._subject = "work"
+
+    async def run(self, job: Callable[[], Awaitable[T]]) -> T | None:
+        """The job's result, or None after a failure was logged and waited out."""
+        try:
+            result = await job()
+        except Exception as error:  # the loop's error edge: logged in _failed
+            if fatal(error):
+                raise
+            self._failed(error)
+            await self._sleep(min(self._max_s, self._base_s * 2 ** (self.failures - 1)))
+            return None
+        if self.failures:
+            logger.warning(
+                "The %s answers again; %s carries on (%d failed attempt(s)).",
+                self._subject,
+                self.name,
+                self.failures,
+            )
+            self.failures, self._cause = 0, None
+            if self._on_change is not None:
+                self._on_change(None)
+        return result
+
+    def _failed(self, error: Exception) -> None:
+        self.failures += 1
+        cause = failure_text(error)
+        if cause == self._cause:
+            logger.debug("%s: still failing (%d): %s", self.name, self.failures, cause)
+            return
+        self._cause, self._subject = cause, _subject(error)
+        reference = uuid.uuid4().hex[:8]
+        expected = isinstance(error, VirtFusionError | DatabaseUnavailableError)
+        logger.warning(
+            "%s Retrying until it answers (%s, reference %s).",
+            cause,
+            self.name,
+            reference,
+            exc_info=None if expected else error,
+        )
+        if self._on_change is not None:
+            self._on_change(cause)
 
 
 class _SkippedFilter(logging.Filter):
@@ -61,35 +174,41 @@ class Ticker:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
         self._running: dict[asyncio.Task[object], str] = {}
-        self._database_down: dict[str, str] = {}  # job -> the database error it last met
+        self._down: dict[str, tuple[str, str]] = {}  # job -> (what, the error it last met)
+        self._active: set[str] = set()  # jobs running now
+        self._again: set[str] = set()  # jobs that came due while running
         scheduler_logger = logging.getLogger("apscheduler.scheduler")
         if _SKIPPED not in scheduler_logger.filters:
             scheduler_logger.addFilter(_SKIPPED)
 
     def add(self, name: str, job: Callable[[], Awaitable[object]], interval_s: float) -> None:
-        """Register `job` under `name`; a tick that is still running is never doubled."""
+        """Register `job` under `name`; a run that is still going is never doubled.
+
+        A run that comes due (or is kicked) while the job is still running is not dropped: the
+        running one goes round once more when it ends (the engine ticks on while busy, so it
+        can run longer than its interval).
+        """
 
         async def trampoline() -> None:
+            if name in self._active:
+                self._again.add(name)  # the running one goes round again
+                return
             task = asyncio.current_task()
             if task is not None:
                 self._running[task] = name
+            self._active.add(name)
             try:
-                await job()
-                if self._database_down.pop(name, None) is not None:
-                    logger.warning("job %s: the database answers again", name)
-            except DatabaseUnavailableError as error:
-                # One line naming the cause (no traceback), once per cause: ticks keep retrying.
-                if self._database_down.get(name) != str(error):
-                    logger.error("job %s: %s", name, error)
-                self._database_down[name] = str(error)
-            except Exception:  # the scheduler's error edge: log, keep ticking
-                reference = uuid.uuid4().hex[:8]
-                logger.exception("job %s failed (reference %s)", name, reference)
+                while True:
+                    self._again.discard(name)
+                    await self._run(name, job)
+                    if name not in self._again:
+                        break
             except asyncio.CancelledError:
                 # Only `stop()` cancels a job, once its time to finish is up; ending here keeps
                 # APScheduler from logging the cancellation as a job error with a traceback.
                 logger.warning("job %s was cut short by the shutdown", name)
             finally:
+                self._active.discard(name)
                 if task is not None:
                     self._running.pop(task, None)
 
@@ -100,11 +219,30 @@ class Ticker:
             id=name,
             name=name,
             replace_existing=True,
-            max_instances=1,
+            max_instances=3,  # the others only ask the running one to go round again
             coalesce=True,
             misfire_grace_time=None,  # a late tick still runs (once), without a warning
             next_run_time=datetime.now(UTC),
         )
+
+    async def _run(self, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await job()
+            if (down := self._down.pop(name, None)) is not None:
+                logger.warning("job %s: the %s answers again", name, down[0])
+        except DatabaseUnavailableError as error:
+            # One line naming the cause (no traceback), once per cause: ticks keep retrying.
+            self._once(name, "database", str(error), logging.ERROR)
+        except VirtFusionError as error:
+            self._once(name, "panel", failure_text(error), logging.WARNING)
+        except Exception:  # the scheduler's error edge: log, keep ticking
+            reference = uuid.uuid4().hex[:8]
+            logger.exception("job %s failed (reference %s)", name, reference)
+
+    def _once(self, name: str, what: str, text: str, level: int) -> None:
+        if self._down.get(name) != (what, text):
+            logger.log(level, "job %s: %s", name, text)
+        self._down[name] = (what, text)
 
     def kick(self, name: str) -> None:
         """Ask for job `name` to run now instead of waiting for its next interval."""

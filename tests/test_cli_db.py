@@ -248,8 +248,8 @@ def test_worker_waits_out_a_locked_database(
     monkeypatch.setattr(Engine, "run_once", locked_twice)
     result = vfbot("worker", "--until-idle")
     assert result.code == EXIT_OK, result.everything
-    assert result.logs.count("is locked by another process. Retrying until it answers.") == 1
-    assert "The database answers again; the worker carries on." in result.logs
+    assert result.logs.count("is locked by another process. Retrying until it answers") == 1
+    assert "The database answers again; the worker carries on" in result.logs
     assert "Traceback" not in result.everything
 
 

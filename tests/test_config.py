@@ -494,6 +494,21 @@ def test_empty_token_in_env_file_is_rejected(tmp_path: Path) -> None:
         load_settings(env_file=env_file)
 
 
+def test_a_lease_shorter_than_one_create_call_with_its_retries_is_refused() -> None:
+    message = problems(VF_LEASE="60s", VIRTFUSION_TIMEOUT="30s")
+
+    assert "VF_LEASE (60s) is shorter than one create call with its retries (90s" in message
+    assert "at least 90s" in message
+    assert load(VF_LEASE="90s", VIRTFUSION_TIMEOUT="30s").lease_s == 90
+    short = load(VF_LEASE="2s", VIRTFUSION_TIMEOUT="0.5s")  # a test's short lease
+    assert (short.lease_s, short.panel_retry_s, short.create_call_s) == (2, 1, 1.5)
+
+
+def test_the_lease_defaults_to_one_create_call_with_its_retries_plus_half_a_minute() -> None:
+    assert load().lease_s == 120
+    assert load(VIRTFUSION_TIMEOUT="60s").lease_s == 210
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [

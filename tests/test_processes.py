@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
@@ -21,7 +20,7 @@ from bot.provisioning.model import InstanceState, RequestRecord, RequestState
 from bot.sandbox import BuildTiming, PanelState, SandboxServer, running_sandbox
 from bot.store.sql import Database
 from tests.promtext import samples, value
-from tests.provisioning.conftest import owner_servers, submit_over_http
+from tests.provisioning.conftest import owner_servers, submit_over_http, vfbot_env
 from tests.slack import signing
 from tests.slack.fake_slack import FakeSlack, running_fake_slack
 
@@ -119,22 +118,18 @@ async def _start(tmp_path: Path, env: dict[str, str], *argv: str) -> Proc:
 
 
 def _env(tmp_path: Path, sandbox: SandboxServer, **extra: str) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")},
-        "VIRTFUSION_HOST": sandbox.url,
-        "VIRTFUSION_API_TOKEN": "sandbox-token",
-        "VIRTFUSION_USER_ID": "1",
-        "VIRTFUSION_PACKAGE_ID": "1",
-        "VIRTFUSION_HYPERVISOR_GROUP_ID": "1",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'vfbot.db'}",
-        "VF_POLL_INTERVAL": "0.2",
-        "VF_LEASE": "1h",  # a leftover lease would stall the next worker for an hour
-        "VF_SHUTDOWN_TIMEOUT": f"{SHUTDOWN_S}s",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-        **extra,
-    }
+    return vfbot_env(
+        sandbox.url,
+        tmp_path / "vfbot.db",
+        **{
+            "VF_POLL_INTERVAL": "0.2",
+            "VF_LEASE": "1h",  # a leftover lease would stall the next worker for an hour
+            "VF_SHUTDOWN_TIMEOUT": f"{SHUTDOWN_S}s",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+            **extra,
+        },
+    )
 
 
 async def _submit(db: Database, sandbox: SandboxServer, request: dict[str, object]) -> int:

@@ -45,6 +45,35 @@ async def test_database_errors_are_one_line_per_cause(caplog: pytest.LogCaptureF
     ]
 
 
+async def test_a_run_due_while_the_job_runs_is_one_more_round_not_a_skip(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started: list[int] = []
+    release = asyncio.Event()
+    second = asyncio.Event()
+
+    async def job() -> None:
+        started.append(len(started))
+        if len(started) == 1:
+            await release.wait()  # the first run outlasts several intervals
+        else:
+            second.set()
+
+    ticker = Ticker()
+    ticker.add("engine", job, 0.05)
+    caplog.set_level(logging.WARNING)
+    ticker.start()
+    try:
+        await asyncio.sleep(0.3)  # several intervals pass while the first run holds on
+        assert started == [0]  # never doubled
+        ticker.kick("engine")
+        release.set()
+        await asyncio.wait_for(second.wait(), timeout=10)
+    finally:
+        await ticker.stop()
+    assert not [r for r in caplog.records if "skipped" in r.getMessage()]
+
+
 async def test_stop_lets_a_running_job_finish(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     started, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()

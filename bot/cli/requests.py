@@ -37,6 +37,7 @@ from bot.provisioning.engine import TickReport
 from bot.provisioning.errors import InvalidValueError, PlanError
 from bot.provisioning.intake import Origin
 from bot.provisioning.model import (
+    IN_FLIGHT_INSTANCE_STATES,
     TERMINAL_REQUEST_STATES,
     EventRecord,
     InstanceRecord,
@@ -47,9 +48,9 @@ from bot.provisioning.model import (
 )
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import render_plan_text
-from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.request import RequestError
-from bot.scheduler import finish_or_cut
+from bot.provisioning.transitions import Sleep
+from bot.scheduler import Supervisor, finish_or_cut
 from bot.virtfusion import VirtFusionError
 
 __all__ = [
@@ -68,6 +69,8 @@ logger = logging.getLogger("bot.cli.worker")
 
 CLI_SUBSCRIBER = "cli"
 """The outbox subscriber whose events the CLI prints (`create --wait`, `worker`)."""
+
+_SHOWN = events.MILESTONES | {events.REQUEST_FINISHED, events.INSTANCE_WAITING}
 
 _STEP = {
     InstanceState.PLANNED: 0,
@@ -151,9 +154,29 @@ async def cmd_create(args: argparse.Namespace, out: Console) -> int:
         return await _wait(core, record, out)
 
 
-async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
+def _supervisor(name: str, out: Console, sleep: Sleep) -> Supervisor:
+    """The loop's error edge: a panel or database failure is said once, waited out, and its
+    end said too; only a configuration error stops the loop."""
+
+    def tell(cause: str | None) -> None:
+        if cause is None:
+            out.print(f"{name}: working again.", markup=False)
+        else:
+            out.print(
+                f"{name}: cannot work right now ({cause}); retrying until it can. Nothing is "
+                "lost or done twice: servers already asked for are checked, not created again.",
+                markup=False,
+            )
+
+    return Supervisor(name, sleep=sleep, max_s=_MAX_WAIT_S, on_change=tell)
+
+
+async def _wait(
+    core: Core, record: RequestRecord, out: Console, *, sleep: Sleep = asyncio.sleep
+) -> int:
     """Run the engine here until the request ends, showing progress per server."""
     consumer = _cli_consumer(core, out)
+    supervisor = _supervisor("vfbot create --wait", out, sleep)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -165,9 +188,10 @@ async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
     try:
         with progress:
             while True:
-                await core.engine.run_once()
-                await consumer.drain()
-                current, instances = await core.requests.get(record.id)
+                seen = await supervisor.run(lambda: _tick_and_read(core, consumer, record.id))
+                if seen is None:
+                    continue  # the supervisor said why and waited
+                report, (current, instances) = seen
                 for inst in instances:
                     if inst.id not in tasks:
                         tasks[inst.id] = progress.add_task(inst.name, total=4, state="")
@@ -176,7 +200,8 @@ async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
                     )
                 if current.state in TERMINAL_REQUEST_STATES:
                     break
-                await asyncio.sleep(core.settings.vf_poll_interval)
+                if not report.busy:
+                    await sleep(core.settings.vf_poll_interval)
     except (KeyboardInterrupt, asyncio.CancelledError):
         out.print(
             f"\nStopped watching. {record.human_id} is saved and continues when `vfbot worker` "
@@ -189,6 +214,14 @@ async def _wait(core: Core, record: RequestRecord, out: Console) -> int:
     return exit_code_for(current.state)
 
 
+async def _tick_and_read(
+    core: Core, consumer: OutboxConsumer, request_id: int
+) -> tuple[TickReport, tuple[RequestRecord, list[InstanceRecord]]]:
+    report = await core.engine.run_once()
+    await consumer.drain()
+    return report, await core.requests.get(request_id)
+
+
 def _cli_consumer(core: Core, out: Console, *, quiet: bool = False) -> OutboxConsumer:
     """The CLI's outbox subscriber: prints milestones (not when `quiet`: with LOG_FORMAT=json
     the log has them, and stdout stays free of anything but JSON)."""
@@ -196,11 +229,17 @@ def _cli_consumer(core: Core, out: Console, *, quiet: bool = False) -> OutboxCon
     async def show(event: EventRecord) -> None:
         if quiet:
             return
-        if event.kind in events.MILESTONES or event.kind == events.REQUEST_FINISHED:
+        if event.kind in _SHOWN:
             out.print(describe_event(event), markup=False)
             out.file.flush()  # marked delivered next: the line must not sit in a buffer
 
     return core.outbox(CLI_SUBSCRIBER, show)
+
+
+def _noted(instance: InstanceRecord) -> bool:
+    return instance.state in (InstanceState.FAILED, InstanceState.PLANNED) or (
+        instance.state in IN_FLIGHT_INSTANCE_STATES
+    )
 
 
 def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -> Table:
@@ -208,9 +247,8 @@ def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -
     for column in ("Name", "Server ID", "Group", "IPv4", "State"):
         table.add_column(column)
     for inst in instances:
-        state = inst.state.value + (
-            f": {inst.error}" if inst.error and inst.state is InstanceState.FAILED else ""
-        )
+        # A failed server's reason, or what vfbot is waiting for on an unfinished one.
+        state = inst.state.value + (f": {inst.error}" if inst.error and _noted(inst) else "")
         table.add_row(
             inst.name,
             str(inst.server_id or "-"),
@@ -221,8 +259,8 @@ def _servers_table(record: RequestRecord, instances: Sequence[InstanceRecord]) -
     return table
 
 
-# The longest wait between ticks while the database is locked or unreachable.
-_MAX_DATABASE_WAIT_S = 60.0
+# The longest wait between ticks while the panel or the database fails.
+_MAX_WAIT_S = 60.0
 
 
 async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
@@ -230,9 +268,10 @@ async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     `--metrics-port` serves /metrics, /healthz and /readyz. SIGTERM or Ctrl+C stops it in order
     (see `_work`); the exit code is then 0.
 
-    Creates or upgrades the database at start. A locked or unreachable database is waited for
-    (one warning, then one line when it is back); any other database error stops the worker
-    with its cause, so it never claims work it cannot record.
+    Creates or upgrades the database at start. A panel or database that fails is waited for
+    (one warning, then one line when it is back); a database that is not the one to use (its
+    file vanished, an outdated schema) stops the worker with its cause, so it never claims
+    work it cannot record.
     """
     settings = settings_of(args)
     stop = stop_signals()
@@ -261,34 +300,35 @@ async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
 
 
 async def _work(
-    core: Core, ops: Ops, consumer: OutboxConsumer, stop: asyncio.Event, *, until_idle: bool
+    core: Core,
+    ops: Ops,
+    consumer: OutboxConsumer,
+    stop: asyncio.Event,
+    *,
+    until_idle: bool,
+    pause: Sleep | None = None,
 ) -> int:
-    """Tick until `stop` (or, with `until_idle`, until no work is left). On `stop`: claim no
-    more, let the tick in flight finish within VF_SHUTDOWN_TIMEOUT (cut short after it), then
-    hand back the rows still leased so another worker takes them at once."""
+    """Tick until `stop` (or, with `until_idle`, until no work is left and every event is
+    printed). A tick that did work is followed by the next at once; a panel or database
+    failure is logged once and waited out (`Supervisor`). On `stop`: claim no more, let the
+    tick in flight finish within VF_SHUTDOWN_TIMEOUT (cut short after it), then hand back the
+    rows still leased so another worker takes them at once."""
     settings = core.settings
-    wait_s = settings.vf_poll_interval
-    down: DatabaseUnavailableError | None = None
+    wait = pause or (lambda seconds: _pause(stop, seconds))
+    supervisor = Supervisor("the worker", sleep=wait, max_s=_MAX_WAIT_S)  # logs, once
 
     async def one_pass() -> tuple[TickReport, bool]:
         report = await timed_tick(core, ops)
         await core.servers.rebuilds.track_due()  # rebuilds too, e.g. a CLI one cut short
         await consumer.drain()
-        return report, until_idle and not await core.requests.has_work()
+        # Idle once no work is left and every event is printed (one leased by a worker that
+        # died comes free when its lease runs out: a few seconds).
+        idle = until_idle and not await core.requests.has_work()
+        return report, idle and not await consumer.pending()
 
     while not stop.is_set():
-        tick = asyncio.ensure_future(one_pass())
-        try:
-            finished, _ = await until_stopped(asyncio.shield(tick), stop)
-        except DatabaseUnavailableError as error:
-            if not error.transient:
-                raise
-            if down is None:
-                logger.warning("%s Retrying until it answers.", error)
-            down = error
-            wait_s = min(wait_s * 2, _MAX_DATABASE_WAIT_S)
-            await _pause(stop, wait_s)
-            continue
+        tick = asyncio.ensure_future(supervisor.run(one_pass))
+        finished, _ = await until_stopped(asyncio.shield(tick), stop)
         if not finished:
             logger.info(
                 "stopping (finishing the tick in flight, at most %g s)",
@@ -298,14 +338,14 @@ async def _work(
             consumer.stop()
             await finish_or_cut({tick: "engine tick"}, timeout_s=settings.vf_shutdown_timeout - 3)
             break
-        if down is not None:
-            logger.warning("The database answers again; the worker carries on.")
-            down, wait_s = None, settings.vf_poll_interval
-        report, done = tick.result()
-        if done:
+        done = tick.result()
+        if done is None:
+            continue  # the supervisor said why and waited
+        report, idle = done
+        if idle:
             return EXIT_OK
         if not report.busy:
-            await _pause(stop, settings.vf_poll_interval)
+            await wait(settings.vf_poll_interval)
     released = await core.engine.release_held()
     logger.info("vfbot worker stopped (%d row(s) handed back)", released)
     return EXIT_OK

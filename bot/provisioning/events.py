@@ -19,6 +19,7 @@ __all__ = [
     "INSTANCE_CREATED",
     "INSTANCE_DELETED",
     "INSTANCE_FAILED",
+    "INSTANCE_WAITING",
     "MILESTONES",
     "OPERATION_DECIDED",
     "OPERATION_FINISHED",
@@ -40,6 +41,7 @@ __all__ = [
     "InstanceDeleted",
     "InstanceEvent",
     "InstanceFailed",
+    "InstanceWaiting",
     "OperationDecided",
     "OperationFinished",
     "OperationRequested",
@@ -153,6 +155,14 @@ class InstanceFailed(InstanceEvent):
     deleted: bool = False
 
 
+class InstanceWaiting(InstanceEvent):
+    """vfbot is waiting on the panel for this server (not a milestone); `reason` says for
+    what and until when, e.g. "create answer lost; looking for the server until 14:05 UTC"."""
+
+    KIND: ClassVar[str] = "instance.waiting"
+    reason: str = ""
+
+
 class InstanceCancelled(InstanceEvent):
     KIND: ClassVar[str] = "instance.cancelled"
     kept: bool = False
@@ -212,6 +222,7 @@ _TYPES: dict[str, type[Event]] = {
         InstanceBuildStarted,
         InstanceBuilt,
         InstanceFailed,
+        InstanceWaiting,
         InstanceCancelled,
         InstanceDeleted,
         OperationRequested,
@@ -236,6 +247,7 @@ INSTANCE_BUILT = InstanceBuilt.KIND
 INSTANCE_FAILED = InstanceFailed.KIND
 INSTANCE_CANCELLED = InstanceCancelled.KIND
 INSTANCE_DELETED = InstanceDeleted.KIND
+INSTANCE_WAITING = InstanceWaiting.KIND
 
 OPERATION_REQUESTED = OperationRequested.KIND
 OPERATION_DECIDED = OperationDecided.KIND
@@ -296,6 +308,8 @@ def describe(record: EventRecord) -> str:
             return f"{prefix} {e.name}: built ({ips}, {e.os})"
         case InstanceFailed() as e:
             return f"{prefix} {e.name}: FAILED: {e.error}"
+        case InstanceWaiting() as e:
+            return f"{prefix} {e.name}: waiting: {e.reason}"
         case InstanceDeleted() as e:
             return f"{prefix} {e.name}: server {e.server_id} deleted"
         case InstanceCancelled() as e:

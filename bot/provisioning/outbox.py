@@ -102,6 +102,12 @@ class OutboxConsumer:
         """Shutdown: finish the batches being delivered, then claim no more."""
         self._stop.set()
 
+    async def pending(self) -> bool:
+        """Whether some event is still to be delivered to this subscriber (perhaps leased by a
+        worker that stopped: it comes free when that lease runs out)."""
+        async with self._uow() as uow:
+            return await uow.events.has_undelivered(self._subscriber)
+
     async def drain(self, *, limit: int = 100, rounds: int = 50, poll_s: float = 0.25) -> int:
         """Deliver what is due now; returns how many events went out.
 

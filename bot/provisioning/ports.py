@@ -375,6 +375,11 @@ class InstanceRepo(Protocol):
         """Return instances in ``IN_FLIGHT_INSTANCE_STATES``, by id."""
         ...
 
+    async def unfinished_counts(self, request_ids: Collection[int]) -> dict[int, int]:
+        """Return, for each of these requests, how many of its instances are not in a
+        terminal state (0 for a request whose instances all ended, or that has none)."""
+        ...
+
     async def list_by_states(
         self,
         states: Collection[InstanceState],
@@ -496,6 +501,16 @@ class EventRepo(Protocol):
 
     async def list_for_operation(self, operation_id: int) -> list[EventRecord]:
         """Return the operation's events in order."""
+        ...
+
+    async def has_undelivered(self, subscriber: str) -> bool:
+        """Whether any event is not yet delivered to ``subscriber`` (leased or not)."""
+        ...
+
+    async def list_for_instance(
+        self, request_id: int, instance_id: int, kinds: Collection[str]
+    ) -> list[EventRecord]:
+        """Return the events of these kinds of one server of the request, in order."""
         ...
 
 

@@ -1,8 +1,10 @@
 """State moves shared by the request lifecycle, the engine and the server operations.
 
-Each move is one compare-and-set in its own unit of work, written together with its outbox event,
-so a move and its notification are committed or lost together. Audit entries written outside a
-larger unit go through `Moves.audit`.
+Each move is one compare-and-set in its own unit of work (or in the caller's), written together
+with its outbox event, so a move and its notification are committed or lost together. A
+server's created, installing and built milestones are written once per panel server, however
+many workers or retries reach them. Audit entries written outside a larger unit go through
+`Moves.audit`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.provisioning.events import Event, InstanceCancelled, InstanceEvent, describe
+from bot.provisioning.events import (
+    INSTANCE_BUILD_STARTED,
+    INSTANCE_BUILT,
+    INSTANCE_CREATED,
+    Event,
+    InstanceCancelled,
+    InstanceEvent,
+    describe,
+)
 from bot.provisioning.listing import ServerListing
 from bot.provisioning.model import EventRecord, InstanceRecord, InstanceState, JsonDict
 from bot.provisioning.ports import (
@@ -65,10 +75,23 @@ def log_milestone(record: EventRecord, *, server_id: int | None = None) -> None:
     milestones.info("%s", describe(record), extra=fields)
 
 
+# Milestones a panel server passes once: a second one (a worker that lost its lease, a build
+# answer that arrived after tracking saw the build) is not written again.
+_ONCE_PER_SERVER = frozenset({INSTANCE_CREATED, INSTANCE_BUILD_STARTED, INSTANCE_BUILT})
+
+
 async def emit(
     uow: UnitOfWork, instance: InstanceRecord, event: InstanceEvent, now: datetime
 ) -> None:
-    """Write a server milestone in the caller's unit (the server's name is filled in)."""
+    """Write a server milestone in the caller's unit (the server's name is filled in).
+
+    Created, installing and built are written once per panel server: the caller's
+    compare-and-set has locked the row, so two writers of one milestone take turns here.
+    """
+    if event.KIND in _ONCE_PER_SERVER:
+        earlier = await uow.events.list_for_instance(instance.request_id, instance.id, [event.KIND])
+        if any(e.payload.get("server_id") == event.server_id for e in earlier):
+            return
     payload = {**event.to_json(), "name": instance.name}
     new = NewEvent(event.KIND, payload, request_id=instance.request_id, instance_id=instance.id)
     record = await uow.events.add(new, now=now)
@@ -113,25 +136,32 @@ class Moves:
         event: InstanceEvent | None = None,
         *,
         leased: bool = True,
+        uow: UnitOfWork | None = None,
     ) -> InstanceRecord | None:
-        """One compare-and-set with `change`, plus its event, in a unit of its own; None when
-        the row moved on (or, for `leased` rows, this worker lost the lease).
+        """One compare-and-set with `change`, plus its event, in a unit of its own (or in the
+        caller's `uow`, which commits: a tick records many results in one transaction); None
+        when the row moved on (or, for `leased` rows, this worker lost the lease).
 
         Raises ServerAlreadyClaimedError when `change.server_id` is another instance's.
         """
+        if uow is None:
+            async with self._uow() as own:
+                changed = await self.step(
+                    instance, expected, new, change, event, leased=leased, uow=own
+                )
+                await own.commit()
+            return changed
         now = self._clock()
-        async with self._uow() as uow:
-            changed = await uow.instances.transition(
-                instance.id,
-                expected=[expected],
-                new=new,
-                now=now,
-                worker=self.worker if leased else None,
-                change=change,
-            )
-            if changed is not None and event is not None:
-                await emit(uow, changed, event, now)
-            await uow.commit()
+        changed = await uow.instances.transition(
+            instance.id,
+            expected=[expected],
+            new=new,
+            now=now,
+            worker=self.worker if leased else None,
+            change=change,
+        )
+        if changed is not None and event is not None:
+            await emit(uow, changed, event, now)
         return changed
 
     async def move(
@@ -148,15 +178,26 @@ class Moves:
     ) -> InstanceRecord | None:
         """`step` with the lease released (see there); moving back to planned or created
         clears the error unless one is given."""
+        change = self.released(new, error=error, next_check_at=next_check_at, finished=finished)
+        return await self.step(instance, expected, new, change, event, leased=leased)
+
+    def released(
+        self,
+        new: InstanceState,
+        *,
+        error: str | Unset | None = UNSET,
+        next_check_at: datetime | None = None,
+        finished: bool = False,
+    ) -> InstanceChange:
+        """The change of a `move` to `new`: lease released, next check and error set."""
         if error is UNSET and new in (S.CREATED, S.PLANNED):
             error = None
-        change = dataclasses.replace(
+        return dataclasses.replace(
             RELEASE,
             next_check_at=next_check_at,
             error=error,
             finished_at=self._clock() if finished else UNSET,
         )
-        return await self.step(instance, expected, new, change, event, leased=leased)
 
     async def audit(
         self,

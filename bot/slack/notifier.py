@@ -72,6 +72,7 @@ _ROOT_CHANGES = {
     events.INSTANCE_FAILED,
     events.INSTANCE_DELETED,
     events.INSTANCE_CANCELLED,
+    events.INSTANCE_WAITING,
 }
 
 # What a round carries, first to last: approvals to ask for, then endings, then progress.

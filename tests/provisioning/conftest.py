@@ -6,6 +6,7 @@ The store is SQLite by default; a test (or module) can ask for another one with
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -251,6 +252,48 @@ def harness(make_harness: MakeHarness) -> Harness:
     return make_harness()
 
 
+def vfbot_env(sandbox_url: str, database: Path, **extra: str) -> dict[str, str]:
+    """The environment of a real `vfbot` process against the sandbox and a SQLite file (only
+    the process environment's PATH, HOME, LANG and PYTHONPATH come along)."""
+    kept = ("PATH", "HOME", "LANG", "PYTHONPATH")
+    return {
+        **{k: v for k, v in os.environ.items() if k in kept},
+        "VIRTFUSION_HOST": sandbox_url,
+        "VIRTFUSION_API_TOKEN": "sandbox-token",
+        "VIRTFUSION_USER_ID": "1",
+        "VIRTFUSION_PACKAGE_ID": "1",
+        "VIRTFUSION_HYPERVISOR_GROUP_ID": "1",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+def two_groups(
+    prague: int, amsterdam: int = 0, *, name: str = "web", public_ip: bool = True
+) -> dict[str, object]:
+    """A request of `prague` Debian servers in Prague and `amsterdam` Ubuntu ones in Amsterdam,
+    all of the package's size (without public IPv4: the demo pools hold 160 addresses)."""
+    instances: list[dict[str, object]] = []
+    for suffix, group, template, count in (
+        ("prg", "Prague", "debian-12", prague),
+        ("ams", "Amsterdam", "ubuntu-22.04", amsterdam),
+    ):
+        if count:
+            instances.append(
+                {
+                    "name": f"{name}-{suffix}",
+                    "number_of_instances": count,
+                    "hypervisor_group": group,
+                    "template": template,
+                    "network": {"public_ip": public_ip},
+                }
+            )
+    if prague:
+        instances[0]["ssh_key_name"] = "default"
+    return {"project_name": "load", "instances": instances}
+
+
 async def submit_over_http(db: Database, api_url: str, request: dict[str, object]) -> RequestRecord:
     """Plan and submit `request` through `Intake` with a panel client of its own, as the CLI
     does, for tests that then hand the work to real `vfbot` processes."""
@@ -289,5 +332,7 @@ __all__ = [
     "Sleeps",
     "creates",
     "owner_servers",
+    "two_groups",
     "undelivered",
+    "vfbot_env",
 ]

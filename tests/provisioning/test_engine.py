@@ -11,34 +11,16 @@ from bot.provisioning import events
 from bot.provisioning.errors import AlreadyDecidedError
 from bot.provisioning.model import EventRecord, InstanceState, RequestState
 from bot.provisioning.outbox import OutboxConsumer
+from bot.provisioning.ports import InstanceChange
 from bot.provisioning.request import RequestLimits
 from bot.sandbox import BuildTiming, ScriptedFault
-from tests.provisioning.conftest import Harness, MakeHarness, creates, owner_servers
-
-
-def _many(count_prague: int, count_amsterdam: int = 0, *, name: str = "web") -> dict[str, object]:
-    instances: list[dict[str, object]] = []
-    if count_prague:
-        instances.append(
-            {
-                "name": f"{name}-prg",
-                "number_of_instances": count_prague,
-                "hypervisor_group": "Prague",
-                "template": "debian-12",
-                "ssh_key_name": "default",
-            }
-        )
-    if count_amsterdam:
-        instances.append(
-            {
-                "name": f"{name}-ams",
-                "number_of_instances": count_amsterdam,
-                "hypervisor_group": "Amsterdam",
-                "template": "ubuntu-22.04",
-            }
-        )
-    return {"project_name": "load", "instances": instances}
-
+from tests.provisioning.conftest import (
+    Harness,
+    MakeHarness,
+    creates,
+    owner_servers,
+    two_groups,
+)
 
 # -- the seed's examples -----------------------------------------------------------------------
 
@@ -96,15 +78,44 @@ async def test_seed_example_completes_with_exact_bodies(
     ]
 
 
-async def test_build_waits_for_an_unbuilt_server_and_tracking_needs_no_per_server_reads(
+async def test_the_build_follows_the_create_at_once_without_waiting_for_a_tick(
     harness: Harness,
 ) -> None:
-    record = await harness.submit_json(_many(3))
+    record = await harness.submit_json(two_groups(3))
+    harness.panel.reset_log()
+    report = await harness.engine.run_once()  # one tick: created, building, first check
+
+    _, instances = await harness.requests.get(record.id)
+    assert [i.state for i in instances] == [InstanceState.BUILDING] * 3
+    assert (report.created, report.builds_started) == (3, 3)
+    assert all(i.error is None for i in instances)  # the build is confirmed
+    await harness.run_until_done(record.id)
+    # The create answer says `allocated`: no read before the build, and none while tracking.
+    assert harness.panel.count("GET", r"^/servers/\d+$") == 0
+    assert harness.panel.count("POST", r"^/servers/\d+/build$") == 3
+
+
+async def test_a_created_server_left_by_a_crash_is_read_before_its_build(
+    harness: Harness,
+) -> None:
+    record = await harness.submit_json(two_groups(1))
+    server = await harness.client.create_server(
+        (await harness.requests.get(record.id))[1][0].plan.create_body
+    )
+    async with harness.uow() as uow:  # as a worker that died after recording the create
+        (instance,) = await uow.instances.list_for_request(record.id)
+        await uow.instances.transition(
+            instance.id,
+            expected=[InstanceState.PLANNED],
+            new=InstanceState.CREATED,
+            now=harness.clock(),
+            change=InstanceChange(server_id=server.id, group_id=1),
+        )
+        await uow.commit()
     harness.panel.reset_log()
     await harness.run_until_done(record.id)
-    # One GET per server before its build (is commissionStatus still 0?), none while tracking.
-    assert harness.panel.count("GET", r"^/servers/\d+$") == 3
-    assert harness.panel.count("POST", r"^/servers/\d+/build$") == 3
+    assert harness.panel.count("GET", r"^/servers/\d+$") == 1  # is commissionStatus still 0?
+    assert harness.panel.count("POST", r"^/servers/\d+/build$") == 1
 
 
 # -- exactly once under ambiguous creates -------------------------------------------------------
@@ -116,7 +127,7 @@ async def test_commit_then_fail_on_every_first_create_still_makes_exactly_ten(
 ) -> None:
     h = make_harness(timeout_s=0.3)
     h.panel.faults.hang_s = 5
-    record = await h.submit_json(_many(10))
+    record = await h.submit_json(two_groups(10))
     h.panel.faults.commit_then_fail = mode  # type: ignore[assignment]
     h.panel.faults.commit_then_fail_count = 10
 
@@ -135,7 +146,7 @@ async def test_commit_then_fail_on_every_first_create_still_makes_exactly_ten(
 async def test_a_create_that_failed_before_committing_is_made_again_after_the_grace(
     harness: Harness,
 ) -> None:
-    record = await harness.submit_json(_many(1))
+    record = await harness.submit_json(two_groups(1))
     harness.panel.faults.script.append(ScriptedFault("POST", r"^/servers$", "500", times=1))
 
     report = await harness.engine.run_once()
@@ -158,7 +169,7 @@ async def test_reconciliation_never_adopts_a_server_that_is_not_ours_to_take(
     harness: Harness,
 ) -> None:
     # A server someone built by hand, and one of a different size, are not adopted.
-    record = await harness.submit_json(_many(1))
+    record = await harness.submit_json(two_groups(1))
     harness.panel.faults.commit_then_fail = "500"
     harness.panel.faults.commit_then_fail_count = 1
     await harness.engine.run_once()
@@ -182,7 +193,7 @@ async def test_two_engines_on_one_database_create_each_server_once(
 ) -> None:
     a = make_harness(worker_id="replica-a", concurrency=3)
     b = make_harness(worker_id="replica-b", concurrency=3)
-    record = await a.submit_json(_many(10))
+    record = await a.submit_json(two_groups(10))
     for _ in range(60):
         await asyncio.gather(a.engine.run_once(), b.engine.run_once())
         current, _ = await a.requests.get(record.id)
@@ -215,7 +226,7 @@ async def test_an_ambiguous_build_is_followed_never_repeated(
     h = make_harness(timeout_s=0.3)
     h.panel.faults.hang_s = 5
     h.panel.faults.script = [ScriptedFault("POST", r"^/servers/\d+/build$", kind, times=3)]  # type: ignore[arg-type]
-    record = await h.submit_json(_many(3))
+    record = await h.submit_json(two_groups(3))
 
     final = await h.run_until_done(record.id)
 
@@ -233,7 +244,7 @@ async def test_a_build_a_dead_worker_sent_is_followed_not_sent_again(harness: Ha
     # The first build attempt is refused (423) so the instance waits in `created`; then the
     # build "a crashed worker sent" reaches the panel. The engine must see it and follow it.
     harness.panel.faults.script = [ScriptedFault("POST", r"^/servers/\d+/build$", "423")]
-    record = await harness.submit_json(_many(1))
+    record = await harness.submit_json(two_groups(1))
     await harness.engine.run_once()
     _, (instance,) = await harness.requests.get(record.id)
     assert instance.state is InstanceState.CREATED and instance.server_id is not None
@@ -255,7 +266,7 @@ async def test_a_poll_tick_with_fifty_builds_in_flight_makes_one_panel_call(
     h = make_harness(concurrency=8)
     h.panel.timing = BuildTiming(queued_s=600, build_s=600)
     limits = RequestLimits(max_instances=50)
-    record = await h.submit_json(_many(25, 25), limits=limits)
+    record = await h.submit_json(two_groups(25, 25), limits=limits)
     for _ in range(30):
         await h.engine.run_once()
         _, instances = await h.requests.get(record.id)
@@ -266,6 +277,9 @@ async def test_a_poll_tick_with_fifty_builds_in_flight_makes_one_panel_call(
 
     h.panel.reset_log()
     await h.engine.run_once()
+    assert h.panel.log == []  # the last tick's listing was less than a poll interval ago
+    h.clock.advance(1)  # VF_POLL_INTERVAL
+    await h.engine.run_once()
     assert [(c.method, c.api_path) for c in h.panel.log] == [("GET", "/servers/user/1")]
 
 
@@ -274,7 +288,7 @@ async def test_a_failed_build_ends_the_instance_with_the_reason_and_can_clean_up
 ) -> None:
     h = make_harness(cleanup_failed=True)
     h.panel.timing = BuildTiming(queued_s=2, build_s=8, fail_next=1)
-    record = await h.submit_json(_many(2))
+    record = await h.submit_json(two_groups(2))
     final = await h.run_until_done(record.id)
 
     assert final.state is RequestState.PARTIALLY_FAILED
@@ -295,7 +309,7 @@ async def test_a_failed_build_in_the_official_shape_is_reported_at_once(
     # false. It must end the build when the panel says so, not at VF_BUILD_TIMEOUT (20 minutes).
     h = make_harness(build_timeout_s=1200)
     h.panel.timing = BuildTiming(queued_s=2, build_s=8, fail_next=1, fail_shape="state_failed")
-    record = await h.submit_json(_many(1))
+    record = await h.submit_json(two_groups(1))
     final = await h.run_until_done(record.id, step_s=1)
 
     assert final.state is RequestState.FAILED
@@ -312,7 +326,7 @@ async def test_a_failed_build_in_the_official_shape_is_reported_at_once(
 async def test_a_build_that_never_finishes_times_out(make_harness: MakeHarness) -> None:
     h = make_harness(build_timeout_s=60)
     h.panel.timing = BuildTiming(queued_s=5, build_s=10_000)
-    record = await h.submit_json(_many(1))
+    record = await h.submit_json(two_groups(1))
     final = await h.run_until_done(record.id, step_s=10)
     assert final.state is RequestState.FAILED
     _, (instance,) = await h.requests.get(record.id)
@@ -322,7 +336,7 @@ async def test_a_build_that_never_finishes_times_out(make_harness: MakeHarness) 
 async def test_a_refused_create_fails_the_instance_with_the_panels_words(
     harness: Harness,
 ) -> None:
-    record = await harness.submit_json(_many(1))
+    record = await harness.submit_json(two_groups(1))
     harness.panel.hypervisors[1].max_memory_mb = 0
     harness.panel.hypervisors[2].max_memory_mb = 0
     final = await harness.run_until_done(record.id)
@@ -337,7 +351,7 @@ async def test_a_refused_create_fails_the_instance_with_the_panels_words(
 
 
 async def test_approval_is_decided_once(harness: Harness) -> None:
-    record = await harness.submit_json(_many(1), approval=True)
+    record = await harness.submit_json(two_groups(1), approval=True)
     await harness.engine.run_once()
     assert creates(harness.panel) == 0  # nothing happens before approval
 
@@ -358,8 +372,8 @@ async def test_approval_is_decided_once(harness: Harness) -> None:
 
 
 async def test_rejection_and_expiry_create_nothing(harness: Harness) -> None:
-    rejected = await harness.submit_json(_many(2), approval=True)
-    expired = await harness.submit_json(_many(1, name="db"), approval=True)
+    rejected = await harness.submit_json(two_groups(2), approval=True)
+    expired = await harness.submit_json(two_groups(1, name="db"), approval=True)
     await harness.requests.reject(rejected.id, actor="U_A", reason="not this week")
     harness.clock.advance(3601)
     await harness.engine.run_once()
@@ -375,7 +389,7 @@ async def test_cancel_keeps_or_deletes_what_exists_and_creates_nothing_new(
     make_harness: MakeHarness,
 ) -> None:
     h = make_harness(concurrency=1)
-    record = await h.submit_json(_many(4))
+    record = await h.submit_json(two_groups(4))
     await h.engine.run_once()  # concurrency 1: up to four creates in one tick
     created_before = creates(h.panel)
     await h.requests.cancel(record.id, actor="U_A", delete_servers=True)
@@ -393,7 +407,7 @@ async def test_cancel_keeps_or_deletes_what_exists_and_creates_nothing_new(
 async def test_outbox_delivers_every_event_once_in_order_with_two_consumers(
     harness: Harness,
 ) -> None:
-    record = await harness.submit_json(_many(3))
+    record = await harness.submit_json(two_groups(3))
     await harness.run_until_done(record.id)
     seen: list[tuple[str, int]] = []
 
@@ -447,13 +461,13 @@ async def test_a_server_id_this_database_already_knows_fails_loudly_and_stops(
     harness: Harness,
 ) -> None:
     """Panels never reuse ids: a clash means the database was used with another panel."""
-    first = await harness.submit_json(_many(1))
+    first = await harness.submit_json(two_groups(1))
     await harness.run_until_done(first.id)
     (old,) = owner_servers(harness.panel)
     harness.panel.servers.pop(old.id)  # the panel "forgets" it...
     harness.panel.next_server_id = old.id  # ...and hands the same id out again
 
-    second = await harness.submit_json(_many(1, name="db"))
+    second = await harness.submit_json(two_groups(1, name="db"))
     final = await harness.run_until_done(second.id)
     assert final.state is RequestState.FAILED
     _, (instance,) = await harness.requests.get(second.id)

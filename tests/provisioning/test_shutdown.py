@@ -59,9 +59,10 @@ async def test_a_tick_cut_short_mid_create_hands_its_rows_to_another_worker_at_o
     tick.cancel()  # the shutdown's deadline passed with the panel calls still in flight
     await asyncio.gather(tick, return_exceptions=True)
 
+    # Each cut-short step handed its row back as it ended; release_held finds nothing left.
     _, held = await first.requests.get(record.id)
     assert {i.state for i in held} == {InstanceState.CREATING}
-    assert all(i.lease_owner == first.engine.worker_id for i in held)
+    assert all(i.lease_owner is None and i.lease_until is None for i in held)
     assert await first.engine.release_held() >= 2
     _, released = await first.requests.get(record.id)
     assert all(i.lease_owner is None and i.lease_until is None for i in released)

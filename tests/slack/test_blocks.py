@@ -891,3 +891,22 @@ def test_limits_never_crash_on_odd_input() -> None:
     assert block_violations("not a list")
     with pytest.raises(ValueError):
         check_view(["not", "a", "view"])
+
+
+def test_waiting_milestone_and_root_line_say_what_vfbot_waits_for() -> None:
+    note = "create answer lost (POST /servers: HTTP 502); looking for the server until 14:05 UTC"
+    line = _milestone(events.INSTANCE_WAITING, {"name": "web-1", "reason": note})
+    assert line == f":hourglass_flowing_sand: `web-1`: {note}"
+    summary = summarize(
+        record(R.RUNNING),
+        [
+            instance(0, S.CREATE_UNKNOWN, error=note),
+            instance(1, S.BUILT, error="an old note is not shown"),
+            instance(2, S.PLANNED, error="the panel failed (429); creating it again at 14:03 UTC"),
+        ],
+    )
+    text = json.dumps(request_blocks(summary, now=NOW))
+    assert "looking for the server until 14:05 UTC" in text
+    assert "creating it again at 14:03 UTC" in text
+    assert "an old note" not in text
+    check_blocks(request_blocks(summary, now=NOW))

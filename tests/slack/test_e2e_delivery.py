@@ -87,7 +87,8 @@ async def test_lists_come_from_the_listing_tracking_read(slack_env: Any) -> None
     await h.submit(form(name="web", count="2"))
     await h.run_engine(ticks=3, step_s=1)  # created; the builds take 8 s
     h.sandbox.state.reset_log()
-    await h.runtime.tick()  # tracking reads the listing now
+    h.clock.advance(h.runtime.settings.vf_poll_interval)  # tracking is due: it reads the listing
+    await h.runtime.tick()
     assert h.sandbox.state.count("GET", _LISTING) == 1
 
     for _ in range(3):

@@ -347,3 +347,46 @@ async def test_prune_deletes_old_delivered_events_only(store: StoreUnderTest) ->
         assert await uow.events.prune_delivered(subscriber=SUB, before=NOW + timedelta(days=9))
     async with store.uow() as uow:
         assert len(await uow.events.list_for_request(request.id)) == 2
+
+
+async def test_list_for_instance_returns_its_milestones_of_the_kinds_asked(
+    store: StoreUnderTest,
+) -> None:
+    request = await add_request(store)
+    first, second = await add_instances(store, request.id, 2)
+    async with store.uow() as uow:
+        for instance, kind in (
+            (first, "instance.created"),
+            (second, "instance.created"),
+            (first, "instance.build_started"),
+            (first, "instance.built"),
+        ):
+            new = NewEvent(kind, {"server_id": 7}, request_id=request.id, instance_id=instance.id)
+            await uow.events.add(new, now=NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        kinds = ["instance.created", "instance.built"]
+        found = await uow.events.list_for_instance(request.id, first.id, kinds)
+        none = await uow.events.list_for_instance(request.id, second.id, ["instance.built"])
+        elsewhere = await uow.events.list_for_instance(request.id + 1, first.id, kinds)
+    assert [e.kind for e in found] == ["instance.created", "instance.built"]
+    assert all(e.instance_id == first.id for e in found)
+    assert none == [] and elsewhere == []
+
+
+async def test_has_undelivered_sees_leased_events_until_they_are_delivered(
+    store: StoreUnderTest,
+) -> None:
+    request = await add_request(store)
+    async with store.uow() as uow:
+        assert not await uow.events.has_undelivered(SUB)
+    (event,) = await _add_events(store, ["request.submitted"], request_id=request.id)
+    claimed = await _claim(store, "w1")
+    assert [e.id for e in claimed] == [event.id]
+    async with store.uow() as uow:
+        assert await uow.events.has_undelivered(SUB)  # leased, not delivered
+        assert await uow.events.has_undelivered("cli")  # another subscriber's view
+    assert await _deliver(store, event.id, "w1")
+    async with store.uow() as uow:
+        assert not await uow.events.has_undelivered(SUB)
+        assert await uow.events.has_undelivered("cli")

@@ -413,6 +413,28 @@ async def test_managed_names_are_distinct_sorted_and_live(store: StoreUnderTest)
         assert await uow.instances.managed_names(limit=0) == []
 
 
+async def test_unfinished_counts_count_what_has_not_ended_per_request(
+    store: StoreUnderTest,
+) -> None:
+    first = await add_request(store, "cli:a")
+    second = await add_request(store, "cli:b")
+    empty = await add_request(store, "cli:c")
+    one, two, three = await add_instances(store, first.id, 3)
+    (only,) = await add_instances(store, second.id, 1)
+    async with store.uow() as uow:
+        for instance, state in ((one, InstanceState.BUILT), (two, InstanceState.FAILED)):
+            await uow.instances.transition(instance.id, expected=[PLANNED], new=state, now=NOW)
+        await uow.instances.transition(
+            only.id, expected=[PLANNED], new=InstanceState.CANCELLED, now=NOW
+        )
+        await uow.commit()
+    async with store.uow() as uow:
+        counts = await uow.instances.unfinished_counts([first.id, second.id, empty.id, 999])
+        assert await uow.instances.unfinished_counts([]) == {}
+    assert counts == {first.id: 1, second.id: 0, empty.id: 0, 999: 0}
+    assert three.state is PLANNED
+
+
 async def test_a_rename_is_found_by_the_new_name_only(store: StoreUnderTest) -> None:
     request = await add_request(store)
     (a,) = await add_instances(store, request.id, 1)  # vm-0

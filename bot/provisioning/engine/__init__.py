@@ -7,9 +7,11 @@ records the result together with its outbox event. The panel has no idempotency 
 - `POST /servers` is never repeated once it may have reached the panel. An ambiguous create
   (timeout, 5xx, dropped connection, or a worker that died mid-call) puts the instance in
   `create_unknown`, and reconciliation adopts the owner's unnamed, unbuilt server that matches
-  it, or creates again only after `create_grace_s` with nothing to adopt (`reconcile`).
+  everything the create body fixed, or creates again only after `create_grace_s` with nothing
+  to adopt (`reconcile`).
 - A server is built only while its `commissionStatus` is 0; an ambiguous build is settled by
-  reading the server again (`build`, `track`).
+  asking the panel (`build`, `track`).
+- A row is leased only while a step works on it, and released on every way out (`context`).
 
 One module per step: ``create``, ``reconcile``, ``build``, ``track`` and ``finish``; what they
 share (claims, leases, failure) is in ``context``.
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import logging
 
-from bot.provisioning.engine.build import build_due
+from bot.provisioning.engine.build import build_one
 from bot.provisioning.engine.context import EngineConfig, EngineContext, TickReport
-from bot.provisioning.engine.create import create_due
+from bot.provisioning.engine.create import create_one
 from bot.provisioning.engine.finish import finish_requests, settle_cancelled
 from bot.provisioning.engine.reconcile import reconcile
 from bot.provisioning.engine.track import track
+from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.requests import RequestService
 from bot.provisioning.transitions import Context
@@ -32,6 +35,8 @@ from bot.provisioning.transitions import Context
 __all__ = ["Engine", "EngineConfig", "TickReport"]
 
 logger = logging.getLogger("bot.provisioning.engine")
+
+S = InstanceState
 
 
 class Engine:
@@ -45,6 +50,15 @@ class Engine:
     def worker_id(self) -> str:
         """The lease owner this engine writes."""
         return self._ctx.worker
+
+    @property
+    def config(self) -> EngineConfig:
+        return self._ctx.config
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop_claiming` was called (shutting down)."""
+        return self._ctx.stopping
 
     def stop_claiming(self) -> None:
         """Shutdown, first step: claim no more rows and start no new step; the steps under
@@ -68,14 +82,39 @@ class Engine:
         return len(held)
 
     async def run_once(self) -> TickReport:
-        """One pass of the engine over everything due."""
+        """One pass of the engine over everything due.
+
+        Creates and builds run as a pipeline: a created server's build starts as soon as the
+        create is recorded, and a row is taken as soon as a slot frees up, within a budget of
+        one poll interval (`report.more` says when rows were left for the next tick). Tracking
+        then reads every building server in one listing, and finished requests are closed.
+        """
         self._ctx.held.clear()
         report = TickReport()
+        ctx = self._ctx
         await self._requests.expire_due()
-        await settle_cancelled(self._ctx, report)
-        await reconcile(self._ctx, report)
-        await create_due(self._ctx, report)
-        await build_due(self._ctx, report)
-        await track(self._ctx, report)
-        await finish_requests(self._ctx, report)
+        await settle_cancelled(ctx, report)
+        await reconcile(ctx, report)
+
+        async def step(instance: InstanceRecord) -> None:
+            if instance.state is S.PLANNED:
+                await create_one(ctx, instance, report)
+            else:
+                await build_one(ctx, instance, report)
+
+        await ctx.run_due([S.PLANNED, S.CREATED], step, report)
+        if ctx.stopping:  # shutting down: the steps in flight are done; others take it on
+            return report
+        await track(ctx, report)
+        await finish_requests(ctx, report)
+        return report
+
+    async def run_while_busy(self, *, max_ticks: int = 100) -> TickReport:
+        """Tick again at once while a tick did something (up to `max_ticks`), as `vfbot serve`
+        and `vfbot worker` do; returns the last tick's report."""
+        report = await self.run_once()
+        for _ in range(max_ticks - 1):
+            if not report.busy or self._ctx.stopping:
+                break
+            report = await self.run_once()
         return report

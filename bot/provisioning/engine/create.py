@@ -1,7 +1,8 @@
 """Create planned servers: commit the intent, call `POST /servers` once, record the answer.
 
 `POST /servers` is never repeated once it may have reached the panel: an ambiguous answer moves
-the server to `create_unknown`, which `reconcile` settles.
+the server to `create_unknown`, which `reconcile` settles. A server the panel created is built
+at once: its answer says it is `allocated`, so the build intent is committed with the result.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import logging
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.provisioning.engine.context import EngineContext, TickReport
+from bot.provisioning.engine.build import BUILD_REQUESTED, start_build
+from bot.provisioning.engine.context import EngineContext, TickReport, clock_text
 from bot.provisioning.events import InstanceCreated
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange, ServerAlreadyClaimedError
 from bot.virtfusion import (
     AmbiguousResultError,
     ApiError,
+    BuildPhase,
     ConnectError,
     InvalidRequestError,
     RateLimitedError,
@@ -24,23 +27,15 @@ from bot.virtfusion import (
     VirtFusionError,
 )
 
-__all__ = ["create_due", "record_created"]
+__all__ = ["create_one", "record_created"]
 
 logger = logging.getLogger("bot.provisioning.engine")
 
 S = InstanceState
 
 
-async def create_due(ctx: EngineContext, report: TickReport) -> None:
-    """Create the due planned servers of running requests (a few per tick)."""
-
-    async def step(instance: InstanceRecord) -> None:
-        await _create_one(ctx, instance, report)
-
-    await ctx.run_due(S.PLANNED, step, limit=ctx.config.concurrency * 4)
-
-
-async def _create_one(ctx: EngineContext, instance: InstanceRecord, report: TickReport) -> None:
+async def create_one(ctx: EngineContext, instance: InstanceRecord, report: TickReport) -> None:
+    """Create one leased planned server, then start its build."""
     now = ctx.clock()  # the intent, committed before the panel call
     intent = InstanceChange(intent_at=now, attempts=instance.attempts + 1, error=None)
     started = await ctx.moves.step(instance, S.PLANNED, S.CREATING, intent)
@@ -48,10 +43,6 @@ async def _create_one(ctx: EngineContext, instance: InstanceRecord, report: Tick
         return
     try:
         server = await ctx.client.create_server(instance.plan.create_body)
-    except AmbiguousResultError as error:
-        logger.warning("%s: create outcome unknown, will reconcile: %s", instance.name, error)
-        await ctx.moves.move(started, S.CREATING, S.CREATE_UNKNOWN, error=str(error))
-        return
     except InvalidRequestError as error:
         reason = f"the panel refused to create it: {error.detail or error}"
         await ctx.fail(started, S.CREATING, reason, stage="create")
@@ -63,26 +54,38 @@ async def _create_one(ctx: EngineContext, instance: InstanceRecord, report: Tick
             await ctx.fail(started, S.CREATING, f"could not create it: {error}", stage="create")
             report.failed += 1
         else:
-            await ctx.moves.move(
-                started,
-                S.CREATING,
-                S.PLANNED,
-                error=str(error),
-                next_check_at=ctx.clock() + timedelta(seconds=ctx.config.retry_backoff_s),
-            )
+            backoff = ctx.config.retry_backoff_s
+            again = clock_text(ctx.clock() + timedelta(seconds=backoff))
+            note = f"the panel failed ({error}); creating it again at {again}"
+            await ctx.wait(started, S.CREATING, S.PLANNED, note, after_s=backoff)
         return
-    except VirtFusionError as error:  # anything else after sending: treat as ambiguous
-        await ctx.moves.move(started, S.CREATING, S.CREATE_UNKNOWN, error=str(error))
+    except VirtFusionError as error:  # anything after sending (timeout, 5xx): ambiguous
+        await _create_unknown(ctx, started, error)
         return
+    await _record_and_build(ctx, started, server, report)
+
+
+async def _create_unknown(ctx: EngineContext, started: InstanceRecord, error: Exception) -> None:
+    cause = error.cause if isinstance(error, AmbiguousResultError) else error
+    logger.warning("%s: create outcome unknown, will reconcile: %s", started.name, cause)
+    intent = started.intent_at or ctx.clock()
+    until = clock_text(intent + timedelta(seconds=ctx.config.create_grace_s))
+    note = f"create answer lost ({cause}); looking for the server on the panel until {until}"
+    await ctx.wait(started, S.CREATING, S.CREATE_UNKNOWN, note)
+
+
+async def _record_and_build(
+    ctx: EngineContext, started: InstanceRecord, server: Server, report: TickReport
+) -> None:
     try:
-        recorded = await record_created(ctx, started, server, expected=S.CREATING, reconciled=False)
+        building = await record_created(ctx, started, server, expected=S.CREATING, reconciled=False)
     except ServerAlreadyClaimedError:
         # Panels never reuse server ids: another row holding this id means the database
         # was used with another panel. Stop here rather than create more servers.
         logger.error(
             "%s: the panel returned server %d, which this database already records for "
             "another server; was DATABASE_URL used with another panel?",
-            instance.name,
+            started.name,
             server.id,
         )
         reason = (
@@ -93,14 +96,16 @@ async def _create_one(ctx: EngineContext, instance: InstanceRecord, report: Tick
         await ctx.fail(started, S.CREATING, reason, stage="create")
         report.failed += 1
         return
-    if recorded:
-        report.created += 1
-    else:  # our lease ran out mid-call and another worker moved the row on
+    if building is None:  # our lease ran out mid-call and another worker moved the row on
         logger.warning(
             "%s: created server %d after losing the lease; reconciliation will adopt it",
-            instance.name,
+            started.name,
             server.id,
         )
+        return
+    report.created += 1
+    if building.state is S.BUILDING:
+        await start_build(ctx, building, server.id, report)
 
 
 async def record_created(
@@ -110,27 +115,47 @@ async def record_created(
     *,
     expected: InstanceState,
     reconciled: bool,
-) -> bool:
-    """Record the panel server on the instance; False when the row moved on without us.
+    group: tuple[int, str] | None = None,
+) -> InstanceRecord | None:
+    """Record the panel server on the instance, in the group the panel reports (`group`, or
+    looked up from its hypervisor); None when the row moved on without us.
 
-    Raises ServerAlreadyClaimedError when another instance already holds that server id.
+    A fresh create the panel reports `allocated` also gets its build intent in the same
+    transaction, and keeps its lease for the build (state `building`); otherwise the row is
+    released in `created`. Raises ServerAlreadyClaimedError when another instance already
+    holds that server id.
     """
     plan = instance.plan
-    change = replace(
-        RELEASE,
+    if group is None:
+        try:
+            group = await ctx.group_of(server.hypervisor_id)
+        except VirtFusionError as error:  # the create body named the group: the panel used it
+            logger.warning("%s: could not read the hypervisor's group: %s", instance.name, error)
+        group = group or (plan.group_id, plan.group_name)
+    build_now = not reconciled and server.phase is BuildPhase.ALLOCATED
+    change = InstanceChange(
         server_id=server.id,
         hypervisor_id=server.hypervisor_id,
-        group_id=plan.group_id,
+        group_id=group[0],
         ipv4=list(server.ipv4),
         error=None,
         next_check_at=None,
     )
+    if not build_now:
+        change = replace(change, lease_owner=RELEASE.lease_owner, lease_until=RELEASE.lease_until)
     created = InstanceCreated(
         server_id=server.id,
-        group=plan.group_name,
+        group=group[1] or str(group[0]),
         hypervisor_id=server.hypervisor_id,
         hypervisor=server.hypervisor.name if server.hypervisor else "",
         ipv4=list(server.ipv4),
         reconciled=reconciled,
     )
-    return await ctx.moves.step(instance, expected, S.CREATED, change, created) is not None
+    async with ctx.uow() as uow:
+        recorded = await ctx.moves.step(instance, expected, S.CREATED, change, created, uow=uow)
+        if recorded is not None and build_now:
+            intent = InstanceChange(build_started_at=ctx.clock(), error=BUILD_REQUESTED)
+            building = await ctx.moves.step(recorded, S.CREATED, S.BUILDING, intent, uow=uow)
+            recorded = building or recorded
+        await uow.commit()
+    return recorded

@@ -48,7 +48,10 @@ async def finish_requests(ctx: EngineContext, report: TickReport) -> None:
     """Move running requests whose servers all ended to their final state, once."""
     async with ctx.uow() as uow:
         running = await uow.requests.list_by_state([R.RUNNING])
+        open_counts = await uow.instances.unfinished_counts([r.id for r in running])
     for record in running:
+        if open_counts.get(record.id):
+            continue  # servers still in flight: nothing to read yet
         now = ctx.clock()
         async with ctx.uow() as uow:
             instances = await uow.instances.list_for_request(record.id)

@@ -1,42 +1,140 @@
-"""Follow running builds: one list call per tick for every building server, per-server reads only
-as a fallback, and the end of each build (built, failed, timed out, never started)."""
+"""Follow running builds: every building server is compared with one listing of the owner's
+servers, at most once per poll interval (and at once for builds started since the last one),
+and what changed is recorded in one transaction; a build nothing happened to costs no write.
+
+Tracking leases nothing: each change is a compare-and-set on the row's state, so replicas that
+track at the same time record each outcome once (milestones are written once per server).
+Rows another worker is working on (leased) are left to it.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from bot.provisioning.engine.build import confirmed
 from bot.provisioning.engine.context import EngineContext, TickReport
-from bot.provisioning.events import InstanceBuilt
+from bot.provisioning.events import InstanceBuilt, InstanceEvent
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange
-from bot.virtfusion import BuildPhase, Server
+from bot.virtfusion import BuildPhase, NotFoundError, Server, VirtFusionError
 
 __all__ = ["track"]
+
+logger = logging.getLogger("bot.provisioning.engine")
 
 S = InstanceState
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """One recorded result of a tick: a compare-and-set from `building`, with its event."""
+
+    instance: InstanceRecord
+    new: InstanceState
+    change: InstanceChange
+    event: InstanceEvent | None = None
+    seconds: float | None = None  # how long a build that completed took
+
+
 async def track(ctx: EngineContext, report: TickReport) -> None:
-    """Read every building server in one call per owner; per-server GETs only as fallback."""
-    building = await ctx.claim(
-        [S.BUILDING], request_states=None, lease_s=ctx.config.poll_interval_s * 3
-    )
-    if not building:
+    """Compare every building server with one panel listing; record what changed."""
+    now = ctx.clock()
+    async with ctx.uow() as uow:
+        rows = await uow.instances.list_by_states([S.BUILDING])
+    building = [i for i in rows if i.lease_until is None or i.lease_until <= now]
+    if not building or not _due(ctx, building):
         return
-    listing = {s.id: s for s in await ctx.listing.fetch()}
+    try:
+        servers = await ctx.listing.fetch()
+    except VirtFusionError as error:
+        await _note_outage(ctx, building, error)
+        raise  # the tick's supervisor says it once and waits
+    listing = {s.id: s for s in servers}
+    ctx.last_listing_at = now
+    outcomes: list[_Outcome] = []
     for instance in building:
         server = listing.get(instance.server_id or -1)
         if server is None and instance.server_id is not None:
-            server = await ctx.read_server(instance, S.BUILDING, report, "during its build")
-            if server is None:
-                continue
-        if server is None:
-            await ctx.release(instance)
-            continue
-        await _follow(ctx, instance, server, report)
+            server = await _read(ctx, instance, outcomes)
+        if server is not None:
+            outcomes += await _follow(ctx, instance, server)
+    if not outcomes:
+        return
+    async with ctx.uow() as uow:
+        for outcome in outcomes:
+            o = outcome
+            moved = await ctx.moves.step(
+                o.instance, S.BUILDING, o.new, o.change, o.event, leased=False, uow=uow
+            )
+            if moved is not None:
+                report.built += outcome.new is S.BUILT
+                report.failed += outcome.new is S.FAILED
+                if outcome.seconds is not None:
+                    report.build_seconds.append(outcome.seconds)
+        await uow.commit()
 
 
-async def _follow(
-    ctx: EngineContext, instance: InstanceRecord, server: Server, report: TickReport
+async def _note_outage(
+    ctx: EngineContext, building: list[InstanceRecord], error: VirtFusionError
 ) -> None:
+    """Say on each building server that tracking cannot read the panel (once per outage: a
+    row with a note keeps it). The next listing that works clears the notes (and writes the
+    "installing" milestone, if a build was not yet confirmed)."""
+    poll = ctx.config.poll_interval_s
+    note = f"the panel's list of servers failed ({error}); asking again every {poll:g} s"
+    quiet = [i for i in building if i.error is None]
+    if not quiet:
+        return
+    change = InstanceChange(error=note)
+    async with ctx.uow() as uow:
+        for instance in quiet:
+            await ctx.moves.step(instance, S.BUILDING, S.BUILDING, change, leased=False, uow=uow)
+        await uow.commit()
+
+
+def _due(ctx: EngineContext, building: list[InstanceRecord]) -> bool:
+    """At most one listing per poll interval, except that builds started since the last one
+    are looked at right away (a fast panel's builds are noticed at once)."""
+    last = ctx.last_listing_at
+    if last is None or ctx.clock() - last >= timedelta(seconds=ctx.config.poll_interval_s):
+        return True
+    return any(i.build_started_at is None or i.build_started_at > last for i in building)
+
+
+async def _read(
+    ctx: EngineContext, instance: InstanceRecord, outcomes: list[_Outcome]
+) -> Server | None:
+    """A server missing from the listing, read alone; a deleted one fails its row."""
+    server_id = instance.server_id
+    try:
+        return await ctx.client.server(server_id or -1)
+    except NotFoundError:
+        reason = f"server {server_id} was deleted on the panel during its build"
+        outcomes.append(await _failed(ctx, instance, reason, server_id, cleanup=False))
+    except VirtFusionError as error:
+        logger.warning("%s: could not read server %s: %s", instance.name, server_id, error)
+    return None
+
+
+async def _failed(
+    ctx: EngineContext,
+    instance: InstanceRecord,
+    reason: str,
+    server_id: int | None,
+    *,
+    cleanup: bool = True,
+) -> _Outcome:
+    deleted = cleanup and await ctx.cleanup(server_id, instance)
+    reason, event = ctx.failure(reason, stage="build", server_id=server_id, deleted=deleted)
+    change = ctx.moves.released(S.FAILED, error=reason, finished=True)
+    return _Outcome(instance, S.FAILED, change, event)
+
+
+async def _follow(ctx: EngineContext, instance: InstanceRecord, server: Server) -> list[_Outcome]:
+    """What to record for one building server; `error` set means the build is not yet
+    confirmed (its "installing" milestone is written when the panel shows it)."""
     now = ctx.clock()
     started = instance.build_started_at or now
     elapsed = (now - started).total_seconds()
@@ -46,37 +144,41 @@ async def _follow(
         # The listing names no OS (the spec has no OS name anywhere; `osTemplateInstallId` is
         # only on the single object), and the build asked for the planned template: name that.
         os_name = instance.plan.os_label
-        change = InstanceChange(
+        change = replace(
+            RELEASE,
             ipv4=list(server.ipv4),
             os_name=os_name,
             hypervisor_id=server.hypervisor_id or instance.hypervisor_id,
             finished_at=now,
             error=None,
-            lease_owner=RELEASE.lease_owner,
-            lease_until=RELEASE.lease_until,
         )
         built = InstanceBuilt(
             server_id=server.id, ipv4=list(server.ipv4), os=os_name, seconds=round(elapsed)
         )
-        await ctx.moves.step(instance, S.BUILDING, S.BUILT, change, built)
-        report.built += 1
-        report.build_seconds.append(elapsed)
-    elif phase is BuildPhase.FAILED:
+        done = _Outcome(instance, S.BUILT, change, built, seconds=elapsed)
+        return [*_confirm(instance), done]
+    if phase is BuildPhase.FAILED:
         reason = f"the panel reports that the OS installation failed ({server.failure_signal})"
-        await ctx.fail(instance, S.BUILDING, reason, stage="build", server_id=server.id)
-        report.failed += 1
-    elif phase is BuildPhase.ALLOCATED and elapsed >= config.create_grace_s:
+        return [*_confirm(instance), await _failed(ctx, instance, reason, server.id)]
+    if phase is BuildPhase.ALLOCATED and elapsed >= config.create_grace_s:
         # An ambiguous build that never reached the panel: the server is still unbuilt.
-        await ctx.moves.move(
-            instance, S.BUILDING, S.CREATED, error="the build did not start; retrying"
-        )
-    elif elapsed >= config.build_timeout_s:
+        note = "the build did not start on the panel; building it again"
+        return [_Outcome(instance, S.CREATED, ctx.moves.released(S.CREATED, error=note))]
+    if elapsed >= config.build_timeout_s:
         minutes = config.build_timeout_s / 60
         reason = (
             f"the build did not finish within {minutes:g} minutes (VF_BUILD_TIMEOUT); "
             f"last phase {phase.value}"
         )
-        await ctx.fail(instance, S.BUILDING, reason, stage="build", server_id=server.id)
-        report.failed += 1
-    else:
-        await ctx.release(instance)
+        return [*_confirm(instance), await _failed(ctx, instance, reason, server.id)]
+    if phase is not BuildPhase.ALLOCATED:
+        return _confirm(instance)
+    return []
+
+
+def _confirm(instance: InstanceRecord) -> list[_Outcome]:
+    """The "installing" milestone of a build the panel shows, unless already confirmed."""
+    if instance.error is None:
+        return []
+    change, event = confirmed(instance)
+    return [_Outcome(instance, S.BUILDING, change, event)]

@@ -59,6 +59,8 @@ def milestone_text(event: ev.InstanceEvent, *, human_id: str | None = None) -> s
                 "and it is kept on the panel"
             )
         return f":no_entry_sign: {name} cancelled ({server})"
+    if isinstance(event, ev.InstanceWaiting):
+        return f":hourglass_flowing_sand: {name}: {escape(truncate(event.reason, 300))}"
     if isinstance(event, ev.InstanceDeleted):
         by = event.by.strip()
         who = ""

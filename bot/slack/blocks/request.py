@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from bot.provisioning.model import InstanceState, RequestState
+from bot.provisioning.model import IN_FLIGHT_INSTANCE_STATES, InstanceState, RequestState
 from bot.slack import ids
 from bot.slack.blocks._kit import (
     Json,
@@ -156,6 +156,10 @@ def state_line(
     return line + (": " + ", ".join(done) if done else "") + approved
 
 
+_WAITING_STATES = IN_FLIGHT_INSTANCE_STATES | {InstanceState.PLANNED}
+_NOTE_CHARS = 160
+
+
 def server_line_text(server: ServerLine) -> str:
     """One compact mrkdwn line about a server."""
     parts = [code(truncate(server.name, 63))]
@@ -174,6 +178,8 @@ def server_line_text(server: ServerLine) -> str:
         line += f" — {_STATE_WORDS[server.state]}"
         if server.server_id is not None:
             line += f" (server {server.server_id})"
+    if server.error and server.state in _WAITING_STATES:  # what vfbot is waiting for
+        line += f": {escape(truncate(server.error, _NOTE_CHARS))}"
         if server.ipv4:
             line += " " + escape(", ".join(server.ipv4[:2]))
             if len(server.ipv4) > 2:

@@ -105,6 +105,19 @@ class MemoryEventRepo(Repo):
         events = sorted(self._t.events.values(), key=lambda e: e.id)
         return [copied(e) for e in events if e.operation_id == operation_id]
 
+    async def has_undelivered(self, subscriber: str) -> bool:
+        return any(not self._delivered(e.id, subscriber) for e in self._t.events.values())
+
+    async def list_for_instance(
+        self, request_id: int, instance_id: int, kinds: Collection[str]
+    ) -> list[EventRecord]:
+        events = sorted(self._t.events.values(), key=lambda e: e.id)
+        return [
+            copied(e)
+            for e in events
+            if e.request_id == request_id and e.instance_id == instance_id and e.kind in kinds
+        ]
+
 
 class MemoryAuditRepo(Repo):
     """Audit log of one memory unit of work; see `bot.provisioning.ports.AuditRepo`."""

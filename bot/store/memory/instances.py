@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.provisioning.model import (
     IN_FLIGHT_INSTANCE_STATES,
+    TERMINAL_INSTANCE_STATES,
     InstanceRecord,
     InstanceState,
     NewInstance,
@@ -123,6 +124,13 @@ class MemoryInstanceRepo(Repo, InstanceWrites):
 
     async def list_in_flight(self) -> list[InstanceRecord]:
         return await self.list_by_states(IN_FLIGHT_INSTANCE_STATES)
+
+    async def unfinished_counts(self, request_ids: Collection[int]) -> dict[int, int]:
+        counts = dict.fromkeys(request_ids, 0)
+        for i in self._t.instances.values():
+            if i.request_id in counts and i.state not in TERMINAL_INSTANCE_STATES:
+                counts[i.request_id] += 1
+        return counts
 
     def _matching(
         self,

@@ -239,6 +239,30 @@ class SqlEventRepo(SqlRepo):
         )
         return [event_record(row) for row in rows.all()]
 
+    async def has_undelivered(self, subscriber: str) -> bool:
+        delivered = select(EventDeliveryRow.event_id).where(
+            EventDeliveryRow.event_id == EventRow.id,
+            EventDeliveryRow.subscriber == subscriber,
+            EventDeliveryRow.delivered_at.is_not(None),
+        )
+        stmt = select(exists(select(EventRow.id).where(~exists(delivered))))
+        return bool((await self._session.execute(stmt)).scalar())
+
+    async def list_for_instance(
+        self, request_id: int, instance_id: int, kinds: Collection[str]
+    ) -> list[EventRecord]:
+        # By request first: ix_events_request_id_id narrows it to the request's stream.
+        stmt = (
+            select(EventRow)
+            .where(
+                EventRow.request_id == request_id,
+                EventRow.instance_id == instance_id,
+                EventRow.kind.in_(list(kinds)),
+            )
+            .order_by(EventRow.id)
+        )
+        return [event_record(row) for row in (await self._session.scalars(stmt)).all()]
+
 
 # Bound parameters per DELETE (SQLite allows 32,766 in one statement).
 _PRUNE_CHUNK = 5000

@@ -12,6 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.provisioning.model import (
     IN_FLIGHT_INSTANCE_STATES,
+    TERMINAL_INSTANCE_STATES,
     InstanceRecord,
     InstanceState,
     NewInstance,
@@ -92,6 +93,22 @@ class SqlInstanceRepo(SqlRepo, InstanceWrites):
 
     async def list_in_flight(self) -> list[InstanceRecord]:
         return await self.list_by_states(IN_FLIGHT_INSTANCE_STATES)
+
+    async def unfinished_counts(self, request_ids: Collection[int]) -> dict[int, int]:
+        counts = dict.fromkeys(request_ids, 0)
+        if not counts:
+            return counts
+        stmt = (
+            select(InstanceRow.request_id, func.count())
+            .where(
+                InstanceRow.request_id.in_(list(counts)),
+                InstanceRow.state.not_in([s.value for s in TERMINAL_INSTANCE_STATES]),
+            )
+            .group_by(InstanceRow.request_id)
+        )
+        for request_id, count in (await self._session.execute(stmt)).all():
+            counts[request_id] = int(count)
+        return counts
 
     async def list_by_states(
         self,

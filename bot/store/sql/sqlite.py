@@ -49,29 +49,48 @@ def _pragmas(dbapi_connection: DBAPIConnection, *, busy_ms: int, foreign_keys: b
 def set_pragmas(
     engine: AsyncEngine, *, migrating: bool = False, busy_ms: int = BUSY_TIMEOUT_MS
 ) -> None:
-    """Pragmas for every connection of `engine`.
+    """Pragmas for every connection of `engine`, and ``BEGIN IMMEDIATE`` for every transaction.
+
+    The driver's own transaction handling is off: each transaction takes the write lock when it
+    begins, waiting for it up to the busy timeout. A deferred one that read, then writes after
+    another connection committed, cannot wait: SQLite fails it at once with "database is
+    locked", whatever the timeout. So concurrent writers queue instead of failing, and the
+    whole upgrade, DDL included, is one transaction that commits or rolls back as a unit.
 
     `migrating`: foreign keys off (Alembic rebuilds tables, and dropping a referenced table
-    would cascade), and the driver's own transaction handling off so that the whole upgrade,
-    DDL included, is one ``BEGIN IMMEDIATE`` transaction that commits or rolls back as a unit.
+    would cascade), and a longer wait for the lock (another replica's upgrade).
     """
 
     def on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        if migrating:
-            dbapi_connection.isolation_level = None
+        dbapi_connection.isolation_level = None
         _pragmas(
             dbapi_connection,
             busy_ms=MIGRATION_BUSY_TIMEOUT_MS if migrating else busy_ms,
             foreign_keys=not migrating,
         )
 
+    def on_begin(conn: Connection) -> None:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock up front
+        except Exception as error:
+            if not _read_only(error):
+                raise
+            conn.exec_driver_sql("BEGIN")  # a read-only file can still be read
+
     event.listen(engine.sync_engine, "connect", on_connect)
-    if migrating:
+    event.listen(engine.sync_engine, "begin", on_begin)
 
-        def on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock up front: one upgrader
 
-        event.listen(engine.sync_engine, "begin", on_begin)
+def _read_only(error: BaseException) -> bool:
+    """Whether SQLite refused the write lock because the database is read-only."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, sqlite3.Error) and getattr(seen, "sqlite_errorname", "").startswith(
+            "SQLITE_READONLY"
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__ or getattr(seen, "orig", None)
+    return False
 
 
 @dataclass(frozen=True)
