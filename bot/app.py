@@ -161,6 +161,7 @@ def secrets_of(settings: Settings | DatabaseSettings) -> list[str]:
             settings.slack_bot_token,
             settings.slack_app_token,
             settings.slack_signing_secret,
+            settings.virtfusion_webhook_token,
         ):
             if secret is not None:
                 found.append(secret.get_secret_value())

@@ -26,7 +26,7 @@ from bot.provisioning.engine.context import EngineConfig, EngineContext, TickRep
 from bot.provisioning.engine.create import create_one
 from bot.provisioning.engine.finish import finish_requests, settle_cancelled
 from bot.provisioning.engine.reconcile import reconcile
-from bot.provisioning.engine.track import track
+from bot.provisioning.engine.track import track, track_server
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.requests import RequestService
@@ -106,6 +106,20 @@ class Engine:
         if ctx.stopping:  # shutting down: the steps in flight are done; others take it on
             return report
         await track(ctx, report)
+        await finish_requests(ctx, report)
+        return report
+
+    async def follow(self, server_id: int | None) -> TickReport:
+        """A hint that something changed on the panel (a webhook): follow the building server
+        with `server_id` now, or, when no building server has that id (or none is given), track
+        every building server now; then finish the requests that ended. Everything is read from
+        the panel; the hint only says when."""
+        report = TickReport()
+        ctx = self._ctx
+        if ctx.stopping:
+            return report
+        if server_id is None or not await track_server(ctx, report, server_id):
+            await track(ctx, report, force=True)
         await finish_requests(ctx, report)
         return report
 

@@ -5,6 +5,9 @@ and what changed is recorded in one transaction; a build nothing happened to cos
 Tracking leases nothing: each change is a compare-and-set on the row's state, so replicas that
 track at the same time record each outcome once (milestones are written once per server).
 Rows another worker is working on (leased) are left to it.
+
+`track_server` is the same path for one server, at once: a webhook says a server changed, so
+that server is read from the panel (never from the hint) and followed as a tick would.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange
 from bot.virtfusion import BuildPhase, NotFoundError, Server, VirtFusionError
 
-__all__ = ["track"]
+__all__ = ["track", "track_server"]
 
 logger = logging.getLogger("bot.provisioning.engine")
 
@@ -38,13 +41,14 @@ class _Outcome:
     seconds: float | None = None  # how long a build that completed took
 
 
-async def track(ctx: EngineContext, report: TickReport) -> None:
-    """Compare every building server with one panel listing; record what changed."""
+async def track(ctx: EngineContext, report: TickReport, *, force: bool = False) -> None:
+    """Compare every building server with one panel listing; record what changed (`force`:
+    now, even within the poll interval since the last listing)."""
     now = ctx.clock()
     async with ctx.uow() as uow:
         rows = await uow.instances.list_by_states([S.BUILDING])
     building = [i for i in rows if i.lease_until is None or i.lease_until <= now]
-    if not building or not _due(ctx, building):
+    if not building or not (force or _due(ctx, building)):
         return
     try:
         servers = await ctx.listing.fetch()
@@ -60,6 +64,30 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
             server = await _read(ctx, instance, outcomes)
         if server is not None:
             outcomes += await _follow(ctx, instance, server)
+    await _record(ctx, report, outcomes)
+
+
+async def track_server(ctx: EngineContext, report: TickReport, server_id: int) -> bool:
+    """Follow one building server now: read it from the panel (`GET /servers/{id}`) and record
+    what changed, exactly as a tick would. False when no building row that no other worker
+    holds has this server id (the caller then tracks everything)."""
+    now = ctx.clock()
+    async with ctx.uow() as uow:
+        instance = await uow.instances.get_by_server_id(server_id)
+    if instance is None or instance.state is not S.BUILDING:
+        return False
+    if instance.lease_until is not None and instance.lease_until > now:
+        return False
+    outcomes: list[_Outcome] = []
+    server = await _read(ctx, instance, outcomes)
+    if server is not None:
+        outcomes += await _follow(ctx, instance, server)
+    await _record(ctx, report, outcomes)
+    return True
+
+
+async def _record(ctx: EngineContext, report: TickReport, outcomes: list[_Outcome]) -> None:
+    """Record a tick's outcomes in one transaction, each a compare-and-set from `building`."""
     if not outcomes:
         return
     async with ctx.uow() as uow:

@@ -54,6 +54,7 @@ class Tables:
     audit: dict[int, AuditRecord] = dataclasses.field(default_factory=dict)
     operations: dict[int, Operation] = dataclasses.field(default_factory=dict)
     slack_events: dict[str, datetime] = dataclasses.field(default_factory=dict)
+    webhook_events: dict[str, datetime] = dataclasses.field(default_factory=dict)
     slack_messages: dict[tuple[Thread, int], SlackMessage] = dataclasses.field(default_factory=dict)
     next_id: dict[str, int] = dataclasses.field(default_factory=dict)
 

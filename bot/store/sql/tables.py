@@ -198,6 +198,16 @@ class SlackEventRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
+class WebhookEventRow(Base):
+    """Table ``webhook_events``: VirtFusion webhook deliveries already handled (`hookEventId`;
+    the panel may deliver one twice, and every replica receives what the load balancer sends)."""
+
+    __tablename__ = "webhook_events"
+
+    hook_event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
 class OperationRow(Base):
     """Table ``operations``: a day-2 action (e.g. delete) with its approval and outcome.
 
