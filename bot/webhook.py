@@ -182,6 +182,11 @@ class WebhookReceiver:
     def enabled(self) -> bool:
         return self._expected is not None
 
+    @property
+    def in_flight(self) -> int:
+        """Deliveries answered whose work is still running."""
+        return len(self._tasks)
+
     def routes(self) -> list[web.RouteDef]:
         """`POST /virtfusion/webhook` (404 while no token is configured)."""
         return [web.post(WEBHOOK_PATH, self.handle)]

@@ -33,7 +33,9 @@ Tests shrink capacity by mutating records, e.g. `state.hypervisors[3].max_memory
 
 Admin endpoints (outside `/api/v1`, no auth, no faults, not logged): `GET /_sandbox/log`,
 `POST /_sandbox/reset-log`, `GET|POST /_sandbox/faults` and `GET|POST /_sandbox/timing`
-(POST takes a JSON object of `Faults` / `BuildTiming` field values; 400 on a bad field).
+(POST takes a JSON object of `Faults` / `BuildTiming` field values; 400 on a bad field), and
+`GET|POST /_sandbox/webhook` (`{"url", "token", "every_s"}`: where the panel's webhooks go,
+`bot.sandbox._hooks`).
 """
 
 from bot.sandbox._models import (
