@@ -126,7 +126,7 @@ async def test_a_payload_that_lies_changes_nothing(slack_env: Any) -> None:
 
 async def test_an_event_naming_no_tracked_server_tracks_every_build(slack_env: Any) -> None:
     h: SlackHarness = await slack_env(VIRTFUSION_WEBHOOK_TOKEN=TOKEN, VF_POLL_INTERVAL="60s")
-    record, server_id = await _building(h)
+    record, _ = await _building(h)
     _aim(h)
     h.clock.advance(30)
     # An event vfbot does not know, about a server it does not track: one listing, at once.
