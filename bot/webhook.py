@@ -131,9 +131,9 @@ def parse_hint(body: bytes, headers: Mapping[str, str]) -> Hint:
     hook_event_id = _text(payload.get("hookEventId")) or _text(
         headers.get("X-VirtFusion-Hook-Event")
     )
-    event = _text(payload.get("event")) or _text(headers.get("X-VirtFusion-Event")) or ""
+    event = (_text(payload.get("event")) or _text(headers.get("X-VirtFusion-Event")) or "").lower()
     server_id = _server_id(payload.get("data")) if event in SERVER_EVENTS else None
-    return Hint(hook_event_id, event.lower(), server_id)
+    return Hint(hook_event_id, event, server_id)
 
 
 async def _read_capped(request: web.Request, cap: int) -> bytes | None:

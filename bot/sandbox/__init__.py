@@ -58,12 +58,14 @@ from bot.sandbox._state import (
     PanelState,
     ScriptedFault,
 )
+from bot.sandbox._hooks import Delivery, WebhookSender
 from bot.sandbox.clock import FakeClock
 from bot.sandbox.panel import SandboxServer, create_app, running_sandbox, serve
 
 __all__ = [
     "BuildTiming",
     "CommitThenFail",
+    "Delivery",
     "FakeClock",
     "FaultKind",
     "Faults",
@@ -80,6 +82,7 @@ __all__ = [
     "Server",
     "SshKey",
     "User",
+    "WebhookSender",
     "create_app",
     "running_sandbox",
     "serve",
