@@ -38,6 +38,7 @@ Admin endpoints (outside `/api/v1`, no auth, no faults, not logged): `GET /_sand
 `bot.sandbox._hooks`).
 """
 
+from bot.sandbox._hooks import Delivery, WebhookSender
 from bot.sandbox._models import (
     Hypervisor,
     HypervisorGroup,
@@ -58,7 +59,6 @@ from bot.sandbox._state import (
     PanelState,
     ScriptedFault,
 )
-from bot.sandbox._hooks import Delivery, WebhookSender
 from bot.sandbox.clock import FakeClock
 from bot.sandbox.panel import SandboxServer, create_app, running_sandbox, serve
 
