@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -46,12 +47,14 @@ _USER_AGENT = "VirtFusion-Hookshot/sandbox"
 
 @dataclass(frozen=True)
 class Delivery:
-    """One webhook sent: its id, event and status, and the HTTP status it got (0: no answer)."""
+    """One webhook sent: its id, event, server, the HTTP status it got (0: no answer) and when
+    it was sent (epoch seconds, real time)."""
 
     hook_event_id: int
     event: str
     server_id: int | None
     answered: int
+    sent_at: float
 
 
 @dataclass
@@ -180,6 +183,7 @@ class WebhookSender:
             encoded = base64.b64encode(self.token.encode()).decode("ascii")
             headers["Authorization"] = f"Bearer {encoded}"
         answered = 0
+        sent_at = time.time()
         if url is not None:
             if self._session is None:
                 self._session = aiohttp.ClientSession()
@@ -193,7 +197,7 @@ class WebhookSender:
                     answered = response.status
             except (aiohttp.ClientError, TimeoutError) as error:
                 logger.warning("webhook %s to %s failed: %s", event, url, error)
-        delivery = Delivery(hook_event_id, event, server_id, answered)
+        delivery = Delivery(hook_event_id, event, server_id, answered, sent_at)
         self.sent.append(delivery)
         return delivery
 

@@ -262,3 +262,12 @@ async def test_two_replicas_receiving_one_event_post_one_milestone(
     async with first.runtime.db.uow() as uow:
         events = await uow.events.list_for_request(record.id)
     assert [e.kind for e in events].count("instance.built") == 1
+
+
+async def test_socket_mode_serves_the_webhook_on_its_http_port(slack_env: Any) -> None:
+    h: SlackHarness = await slack_env(socket_mode=True, VIRTFUSION_WEBHOOK_TOKEN=TOKEN)
+    body = json.dumps({"event": "catch.all", "hookEventId": "check-1"})
+    async with h.http.post(_url(h), data=body, headers={"Authorization": _bearer(TOKEN)}) as r:
+        assert r.status == 202
+    await h.runtime.hooks.idle()
+    assert _metric(h, "accepted", "catch.all") == 1
