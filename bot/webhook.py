@@ -32,6 +32,8 @@ from typing import Final, Protocol
 
 from aiohttp import web
 
+from bot.redact import log_refusal
+
 __all__ = [
     "KNOWN_EVENTS",
     "MAX_BODY_BYTES",
@@ -194,13 +196,7 @@ class WebhookReceiver:
     def _refuse(self, status: int, outcome: str, reason: str, request: web.Request) -> web.Response:
         """An empty answer and one log line naming the reason and size, never the body or a
         header value (the token travels in one)."""
-        logger.info(
-            "refused %s %s: %s (%s bytes)",
-            request.method,
-            request.path,
-            reason,
-            request.content_length if request.content_length is not None else "unknown",
-        )
+        log_refusal(logger, request.method, request.path, reason, request.content_length)
         self._observe(outcome, "")
         return web.Response(status=status)
 

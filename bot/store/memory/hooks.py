@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.store._values import utc
-from bot.store.memory._tables import Tables
+from bot.store.memory._tables import Tables, forget_seen, remember_seen
 
 __all__ = ["MemoryHookStore"]
 
@@ -17,15 +16,7 @@ class MemoryHookStore:
         self._t = tables
 
     async def remember_hook(self, hook_event_id: str, now: datetime) -> bool:
-        seen_at = utc(now)
-        if hook_event_id in self._t.webhook_events:
-            return False
-        self._t.webhook_events[hook_event_id] = seen_at
-        return True
+        return remember_seen(self._t.webhook_events, hook_event_id, now)
 
     async def forget_hooks(self, before: datetime) -> int:
-        cutoff = utc(before)
-        old = [key for key, seen_at in self._t.webhook_events.items() if seen_at < cutoff]
-        for key in old:
-            del self._t.webhook_events[key]
-        return len(old)
+        return forget_seen(self._t.webhook_events, before)
