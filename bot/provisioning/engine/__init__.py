@@ -92,6 +92,7 @@ class Engine:
         self._ctx.held.clear()
         report = TickReport()
         ctx = self._ctx
+        ctx.tick_started_at = ctx.clock()
         await self._requests.expire_due()
         await settle_cancelled(ctx, report)
         await reconcile(ctx, report)

@@ -56,7 +56,10 @@ async def track(ctx: EngineContext, report: TickReport, *, force: bool = False) 
         await _note_outage(ctx, building, error)
         raise  # the tick's supervisor says it once and waits
     listing = {s.id: s for s in servers}
-    ctx.last_listing_at = now
+    if not force:  # a hint's extra listing leaves the polling rhythm alone
+        # The tick's start, not the listing's: the next tick begins one poll interval after
+        # this one began and must find the listing due, however long creates took before it.
+        ctx.last_listing_at = min(ctx.tick_started_at or now, now)
     outcomes: list[_Outcome] = []
     for instance in building:
         server = listing.get(instance.server_id or -1)
@@ -126,7 +129,10 @@ def _due(ctx: EngineContext, building: list[InstanceRecord]) -> bool:
     """At most one listing per poll interval, except that builds started since the last one
     are looked at right away (a fast panel's builds are noticed at once)."""
     last = ctx.last_listing_at
-    if last is None or ctx.clock() - last >= timedelta(seconds=ctx.config.poll_interval_s):
+    interval_s = ctx.config.poll_interval_s
+    # Ticks come one interval apart, give or take the scheduler's jitter (milliseconds).
+    due_after = timedelta(seconds=interval_s - min(0.5, interval_s / 10))
+    if last is None or ctx.clock() - last >= due_after:
         return True
     return any(i.build_started_at is None or i.build_started_at > last for i in building)
 
