@@ -78,7 +78,9 @@ async def run(
                 )
                 await asyncio.sleep(gap_s)
             deadline = time.monotonic() + poll_s + 120
-            while time.monotonic() < deadline and len(_notices(slack)) < requests:  # noqa: ASYNC110
+            while time.monotonic() < deadline and (  # noqa: ASYNC110
+                len(_notices(slack)) < requests or len(_built_replies(slack)) < requests
+            ):
                 await asyncio.sleep(0.25)
             built, noticed, replied = _built(panel), _notices(slack), _built_replies(slack)
             hooked = {
@@ -94,7 +96,7 @@ async def run(
     replies = [replied[n] - start[n] for n in start if n in replied]
     return {
         "requests": requests,
-        "missing": requests - len(lags),
+        "missing": requests - min(len(lags), len(replies)),
         "p50": percentile(lags, 50) if lags else float("nan"),
         "p95": percentile(lags, 95) if lags else float("nan"),
         "max": max(lags) if lags else float("nan"),
