@@ -34,6 +34,7 @@ __all__ = [
     "SlackEventRow",
     "SlackMessageRow",
     "UtcDateTime",
+    "WebhookEventRow",
 ]
 
 
