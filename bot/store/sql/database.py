@@ -23,6 +23,7 @@ from bot.store.sql.errors import Target, translate, unavailable
 from bot.store.sql.errors import install as install_translation
 from bot.store.sql.events import SqlAuditRepo, SqlEventRepo
 from bot.store.sql.instances import SqlInstanceRepo
+from bot.store.sql.marks import SqlMarkRepo
 from bot.store.sql.operations import SqlOperationRepo
 from bot.store.sql.requests import SqlRequestRepo
 from bot.store.sql.schema import SchemaStatus, UpgradeResult, read_status
@@ -112,6 +113,7 @@ class SqlUnitOfWork:
         self.events = SqlEventRepo(session, dialect)
         self.audit = SqlAuditRepo(session, dialect)
         self.operations = SqlOperationRepo(session, dialect)
+        self.marks = SqlMarkRepo(session, dialect)
 
     async def __aenter__(self) -> Self:
         return self
