@@ -29,22 +29,22 @@ class SqlMarkRepo(SqlRepo):
         now = utc(now)
         if expected is None:
             # A concurrent insert of the same key waits on the primary key, then does nothing.
-            stmt = (
+            added = (
                 insert(self._dialect, MarkRow)
                 .values(key=key, value=value, updated_at=now)
                 .on_conflict_do_nothing(index_elements=["key"])
                 .returning(MarkRow.key)
             )
-        else:
-            # PostgreSQL re-checks the WHERE against a row another transaction just committed.
-            stmt = (
-                update(MarkRow)
-                .where(MarkRow.key == key, MarkRow.value == expected)
-                .values(value=value, updated_at=now)
-                .returning(MarkRow.key)
-                .execution_options(synchronize_session=False)
-            )
-        return (await self._session.execute(stmt)).scalar_one_or_none() is not None
+            return (await self._session.execute(added)).scalar_one_or_none() is not None
+        # PostgreSQL re-checks the WHERE against a row another transaction just committed.
+        moved = (
+            update(MarkRow)
+            .where(MarkRow.key == key, MarkRow.value == expected)
+            .values(value=value, updated_at=now)
+            .returning(MarkRow.key)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self._session.execute(moved)).scalar_one_or_none() is not None
 
     async def prune(self, prefix: str, *, before: datetime) -> int:
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
