@@ -253,6 +253,15 @@ async def test_daily_report_is_written_once_per_day(harness: Harness) -> None:
     assert [(f.name, f.error) for f in report.failed] == [("bad-prg", "No <hypervisor> left")]
 
 
+async def test_a_report_more_than_an_hour_late_is_skipped(harness: Harness) -> None:
+    """A replica started long after the report time does not post that day's report."""
+    late = DailyReports(_ctx(harness), at=time(7, 59), zone=ZoneInfo("UTC"))
+    assert await late.post_due() is False  # the clock is at 09:00: 61 minutes late
+    in_time = DailyReports(_ctx(harness), at=time(8, 0), zone=ZoneInfo("UTC"))
+    assert await in_time.post_due() is True
+    assert len(await _fleet_events(harness)) == 1
+
+
 async def test_daily_report_goes_out_without_the_panel(harness: Harness) -> None:
     harness.panel.faults.script = [ScriptedFault("GET", "/compute/hypervisors/groups", "503", 99)]
     reports = DailyReports(_ctx(harness), at=time(9, 0), zone=ZoneInfo("UTC"))

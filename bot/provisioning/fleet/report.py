@@ -25,11 +25,15 @@ from bot.provisioning.model import InstanceState
 from bot.provisioning.transitions import Context, Service, emit_fleet
 from bot.virtfusion import VirtFusionError
 
-__all__ = ["FAILED_SHOWN", "MARK", "DailyReports", "ExpiringSource", "report_slot"]
+__all__ = ["FAILED_SHOWN", "LATE_MAX", "MARK", "DailyReports", "ExpiringSource", "report_slot"]
 
 logger = logging.getLogger("bot.provisioning.fleet")
 
 MARK = "daily-report"
+
+LATE_MAX = timedelta(hours=1)
+"""How late a report still goes out (a replica started after the report time); later, that
+day's report is skipped."""
 
 FAILED_SHOWN = 20
 """Failed builds listed by name in one report (the newest); the rest are counted."""
@@ -62,9 +66,11 @@ class DailyReports(Service):
         self.at, self.zone, self._expiring = at, zone, expiring
 
     async def post_due(self) -> bool:
-        """Write the report of the latest slot unless it is written already; True if this
-        call wrote it."""
+        """Write the report of the latest slot unless it is written already or the slot is
+        more than `LATE_MAX` ago; True if this call wrote it."""
         slot = report_slot(self._clock(), self.at, self.zone)
+        if self._clock() - slot > LATE_MAX:
+            return False
         async with self._uow() as uow:
             last = (await uow.marks.get_many([MARK])).get(MARK)
         previous = _parse(last)
