@@ -118,7 +118,7 @@ def traffic_message(alert: TrafficAlert) -> Message:
     )
     note = (
         f"Alerts at {alert.threshold_percent:g} % of a limit, once per server and period · "
-        f"`/vf traffic {truncate(alert.name, NAME_CHARS).replace('`', '')}` shows it now"
+        f"{code('/vf traffic ' + truncate(alert.name or '?', NAME_CHARS))} shows it now"
     )
     text = f"{who}: {name} has used {alert.used_percent:.0f} % of its traffic this period"
     return truncate(text, SECTION_MAX), [section(body), context([note])]
