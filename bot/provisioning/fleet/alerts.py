@@ -184,18 +184,7 @@ class TrafficWatch(Service):
     async def _traffic(self, instance: InstanceRecord) -> TrafficSummary | None:
         server_id = instance.server_id or 0
         month = current_month(await self._client.traffic(server_id), self._clock())
-        if month is None:
-            return None
-        return TrafficSummary(
-            server_id=server_id,
-            name=instance.name,
-            month_start=month.start,
-            month_end=month.end,
-            rx_bytes=month.rx,
-            tx_bytes=month.tx,
-            total_bytes=month.total,
-            limit_gb=month.limit_gb,
-        )
+        return TrafficSummary.of(server_id, instance.name, month) if month is not None else None
 
     async def _alert(
         self,

@@ -183,16 +183,7 @@ class Inventory(Service):
         except NotFoundError as error:
             raise gone(resolved) from error
         month = current_month(months, self._clock())
-        return TrafficSummary(
-            server_id=resolved.server_id,
-            name=resolved.name,
-            month_start=month.start if month else None,
-            month_end=month.end if month else None,
-            rx_bytes=month.rx if month else 0,
-            tx_bytes=month.tx if month else 0,
-            total_bytes=month.total if month else 0,
-            limit_gb=month.limit_gb if month else 0,
-        )
+        return TrafficSummary.of(resolved.server_id, resolved.name, month)
 
     async def hypervisors(self) -> list[HypervisorGroupRow]:
         """Hypervisor groups with free capacity and their hypervisors' names and flags."""
