@@ -10,6 +10,7 @@ import pytest
 
 from bot.provisioning.events import CapacityAlert, DailyReport, TrafficAlert, parse_event
 from bot.provisioning.fleet.alerts import CapacityWatch, TrafficWatch, read_usage
+from bot.provisioning.fleet.jobs import FleetJobs
 from bot.provisioning.fleet.model import (
     ExpiringServer,
     GroupUsage,
@@ -278,3 +279,19 @@ async def test_replicas_on_postgresql_write_one_report(harness: Harness) -> None
     written = await asyncio.gather(*(r.post_due() for r in replicas))
     assert sorted(written) == [False, False, False, True]
     assert len(await _fleet_events(harness)) == 1
+
+
+async def test_old_traffic_marks_are_pruned(harness: Harness) -> None:
+    ctx = _ctx(harness)
+    async with harness.uow() as uow:
+        await uow.marks.put_if("traffic:1", expected=None, value="a/b", now=harness.clock())
+        await uow.marks.put_if("capacity:1:ipv4", expected=None, value="low", now=harness.clock())
+        await uow.commit()
+    jobs = FleetJobs(harness.store.uow, traffic=TrafficWatch(ctx, 80))
+    assert await FleetJobs(harness.store.uow).prune(harness.clock() + timedelta(days=200)) == 0
+    assert await jobs.prune(harness.clock() + timedelta(days=99)) == 0
+    assert await jobs.prune(harness.clock() + timedelta(days=101)) == 1
+    async with harness.uow() as uow:
+        assert await uow.marks.get_many(["traffic:1", "capacity:1:ipv4"]) == {
+            "capacity:1:ipv4": "low"
+        }

@@ -42,7 +42,10 @@ class FleetJobs:
         return self.reports is not None and await self.reports.post_due()
 
     async def prune(self, now: datetime) -> int:
-        """Forget traffic marks older than `TRAFFIC_MARKS_KEPT` (their periods are over)."""
+        """Forget traffic marks older than `TRAFFIC_MARKS_KEPT` (their periods are over); with
+        traffic alerts off, nothing (no write at all)."""
+        if self.traffic is None:
+            return 0
         async with self.uow() as uow:
             pruned = await uow.marks.prune("traffic:", before=now - TRAFFIC_MARKS_KEPT)
             await uow.commit()
