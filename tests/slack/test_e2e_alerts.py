@@ -92,7 +92,7 @@ async def test_two_replicas_post_one_report(slack_env: Any) -> None:
 
 
 async def test_without_an_alert_channel_nothing_runs(slack_env: Any) -> None:
-    h: SlackHarness = await slack_env(VF_DAILY_REPORT="09:00")
+    h: SlackHarness = await slack_env()
     fleet = h.runtime.core.fleet
     assert (fleet.capacity, fleet.traffic, fleet.reports) == (None, None, None)
     assert await fleet.alerts() == 0 and not await fleet.report()
