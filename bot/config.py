@@ -374,12 +374,12 @@ class Settings(BaseSettings):
     @classmethod
     def _report_needs_a_channel(cls, value: time | None, info: ValidationInfo) -> time | None:
         # Absent from info.data when VF_ALERT_CHANNEL was invalid itself: said already.
-        if value is not None and "vf_alert_channel" in info.data:
-            if info.data["vf_alert_channel"] is None:
-                raise ValueError(
-                    "is set but VF_ALERT_CHANNEL is not: the report is posted there; set "
-                    "VF_ALERT_CHANNEL to a channel id, or VF_DAILY_REPORT=off"
-                )
+        channel = info.data.get("vf_alert_channel", "")
+        if value is not None and channel is None:
+            raise ValueError(
+                "is set but VF_ALERT_CHANNEL is not: the report is posted there; set "
+                "VF_ALERT_CHANNEL to a channel id, or VF_DAILY_REPORT=off"
+            )
         return value
 
     @field_validator("vf_max_memory_mb", "vf_max_disk_gb")
