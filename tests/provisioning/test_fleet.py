@@ -24,6 +24,8 @@ from bot.provisioning.model import EventRecord, InstanceState, RequestState
 from bot.provisioning.ports import InstanceChange
 from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import ScriptedFault
+from bot.store.sql import Database
+from tests.databases import PG_URL
 from tests.provisioning.conftest import Harness, two_groups
 
 GIB = 1024**3
@@ -142,6 +144,7 @@ async def test_a_group_first_seen_low_alerts_and_resources_change_together(
     assert [(c.resource, c.low) for c in alert.changes] == [("memory", False)]
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 async def test_replicas_checking_at_once_alert_once(harness: Harness) -> None:
     thresholds = parse_capacity_alert("ipv4<5")
     watches = [CapacityWatch(_ctx(harness), thresholds) for _ in range(3)]
@@ -273,12 +276,28 @@ async def test_daily_report_goes_out_without_the_panel(harness: Harness) -> None
 
 
 @pytest.mark.parametrize("store", ["postgresql"], indirect=True)
-async def test_replicas_on_postgresql_write_one_report(harness: Harness) -> None:
-    """Four replicas' cron triggers fire at once on one PostgreSQL database: one report."""
-    replicas = [DailyReports(_ctx(harness), at=time(9, 0), zone=ZoneInfo("UTC")) for _ in range(4)]
-    written = await asyncio.gather(*(r.post_due() for r in replicas))
-    assert sorted(written) == [False, False, False, True]
-    assert len(await _fleet_events(harness)) == 1
+async def test_two_workers_on_postgresql_write_one_report(harness: Harness) -> None:
+    """Two replicas (each with its own engine and connections) on one PostgreSQL database, two
+    report jobs each, fire at once: one report."""
+    assert isinstance(harness.store, Database)
+    other = Database(PG_URL, schema=harness.store.schema)
+    await other.start()
+    try:
+        moves = Moves(other.uow, harness.clock, "worker-2")
+        ctx2 = Context(harness.client, other.uow, harness.clock, moves, 1, harness.sleeps)
+        zone = ZoneInfo("UTC")
+        replicas = [
+            *(DailyReports(_ctx(harness), at=time(9, 0), zone=zone) for _ in range(2)),
+            *(DailyReports(ctx2, at=time(9, 0), zone=zone) for _ in range(2)),
+        ]
+        written = await asyncio.gather(*(r.post_due() for r in replicas))
+        assert sorted(written) == [False, False, False, True]
+        assert len(await _fleet_events(harness)) == 1
+        harness.clock.advance(900)  # the next firing, on either worker: nothing more
+        assert not any(await asyncio.gather(*(r.post_due() for r in replicas)))
+        assert len(await _fleet_events(harness)) == 1
+    finally:
+        await other.stop()
 
 
 async def test_old_traffic_marks_are_pruned(harness: Harness) -> None:

@@ -173,6 +173,11 @@ class Database:
         """What DATABASE_URL points at, safe to show."""
         return self._target
 
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema the tables live in (None: the search path's default)."""
+        return self._schema
+
     def _create_engine(self, *, migrating: bool = False) -> AsyncEngine:
         url = self._url
         connect_args: dict[str, object] = {}
