@@ -25,6 +25,7 @@ from bot.provisioning.ports import InstanceChange
 from bot.provisioning.transitions import Context, Moves
 from bot.sandbox import ScriptedFault
 from bot.store.sql import Database
+from bot.virtfusion import VirtFusionError
 from tests.databases import PG_URL
 from tests.provisioning.conftest import Harness, two_groups
 
@@ -191,11 +192,13 @@ async def test_traffic_alerts_once_per_server_per_period(harness: Harness) -> No
     assert await watch.check() == 0
 
 
-async def test_traffic_of_a_server_gone_from_the_panel_is_skipped(harness: Harness) -> None:
+async def test_traffic_replicas_alert_once_and_skip_a_server_gone(harness: Harness) -> None:
     first, second = await _built(harness)
-    del harness.panel.servers[first]
+    del harness.panel.servers[first]  # deleted on the panel behind vfbot's back: skipped
     harness.panel.servers[second].traffic_bytes = 990 * GIB
-    assert await TrafficWatch(_ctx(harness), 80).check() == 1
+    watches = [TrafficWatch(_ctx(harness), 80) for _ in range(3)]
+    assert sum(await asyncio.gather(*(w.check() for w in watches))) == 1
+    assert len(await _fleet_events(harness)) == 1
 
 
 # -- the daily report ----------------------------------------------------------------------------
@@ -314,3 +317,18 @@ async def test_old_traffic_marks_are_pruned(harness: Harness) -> None:
         assert await uow.marks.get_many(["traffic:1", "capacity:1:ipv4"]) == {
             "capacity:1:ipv4": "low"
         }
+
+
+async def test_a_panel_error_skips_one_server_and_a_panel_down_is_raised(
+    harness: Harness,
+) -> None:
+    first, second = await _built(harness)
+    for server_id in (first, second):
+        harness.panel.servers[server_id].traffic_bytes = 990 * GIB
+    broken = ScriptedFault("GET", rf"^/servers/{first}/traffic$", "500", 99)
+    harness.panel.faults.script = [broken]
+    watch = TrafficWatch(_ctx(harness), 80)
+    assert await watch.check() == 1  # the other server is still checked
+    harness.panel.faults.script = [ScriptedFault("GET", r"/traffic$", "500", 99)]
+    with pytest.raises(VirtFusionError):
+        await watch.check()  # only the first is left to ask, and it fails: said by the ticker
