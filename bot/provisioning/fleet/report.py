@@ -75,12 +75,16 @@ class DailyReports(Service):
             last = (await uow.marks.get_many([MARK])).get(MARK)
         previous = _parse(last)
         if previous is not None and previous >= slot:
+            logger.info("daily report of %s: written already", f"{slot:%Y-%m-%d %H:%M %Z}")
             return False
         report = await self.gather(slot, since=previous or slot - timedelta(days=1))
         now = self._clock()
         async with self._uow() as uow:
             if not await uow.marks.put_if(MARK, expected=last, value=slot.isoformat(), now=now):
-                return False  # another replica wrote it
+                logger.info(
+                    "daily report of %s: another replica wrote it", f"{slot:%Y-%m-%d %H:%M %Z}"
+                )
+                return False
             await emit_fleet(uow, report, now)
             await uow.commit()
         return True
