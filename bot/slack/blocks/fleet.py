@@ -129,7 +129,7 @@ def report_message(report: DailyReport) -> Message:
     when = _local(report.slot, report.timezone)
     blocks: list[Json] = [
         header(f"vfbot daily report · {when}"),
-        section("*Servers by state*\n" + _states(report.servers)),
+        section("*Servers by state* (all vfbot has handled)\n" + _states(report.servers)),
         section(_expiring(report.expiring)),
         section(_failed(report.failed, report.failed_total, report.since)),
         section(_capacity(report.capacity, report.capacity_error)),
