@@ -29,8 +29,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.store.sql import check_database_url
-
 __all__ = [
     "ConfigError",
     "DatabaseSettings",
@@ -74,6 +72,8 @@ _MINIMUM_OF = {"vf_max_memory_mb": "vf_min_memory_mb", "vf_max_disk_gb": "vf_min
 
 
 def _database_url(value: str) -> str:
+    from bot.store.sql import check_database_url  # SQLAlchemy: only once settings are read
+
     check_database_url(value)
     return value.strip()
 
