@@ -173,6 +173,14 @@ async def test_no_group_left_at_create_fails_naming_every_group(harness: Harness
     assert error.endswith("add another group to hypervisor_group, or try again when there is room")
     assert panel_groups(harness) == []
 
+    # Retrying starts from the top of the list again: Prague refuses, Amsterdam has room now.
+    harness.panel.hypervisors[3].max_memory_mb = 40960
+    [again] = await harness.requests.retry_failed(record.id, actor="U_ADMIN")
+    assert (again.plan.group_name, again.plan.passed_over) == ("Prague", [])
+    assert [g.name for g in again.plan.fallback_groups] == ["Amsterdam"]
+    assert (await harness.run_until_done(record.id)).state is RequestState.COMPLETED
+    assert panel_groups(harness) == [2]
+
 
 async def test_an_ambiguous_answer_is_reconciled_before_any_failover(harness: Harness) -> None:
     prague_holds(harness.panel, 4096)
