@@ -296,23 +296,32 @@ def make_plan(request: ProvisionRequest, facts: PanelFacts, defaults: EngineDefa
     if problems:
         raise PlanError(problems)
 
-    servers: list[ServerPlan] = []
-    rooms = {group_id: Room.of(capacity) for group_id, capacity in facts.capacity.items()}
-    unplaced: set[int] = set()
-    for planned in expand_servers(request):
-        index = planned.instance_index
-        info = resolved[index]
-        draft = _server_plan(
-            planned.name, index, planned.instance, info, info.groups[0], facts, defaults
+    drafts = [
+        _server_plan(
+            planned.name,
+            planned.instance_index,
+            planned.instance,
+            resolved[planned.instance_index],
+            resolved[planned.instance_index].groups[0],
+            facts,
+            defaults,
         )
-        placed = _place(draft, info.groups, rooms, facts.refused)
+        for planned in expand_servers(request)
+    ]
+    # Servers with one group have no choice: they take their room first, then the others go,
+    # in request order, to the first group of their list with room left.
+    ordered = sorted(drafts, key=lambda d: len(resolved[d.instance_index].groups) > 1)
+    rooms = {group_id: Room.of(capacity) for group_id, capacity in facts.capacity.items()}
+    placed_by_name: dict[str, ServerPlan] = {}
+    for draft in ordered:
+        placed = _place(draft, resolved[draft.instance_index].groups, rooms, facts.refused)
         if isinstance(placed, ServerPlan):
-            servers.append(placed)
-        elif index not in unplaced:  # the first server of an entry that fits nowhere says why
-            unplaced.add(index)
+            placed_by_name[draft.name] = placed
+        elif all(p.path != placed.path for p in problems):  # one problem per entry
             problems.append(placed)
     if problems:
         raise PlanError(problems)
+    servers = [placed_by_name[d.name] for d in drafts]
     totals = _group_totals(servers)
     problems += _capacity_problems(request, servers, totals, facts)
     if problems:

@@ -75,18 +75,19 @@ def test_ipv4_and_disk_count_toward_room() -> None:
     assert disk[2].route == "Prague: 10 GB disk left (needs 25 GB) → Amsterdam"
 
 
-def test_earlier_entries_use_up_room_before_later_ones() -> None:
+def test_servers_without_a_choice_take_their_room_first() -> None:
+    # "web" comes first but may go elsewhere; "db" may only go to Prague, which has room for one.
     req = request(
-        instance(name="db", hypervisor_group="Prague"),
         instance(name="web", hypervisor_group=["Prague", "Amsterdam"]),
+        instance(name="db", hypervisor_group="Prague"),
     )
     panel = facts(capacity=capacity({**FULL, "memory": 1024}))
 
     result = make_plan(req, panel, DEFAULTS)
 
     assert [(s.name, s.group_name) for s in result.servers] == [
-        ("db", "Prague"),
         ("web", "Amsterdam"),
+        ("db", "Prague"),
     ]
 
 
