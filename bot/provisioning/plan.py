@@ -144,14 +144,20 @@ class ServerPlan(_Frozen):
         refused = PassedOver(
             group_id=self.group_id, group_name=self.group_name, reason=reason, stage="create"
         )
-        body = self.create_body.model_copy(update={"hypervisor_group_id": following.id})
+        return self.in_group(following, rest, [*self.passed_over, refused])
+
+    def in_group(
+        self, group: GroupChoice, fallback: list[GroupChoice], passed_over: list[PassedOver]
+    ) -> ServerPlan:
+        """This plan in `group`, with the groups still to try and those passed over."""
+        body = self.create_body.model_copy(update={"hypervisor_group_id": group.id})
         return self.model_copy(
             update={
-                "group_id": following.id,
-                "group_name": following.name,
+                "group_id": group.id,
+                "group_name": group.name,
                 "create_body": body,
-                "fallback_groups": rest,
-                "passed_over": [*self.passed_over, refused],
+                "fallback_groups": fallback,
+                "passed_over": passed_over,
             }
         )
 
@@ -464,16 +470,7 @@ def _place(
             for g in groups[position + 1 :]
             if (index, g.id) not in refused
         ]
-        body = draft.create_body.model_copy(update={"hypervisor_group_id": group.id})
-        return draft.model_copy(
-            update={
-                "group_id": group.id,
-                "group_name": group.name,
-                "create_body": body,
-                "fallback_groups": later,
-                "passed_over": passed,
-            }
-        )
+        return draft.in_group(GroupChoice(id=group.id, name=group.name), later, passed)
     return Problem(f"instances[{index}].hypervisor_group", no_group_left(draft.name, passed))
 
 
