@@ -146,9 +146,11 @@ async def test_a_create_refused_for_room_moves_that_server_to_the_next_group(
     moved = next(r for r in rows if r.group_id == 2)
     assert moved.plan.group_name == "Amsterdam"
     assert moved.plan.passed_over[0].stage == "create"
-    failovers = [
-        parse_event(e) for e in await harness.events(record.id) if e.kind == "instance.failed_over"
-    ]
+    stored = [e for e in await harness.events(record.id) if e.kind == "instance.failed_over"]
+    # What `vfbot create --wait` prints (and the log's milestone line).
+    assert events.describe(stored[0]).startswith(f"VF-{record.id} {moved.name}: group Prague ")
+    assert events.describe(stored[0]).endswith("; creating it in group Amsterdam")
+    failovers = [parse_event(e) for e in stored]
     assert len(failovers) == 1
     event = failovers[0]
     assert isinstance(event, InstanceFailedOver)
