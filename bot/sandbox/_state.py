@@ -423,7 +423,8 @@ class PanelState:
         disk_gb = spec.storage_gb + sum(d.capacity_gb for d in spec.additional_disks)
         checks: list[tuple[Callable[[Hypervisor, Usage], bool], str]] = [
             (
-                lambda h, u: u.servers + 1 <= h.max_servers,
+                # 0: no limit, as the spec's resources examples read (max 0, free -allocated)
+                lambda h, u: h.max_servers == 0 or u.servers + 1 <= h.max_servers,
                 f"No hypervisor in group {group.name} can take another server (server limit)",
             ),
             (

@@ -171,7 +171,9 @@ def server_line_text(server: ServerLine) -> str:
         parts.append(f"{server.memory_mb:,} MB")
     if server.disk_gb is not None:
         parts.append(f"{server.disk_gb:,} GB")
-    if server.group:
+    if server.route:  # it names the group it ends in
+        parts.append(escape(truncate(server.route, _NOTE_CHARS)))
+    elif server.group:
         parts.append(escape(truncate(server.group, _LABEL_CHARS)))
     line = "• " + " · ".join(parts)
     if server.state is not InstanceState.PLANNED:
