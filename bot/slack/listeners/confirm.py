@@ -23,7 +23,7 @@ from bot.slack.blocks.changes import done_text, power_result_text
 from bot.slack.blocks.servers import parse_list_page
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners.changes import CHANGE_ACTIONS, run_confirmed, run_operation
-from bot.slack.listeners.common import Reply, acked, allowed_here, refuse, replier
+from bot.slack.listeners.common import Reply, acked, allowed, allowed_here, replier
 from bot.slack.listeners.servers import cancel_request, may_cancel, number, send_page
 from bot.slack.messages import error_text, panel_error_text
 from bot.slack.mrkdwn import escape
@@ -196,8 +196,7 @@ async def _decide_operation(
     if not await allowed_here(deps, client, body, respond, actor, action):
         return
     decision = deps.policy.can_approve(user, actor.groups, operation.requester)
-    if not decision.allowed:
-        await refuse(deps, client, body, respond, (action, operation.human_id, decision.reason))
+    if not await allowed(deps, client, body, respond, decision, (action, operation.human_id)):
         return
     try:
         if approve:

@@ -19,7 +19,7 @@ from bot.provisioning.model import RequestState
 from bot.slack import ids
 from bot.slack.blocks.modal import reject_modal
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import acked, allowed_here, refuse, tell
+from bot.slack.listeners.common import acked, allowed, allowed_here, refuse, tell
 from bot.slack.listeners.home import publish_home
 from bot.slack.listeners.servers import number
 from bot.slack.messages import decided_text, panel_error_text, unknown_request_text
@@ -194,8 +194,7 @@ async def _after_failure(
         await tell(client, body, unknown_request_text(request_id), respond=respond)
         return
     decision = deps.policy.can_fix_request(actor, record.requester, record.human_id)
-    if not decision.allowed:
-        await refuse(deps, client, body, respond, (action, record.human_id, decision.reason))
+    if not await allowed(deps, client, body, respond, decision, (action, record.human_id)):
         return
     try:
         if retry:
