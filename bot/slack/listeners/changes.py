@@ -289,11 +289,9 @@ async def handle_rebuild(call: Invocation) -> None:
 async def handle_resize(call: Invocation) -> None:
     usage = "`/vf resize web-1 2` (package id 2) or `/vf resize web-1 memory=4096 cpu=2`"
     parsed = parse_resize(call.args[1:])
-    if parsed is None:
-        await call.reply(f"Say the new package or size: {usage}.")
-        return
-    server = await target_server(call, "resize", usage)
-    if server is None:
+    ask = "the new package or size" if parsed is None else ""
+    server = await target_server(call, "resize", usage, ask=ask)
+    if server is None or parsed is None:
         return
     kind, first, second = parsed
     resizes = call.deps.servers.resizes
@@ -325,11 +323,8 @@ async def handle_password(call: Invocation) -> None:
     user = {"root": "root", "administrator": "Administrator"}.get(
         call.args[1].lower() if len(call.args) > 1 else "root"
     )
-    if user is None:
-        await call.reply(f"Say whose password: {usage}.")
-        return
-    server = await target_server(call, "password", usage)
-    if server is None:
+    server = await target_server(call, "password", usage, ask="" if user else "whose password")
+    if server is None or user is None:
         return
     changes = call.deps.servers.changes
     result = await changes.reset_password(server, actor=call.actor.user, user=user)
@@ -340,10 +335,8 @@ async def handle_password(call: Invocation) -> None:
 async def handle_firewall(call: Invocation) -> None:
     usage = "`/vf firewall web-1`, `/vf firewall web-1 on|off` or `/vf firewall web-1 rulesets 2,3`"
     mode = call.args[1].lower() if len(call.args) > 1 else ""
-    if mode not in ("", "on", "off", "rulesets") or (mode == "rulesets" and len(call.args) != 3):
-        await call.reply(f"Say what to do: {usage}.")
-        return
-    server = await target_server(call, "firewall", usage)
+    known = mode in ("", "on", "off") or (mode == "rulesets" and len(call.args) == 3)
+    server = await target_server(call, "firewall", usage, ask="" if known else "what to do")
     if server is None:
         return
     changes = call.deps.servers.changes
@@ -372,14 +365,8 @@ async def handle_ip(call: Invocation) -> None:
     mode = call.args[1].lower() if len(call.args) > 1 else ""
     value = call.args[2] if len(call.args) > 2 else ""
     count = number(value) if value else 1
-    if (
-        mode not in ("add", "remove")
-        or (mode == "add" and count is None)
-        or (mode == "remove" and not value)
-    ):
-        await call.reply(f"Say what to do: {usage}.")
-        return
-    server = await target_server(call, "ip", usage)
+    known = (mode == "add" and count is not None) or (mode == "remove" and bool(value))
+    server = await target_server(call, "ip", usage, ask="" if known else "what to do")
     if server is None:
         return
     if mode == "add":
