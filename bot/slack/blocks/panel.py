@@ -18,7 +18,7 @@ from bot.slack.blocks._kit import (
     sections,
     slack_date,
 )
-from bot.slack.blocks.request import bounded_lines
+from bot.slack.blocks.request import titled_lines
 from bot.slack.limits import SECTION_MAX
 from bot.slack.mrkdwn import code, escape, mention, truncate
 
@@ -71,13 +71,12 @@ def check_blocks_text(steps: Sequence[tuple[str, bool, str]]) -> str:
         )
         for name, ok, detail in steps
     ]
-    body = bounded_lines(
+    return titled_lines(
+        head,
         lines,
         max_lines=len(lines),
-        budget=SECTION_MAX - len(head) - 1,
         more=lambda n: f"_and {plural(n, 'more check')} — `vfbot check` shows all_",
     )
-    return f"{head}\n{body}"
 
 
 def audit_blocks(entries: Sequence[AuditRecord], *, now: datetime) -> list[Json]:
