@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.errors import LastAddressError
@@ -44,7 +43,6 @@ from bot.slack.policy import Actor
 
 __all__ = [
     "CHANGE_ACTIONS",
-    "ask_twice_for_last_address",
     "handle_backups",
     "handle_firewall",
     "handle_ip",
@@ -55,45 +53,32 @@ __all__ = [
     "parse_resize",
     "run_confirmed",
     "run_operation",
+    "second_ask",
 ]
 
 CHANGE_ACTIONS = frozenset({"rebuild", "resize", "firewall", "ip-remove"})
 
 
-Listener = Callable[..., Awaitable[None]]
-
-
-def ask_twice_for_last_address(inner: Listener) -> Listener:
-    """Wrap the confirmation listener: removing a server's last address asks once more. The
-    modal is replaced by a second one, built from its metadata alone (no I/O before the ack);
-    every other submission goes to `inner`."""
-
-    async def listener(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        client: AsyncWebClient,
-        respond: AsyncRespond | None,
-        context: Any,
-    ) -> None:
-        try:
-            meta = parse_metadata(str(body["view"].get("private_metadata") or ""))
-        except ValueError:
-            meta = {}
-        if meta.get("a") == "ip-remove" and meta.get("t") == "2":
-            reference, address = meta.get("s", ""), meta.get("x", "")
-            view = confirm_modal(
-                title="Last IPv4 address",
-                text=second_ask_text(address, reference),
-                action="ip-remove",
-                metadata=build_metadata(**{**meta, "t": "1"}),
-                confirm_label="Remove anyway",
-                danger=True,
-            )
-            await ack(response_action="update", view=view)
-            return
-        await inner(ack, body, client, respond, context)
-
-    return listener
+def second_ask(body: dict[str, Any]) -> dict[str, Any] | None:
+    """How to acknowledge a confirmation: removing a server's last address asks once more, the
+    modal replaced by a second one built from its metadata alone (no I/O before the ack); None
+    for every other submission, which is carried out."""
+    try:
+        meta = parse_metadata(str(body["view"].get("private_metadata") or ""))
+    except ValueError:
+        return None
+    if meta.get("a") != "ip-remove" or meta.get("t") != "2":
+        return None
+    reference, address = meta.get("s", ""), meta.get("x", "")
+    view = confirm_modal(
+        title="Last IPv4 address",
+        text=second_ask_text(address, reference),
+        action="ip-remove",
+        metadata=build_metadata(**{**meta, "t": "1"}),
+        confirm_label="Remove anyway",
+        danger=True,
+    )
+    return {"response_action": "update", "view": view}
 
 
 async def run_confirmed(

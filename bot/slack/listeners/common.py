@@ -71,9 +71,15 @@ Work = Callable[
 """What a click or submission does after it is acknowledged."""
 
 
-def acked(name: str, work: Work) -> Callable[..., Awaitable[None]]:
+def acked(
+    name: str,
+    work: Work,
+    *,
+    answer: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+) -> Callable[..., Awaitable[None]]:
     """A Bolt listener that acknowledges at once, then runs `work` in the background, once per
-    click or submission (a replayed one is dropped)."""
+    click or submission (a replayed one is dropped). When `answer(body)` gives the arguments of
+    an acknowledgement (a modal submission answered with another view), that is all it does."""
 
     async def once(
         deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
@@ -88,6 +94,10 @@ def acked(name: str, work: Work) -> Callable[..., Awaitable[None]]:
         respond: AsyncRespond | None,
         context: Any,
     ) -> None:
+        reply = answer(body) if answer is not None else None
+        if reply is not None:
+            await ack(**reply)
+            return
         await ack()
         deps = deps_of(context)
         deps.background.spawn(once(deps, body, client, respond), name=name)
