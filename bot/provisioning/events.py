@@ -22,6 +22,7 @@ __all__ = [
     "INSTANCE_CREATED",
     "INSTANCE_DELETED",
     "INSTANCE_FAILED",
+    "INSTANCE_FAILED_OVER",
     "INSTANCE_WAITING",
     "MILESTONES",
     "OPERATION_DECIDED",
@@ -46,6 +47,7 @@ __all__ = [
     "InstanceDeleted",
     "InstanceEvent",
     "InstanceFailed",
+    "InstanceFailedOver",
     "InstanceWaiting",
     "OperationDecided",
     "OperationFinished",
@@ -161,6 +163,16 @@ class InstanceFailed(InstanceEvent):
     deleted: bool = False
 
 
+class InstanceFailedOver(InstanceEvent):
+    """The panel refused to create the server in `from_group` (a 422: nothing was created), so
+    it is created in `to_group`, the next group of its list; `reason` is the panel's words."""
+
+    KIND: ClassVar[str] = "instance.failed_over"
+    from_group: str = ""
+    to_group: str = ""
+    reason: str = ""
+
+
 class InstanceWaiting(InstanceEvent):
     """vfbot is waiting on the panel for this server (not a milestone); `reason` says for
     what and until when, e.g. "create answer lost; looking for the server until 14:05 UTC"."""
@@ -272,6 +284,7 @@ _TYPES: dict[str, type[Event]] = {
         InstanceBuildStarted,
         InstanceBuilt,
         InstanceFailed,
+        InstanceFailedOver,
         InstanceWaiting,
         InstanceCancelled,
         InstanceDeleted,
@@ -298,6 +311,7 @@ INSTANCE_CREATED = InstanceCreated.KIND
 INSTANCE_BUILD_STARTED = InstanceBuildStarted.KIND
 INSTANCE_BUILT = InstanceBuilt.KIND
 INSTANCE_FAILED = InstanceFailed.KIND
+INSTANCE_FAILED_OVER = InstanceFailedOver.KIND
 INSTANCE_CANCELLED = InstanceCancelled.KIND
 INSTANCE_DELETED = InstanceDeleted.KIND
 INSTANCE_WAITING = InstanceWaiting.KIND
@@ -316,6 +330,7 @@ MILESTONES = frozenset(
         INSTANCE_BUILD_STARTED,
         INSTANCE_BUILT,
         INSTANCE_FAILED,
+        INSTANCE_FAILED_OVER,
         INSTANCE_CANCELLED,
         INSTANCE_DELETED,
     }
@@ -366,6 +381,11 @@ def describe(record: EventRecord) -> str:
             return f"{prefix} {e.name}: built ({ips}, {e.os})"
         case InstanceFailed() as e:
             return f"{prefix} {e.name}: FAILED: {e.error}"
+        case InstanceFailedOver() as e:
+            return (
+                f"{prefix} {e.name}: group {e.from_group} refused it ({e.reason}); "
+                f"creating it in group {e.to_group}"
+            )
         case InstanceWaiting() as e:
             return f"{prefix} {e.name}: waiting: {e.reason}"
         case InstanceDeleted() as e:
