@@ -6,19 +6,23 @@ Fields added later have defaults, so events written by older versions still pars
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bot.provisioning.fleet.model import CapacityChange, ExpiringServer, FailedBuild, GroupUsage
 from bot.provisioning.model import EventRecord, JsonDict
 
 __all__ = [
+    "FLEET_EVENTS",
     "INSTANCE_BUILD_STARTED",
     "INSTANCE_BUILT",
     "INSTANCE_CANCELLED",
     "INSTANCE_CREATED",
     "INSTANCE_DELETED",
     "INSTANCE_FAILED",
+    "INSTANCE_FAILED_OVER",
     "INSTANCE_WAITING",
     "MILESTONES",
     "OPERATION_DECIDED",
@@ -33,6 +37,8 @@ __all__ = [
     "REQUEST_RETRIED",
     "REQUEST_STARTED",
     "REQUEST_SUBMITTED",
+    "CapacityAlert",
+    "DailyReport",
     "Event",
     "InstanceBuildStarted",
     "InstanceBuilt",
@@ -41,6 +47,7 @@ __all__ = [
     "InstanceDeleted",
     "InstanceEvent",
     "InstanceFailed",
+    "InstanceFailedOver",
     "InstanceWaiting",
     "OperationDecided",
     "OperationFinished",
@@ -54,6 +61,7 @@ __all__ = [
     "RequestRetried",
     "RequestStarted",
     "RequestSubmitted",
+    "TrafficAlert",
     "describe",
     "parse_event",
 ]
@@ -155,6 +163,16 @@ class InstanceFailed(InstanceEvent):
     deleted: bool = False
 
 
+class InstanceFailedOver(InstanceEvent):
+    """The panel refused to create the server in `from_group` (a 422: nothing was created), so
+    it is created in `to_group`, the next group of its list; `reason` is the panel's words."""
+
+    KIND: ClassVar[str] = "instance.failed_over"
+    from_group: str = ""
+    to_group: str = ""
+    reason: str = ""
+
+
 class InstanceWaiting(InstanceEvent):
     """vfbot is waiting on the panel for this server (not a milestone); `reason` says for
     what and until when, e.g. "create answer lost; looking for the server until 14:05 UTC"."""
@@ -207,6 +225,50 @@ class OperationFinished(Event):
     result: str = ""
 
 
+class CapacityAlert(Event):
+    """A hypervisor group crossed one or more capacity thresholds, or came back above them."""
+
+    KIND: ClassVar[str] = "fleet.capacity"
+    group: GroupUsage = GroupUsage()
+    changes: list[CapacityChange] = []
+
+
+class TrafficAlert(Event):
+    """A vfbot server used `threshold_percent` or more of its traffic limit this period."""
+
+    KIND: ClassVar[str] = "fleet.traffic"
+    server_id: int | None = None
+    name: str = ""
+    request_human_id: str = ""
+    requester: str = ""
+    total_bytes: int = 0
+    limit_gb: float = 0
+    used_percent: float = 0
+    threshold_percent: float = 0
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+class DailyReport(Event):
+    """The daily report: servers by state, what expires within a day, builds that failed since
+    the last report (the newest `failed`, of `failed_total`) and each group's capacity.
+
+    `expiring` is None when this vfbot cannot tell (no server lifetimes); `capacity_error`
+    says why `capacity` is empty when the panel could not be read.
+    """
+
+    KIND: ClassVar[str] = "fleet.report"
+    slot: datetime | None = None  # the report's time, in `timezone`
+    timezone: str = "UTC"
+    since: datetime | None = None
+    servers: dict[str, int] = {}
+    expiring: list[ExpiringServer] | None = None
+    failed: list[FailedBuild] = []
+    failed_total: int = 0
+    capacity: list[GroupUsage] = []
+    capacity_error: str = ""
+
+
 _TYPES: dict[str, type[Event]] = {
     cls.KIND: cls
     for cls in (
@@ -222,6 +284,7 @@ _TYPES: dict[str, type[Event]] = {
         InstanceBuildStarted,
         InstanceBuilt,
         InstanceFailed,
+        InstanceFailedOver,
         InstanceWaiting,
         InstanceCancelled,
         InstanceDeleted,
@@ -229,6 +292,9 @@ _TYPES: dict[str, type[Event]] = {
         OperationDecided,
         OperationStarted,
         OperationFinished,
+        CapacityAlert,
+        TrafficAlert,
+        DailyReport,
     )
 }
 
@@ -245,6 +311,7 @@ INSTANCE_CREATED = InstanceCreated.KIND
 INSTANCE_BUILD_STARTED = InstanceBuildStarted.KIND
 INSTANCE_BUILT = InstanceBuilt.KIND
 INSTANCE_FAILED = InstanceFailed.KIND
+INSTANCE_FAILED_OVER = InstanceFailedOver.KIND
 INSTANCE_CANCELLED = InstanceCancelled.KIND
 INSTANCE_DELETED = InstanceDeleted.KIND
 INSTANCE_WAITING = InstanceWaiting.KIND
@@ -254,12 +321,16 @@ OPERATION_DECIDED = OperationDecided.KIND
 OPERATION_STARTED = OperationStarted.KIND
 OPERATION_FINISHED = OperationFinished.KIND
 
+FLEET_EVENTS = frozenset({CapacityAlert.KIND, TrafficAlert.KIND, DailyReport.KIND})
+"""Kinds of the fleet's stream (no request, no operation): the alert channel's messages."""
+
 MILESTONES = frozenset(
     {
         INSTANCE_CREATED,
         INSTANCE_BUILD_STARTED,
         INSTANCE_BUILT,
         INSTANCE_FAILED,
+        INSTANCE_FAILED_OVER,
         INSTANCE_CANCELLED,
         INSTANCE_DELETED,
     }
@@ -287,8 +358,10 @@ def describe(record: EventRecord) -> str:
     """One readable line per event: the CLI prints it, the log writes it at INFO."""
     if record.request_id is not None:
         prefix = f"VF-{record.request_id}"
-    else:
+    elif record.operation_id is not None:
         prefix = f"OP-{record.operation_id}"
+    else:
+        prefix = "fleet"
     match parse_event(record):
         case RequestSubmitted() as e:
             waits = "waiting for approval" if e.approval_required else "no approval needed"
@@ -308,6 +381,11 @@ def describe(record: EventRecord) -> str:
             return f"{prefix} {e.name}: built ({ips}, {e.os})"
         case InstanceFailed() as e:
             return f"{prefix} {e.name}: FAILED: {e.error}"
+        case InstanceFailedOver() as e:
+            return (
+                f"{prefix} {e.name}: group {e.from_group} refused it ({e.reason}); "
+                f"creating it in group {e.to_group}"
+            )
         case InstanceWaiting() as e:
             return f"{prefix} {e.name}: waiting: {e.reason}"
         case InstanceDeleted() as e:
@@ -322,4 +400,11 @@ def describe(record: EventRecord) -> str:
             return f"{prefix}: started: {e.detail}"
         case OperationFinished() as e:
             return f"{prefix}: {e.state}: {e.result}"
+        case CapacityAlert() as e:
+            said = ", ".join(f"{c.resource} {'low' if c.low else 'recovered'}" for c in e.changes)
+            return f"{prefix}: capacity of group {e.group.name or e.group.group_id}: {said}"
+        case TrafficAlert() as e:
+            return f"{prefix}: {e.name} used {e.used_percent:.0f} % of its traffic"
+        case DailyReport() as e:
+            return f"{prefix}: daily report of {e.slot:%Y-%m-%d %H:%M}" if e.slot else prefix
     return f"{prefix}: {record.kind.replace('.', ' ')}"

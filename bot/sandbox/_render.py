@@ -384,14 +384,7 @@ def server_json(state: PanelState, server: Server) -> JsonObject:
     ]
     owned_keys = server.build.ssh_key_ids if server.build is not None else []
     out: JsonObject = {
-        "id": server.id,
-        "ownerId": server.owner_id,
-        "hypervisorId": server.hypervisor_id,
-        "name": server.name,
-        "hostname": server.hostname,
-        "commissionStatus": status,
-        "uuid": server.uuid,
-        "state": server.state(now),
+        **_server_head(server, now),
         "arch": 1,
         "migrateLevel": 0,
         "deleteLevel": 0 if server.delete_at is None else 1,
@@ -470,19 +463,25 @@ def server_simple_json(server: Server, now: datetime) -> JsonObject:
     }
 
 
-def server_user_row_json(state: PanelState, server: Server) -> JsonObject:
-    """A `GET /servers/user/{userId}` row: partial, and without `created` (reference §2.6)."""
-    now = state.now()
-    status = server.commission_status(now)
+def _server_head(server: Server, now: datetime) -> JsonObject:
+    """The identity and state fields the full server object and the user's rows both begin with."""
     return {
         "id": server.id,
         "ownerId": server.owner_id,
         "hypervisorId": server.hypervisor_id,
         "name": server.name,
         "hostname": server.hostname,
-        "commissionStatus": status,
+        "commissionStatus": server.commission_status(now),
         "uuid": server.uuid,
         "state": server.state(now),
+    }
+
+
+def server_user_row_json(state: PanelState, server: Server) -> JsonObject:
+    """A `GET /servers/user/{userId}` row: partial, and without `created` (reference §2.6)."""
+    now = state.now()
+    return {
+        **_server_head(server, now),
         "rebuild": False,
         "suspended": server.suspended,
         "protected": server.protected,
@@ -562,12 +561,17 @@ def vnc_json(state: PanelState, server: Server) -> JsonObject:
 
 
 def traffic_json(server: Server, now: datetime) -> JsonObject:
-    """`GET /servers/{id}/traffic` data: deterministic bytes for the current month."""
+    """`GET /servers/{id}/traffic` data: the current month's bytes (`server.traffic_bytes`, or
+    a deterministic small amount), the limit as the server's traffic allowance."""
     last_day = calendar.monthrange(now.year, now.month)[1]
     start = datetime(now.year, now.month, 1, tzinfo=UTC)
     end = datetime(now.year, now.month, last_day, 23, 59, 59, tzinfo=UTC)
-    rx = (server.id % 97 + 1) * 123_456_789
-    tx = (server.id % 89 + 1) * 23_456_789
+    if server.traffic_bytes is not None:
+        tx = server.traffic_bytes // 4
+        rx = server.traffic_bytes - tx
+    else:
+        rx = (server.id % 97 + 1) * 123_456_789
+        tx = (server.id % 89 + 1) * 23_456_789
     return {
         "monthly": [
             {

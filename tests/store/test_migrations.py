@@ -28,11 +28,13 @@ from bot.store.sql.tables import Base
 from tests.databases import PG_URL, create_schema, postgres_reachable
 from tests.store.legacy import SUMMARY, legacy_postgres, legacy_sqlite, snapshot
 
-ENGINES = ["sqlite", "postgresql"]
+# Every revision, in order, and the ones after the create_all era's schema (0002).
+REVISIONS = sorted(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
+AFTER_CREATE_ALL = tuple(r for r in REVISIONS if r > "0002")
+# Tables added after the create_all era: an old create_all never wrote them.
+NEWER_TABLES = {"marks", "webhook_events"}
 
-# Revisions after 0002 (the last schema written without migrations), and the tables they add.
-_AFTER_UNVERSIONED = ["0005"]
-_LATER_TABLES = frozenset({"webhook_events"})
+ENGINES = ["sqlite", "postgresql"]
 
 
 class Place:
@@ -107,7 +109,7 @@ async def test_migrations_build_exactly_the_models(place: Place) -> None:
     db = place.database()
     result, created = await db.upgrade()
     assert created and result.before is None and result.after == head_revision()
-    assert [r.id for r in result.applied] == ["0001", "0002", "0005"]
+    assert [r.id for r in result.applied] == REVISIONS
     assert await place.run(_differences) == []
     await db.start()  # and the store accepts it
     await db.stop()
@@ -147,11 +149,11 @@ async def test_a_database_made_by_create_all_is_recognised(place: Place) -> None
     """Databases vfbot wrote between 61aa0d7 and migrations: the revision is recorded, nothing
     is applied, and the data stays."""
 
-    def unversioned_schema(conn: Connection) -> None:  # the tables of revision 0002
-        tables = [t for name, t in Base.metadata.tables.items() if name not in _LATER_TABLES]
-        Base.metadata.create_all(conn, tables=tables)
+    def create_all(conn: Connection) -> None:
+        old = [t for t in Base.metadata.sorted_tables if t.name not in NEWER_TABLES]
+        Base.metadata.create_all(conn, tables=old)
 
-    await place.run(unversioned_schema)
+    await place.run(create_all)
     db = place.database()
     with pytest.raises(DatabaseUnavailableError) as refused:
         await db.start()
@@ -159,10 +161,10 @@ async def test_a_database_made_by_create_all_is_recognised(place: Place) -> None
     assert "vfbot db upgrade" in str(refused.value)
     status = await db.status()
     assert (status.current, status.versioned) == ("0002", False)
-    assert [r.id for r in status.pending] == _AFTER_UNVERSIONED
+    assert tuple(r.id for r in status.pending) == AFTER_CREATE_ALL
     result, created = await db.upgrade()
     assert result.adopted and not created
-    assert [r.id for r in result.applied] == _AFTER_UNVERSIONED
+    assert tuple(r.id for r in result.applied) == AFTER_CREATE_ALL
     assert (await db.status()).up_to_date
     assert await place.run(_differences) == []
 
@@ -191,7 +193,7 @@ async def _check_legacy_upgrade(db: Database, place: Place) -> None:
     before = await place.run(counts)
     result, created = await db.upgrade()
     assert not created and result.adopted and result.before == "0001"
-    assert [r.id for r in result.applied] == ["0002", *_AFTER_UNVERSIONED]
+    assert [r.id for r in result.applied] == REVISIONS[1:]
     assert await place.run(counts) == before
     assert await place.run(_differences) == []
 
@@ -221,7 +223,7 @@ async def test_replicas_upgrading_at_once_apply_each_migration_once(place: Place
     for it (PostgreSQL advisory lock, SQLite BEGIN IMMEDIATE) and find nothing to do."""
     results = await asyncio.gather(*(place.database().upgrade() for _ in range(4)))
     created = [result for result, was_created in results if was_created]
-    assert len(created) == 1 and [r.id for r in created[0].applied] == ["0001", "0002", "0005"]
+    assert len(created) == 1 and [r.id for r in created[0].applied] == REVISIONS
     assert all(result.applied == () for result, was_created in results if not was_created)
 
     def versions(conn: Connection) -> list[str]:

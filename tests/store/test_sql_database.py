@@ -29,6 +29,7 @@ TABLES = {
     "slack_events",
     "slack_messages",
     "webhook_events",
+    "marks",
 }
 
 

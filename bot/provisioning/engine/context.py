@@ -60,6 +60,7 @@ class TickReport:
     builds_started: int = 0
     built: int = 0
     failed: int = 0
+    failed_over: int = 0  # refused in one group (422), moved to the next group of its list
     deleted: int = 0
     more: bool = False  # the tick stopped at its budget with rows still due
     finished_requests: list[int] = field(default_factory=list)
@@ -69,7 +70,14 @@ class TickReport:
     def busy(self) -> bool:
         """Whether the next tick should start at once rather than after the poll interval."""
         return self.more or any(
-            (self.created, self.adopted, self.builds_started, self.built, self.failed)
+            (
+                self.created,
+                self.adopted,
+                self.builds_started,
+                self.built,
+                self.failed,
+                self.failed_over,
+            )
         )
 
 

@@ -34,6 +34,7 @@ class ServerLine:
     server_id: int | None
     ipv4: tuple[str, ...]
     error: str | None
+    route: str | None = None  # why it goes to its group: "Frankfurt: 1 IPv4 left → Prague"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,7 @@ def _line(instance: InstanceRecord) -> ServerLine:
         server_id=instance.server_id,
         ipv4=tuple(instance.ipv4),
         error=instance.error,
+        route=plan.route if plan else None,
     )
 
 
@@ -147,6 +149,7 @@ def _planned_line(plan: ServerPlan) -> ServerLine:
         server_id=None,
         ipv4=(),
         error=None,
+        route=plan.route,
     )
 
 

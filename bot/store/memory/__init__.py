@@ -16,6 +16,7 @@ from bot.store.memory._tables import Tables, Undo
 from bot.store.memory.events import MemoryAuditRepo, MemoryEventRepo
 from bot.store.memory.hooks import MemoryHookStore
 from bot.store.memory.instances import MemoryInstanceRepo
+from bot.store.memory.marks import MemoryMarkRepo
 from bot.store.memory.operations import MemoryOperationRepo
 from bot.store.memory.requests import MemoryRequestRepo
 from bot.store.memory.slack import MemorySlackStore
@@ -33,6 +34,7 @@ class MemoryUnitOfWork:
         self.events = MemoryEventRepo(tables, self._undo)
         self.audit = MemoryAuditRepo(tables, self._undo)
         self.operations = MemoryOperationRepo(tables, self._undo)
+        self.marks = MemoryMarkRepo(tables, self._undo)
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,7 +1,7 @@
 """VirtFusion webhook deliveries already handled, shared by the replicas.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 
 - ``webhook_events`` (``hook_event_id``, ``seen_at``): one row per webhook delivery vfbot
   handled, so a delivery the panel repeats, or that reaches two replicas, is handled once.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
