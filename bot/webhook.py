@@ -32,7 +32,9 @@ from typing import Final, Protocol
 
 from aiohttp import web
 
+from bot.provisioning.ports import DatabaseUnavailableError
 from bot.redact import log_refusal
+from bot.virtfusion import VirtFusionError
 
 __all__ = [
     "KNOWN_EVENTS",
@@ -252,6 +254,8 @@ class WebhookReceiver:
             if not hint.known:
                 logger.debug("webhook of unknown event %r: tracking every build now", hint.event)
             await self._follow(hint)
+        except (DatabaseUnavailableError, VirtFusionError) as error:  # an outage: no traceback
+            logger.warning("webhook %s (%s) not followed now: %s", hint.hook_event_id, label, error)
         # The edge of a background task: log it once; polling covers the hint.
         except Exception:
             logger.exception("webhook %s (%s) could not be followed", hint.hook_event_id, label)

@@ -271,3 +271,17 @@ async def test_socket_mode_serves_the_webhook_on_its_http_port(slack_env: Any) -
         assert r.status == 202
     await h.runtime.hooks.idle()
     assert _metric(h, "accepted", "catch.all") == 1
+
+
+async def test_a_panel_outage_during_a_hint_is_one_warning(slack_env: Any) -> None:
+    h: SlackHarness = await slack_env(VIRTFUSION_WEBHOOK_TOKEN=TOKEN, VF_POLL_INTERVAL="60s")
+    record, _ = await _building(h)
+    _aim(h)
+    h.sandbox.state.faults.server_error_ratio = 1.0  # every panel call answers 500
+    delivery = await h.sandbox.hooks.send("catch.all", "success", None, None)
+    assert delivery.answered == 202
+    await h.runtime.hooks.idle()
+    warnings = [r.getMessage() for r in h.logs if r.name == "bot.webhook"]
+    assert any("not followed now" in w for w in warnings), warnings
+    assert not [r for r in h.logs if r.name == "bot.webhook" and r.exc_info]
+    assert (await h.runtime.core.requests.get(record.id))[0].state is RequestState.RUNNING
