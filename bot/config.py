@@ -94,6 +94,7 @@ IdList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 LogLevel = Annotated[str, AfterValidator(_log_level)]
 LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lower)]
+ExpiryActionName = Annotated[Literal["delete", "suspend", "notify"], BeforeValidator(_lower)]
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///vfbot.db"
 
 # What a valid value looks like, per variable, for the error message.
@@ -121,6 +122,10 @@ _EXAMPLES: dict[str, str] = {
     "vf_lease": "a duration above zero, e.g. 2m (at least 3 times VIRTFUSION_TIMEOUT)",
     "vf_cleanup_failed": "true or false (default false)",
     "vf_worker_id": "any short name, e.g. worker-1",
+    "vf_default_lifetime": "a duration, e.g. 3d (or leave it unset: no expiry)",
+    "vf_max_lifetime": "a duration, e.g. 14d (or leave it unset: no maximum)",
+    "vf_expiry_warning": "a duration above zero, e.g. 24h",
+    "vf_expiry_action": "delete, suspend or notify",
     "slack_bot_token": "the xoxb- token from the Slack app's OAuth & Permissions page",
     "slack_signing_secret": "the signing secret from the Slack app's Basic Information page",
     "slack_app_token": "the xapp- app-level token (Socket Mode), or leave it unset",
@@ -249,6 +254,12 @@ class Settings(BaseSettings):
     vf_lease: Duration | None = None  # unset: one create call with its retries, plus 30 s
     vf_cleanup_failed: bool = False
     vf_worker_id: str | None = None
+
+    # -- server lifetimes ------------------------------------------------------------------------
+    vf_default_lifetime: Duration | None = None  # unset: servers never expire
+    vf_max_lifetime: Duration | None = None  # unset: no maximum
+    vf_expiry_warning: Duration = 86400.0
+    vf_expiry_action: ExpiryActionName = "delete"
 
     # -- Slack (needed by `vfbot serve` only) ------------------------------------------------
     slack_bot_token: SecretStr | None = None

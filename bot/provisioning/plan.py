@@ -105,6 +105,7 @@ class ServerPlan(_Frozen):
     network_profile_source: str
     firewall_rulesets: list[int] | None = None
     volumes: list[VolumePlan] = []
+    lifetime_s: int | None = None  # expires this long after it is built; None: never
     create_body: CreateServerBody
     build_body: BuildServerBody
 

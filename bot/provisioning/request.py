@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bot.provisioning.durations import duration_problem
+
 __all__ = [
     "InstanceRequest",
     "Network",
@@ -257,6 +259,13 @@ def _parse_hypervisor_group(value: object) -> str | int | None:
     return value
 
 
+def _check_expires_in(value: str) -> str:
+    problem = duration_problem(value)
+    if problem is not None:
+        raise _fail(f"{problem}; got {_describe(value)}")
+    return value
+
+
 def _check_provision(value: bool) -> bool:
     if value:
         raise _fail(_PROVISION_MESSAGE)
@@ -305,6 +314,7 @@ _ProjectName = Annotated[str, AfterValidator(_check_project_name)]
 _Template = Annotated[str, PlainValidator(_parse_template)]
 _HypervisorGroup = Annotated[str | int | None, PlainValidator(_parse_hypervisor_group)]
 _RulesetId = Annotated[int, AfterValidator(_check_ruleset_id)]
+_ExpiresIn = Annotated[str, AfterValidator(_check_expires_in)]
 
 
 class _Model(BaseModel):
@@ -354,6 +364,7 @@ class InstanceRequest(_Model):
     ssh_key_name: Annotated[str, _text('"default"')] | None = None
     network: Network | None = None
     volumes: list[Volume] = Field(default_factory=list)
+    expires_in: _ExpiresIn | None = None
 
     @property
     def template_id(self) -> int | None:
@@ -370,6 +381,7 @@ class ProvisionRequest(_Model):
 
     project_name: _ProjectName
     instances: Annotated[list[InstanceRequest], AfterValidator(_check_instances)]
+    expires_in: _ExpiresIn | None = None
 
     @model_validator(mode="after")
     def _check_across_instances(self, info: ValidationInfo) -> "ProvisionRequest":

@@ -103,7 +103,7 @@ async def test_migrations_build_exactly_the_models(place: Place) -> None:
     db = place.database()
     result, created = await db.upgrade()
     assert created and result.before is None and result.after == head_revision()
-    assert [r.id for r in result.applied] == ["0001", "0002"]
+    assert [r.id for r in result.applied] == ["0001", "0002", "0003"]
     assert await place.run(_differences) == []
     await db.start()  # and the store accepts it
     await db.stop()
@@ -141,19 +141,28 @@ async def test_downgrade_returns_to_the_baseline_and_up_again(place: Place) -> N
 
 async def test_a_database_made_by_create_all_is_recognised(place: Place) -> None:
     """Databases vfbot wrote between 61aa0d7 and migrations: the revision is recorded, nothing
-    is applied, and the data stays."""
+    is applied, and the data stays. Those had none of the columns later revisions add."""
     await place.run(Base.metadata.create_all)
+    await place.run(_drop_after_0002)
     db = place.database()
     with pytest.raises(DatabaseUnavailableError) as refused:
         await db.start()
     assert refused.value.problem is DatabaseProblem.OUTDATED
     assert "vfbot db upgrade" in str(refused.value)
     status = await db.status()
-    assert (status.current, status.versioned, status.pending) == ("0002", False, ())
+    assert (status.current, status.versioned) == ("0002", False)
+    assert [r.id for r in status.pending] == ["0003"]
     result, created = await db.upgrade()
-    assert result.adopted and not created and result.applied == ()
+    assert result.adopted and not created and [r.id for r in result.applied] == ["0003"]
     assert (await db.status()).up_to_date
     assert await place.run(_differences) == []
+
+
+def _drop_after_0002(conn: Connection) -> None:
+    """What revision 0003 added, taken away again (a create_all of revision 0002)."""
+    conn.execute(text("DROP INDEX ix_instances_expires_at"))
+    for column in ("expires_at", "expiry_warned_for", "expiry_done_for"):
+        conn.execute(text(f"ALTER TABLE instances DROP COLUMN {column}"))
 
 
 async def test_legacy_database_upgrades_in_place(place: Place, tmp_path: Path) -> None:
@@ -180,7 +189,7 @@ async def _check_legacy_upgrade(db: Database, place: Place) -> None:
     before = await place.run(counts)
     result, created = await db.upgrade()
     assert not created and result.adopted and result.before == "0001"
-    assert [r.id for r in result.applied] == ["0002"]
+    assert [r.id for r in result.applied] == ["0002", "0003"]
     assert await place.run(counts) == before
     assert await place.run(_differences) == []
 
@@ -210,7 +219,7 @@ async def test_replicas_upgrading_at_once_apply_each_migration_once(place: Place
     for it (PostgreSQL advisory lock, SQLite BEGIN IMMEDIATE) and find nothing to do."""
     results = await asyncio.gather(*(place.database().upgrade() for _ in range(4)))
     created = [result for result, was_created in results if was_created]
-    assert len(created) == 1 and [r.id for r in created[0].applied] == ["0001", "0002"]
+    assert len(created) == 1 and [r.id for r in created[0].applied] == ["0001", "0002", "0003"]
     assert all(result.applied == () for result, was_created in results if not was_created)
 
     def versions(conn: Connection) -> list[str]:
