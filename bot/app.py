@@ -32,6 +32,7 @@ from bot.metrics import StoreSource
 from bot.ops import Ops, listen
 from bot.provisioning.engine import Engine, EngineConfig, TickReport
 from bot.provisioning.intake import Intake
+from bot.provisioning.lifetimes import ExpiryAction, LifetimePolicy
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
@@ -40,6 +41,7 @@ from bot.provisioning.request import RequestLimits
 from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import (
     DeleteService,
+    ExpiryService,
     Inventory,
     RebuildService,
     ResizeService,
@@ -132,6 +134,15 @@ def engine_defaults(settings: Settings) -> EngineDefaults:
         package_id=settings.virtfusion_package_id,
         default_group_id=settings.virtfusion_hypervisor_group_id,
         default_network_profile_id=settings.virtfusion_network_profile_id,
+    )
+
+
+def lifetime_policy(settings: Settings) -> LifetimePolicy:
+    return LifetimePolicy(
+        default_s=settings.vf_default_lifetime,
+        max_s=settings.vf_max_lifetime,
+        warning_s=settings.vf_expiry_warning,
+        action=ExpiryAction(settings.vf_expiry_action),
     )
 
 
@@ -246,10 +257,11 @@ def build_core(
     ctx = Context(client, db.uow, clock, moves, settings.virtfusion_user_id, sleep)
     requests = RequestService(ctx)
     locks = LockWait()
+    deletes = DeleteService(ctx, locks=locks)
     servers = Servers(
         resolver=ServerResolver(ctx),
         inventory=Inventory(ctx, defaults=engine_defaults(settings)),
-        deletes=DeleteService(ctx, locks=locks),
+        deletes=deletes,
         actions=ServerActions(ctx, locks=locks),
         changes=ServerChanges(ctx, locks=locks),
         rebuilds=RebuildService(
@@ -259,10 +271,11 @@ def build_core(
             grace_s=settings.vf_create_grace,
         ),
         resizes=ResizeService(ctx, locks=locks, limits=request_limits(settings)),
+        expiry=ExpiryService(ctx, policy=lifetime_policy(settings), deletes=deletes),
     )
-    engine = Engine(ctx, config, requests=requests)
+    engine = Engine(ctx, config, requests=requests, expiry=servers.expiry)
     planner = Planner(client, engine_defaults(settings))
-    intake = Intake(planner, requests, request_limits(settings))
+    intake = Intake(planner, requests, request_limits(settings), lifetime_policy(settings))
     return Core(settings, client, db, clock, moves, requests, engine, intake, servers)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from bot.provisioning.durations import (
@@ -73,10 +73,10 @@ class LifetimePolicy:
         """Why `seconds` is refused (over VF_MAX_LIFETIME for a non-admin), or None."""
         if admin or self.max_s is None or seconds <= self.max_s:
             return None
+        most = format_duration(self.max_s)
         return (
-            f"{format_duration(seconds)} is longer than the maximum lifetime of "
-            f"{format_duration(self.max_s)} (VF_MAX_LIFETIME); ask for {format_duration(self.max_s)}"
-            " or less, or ask an admin"
+            f"{format_duration(seconds)} is longer than the maximum lifetime of {most} "
+            f"(VF_MAX_LIFETIME); ask for {most} or less, or ask an admin"
         )
 
 
