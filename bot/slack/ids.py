@@ -62,3 +62,10 @@ DELETE_APPROVE = "vf_delete_approve"  # operation message buttons; the value is 
 DELETE_REJECT = "vf_delete_reject"
 LIST_PAGE = "vf_list_page"  # `/vf list` next page; the value is `ops.list_page_value(...)`
 HOME_REFRESH = "vf_home_refresh"  # App Home: publish the view again
+
+# -- server lifetimes: the expiry reminder's controls; the value names the instance -----------
+EXPIRY_ACTIONS = "vf_expiry_actions"  # block_id of the reminder's actions
+EXPIRY_EXTEND = "vf_expiry_extend"  # static_select; option value "<instance id>:<seconds>"
+EXPIRY_DELETE = "vf_expiry_delete"  # button (with a confirm dialog); value: the instance id
+EXPIRY_KEEP = "vf_expiry_keep"  # button, admins only; value: the instance id
+B_LIFETIME = "lifetime"  # create modal: the lifetime choice

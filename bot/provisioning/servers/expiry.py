@@ -28,6 +28,7 @@ from bot.provisioning.model import (
     JsonDict,
     Operation,
     OperationKind,
+    RequestRecord,
 )
 from bot.provisioning.model import OperationState as OS
 from bot.provisioning.ports import ExpiryStage, InstanceChange, NewAudit, UnitOfWork
@@ -318,6 +319,15 @@ class ExpiryService(Service):
             Expiring(i, requests[i.request_id].requester if i.request_id in requests else None)
             for i in found
         ]
+
+    async def get(self, instance_id: int) -> tuple[InstanceRecord, RequestRecord | None]:
+        """A server vfbot made, with its request; InvalidValueError when there is none."""
+        async with self._uow() as uow:
+            instance = await uow.instances.get(instance_id)
+            request = await uow.requests.get(instance.request_id) if instance else None
+        if instance is None:
+            raise InvalidValueError("That server is no longer known to vfbot.")
+        return instance, request
 
     async def instances_of(self, target: ResolvedServer | int) -> list[InstanceRecord]:
         """The built servers a lifetime command names: one server vfbot made, or every built
