@@ -470,6 +470,7 @@ class Runtime:
                 max_instances=settings.vf_max_instances,
                 ttl_s=300,
                 clock=self._monotonic,
+                lifetimes=lifetime_policy(settings),
             ),
             store=self.db.slack_store(),
             download=slack_downloader(
