@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, field_serializer
 
+from bot.provisioning.durations import format_duration
 from bot.provisioning.errors import PlanError
 from bot.provisioning.request import InstanceRequest, Problem, ProvisionRequest, expand_servers
 from bot.virtfusion import (
@@ -600,6 +601,8 @@ def render_plan_text(plan: Plan) -> str:
             extras.append(f"{server.bandwidth_mbps} Mbps")
         if server.ssh_key_name:
             extras.append(f"key {server.ssh_key_name}")
+        if server.lifetime_s:
+            extras.append(f"expires {format_duration(server.lifetime_s)} after it is built")
         lines.append(
             f"  - {server.name}: {server.os_label}, {server.cpu_cores} CPU, "
             f"{server.memory_mb:,} MB, {server.disk_gb} GB, {server.group_name}, {profile}"
