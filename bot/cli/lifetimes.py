@@ -25,7 +25,7 @@ def _duration(text: str) -> float:
     try:
         return parse_lifetime(text).total_seconds()
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"the duration {error}") from None
+        raise argparse.ArgumentTypeError(f"{text!r} {error}") from None
 
 
 async def cmd_extend(args: argparse.Namespace, out: Console) -> int:
