@@ -17,9 +17,12 @@ from bot.cli import main
 from bot.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from bot.provisioning.engine import Engine
 from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
+from bot.store.sql.schema import head_revision
 from tests.conftest import ThreadedSandbox, Vfbot
 from tests.databases import delete_sqlite_files
 from tests.store.legacy import SUMMARY, legacy_sqlite
+
+HEAD = head_revision()
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "create.json"
 
@@ -69,13 +72,13 @@ def test_db_commands_need_only_database_url(vfbot: Vfbot, db_path: Path) -> None
     created = vfbot("db", "upgrade")
     assert created.code == EXIT_OK, created.everything
     assert created.out.strip() == (
-        f"Created the database: the SQLite file {db_path}, at schema revision 0002."
+        f"Created the database: the SQLite file {db_path}, at schema revision {HEAD}."
     )
     again = vfbot("db", "upgrade")
-    assert again.out.strip() == f"The SQLite file {db_path} is up to date (schema revision 0002)."
+    assert again.out.strip() == f"The SQLite file {db_path} is up to date (schema revision {HEAD})."
     current = vfbot("db", "current")
     assert current.code == EXIT_OK
-    assert "Schema revision: 0002\nUp to date" in current.out
+    assert f"Schema revision: {HEAD}\nUp to date" in current.out
     assert "alembic" not in created.logs + again.logs  # vfbot says what was done, once
 
 
@@ -100,7 +103,7 @@ def test_an_old_database_is_refused_until_upgraded_then_shows_everything(
 
     refused = vfbot("status", "VF-1")
     assert refused.code == EXIT_CONFIG
-    assert "has an older schema (revision 0001; this vfbot needs 0002)" in refused.out
+    assert f"has an older schema (revision 0001; this vfbot needs {HEAD})" in refused.out
     assert "run `vfbot db upgrade`" in refused.out
 
     current = vfbot("db", "current")
@@ -110,7 +113,9 @@ def test_an_old_database_is_refused_until_upgraded_then_shows_everything(
 
     upgraded = vfbot("db", "upgrade")
     assert upgraded.code == EXIT_OK
-    assert f"Upgraded the SQLite file {db_path} from schema revision 0001 to 0002:" in upgraded.out
+    assert (
+        f"Upgraded the SQLite file {db_path} from schema revision 0001 to {HEAD}:" in upgraded.out
+    )
 
     status = vfbot("status", "VF-1")
     assert status.code == EXIT_OK, status.everything
@@ -224,7 +229,7 @@ def test_worker_upgrades_an_old_database_and_finishes_its_work(
     panel.state.next_server_id = 1000  # past the ids the 61aa0d7 run recorded
     result = vfbot("worker", "--until-idle")
     assert result.code == EXIT_OK, result.everything
-    assert f"Upgraded the SQLite file {db_path} from schema revision 0001 to 0002" in result.logs
+    assert f"Upgraded the SQLite file {db_path} from schema revision 0001 to {HEAD}" in result.logs
     assert "VF-3: finished: completed" in result.out
     status = vfbot("status", "VF-3")
     assert "app-1" in status.out and "app-2" in status.out and "built" in status.out

@@ -382,11 +382,17 @@ class InstanceRepo(Protocol):
         ...
 
     async def expiring(
-        self, *, before: datetime, requester: str | None = None, limit: int = 200
+        self,
+        *,
+        before: datetime,
+        requester: str | None = None,
+        limit: int = 200,
+        pending_only: bool = False,
     ) -> list[InstanceRecord]:
         """Return up to ``limit`` instances with a panel server, not ``deleted``, whose
-        ``expires_at`` is at or before ``before`` (of one requester's requests, if given),
-        soonest first."""
+        ``expires_at`` is at or before ``before`` (of one requester's requests, if given;
+        with ``pending_only``, only those whose expiry action was not taken yet), soonest
+        first."""
         ...
 
     async def claim_expiry(

@@ -126,8 +126,8 @@ async def test_suspend_and_notify(make_harness: MakeHarness, action: ExpiryActio
     harness = make_harness(lifetimes=LifetimePolicy(warning_s=20, action=action))
     instance = await _built(harness, _request("30s"))
     harness.clock.advance(31)
-    await harness.engine.run_once()
-    await harness.engine.run_once()
+    for _ in range(3):
+        await harness.engine.run_once()
     server = harness.panel.servers[instance.server_id or 0]
     assert server.suspended is (action is ExpiryAction.SUSPEND)
     assert harness.panel.count("POST", r"/suspend$") == (action is ExpiryAction.SUSPEND)
@@ -158,6 +158,8 @@ async def test_extend_keep_and_the_maximum(make_harness: MakeHarness) -> None:
     assert len(warnings) == 2
     kept = await expiry.keep(longer, actor="U_ADMIN")
     assert kept.expires_at is None
+    with pytest.raises(InvalidValueError, match="never expires"):
+        await expiry.extend(kept, 3600, actor="U_ADMIN", admin=True)
     harness.clock.advance(3600)
     await harness.engine.run_once()
     assert instance.server_id in harness.panel.servers

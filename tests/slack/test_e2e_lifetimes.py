@@ -134,16 +134,19 @@ async def test_extend_keep_and_delete_now_buttons(slack_env: MakeHarness) -> Non
     )
     assert "VF_MAX_LIFETIME" in bot.ephemeral_texts()[-1]
 
+    await bot.command("extend web 2h")
+    assert "now expires" in bot.ephemeral_texts()[-1]
+
     await _act(bot, ids.EXPIRY_KEEP, user=REQUESTER, value=str(instance.id))
     assert "Only an admin" in bot.ephemeral_texts()[-1]
     assert (await _instance(bot, instance.id)).expires_at is not None
     await _act(bot, ids.EXPIRY_KEEP, user=ADMIN, value=str(instance.id))
     assert (await _instance(bot, instance.id)).expires_at is None
 
-    await bot.command("extend web 2h")
-    assert "now expires" in bot.ephemeral_texts()[-1]
+    await bot.command("extend web 2h")  # kept: it never expires now
+    assert "never expires" in bot.ephemeral_texts()[-1]
     await bot.command("expiring")
-    assert "web" in json.dumps(bot.slack.responses[-1])
+    assert "Nothing expires" in json.dumps(bot.slack.responses[-1])
     await bot.command("expiring all")
     assert "Only approvers and admins" in bot.ephemeral_texts()[-1]
 

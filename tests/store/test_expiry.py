@@ -50,6 +50,16 @@ async def test_expiring_lists_live_servers_soonest_first(store: StoreUnderTest) 
     assert [i.id for i in mine] == [servers[1].id, servers[0].id]
     assert [i.id for i in first] == [servers[1].id]
     assert none == []
+    async with store.uow() as uow:  # the action taken for server 1's expiry
+        await uow.instances.claim_expiry(
+            servers[1].id, stage=ExpiryStage.DONE, expires_at=NOW + HOUR, now=NOW
+        )
+        await uow.commit()
+    async with store.uow() as uow:
+        pending = await uow.instances.expiring(before=NOW + 3 * HOUR, pending_only=True)
+        every = await uow.instances.expiring(before=NOW + 3 * HOUR)
+    assert [i.id for i in pending] == [servers[2].id, servers[0].id]
+    assert len(every) == 3
 
 
 async def test_each_stage_is_claimed_once_per_expiry(store: StoreUnderTest) -> None:

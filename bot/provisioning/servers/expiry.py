@@ -12,6 +12,7 @@ given to another VirtFusion user since (`/vf owner`) is never touched; the threa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -89,7 +90,9 @@ class ExpiryService(Service):
         now = self._clock()
         warning = timedelta(seconds=self.policy.warning_s)
         async with self._uow() as uow:
-            soon = await uow.instances.expiring(before=now + warning, limit=_BATCH)
+            soon = await uow.instances.expiring(
+                before=now + warning, limit=_BATCH, pending_only=True
+            )
         for instance in soon:
             at = instance.expires_at
             if at is None or instance.state is not InstanceState.BUILT:
@@ -259,28 +262,40 @@ class ExpiryService(Service):
     async def extend(
         self, instance: InstanceRecord, seconds: float, *, actor: str, admin: bool
     ) -> InstanceRecord:
-        """Push the expiry `seconds` further (from now when it has passed or none is set);
-        beyond VF_MAX_LIFETIME from now only for an admin (InvalidValueError)."""
+        """Push the expiry `seconds` further (from now when it has passed); beyond
+        VF_MAX_LIFETIME from now only for an admin. A server that never expires is refused
+        (InvalidValueError): extending must never give it an end."""
         if seconds <= 0:
             raise InvalidValueError("Extend by a duration longer than zero, e.g. 4h or 3d.")
-        now = self._clock().replace(microsecond=0)
-        current = instance.expires_at
-        base = current if current is not None and current > now else now
-        new = base + timedelta(seconds=seconds)
-        too_long = self.policy.too_long((new - now).total_seconds(), admin=admin)
-        if too_long is not None:
-            raise InvalidValueError(f"{_label(instance)} was not extended: {too_long}.")
-        return await self._set(instance, new, actor=actor, action="server.extend")
+
+        def later(current: datetime | None, now: datetime) -> datetime:
+            if current is None:
+                raise InvalidValueError(
+                    f"{_label(instance)} never expires; there is nothing to extend."
+                )
+            new = max(current, now) + timedelta(seconds=seconds)
+            too_long = self.policy.too_long((new - now).total_seconds(), admin=admin)
+            if too_long is not None:
+                raise InvalidValueError(f"{_label(instance)} was not extended: {too_long}.")
+            return new
+
+        return await self._set(instance, later, actor=actor, action="server.extend")
 
     async def keep(self, instance: InstanceRecord, *, actor: str) -> InstanceRecord:
         """Remove the expiry: the server stays until someone deletes it (admins only; the
         surface asks the policy)."""
-        return await self._set(instance, None, actor=actor, action="server.keep")
+        return await self._set(instance, lambda _, __: None, actor=actor, action="server.keep")
 
     async def _set(
-        self, instance: InstanceRecord, expires_at: datetime | None, *, actor: str, action: str
+        self,
+        instance: InstanceRecord,
+        new: Callable[[datetime | None, datetime], datetime | None],
+        *,
+        actor: str,
+        action: str,
     ) -> InstanceRecord:
-        now = self._clock()
+        """Set the expiry `new` computes from the stored one (read in the same unit)."""
+        now = self._clock().replace(microsecond=0)
         async with self._uow() as uow:
             current = await uow.instances.get(instance.id)
             if current is None or current.state is not InstanceState.BUILT:
@@ -291,6 +306,7 @@ class ExpiryService(Service):
             done = current.expires_at is not None and current.expiry_done_for == current.expires_at
             if done and self.policy.action is ExpiryAction.DELETE:
                 raise InvalidValueError(f"{_label(instance)} already expired and is being deleted.")
+            expires_at = new(current.expires_at, now)
             changed = await uow.instances.update(
                 instance.id, now=now, change=InstanceChange(expires_at=expires_at)
             )
@@ -335,7 +351,7 @@ class ExpiryService(Service):
         if isinstance(target, int):
             async with self._uow() as uow:
                 found = await uow.instances.list_for_request(target)
-            return [i for i in found if i.state is InstanceState.BUILT]
+            return [i for i in found if i.state is InstanceState.BUILT and i.expires_at is not None]
         if target.instance is None:
             raise InvalidValueError(
                 f"{target.label} was not created by vfbot, so it has no lifetime; vfbot never "

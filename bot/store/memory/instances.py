@@ -124,7 +124,12 @@ class MemoryInstanceRepo(Repo, InstanceWrites):
         return [copied(i) for i in rows[start : start + max(query.limit, 0)]], len(rows)
 
     async def expiring(
-        self, *, before: datetime, requester: str | None = None, limit: int = 200
+        self,
+        *,
+        before: datetime,
+        requester: str | None = None,
+        limit: int = 200,
+        pending_only: bool = False,
     ) -> list[InstanceRecord]:
         before = utc(before)
         rows = [
@@ -132,6 +137,7 @@ class MemoryInstanceRepo(Repo, InstanceWrites):
             for i in self._live()
             if i.expires_at is not None
             and i.expires_at <= before
+            and not (pending_only and i.expiry_done_for == i.expires_at)
             and (
                 requester is None
                 or (

@@ -93,7 +93,12 @@ class SqlInstanceRepo(SqlRepo, InstanceWrites):
         return {sid for sid in (await self._session.scalars(stmt)).all() if sid is not None}
 
     async def expiring(
-        self, *, before: datetime, requester: str | None = None, limit: int = 200
+        self,
+        *,
+        before: datetime,
+        requester: str | None = None,
+        limit: int = 200,
+        pending_only: bool = False,
     ) -> list[InstanceRecord]:
         stmt = (
             select(InstanceRow)
@@ -111,6 +116,9 @@ class SqlInstanceRepo(SqlRepo, InstanceWrites):
                     select(RequestRow.id).where(RequestRow.requester == requester)
                 )
             )
+        if pending_only:
+            done = InstanceRow.expiry_done_for
+            stmt = stmt.where(or_(done.is_(None), done != InstanceRow.expires_at))
         return await self._many(stmt)
 
     async def claim_expiry(
