@@ -338,6 +338,17 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("vf_max_lifetime")
+    @classmethod
+    def _default_lifetime_within(cls, value: float | None, info: ValidationInfo) -> float | None:
+        default = info.data.get("vf_default_lifetime")  # absent when it was invalid itself
+        if value is not None and isinstance(default, float) and default > value:
+            raise ValueError(
+                f"({value:g}s) is shorter than VF_DEFAULT_LIFETIME ({default:g}s); every request "
+                "without expires_in would be refused: raise it or lower the default"
+            )
+        return value
+
     @field_validator("vf_lease")
     @classmethod
     def _lease_outlasts_a_create(cls, value: float | None, info: ValidationInfo) -> float | None:

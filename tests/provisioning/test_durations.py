@@ -123,3 +123,5 @@ def test_lifetime_settings() -> None:
     assert (settings.vf_default_lifetime, settings.vf_expiry_action) == (259200.0, "suspend")
     with pytest.raises(ConfigError, match="VF_EXPIRY_ACTION"):
         load_settings({**base, "VF_EXPIRY_ACTION": "destroy"}, env_file=None)
+    with pytest.raises(ConfigError, match="shorter than VF_DEFAULT_LIFETIME"):
+        load_settings({**base, "VF_DEFAULT_LIFETIME": "3d", "VF_MAX_LIFETIME": "1d"}, env_file=None)
