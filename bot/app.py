@@ -133,6 +133,7 @@ def engine_defaults(settings: Settings) -> EngineDefaults:
         user_id=settings.virtfusion_user_id,
         package_id=settings.virtfusion_package_id,
         default_group_id=settings.virtfusion_hypervisor_group_id,
+        failover_group_ids=tuple(settings.virtfusion_failover_group_ids),
         default_network_profile_id=settings.virtfusion_network_profile_id,
     )
 

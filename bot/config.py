@@ -29,8 +29,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.store.sql import check_database_url
-
 __all__ = [
     "ConfigError",
     "DatabaseSettings",
@@ -74,6 +72,8 @@ _MINIMUM_OF = {"vf_max_memory_mb": "vf_min_memory_mb", "vf_max_disk_gb": "vf_min
 
 
 def _database_url(value: str) -> str:
+    from bot.store.sql import check_database_url  # SQLAlchemy: only once settings are read
+
     check_database_url(value)
     return value.strip()
 
@@ -91,6 +91,7 @@ def _lower(value: object) -> object:
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 IdList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+GroupIdList = Annotated[list[Annotated[int, Field(gt=0)]], NoDecode, BeforeValidator(_split_list)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 LogLevel = Annotated[str, AfterValidator(_log_level)]
 LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lower)]
@@ -104,6 +105,8 @@ _EXAMPLES: dict[str, str] = {
     "virtfusion_user_id": "a whole number, e.g. 1 (VirtFusion user that will own servers)",
     "virtfusion_package_id": "a whole number, e.g. 1 (the package whose defaults servers get)",
     "virtfusion_hypervisor_group_id": "a whole number, e.g. 1 (see `vfbot hypervisors`)",
+    "virtfusion_failover_group_ids": "comma-separated group ids tried in order after the "
+    "default group, e.g. 2,3 (or leave it unset)",
     "virtfusion_network_profile_id": "a whole number, or leave it unset",
     "virtfusion_timeout": "seconds, e.g. 30 (or 30s, 2m)",
     "virtfusion_rate_limit": "requests per second, e.g. 5",
@@ -233,6 +236,7 @@ class Settings(BaseSettings):
     virtfusion_user_id: int = Field(gt=0)
     virtfusion_package_id: int = Field(gt=0)
     virtfusion_hypervisor_group_id: int | None = Field(default=None, gt=0)
+    virtfusion_failover_group_ids: GroupIdList = Field(default_factory=list)
     virtfusion_network_profile_id: int | None = Field(default=None, gt=0)
     virtfusion_timeout: Duration = 30.0
     virtfusion_rate_limit: float = Field(default=5.0, gt=0, le=1000)

@@ -158,7 +158,15 @@ class Metrics:
             "How late the event loop ran its last heartbeat.",
             registry=registry,
         )
-        for outcome in ("created", "adopted", "recreated", "build_started", "built", "failed"):
+        for outcome in (
+            "created",
+            "adopted",
+            "recreated",
+            "build_started",
+            "built",
+            "failed",
+            "failed_over",
+        ):
             self.engine_outcomes.labels(outcome)
         if store is not None:
             for state in InstanceState:
@@ -189,6 +197,7 @@ class Metrics:
             ("build_started", report.builds_started),
             ("built", report.built),
             ("failed", report.failed),
+            ("failed_over", report.failed_over),
         ):
             if count:
                 self.engine_outcomes.labels(outcome).inc(count)

@@ -134,11 +134,13 @@ def test_check_with_a_default_group(
     panel: ThreadedSandbox, vfbot: Vfbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VIRTFUSION_HYPERVISOR_GROUP_ID", "2")
+    monkeypatch.setenv("VIRTFUSION_FAILOVER_GROUP_IDS", "1")
 
     result = vfbot("check")
 
     assert result.code == EXIT_OK, result.everything
     assert "✓ hypervisor group 2 exists (VIRTFUSION_HYPERVISOR_GROUP_ID)" in result.out
+    assert "✓ hypervisor group 1 exists (VIRTFUSION_FAILOVER_GROUP_IDS)" in result.out
     assert "servers in group 2 (dry run)" in result.out
     assert "is not set" not in result.out
 

@@ -539,3 +539,10 @@ def test_slack_api_url_follows_the_panel_host_rule(url: str, phrase: str) -> Non
     message = problems(SLACK_API_URL=url)
     assert "SLACK_API_URL" in message and phrase in message
     assert "secret" not in message
+
+
+def test_failover_group_ids_are_a_comma_separated_list_of_ids() -> None:
+    assert load().virtfusion_failover_group_ids == []
+    assert load(VIRTFUSION_FAILOVER_GROUP_IDS="2, 3").virtfusion_failover_group_ids == [2, 3]
+    assert "VIRTFUSION_FAILOVER_GROUP_IDS" in problems(VIRTFUSION_FAILOVER_GROUP_IDS="2,Prague")
+    assert "VIRTFUSION_FAILOVER_GROUP_IDS" in problems(VIRTFUSION_FAILOVER_GROUP_IDS="0")

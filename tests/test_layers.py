@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,19 @@ def test_imports_point_one_way(package: str) -> None:
             if any(name == p or name.startswith(p + ".") for p in FORBIDDEN[package]):
                 wrong.append(f"{path.relative_to(BOT.parent)} imports {name}")
     assert wrong == []
+
+
+def test_the_command_line_starts_without_the_heavy_imports() -> None:
+    """`vfbot --help` and a mistyped command build the parser only: the store, Slack, metrics,
+    the scheduler and the HTTP stack load when a command that needs them runs (issue 11)."""
+    heavy = ("sqlalchemy", "alembic", "slack_bolt", "slack_sdk", "apscheduler", "aiohttp")
+    heavy += ("prometheus_client", "bot.app", "bot.store", "bot.slack", "bot.ops")
+    probe = (
+        "import sys, bot.cli; bot.cli.build_parser();"
+        f"print(sorted({{m.split('.')[0] if not m.startswith('bot.') else m for m in sys.modules"
+        f" if any(m == h or m.startswith(h + '.') for h in {heavy!r})}}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

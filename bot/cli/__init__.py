@@ -19,7 +19,6 @@ from typing import TextIO
 from rich.console import Console
 
 from bot import __version__
-from bot.app import secrets_of
 from bot.cli import common, db, lifetimes, panel, requests, serve, servers
 from bot.cli.common import Command, run_command
 from bot.config import ConfigError, load_settings
@@ -52,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     """Entry point of the `vfbot` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from bot.app import secrets_of  # the composition root, only once a command runs
+
     out = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
     level = "DEBUG" if args.verbose else "WARNING"
     secrets: list[str] = []

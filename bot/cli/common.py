@@ -14,7 +14,8 @@ import getpass
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
 
@@ -23,6 +24,9 @@ from bot.config import ConfigError, Settings
 from bot.provisioning import errors as err
 from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.servers.checks import CheckStep, Outcome
+
+if TYPE_CHECKING:
+    from bot.app import Core
 
 __all__ = [
     "EXIT_CONFIG",
@@ -36,6 +40,8 @@ __all__ = [
     "check_step_text",
     "confirm",
     "error_text",
+    "make_client",
+    "open_core",
     "panel_error_text",
     "run_command",
     "settings_of",
@@ -53,6 +59,25 @@ Command = Callable[[argparse.Namespace, Console], Coroutine[None, None, int]]
 
 
 T = TypeVar("T")
+
+
+# The composition root (`bot.app`) brings the store, Slack, metrics and the scheduler: most of a
+# second of imports that `vfbot --help` or a mistyped command should not wait for. Commands reach
+# it through these two, which import it when a command first runs.
+
+
+def open_core(settings: Settings, *, upgrade: bool = False) -> AbstractAsyncContextManager[Core]:
+    """`bot.app.open_core`: the database and the panel client, closed on exit."""
+    from bot.app import open_core
+
+    return open_core(settings, upgrade=upgrade)
+
+
+def make_client(settings: Settings) -> vf.VirtFusionClient:
+    """`bot.app.make_client`: the panel client the settings describe."""
+    from bot.app import make_client
+
+    return make_client(settings)
 
 
 def stop_signals() -> asyncio.Event:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bot.app import make_database
 from bot.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, AddParser
 from bot.config import ConfigError, DatabaseSettings, Settings, load_database_settings
 from bot.provisioning.servers.model import format_bytes
@@ -30,6 +29,8 @@ def _database_url(args: argparse.Namespace) -> str:
 
 async def cmd_db_upgrade(args: argparse.Namespace, out: Console) -> int:
     """Create the database if it is missing, or apply the migrations it lacks."""
+    from bot.app import make_database  # SQLAlchemy and Alembic: only when a db command runs
+
     db = make_database(_database_url(args))
     result, created = await db.upgrade()
     where, subject = db.target.name, db.target.subject
@@ -58,6 +59,8 @@ async def cmd_db_upgrade(args: argparse.Namespace, out: Console) -> int:
 async def cmd_db_current(args: argparse.Namespace, out: Console) -> int:
     """The database's schema revision and whether it is up to date: exit 0 up to date, 1 an
     upgrade is pending, 2 no database."""
+    from bot.app import make_database  # SQLAlchemy and Alembic: only when a db command runs
+
     db = make_database(_database_url(args))
     status = await db.status()
     out.print(f"Database: {db.target.name}", markup=False)
@@ -91,6 +94,8 @@ async def cmd_db_current(args: argparse.Namespace, out: Console) -> int:
 
 async def cmd_db_backup(args: argparse.Namespace, out: Console) -> int:
     """A consistent copy of the live SQLite database, -wal included, to a new FILE."""
+    from bot.app import make_database  # SQLAlchemy and Alembic: only when a db command runs
+
     db = make_database(_database_url(args))
     target = Path(args.file)
     if db.target.path is None:

@@ -10,8 +10,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot.app import engine_defaults, make_client, utcnow
-from bot.cli.common import EXIT_FAILED, EXIT_OK, AddParser, check_step_text, settings_of
+from bot.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    AddParser,
+    check_step_text,
+    make_client,
+    settings_of,
+)
 from bot.provisioning.servers.checks import check_panel
 from bot.provisioning.servers.inventory import TemplateNames, hypervisor_groups
 from bot.provisioning.servers.model import HypervisorGroupRow
@@ -31,6 +37,8 @@ __all__ = [
 
 async def cmd_check(args: argparse.Namespace, out: Console) -> int:
     """Connection test: config, /connect, compute scope, the configured user/package/group."""
+    from bot.app import engine_defaults
+
     settings = settings_of(args)
     out.print(f"[green]✓[/] configuration loaded (panel {settings.panel_api_url})")
     async with make_client(settings) as client:
@@ -96,6 +104,8 @@ async def cmd_servers(args: argparse.Namespace, out: Console) -> int:
 
 async def cmd_server(args: argparse.Namespace, out: Console) -> int:
     """One server in detail."""
+    from bot.app import utcnow
+
     settings = settings_of(args)
     async with make_client(settings) as client:
         try:

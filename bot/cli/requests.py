@@ -11,12 +11,12 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from bot.app import Core, open_core, timed_tick, worker_ops
 from bot.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -25,13 +25,13 @@ from bot.cli.common import (
     AddParser,
     actor,
     confirm,
+    open_core,
     panel_error_text,
     settings_of,
     stop_signals,
     until_stopped,
 )
 from bot.logfields import set_process_fields
-from bot.ops import Ops, listen
 from bot.provisioning import events
 from bot.provisioning.engine import TickReport
 from bot.provisioning.errors import InvalidValueError, PlanError
@@ -50,8 +50,12 @@ from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import render_plan_text
 from bot.provisioning.request import RequestError
 from bot.provisioning.transitions import Sleep
-from bot.scheduler import Supervisor, finish_or_cut
 from bot.virtfusion import VirtFusionError
+
+if TYPE_CHECKING:
+    from bot.app import Core
+    from bot.ops import Ops
+    from bot.scheduler import Supervisor
 
 __all__ = [
     "CLI_SUBSCRIBER",
@@ -158,6 +162,7 @@ async def cmd_create(args: argparse.Namespace, out: Console) -> int:
 def _supervisor(name: str, out: Console, sleep: Sleep) -> Supervisor:
     """The loop's error edge: a panel or database failure is said once, waited out, and its
     end said too; only a configuration error stops the loop."""
+    from bot.scheduler import Supervisor
 
     def tell(cause: str | None) -> None:
         if cause is None:
@@ -274,6 +279,9 @@ async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     file vanished, an outdated schema) stops the worker with its cause, so it never claims
     work it cannot record.
     """
+    from bot.app import worker_ops
+    from bot.ops import listen
+
     settings = settings_of(args)
     stop = stop_signals()
     async with open_core(settings, upgrade=True) as core:
@@ -314,6 +322,9 @@ async def _work(
     failure is logged once and waited out (`Supervisor`). On `stop`: claim no more, let the
     tick in flight finish within VF_SHUTDOWN_TIMEOUT (cut short after it), then hand back the
     rows still leased so another worker takes them at once."""
+    from bot.app import timed_tick
+    from bot.scheduler import Supervisor, finish_or_cut
+
     settings = core.settings
     wait = pause or (lambda seconds: _pause(stop, seconds))
     supervisor = Supervisor("the worker", sleep=wait, max_s=_MAX_WAIT_S)  # logs, once

@@ -20,7 +20,6 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
-from bot.app import open_core
 from bot.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -28,6 +27,7 @@ from bot.cli.common import (
     Command,
     actor,
     confirm,
+    open_core,
     settings_of,
 )
 from bot.config import Settings

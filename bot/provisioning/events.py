@@ -23,6 +23,7 @@ __all__ = [
     "INSTANCE_EXPIRY_CHANGED",
     "INSTANCE_EXPIRY_WARNING",
     "INSTANCE_FAILED",
+    "INSTANCE_FAILED_OVER",
     "INSTANCE_WAITING",
     "MILESTONES",
     "OPERATION_DECIDED",
@@ -48,6 +49,7 @@ __all__ = [
     "InstanceExpiryChanged",
     "InstanceExpiryWarning",
     "InstanceFailed",
+    "InstanceFailedOver",
     "InstanceWaiting",
     "OperationDecided",
     "OperationFinished",
@@ -162,6 +164,16 @@ class InstanceFailed(InstanceEvent):
     deleted: bool = False
 
 
+class InstanceFailedOver(InstanceEvent):
+    """The panel refused to create the server in `from_group` (a 422: nothing was created), so
+    it is created in `to_group`, the next group of its list; `reason` is the panel's words."""
+
+    KIND: ClassVar[str] = "instance.failed_over"
+    from_group: str = ""
+    to_group: str = ""
+    reason: str = ""
+
+
 class InstanceWaiting(InstanceEvent):
     """vfbot is waiting on the panel for this server (not a milestone); `reason` says for
     what and until when, e.g. "create answer lost; looking for the server until 14:05 UTC"."""
@@ -260,6 +272,7 @@ _TYPES: dict[str, type[Event]] = {
         InstanceBuildStarted,
         InstanceBuilt,
         InstanceFailed,
+        InstanceFailedOver,
         InstanceWaiting,
         InstanceCancelled,
         InstanceDeleted,
@@ -286,6 +299,7 @@ INSTANCE_CREATED = InstanceCreated.KIND
 INSTANCE_BUILD_STARTED = InstanceBuildStarted.KIND
 INSTANCE_BUILT = InstanceBuilt.KIND
 INSTANCE_FAILED = InstanceFailed.KIND
+INSTANCE_FAILED_OVER = InstanceFailedOver.KIND
 INSTANCE_CANCELLED = InstanceCancelled.KIND
 INSTANCE_DELETED = InstanceDeleted.KIND
 INSTANCE_WAITING = InstanceWaiting.KIND
@@ -304,6 +318,7 @@ MILESTONES = frozenset(
         INSTANCE_BUILD_STARTED,
         INSTANCE_BUILT,
         INSTANCE_FAILED,
+        INSTANCE_FAILED_OVER,
         INSTANCE_CANCELLED,
         INSTANCE_DELETED,
     }
@@ -352,6 +367,11 @@ def describe(record: EventRecord) -> str:
             return f"{prefix} {e.name}: built ({ips}, {e.os})"
         case InstanceFailed() as e:
             return f"{prefix} {e.name}: FAILED: {e.error}"
+        case InstanceFailedOver() as e:
+            return (
+                f"{prefix} {e.name}: group {e.from_group} refused it ({e.reason}); "
+                f"creating it in group {e.to_group}"
+            )
         case InstanceWaiting() as e:
             return f"{prefix} {e.name}: waiting: {e.reason}"
         case InstanceDeleted() as e:

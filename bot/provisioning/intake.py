@@ -58,11 +58,11 @@ class Intake:
             raise PlanError(problems)
         plan = await self.planner.plan(request)
         lifetimes = server_lifetimes(request, self.lifetimes)
-        if not any(lifetimes):
+        if not any(lifetimes.values()):
             return plan
         servers = [
-            server.model_copy(update={"lifetime_s": lifetime})
-            for server, lifetime in zip(plan.servers, lifetimes, strict=True)
+            server.model_copy(update={"lifetime_s": lifetimes.get(server.name)})
+            for server in plan.servers
         ]
         return plan.model_copy(update={"servers": servers})
 

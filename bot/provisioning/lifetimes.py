@@ -106,12 +106,13 @@ def lifetime_problems(
     return list(problems.values())
 
 
-def server_lifetimes(request: ProvisionRequest, policy: LifetimePolicy) -> list[int | None]:
-    """Each server's lifetime in seconds (None: no expiry), in `expand_servers` order."""
+def server_lifetimes(request: ProvisionRequest, policy: LifetimePolicy) -> dict[str, int | None]:
+    """Each server's lifetime in seconds (None: no expiry), by server name (names are unique
+    within a request)."""
     per_instance: Sequence[int | None] = [
         int(parse_lifetime(text).total_seconds())
         if text is not None
         else (int(policy.default_s) if policy.default_s is not None else None)
         for _, text in _asked(request)
     ]
-    return [per_instance[server.instance_index] for server in expand_servers(request)]
+    return {server.name: per_instance[server.instance_index] for server in expand_servers(request)}

@@ -7,16 +7,25 @@ a warning shown in the plan (see docs/field-mapping.md). Placement is per hyperv
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, field_serializer
 
 from bot.provisioning.durations import format_duration
 from bot.provisioning.errors import PlanError
+from bot.provisioning.lookup import match_key, match_template
+from bot.provisioning.placement import (
+    GroupChoice,
+    Need,
+    PassedOver,
+    Room,
+    no_group_left,
+    resolve_groups,
+    route_text,
+)
 from bot.provisioning.request import InstanceRequest, Problem, ProvisionRequest, expand_servers
 from bot.virtfusion import (
     BuildServerBody,
@@ -40,7 +49,7 @@ __all__ = [
     "make_plan",
     "match_template",
     "render_plan_text",
-    "resolve_group",
+    "resolve_group_list",
 ]
 
 KBPS_PER_MBPS = 125  # the API's network speeds are kB/s (SPEC): 1 Mbps = 1000 kbit/s = 125 kB/s
@@ -61,6 +70,7 @@ class EngineDefaults:
     package_id: int
     default_group_id: int | None = None
     default_network_profile_id: int | None = None
+    failover_group_ids: tuple[int, ...] = ()  # tried in order after the default group
 
 
 @dataclass
@@ -73,6 +83,8 @@ class PanelFacts:
     ssh_keys: list[SshKey]
     hypervisors: dict[int, Hypervisor | None] = field(default_factory=dict)  # None: no such id
     capacity: dict[int, GroupCapacity] = field(default_factory=dict)
+    # (instance index, group id) → the panel's words when its dry run refused that pair
+    refused: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 class _Frozen(BaseModel):
@@ -109,6 +121,47 @@ class ServerPlan(_Frozen):
     lifetime_s: int | None = None  # expires this long after it is built; None: never
     create_body: CreateServerBody
     build_body: BuildServerBody
+    # Failover: the groups still to try, in order, when the panel refuses the create (422),
+    # and the groups passed over so far with why (at planning, then at create time).
+    fallback_groups: list[GroupChoice] = []
+    passed_over: list[PassedOver] = []
+
+    @property
+    def route(self) -> str | None:
+        """Why the server goes where it goes ("Frankfurt: 1 IPv4 left → Prague"), or None."""
+        return route_text(self.passed_over, self.group_name)
+
+    @property
+    def need(self) -> Need:
+        """What the server takes from its group (an unset ipv4 counts as the usual one)."""
+        return Need(
+            memory_mb=self.memory_mb,
+            disk_gb=self.disk_gb + sum(v.size_gb for v in self.volumes),
+            ipv4=1 if self.ipv4 is None else self.ipv4,
+        )
+
+    def failed_over(self, reason: str) -> ServerPlan:
+        """This plan moved to its next fallback group after the panel refused `reason` here."""
+        following, *rest = self.fallback_groups
+        refused = PassedOver(
+            group_id=self.group_id, group_name=self.group_name, reason=reason, stage="create"
+        )
+        return self.in_group(following, rest, [*self.passed_over, refused])
+
+    def in_group(
+        self, group: GroupChoice, fallback: list[GroupChoice], passed_over: list[PassedOver]
+    ) -> ServerPlan:
+        """This plan in `group`, with the groups still to try and those passed over."""
+        body = self.create_body.model_copy(update={"hypervisor_group_id": group.id})
+        return self.model_copy(
+            update={
+                "group_id": group.id,
+                "group_name": group.name,
+                "create_body": body,
+                "fallback_groups": fallback,
+                "passed_over": passed_over,
+            }
+        )
 
     @field_serializer("create_body", "build_body")
     def _panel_json(self, body: CreateServerBody | BuildServerBody) -> dict[str, object]:
@@ -148,149 +201,18 @@ class Plan(_Frozen):
 # -- resolution helpers -------------------------------------------------------------------------
 
 
-def resolve_group(
+def resolve_group_list(
     instance: InstanceRequest, index: int, facts: PanelFacts, defaults: EngineDefaults
-) -> tuple[HypervisorGroup | None, list[Problem], list[str]]:
-    """The group an instance entry goes to, with problems and warnings about that choice."""
-    path = f"instances[{index}]"
-    problems: list[Problem] = []
-    warnings: list[str] = []
-    by_id = {g.id: g for g in facts.groups}
-    group: HypervisorGroup | None = None
-    wanted = instance.hypervisor_group
-    if wanted is not None:
-        group = _find_group(wanted, facts.groups)
-        if group is None:
-            problems.append(
-                Problem(
-                    f"{path}.hypervisor_group",
-                    f"no hypervisor group {wanted!r} on the panel; use one of: "
-                    + _group_names(facts.groups),
-                )
-            )
-    if instance.hypervisor_id is not None:
-        hypervisor = facts.hypervisors.get(instance.hypervisor_id)
-        if hypervisor is None:
-            problems.append(
-                Problem(
-                    f"{path}.hypervisor_id",
-                    f"no hypervisor with id {instance.hypervisor_id} on the panel; see "
-                    "`/vf hypervisors` or omit hypervisor_id and give hypervisor_group",
-                )
-            )
-        else:
-            via = by_id.get(hypervisor.group_id) if hypervisor.group_id is not None else None
-            if via is None:
-                problems.append(
-                    Problem(
-                        f"{path}.hypervisor_id",
-                        f"hypervisor {hypervisor.name} ({hypervisor.id}) belongs to no known "
-                        "hypervisor group; give hypervisor_group instead",
-                    )
-                )
-            elif group is not None and via.id != group.id:
-                problems.append(
-                    Problem(
-                        f"{path}.hypervisor_id",
-                        f"hypervisor {hypervisor.name} ({hypervisor.id}) is in group {via.name}, "
-                        f"not in hypervisor_group {group.name}; make them agree or drop one",
-                    )
-                )
-            else:
-                group = via
-                state = " (it is in maintenance)" if hypervisor.maintenance else ""
-                warnings.append(
-                    f"{instance.name}: hypervisor_id {hypervisor.id} ({hypervisor.name}) selects "
-                    f"group {via.name}{state}; VirtFusion places servers within a group, so the "
-                    "panel picks the hypervisor and the server may land on another one"
-                )
-    if wanted is None and instance.hypervisor_id is None:
-        if defaults.default_group_id is None:
-            problems.append(
-                Problem(
-                    f"{path}.hypervisor_group",
-                    "no hypervisor group given and VIRTFUSION_HYPERVISOR_GROUP_ID is not set; "
-                    "set hypervisor_group to one of: " + _group_names(facts.groups),
-                )
-            )
-        else:
-            group = by_id.get(defaults.default_group_id)
-            if group is None:
-                problems.append(
-                    Problem(
-                        f"{path}.hypervisor_group",
-                        f"VIRTFUSION_HYPERVISOR_GROUP_ID={defaults.default_group_id} is not a "
-                        "group on the panel; fix the setting or give hypervisor_group: "
-                        + _group_names(facts.groups),
-                    )
-                )
-    if group is not None and not group.enabled:
-        problems.append(
-            Problem(
-                f"{path}.hypervisor_group",
-                f"hypervisor group {group.name} is disabled on the panel; pick another: "
-                + _group_names(g for g in facts.groups if g.enabled),
-            )
-        )
-    return group, problems, warnings
-
-
-def _find_group(wanted: str | int, groups: Sequence[HypervisorGroup]) -> HypervisorGroup | None:
-    if isinstance(wanted, int):
-        return next((g for g in groups if g.id == wanted), None)
-    text = wanted.strip().casefold()
-    if _ID.fullmatch(text):
-        return next((g for g in groups if g.id == int(text)), None)
-    return next((g for g in groups if text in (g.name.casefold(), g.label.casefold())), None)
-
-
-def _group_names(groups: Iterable[HypervisorGroup]) -> str:
-    names = [f"{g.name} (id {g.id})" for g in groups]
-    return ", ".join(names) if names else "(the panel has no groups)"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9.]+", "-", text.casefold()).strip("-")
-
-
-def match_template(wanted: str, templates: Sequence[OsTemplate]) -> OsTemplate | str:
-    """The template `wanted` names (`ubuntu-22.04`, `Ubuntu 22.04`, or an id), else why not."""
-    if _ID.fullmatch(wanted):
-        found = next((t for t in templates if t.id == int(wanted)), None)
-        if found is not None:
-            return found
-        return f"no OS template with id {wanted} for this package; " + _template_choices(templates)
-    key = _slug(wanted)
-    exact = [t for t in templates if _slug(t.label) == key]
-    if len(exact) == 1:
-        return exact[0]
-    by_version = exact or [t for t in templates if _slug(f"{t.name} {t.version}") == key]
-    if len(by_version) == 1:
-        return by_version[0]
-    if len(by_version) > 1:
-        labels = ", ".join(f"{t.label} (id {t.id})" for t in by_version)
-        return f"{wanted!r} matches several templates: {labels}; use the id or the full name"
-    keys = {_slug(t.label): t for t in templates}
-    close = difflib.get_close_matches(key, list(keys), n=3, cutoff=0.5)
-    hint = (
-        "closest: " + ", ".join(f"{keys[c].label} → {c!r}" for c in close)
-        if close
-        else _template_choices(templates)
+) -> tuple[list[HypervisorGroup], list[Problem], list[str]]:
+    """The groups an instance entry may go to, in order, with problems and warnings."""
+    return resolve_groups(
+        instance,
+        index,
+        facts.groups,
+        facts.hypervisors,
+        defaults.default_group_id,
+        defaults.failover_group_ids,
     )
-    return f"no OS template {wanted!r} for this package; {hint}"
-
-
-def _template_choices(templates: Sequence[OsTemplate]) -> str:
-    names = sorted({_slug(t.label) for t in templates if not t.eol})
-    return "available: " + (", ".join(names) if names else "(none)")
-
-
-def _match_key(wanted: str, keys: Sequence[SshKey]) -> SshKey | None:
-    exact = [k for k in keys if k.name == wanted]
-    if len(exact) == 1:
-        return exact[0]
-    folded = [k for k in keys if k.name.casefold() == wanted.casefold()]
-    return folded[0] if len(folded) == 1 else None
 
 
 # -- the plan -----------------------------------------------------------------------------------
@@ -305,7 +227,9 @@ def make_plan(request: ProvisionRequest, facts: PanelFacts, defaults: EngineDefa
     for index, instance in enumerate(request.instances):
         before = len(problems)
         path = f"instances[{index}]"
-        group, group_problems, group_warnings = resolve_group(instance, index, facts, defaults)
+        groups, group_problems, group_warnings = resolve_group_list(
+            instance, index, facts, defaults
+        )
         problems += group_problems
         warnings += group_warnings
         template = match_template(instance.template, facts.templates)
@@ -315,7 +239,7 @@ def make_plan(request: ProvisionRequest, facts: PanelFacts, defaults: EngineDefa
             warnings.append(f"{instance.name}: {template.label} is end-of-life")
         key: SshKey | None = None
         if instance.ssh_key_name is not None:
-            key = _match_key(instance.ssh_key_name, facts.ssh_keys)
+            key = match_key(instance.ssh_key_name, facts.ssh_keys)
             if key is None:
                 names = ", ".join(sorted(k.name for k in facts.ssh_keys)) or "(none)"
                 problems.append(
@@ -366,9 +290,9 @@ def make_plan(request: ProvisionRequest, facts: PanelFacts, defaults: EngineDefa
                 f"{instance.name}: volume {volume.name!r} ({volume.size_gb} GB) is attached as an "
                 f"extra disk; VirtFusion does not format or mount it, so {applied} not applied"
             )
-        if len(problems) == before and group is not None and not isinstance(template, str):
+        if len(problems) == before and groups and not isinstance(template, str):
             resolved[index] = _Resolved(
-                group=group,
+                groups=groups,
                 template=template,
                 key=key,
                 memory_mb=int(sizes["memory"] or 0),
@@ -380,17 +304,32 @@ def make_plan(request: ProvisionRequest, facts: PanelFacts, defaults: EngineDefa
     if problems:
         raise PlanError(problems)
 
-    servers = [
+    drafts = [
         _server_plan(
             planned.name,
             planned.instance_index,
             planned.instance,
             resolved[planned.instance_index],
+            resolved[planned.instance_index].groups[0],
             facts,
             defaults,
         )
         for planned in expand_servers(request)
     ]
+    # Servers with one group have no choice: they take their room first, then the others go,
+    # in request order, to the first group of their list with room left.
+    ordered = sorted(drafts, key=lambda d: len(resolved[d.instance_index].groups) > 1)
+    rooms = {group_id: Room.of(capacity) for group_id, capacity in facts.capacity.items()}
+    placed_by_name: dict[str, ServerPlan] = {}
+    for draft in ordered:
+        placed = _place(draft, resolved[draft.instance_index].groups, rooms, facts.refused)
+        if isinstance(placed, ServerPlan):
+            placed_by_name[draft.name] = placed
+        elif all(p.path != placed.path for p in problems):  # one problem per entry
+            problems.append(placed)
+    if problems:
+        raise PlanError(problems)
+    servers = [placed_by_name[d.name] for d in drafts]
     totals = _group_totals(servers)
     problems += _capacity_problems(request, servers, totals, facts)
     if problems:
@@ -421,7 +360,7 @@ def _network_profile(
 class _Resolved:
     """One instance entry with every panel lookup settled."""
 
-    group: HypervisorGroup
+    groups: list[HypervisorGroup]  # in order of preference
     template: OsTemplate
     key: SshKey | None
     memory_mb: int
@@ -436,6 +375,7 @@ def _server_plan(
     index: int,
     instance: InstanceRequest,
     info: _Resolved,
+    group: HypervisorGroup,
     facts: PanelFacts,
     defaults: EngineDefaults,
 ) -> ServerPlan:
@@ -453,7 +393,7 @@ def _server_plan(
     create = CreateServerBody(
         package_id=facts.package.id,
         user_id=defaults.user_id,
-        hypervisor_group_id=info.group.id,
+        hypervisor_group_id=group.id,
         ipv4=ipv4,
         memory_mb=resources.memory if resources else None,
         storage_gb=resources.disk if resources else None,
@@ -480,8 +420,8 @@ def _server_plan(
     return ServerPlan(
         name=name,
         instance_index=index,
-        group_id=info.group.id,
-        group_name=info.group.name,
+        group_id=group.id,
+        group_name=group.name,
         hypervisor_hint=hint,
         os_id=info.template.id,
         os_label=info.template.label,
@@ -499,6 +439,41 @@ def _server_plan(
         create_body=create,
         build_body=build,
     )
+
+
+def _place(
+    draft: ServerPlan,
+    groups: Sequence[HypervisorGroup],
+    rooms: dict[int, Room],
+    refused: dict[tuple[int, int], str],
+) -> ServerPlan | Problem:
+    """`draft` in the first of `groups` with room for it (taking that room), or why none has.
+
+    A single group is not judged here: `_capacity_problems` explains a lack there over the
+    whole request, as before failover existed.
+    """
+    index = draft.instance_index
+    need = draft.need
+    passed: list[PassedOver] = []
+    for position, group in enumerate(groups):
+        room = rooms.get(group.id)
+        words = refused.get((index, group.id))
+        if words is not None:
+            lack: str | None = f"the panel refused it: “{words}”"
+        else:
+            lack = room.lacks(need) if room is not None and len(groups) > 1 else None
+        if lack is not None:
+            passed.append(PassedOver(group_id=group.id, group_name=group.name, reason=lack))
+            continue
+        if room is not None:
+            room.take(need)
+        later = [
+            GroupChoice(id=g.id, name=g.name)
+            for g in groups[position + 1 :]
+            if (index, g.id) not in refused
+        ]
+        return draft.in_group(GroupChoice(id=group.id, name=group.name), later, passed)
+    return Problem(f"instances[{index}].hypervisor_group", no_group_left(draft.name, passed))
 
 
 def _group_totals(servers: Sequence[ServerPlan]) -> list[GroupTotals]:
@@ -608,6 +583,8 @@ def render_plan_text(plan: Plan) -> str:
             f"{server.memory_mb:,} MB, {server.disk_gb} GB, {server.group_name}, {profile}"
             + (", " + ", ".join(extras) if extras else "")
         )
+        if server.route:
+            lines.append(f"      placed: {server.route}")
     for warning in plan.warnings:
         lines.append(f"  ! {warning}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from bot.provisioning.plan import (
     Plan,
     ServerPlan,
     make_plan,
-    resolve_group,
+    resolve_group_list,
 )
 from bot.provisioning.request import Problem, ProvisionRequest
 from bot.virtfusion import (
@@ -64,29 +64,41 @@ class Planner:
                 facts.hypervisors[hypervisor_id] = await client.hypervisor(hypervisor_id)
             except NotFoundError:
                 facts.hypervisors[hypervisor_id] = None
-        group_ids = set()
+        group_ids: set[int] = set()
         for index, instance in enumerate(request.instances):
-            group, _, _ = resolve_group(instance, index, facts, self._defaults)
-            if group is not None:
-                group_ids.add(group.id)
+            groups, _, _ = resolve_group_list(instance, index, facts, self._defaults)
+            group_ids.update(g.id for g in groups)
         for group_id in sorted(group_ids):
             facts.capacity[group_id] = await client.group_capacity(group_id)
         return facts
 
     async def plan(self, request: ProvisionRequest) -> Plan:
-        """A checked plan, or PlanError naming each problem; never creates anything."""
-        facts = await self.gather(request)
-        plan = make_plan(request, facts, self._defaults)
-        await self.dry_run(plan)
-        return plan
+        """A checked plan, or PlanError naming each problem; never creates anything.
 
-    async def dry_run(self, plan: Plan) -> None:
-        """`POST /servers?dryRun=true` once per distinct create body; map refusals to fields."""
+        A server with fallback groups whose dry run is refused in one group is planned again
+        without that group (`PanelFacts.refused`), until every body passes or a server has no
+        group left; each round refuses at least one more (entry, group) pair, so it ends.
+        """
+        facts = await self.gather(request)
+        while True:
+            plan = make_plan(request, facts, self._defaults)
+            refused = await self.dry_run(plan)
+            if not refused:
+                return plan
+            facts.refused.update(refused)
+
+    async def dry_run(self, plan: Plan) -> dict[tuple[int, int], str]:
+        """`POST /servers?dryRun=true` once per distinct create body; map refusals to fields.
+
+        Returns the refusals of servers that may still go elsewhere, by (entry, group); raises
+        PlanError for refusals of servers that may not.
+        """
         sharing: dict[str, list[ServerPlan]] = {}
         for server in plan.servers:
             key = json.dumps(server.create_body.to_json(), sort_keys=True)
             sharing.setdefault(key, []).append(server)
         problems: list[Problem] = []
+        refused: dict[tuple[int, int], str] = {}
         for servers in sharing.values():
             body = servers[0].create_body
             try:
@@ -96,12 +108,15 @@ class Planner:
                 # the first, or fixing one entry only reveals the next on the following run.
                 explained: set[int] = set()
                 for server in servers:
-                    if server.instance_index not in explained:
+                    if server.fallback_groups or server.passed_over:
+                        refused[(server.instance_index, server.group_id)] = _words(error)
+                    elif server.instance_index not in explained:
                         explained.add(server.instance_index)
                         problems.append(_explain_refusal(server, plan, error))
         if problems:
             problems.sort(key=lambda p: _instance_of(p.path))
             raise PlanError(problems)
+        return refused
 
 
 def _instance_of(path: str) -> int:
@@ -110,9 +125,13 @@ def _instance_of(path: str) -> int:
     return int(match[1]) + 1 if match else 0
 
 
+def _words(error: InvalidRequestError) -> str:
+    return error.detail or str(error)
+
+
 def _explain_refusal(server: ServerPlan, plan: Plan, error: InvalidRequestError) -> Problem:
     """Turn the panel's 422 into a problem on the request field that caused it."""
-    words = error.detail or str(error)
+    words = _words(error)
     path = f"instances[{server.instance_index}]"
     where = f"group {server.group_name} (id {server.group_id})"
     if "network profile" in words.casefold():

@@ -150,6 +150,7 @@ class InstanceChange:
 
     server_id: int | Unset | None = UNSET
     name: str | Unset = UNSET
+    spec: JsonDict | Unset = UNSET  # the stored ServerPlan (failover moves it to a new group)
     hypervisor_id: int | Unset | None = UNSET
     group_id: int | Unset | None = UNSET
     ipv4: list[str] | Unset = UNSET

@@ -50,7 +50,10 @@ _HINTS: Final[dict[str, tuple[str, str]]] = {
     "instances[].number_of_instances": ("a whole number of servers", "3"),
     "instances[].provision": ("false (a JSON boolean, without quotes)", "false"),
     "instances[].hypervisor_id": ("a whole-number hypervisor id", "2"),
-    "instances[].hypervisor_group": ("a hypervisor group name or id", '"Prague"'),
+    "instances[].hypervisor_group": (
+        "a hypervisor group name or id, or a list of them",
+        '["Frankfurt", "Prague"]',
+    ),
     "instances[].template": ("a template name or numeric template id", '"ubuntu-22.04"'),
     "instances[].ssh_key_name": ("the name of an SSH key", '"default"'),
     "instances[].resources": (

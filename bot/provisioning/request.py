@@ -239,17 +239,18 @@ def _parse_template(value: object) -> str:
     return value
 
 
-def _parse_hypervisor_group(value: object) -> str | int | None:
-    """Accept a group name or a positive group id; `null` means "not given"."""
-    if value is None:
-        return None
+_MAX_GROUPS: Final = 10
+
+
+def _parse_one_group(value: object) -> str | int:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise _fail(f"a hypervisor group id must be 1 or more; got {_amount(value)}")
         return value
     if not isinstance(value, str):
         raise _fail(
-            'must be a hypervisor group name like "Prague" or a whole-number group id like 1; '
+            'must be a hypervisor group name like "Prague", a whole-number group id like 1, '
+            f'or a list of them in order of preference like ["Frankfurt", "Prague"]; '
             f"got {_describe(value)}"
         )
     if not value.strip():
@@ -264,6 +265,30 @@ def _check_expires_in(value: str) -> str:
     if problem is not None:
         raise _fail(f"{problem}; got {_describe(value)}")
     return value
+
+
+def _parse_hypervisor_group(value: object) -> str | int | list[str | int] | None:
+    """Accept a group name, a positive group id, or an ordered list of them (failover order);
+    `null` means "not given"."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        return _parse_one_group(value)
+    if not value:
+        raise _fail('must not be an empty list; give one group or several, e.g. ["Prague"]')
+    if len(value) > _MAX_GROUPS:
+        raise _fail(f"at most {_MAX_GROUPS} hypervisor groups; got {len(value)}")
+    groups: list[str | int] = []
+    for position, item in enumerate(value):
+        try:
+            group = _parse_one_group(item)
+        except PydanticCustomError as error:
+            raise _fail(f"item {position}: {error}") from None
+        key = group.casefold() if isinstance(group, str) else group
+        if any((g.casefold() if isinstance(g, str) else g) == key for g in groups):
+            raise _fail(f"item {position}: {_describe(item)} is listed twice; list each group once")
+        groups.append(group)
+    return groups
 
 
 def _check_provision(value: bool) -> bool:
@@ -312,7 +337,9 @@ def _check_instances(value: list["InstanceRequest"]) -> list["InstanceRequest"]:
 _ServerName = Annotated[str, AfterValidator(_check_server_name)]
 _ProjectName = Annotated[str, AfterValidator(_check_project_name)]
 _Template = Annotated[str, PlainValidator(_parse_template)]
-_HypervisorGroup = Annotated[str | int | None, PlainValidator(_parse_hypervisor_group)]
+_HypervisorGroup = Annotated[
+    str | int | list[str | int] | None, PlainValidator(_parse_hypervisor_group)
+]
 _RulesetId = Annotated[int, AfterValidator(_check_ruleset_id)]
 _ExpiresIn = Annotated[str, AfterValidator(_check_expires_in)]
 
@@ -365,6 +392,14 @@ class InstanceRequest(_Model):
     network: Network | None = None
     volumes: list[Volume] = Field(default_factory=list)
     expires_in: _ExpiresIn | None = None
+
+    @property
+    def hypervisor_groups(self) -> list[str | int]:
+        """`hypervisor_group` as a list in order of preference (empty when not given)."""
+        wanted = self.hypervisor_group
+        if wanted is None:
+            return []
+        return list(wanted) if isinstance(wanted, list) else [wanted]
 
     @property
     def template_id(self) -> int | None:

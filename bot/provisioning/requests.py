@@ -7,6 +7,7 @@ running requests; this module never calls the panel except to delete what failed
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection
 from datetime import timedelta
@@ -26,6 +27,7 @@ from bot.provisioning.model import (
     TERMINAL_REQUEST_STATES,
     InstanceRecord,
     InstanceState,
+    JsonDict,
     NewInstance,
     RequestRecord,
     RequestState,
@@ -304,8 +306,12 @@ class RequestService(Service):
                 raise AlreadyDecidedError(f"{record.human_id} is already being retried.")
             retried = []
             for instance in failed:
+                change = fresh
+                original = _planned_spec(record, instance)
+                if original is not None:  # failover moved it: start again from its first group
+                    change = dataclasses.replace(fresh, spec=original)
                 again = await uow.instances.transition(
-                    instance.id, expected=[S.FAILED], new=S.PLANNED, now=now, change=fresh
+                    instance.id, expected=[S.FAILED], new=S.PLANNED, now=now, change=change
                 )
                 if again is not None:
                     retried.append(again)
@@ -361,3 +367,14 @@ def decided_text(record: RequestRecord) -> str:
     return (
         f"{record.human_id} is {record.state.value.replace('_', ' ')}; there is nothing to decide."
     )
+
+
+def _planned_spec(record: RequestRecord, instance: InstanceRecord) -> JsonDict | None:
+    """The server's plan as submitted, when group failover has changed it since; else None."""
+    servers = (record.plan or {}).get("servers")
+    if not isinstance(servers, list) or not 0 <= instance.position < len(servers):
+        return None
+    original = servers[instance.position]
+    if not isinstance(original, dict) or original.get("name") != instance.name:
+        return None
+    return original if original != instance.spec else None

@@ -123,18 +123,16 @@ async def _change_package(request: web.Request) -> web.Response:
     _check_room(state, server, memory_mb=memory, cores=cores)
     same = "not updated. It matches the current value"
     info: list[str] = []
-    if flags.get("cpu"):
-        if cores == server.cpu_cores:
-            info.append(f"CPU cores {same}")
-        else:
-            server.cpu_cores = cores
-            _hold_for_restart(state, server, f"CPU cores ({cores})")
-    if flags.get("memory"):
-        if memory == server.memory_mb:
-            info.append(f"memory {same}")
-        else:
-            server.memory_mb = memory
-            _hold_for_restart(state, server, f"Memory ({memory} MB)")
+    for flag, field, value, words, pending in (
+        ("cpu", "cpu_cores", cores, "CPU cores", f"CPU cores ({cores})"),
+        ("memory", "memory_mb", memory, "memory", f"Memory ({memory} MB)"),
+    ):
+        if flags.get(flag):
+            if getattr(server, field) == value:
+                info.append(f"{words} {same}")
+            else:
+                setattr(server, field, value)
+                _hold_for_restart(state, server, pending)
     if flags.get("primaryDiskSize"):
         if package.storage_gb <= server.storage_gb:
             info.append(
@@ -274,7 +272,6 @@ async def _firewall_rules(request: web.Request) -> web.Response:
 
 async def _add_ipv4(request: web.Request) -> web.Response:
     state, server = _unlocked_server(request)
-    body = await _body(request)
     quantity: list[int] = []
 
     def read(f: _Fields) -> None:
@@ -283,7 +280,7 @@ async def _add_ipv4(request: web.Request) -> web.Response:
         if value is not None:
             quantity.append(value)
 
-    _validated(body, read)
+    _validated(await _body(request), read)
     hypervisor = state.hypervisors[server.hypervisor_id]
     free = state.free_ipv4(hypervisor)
     if len(free) < quantity[0]:
@@ -306,7 +303,6 @@ async def _add_ipv4(request: web.Request) -> web.Response:
 
 async def _remove_ipv4(request: web.Request) -> web.Response:
     state, server = _unlocked_server(request)
-    body = await _body(request)
     addresses: list[str] = []
 
     def read(f: _Fields) -> None:
@@ -323,7 +319,7 @@ async def _remove_ipv4(request: web.Request) -> web.Response:
                 else:
                     addresses.append(item)
 
-    _validated(body, read)
+    _validated(await _body(request), read)
     assigned = {ip.address for ip in server.ipv4}
     missing = [a for a in addresses if a not in assigned]
     if missing:

@@ -384,14 +384,7 @@ def server_json(state: PanelState, server: Server) -> JsonObject:
     ]
     owned_keys = server.build.ssh_key_ids if server.build is not None else []
     out: JsonObject = {
-        "id": server.id,
-        "ownerId": server.owner_id,
-        "hypervisorId": server.hypervisor_id,
-        "name": server.name,
-        "hostname": server.hostname,
-        "commissionStatus": status,
-        "uuid": server.uuid,
-        "state": server.state(now),
+        **_server_head(server, now),
         "arch": 1,
         "migrateLevel": 0,
         "deleteLevel": 0 if server.delete_at is None else 1,
@@ -470,19 +463,25 @@ def server_simple_json(server: Server, now: datetime) -> JsonObject:
     }
 
 
-def server_user_row_json(state: PanelState, server: Server) -> JsonObject:
-    """A `GET /servers/user/{userId}` row: partial, and without `created` (reference §2.6)."""
-    now = state.now()
-    status = server.commission_status(now)
+def _server_head(server: Server, now: datetime) -> JsonObject:
+    """The identity and state fields the full server object and the user's rows both begin with."""
     return {
         "id": server.id,
         "ownerId": server.owner_id,
         "hypervisorId": server.hypervisor_id,
         "name": server.name,
         "hostname": server.hostname,
-        "commissionStatus": status,
+        "commissionStatus": server.commission_status(now),
         "uuid": server.uuid,
         "state": server.state(now),
+    }
+
+
+def server_user_row_json(state: PanelState, server: Server) -> JsonObject:
+    """A `GET /servers/user/{userId}` row: partial, and without `created` (reference §2.6)."""
+    now = state.now()
+    return {
+        **_server_head(server, now),
         "rebuild": False,
         "suspended": server.suspended,
         "protected": server.protected,

@@ -42,6 +42,60 @@ def _pool(prefix: str, block_id: int, first: int, count: int) -> Ipv4Pool:
     )
 
 
+def _hypervisor(
+    id: int,
+    name: str,
+    group_id: int,
+    ip: str,
+    network: HypervisorNetwork,
+    first_ip: int,
+    ips: int,
+    *,
+    scale: int = 1,
+    maintenance: bool = False,
+) -> Hypervisor:
+    """A demo hypervisor: hostname, IPv4 pool (block `id`, in the subnet of `ip`) and IPv6 prefix
+    follow from the rest; `scale` multiplies the base capacity (30 servers, 32 CPUs, 20 GiB, 500
+    GB)."""
+    return Hypervisor(
+        id=id,
+        name=name,
+        group_id=group_id,
+        ip=ip,
+        hostname=f"{name}.example.com",
+        created=SEEDED_AT,
+        networks=[network],
+        ipv4_pool=_pool(ip.rsplit(".", 1)[0], id, first_ip, ips),
+        ipv6_prefix=f"2001:db8:{id}",
+        max_servers=30 * scale,
+        max_cpu=32 * scale,
+        max_memory_mb=20480 * scale,
+        max_storage_gb=500 * scale,
+        maintenance=maintenance,
+    )
+
+
+def _package(
+    id: int, name: str, cpus: int, memory_gb: int, disk_gb: int, traffic_gb: int
+) -> Package:
+    """A demo package offering every demo template on the first network and storage profiles."""
+    return Package(
+        id=id,
+        name=name,
+        description=f"{cpus} vCPU, {memory_gb} GB RAM, {disk_gb} GB disk",
+        created=SEEDED_AT,
+        memory_mb=memory_gb * 1024,
+        storage_gb=disk_gb,
+        traffic_gb=traffic_gb,
+        cpu_cores=cpus,
+        network_speed_in=125000,
+        network_speed_out=125000,
+        primary_network_profile=1,
+        primary_storage_profile=1,
+        template_ids=[1, 2, 3, 4, 5],
+    )
+
+
 def seed_demo_data(state: PanelState) -> None:
     """Fill an empty state with the documented demo users, hypervisors, packages and keys."""
     at = SEEDED_AT
@@ -62,100 +116,25 @@ def seed_demo_data(state: PanelState) -> None:
     }
     # Bridge ids (10, 11, 20, 30) deliberately differ from profile ids (1-4), see reference §4.
     state.hypervisors = {
-        1: Hypervisor(
-            id=1,
-            name="prg-hv1",
-            group_id=1,
-            ip="192.0.2.2",
-            hostname="prg-hv1.example.com",
-            created=at,
-            networks=[HypervisorNetwork(10, "br0", {1, 2})],
-            ipv4_pool=_pool("192.0.2", 1, 100, 50),
-            ipv6_prefix="2001:db8:1",
-            max_servers=30,
-            max_cpu=32,
-            max_memory_mb=20480,
-            max_storage_gb=500,
+        1: _hypervisor(1, "prg-hv1", 1, "192.0.2.2", HypervisorNetwork(10, "br0", {1, 2}), 100, 50),
+        2: _hypervisor(2, "prg-hv2", 1, "192.0.2.3", HypervisorNetwork(11, "br0", {1, 2}), 150, 50),
+        3: _hypervisor(
+            3, "ams-hv1", 2, "198.51.100.2", HypervisorNetwork(20, "br0", {1, 3}), 100, 60, scale=2
         ),
-        2: Hypervisor(
-            id=2,
-            name="prg-hv2",
-            group_id=1,
-            ip="192.0.2.3",
-            hostname="prg-hv2.example.com",
-            created=at,
-            networks=[HypervisorNetwork(11, "br0", {1, 2})],
-            ipv4_pool=_pool("192.0.2", 2, 150, 50),
-            ipv6_prefix="2001:db8:2",
-            max_servers=30,
-            max_cpu=32,
-            max_memory_mb=20480,
-            max_storage_gb=500,
-        ),
-        3: Hypervisor(
-            id=3,
-            name="ams-hv1",
-            group_id=2,
-            ip="198.51.100.2",
-            hostname="ams-hv1.example.com",
-            created=at,
-            networks=[HypervisorNetwork(20, "br0", {1, 3})],
-            ipv4_pool=_pool("198.51.100", 3, 100, 60),
-            ipv6_prefix="2001:db8:3",
-            max_servers=60,
-            max_cpu=64,
-            max_memory_mb=40960,
-            max_storage_gb=1000,
-        ),
-        4: Hypervisor(
-            id=4,
-            name="fra-hv1",
-            group_id=3,
-            ip="203.0.113.2",
-            hostname="fra-hv1.example.com",
-            created=at,
-            networks=[HypervisorNetwork(30, "br0", {1})],
-            ipv4_pool=_pool("203.0.113", 4, 100, 50),
-            ipv6_prefix="2001:db8:4",
-            max_servers=30,
-            max_cpu=32,
-            max_memory_mb=20480,
-            max_storage_gb=500,
+        4: _hypervisor(
+            4,
+            "fra-hv1",
+            3,
+            "203.0.113.2",
+            HypervisorNetwork(30, "br0", {1}),
+            100,
+            50,
             maintenance=True,
         ),
     }
-    all_templates = [1, 2, 3, 4, 5]
     state.packages = {
-        1: Package(
-            id=1,
-            name="Small",
-            description="1 vCPU, 1 GB RAM, 25 GB disk",
-            created=at,
-            memory_mb=1024,
-            storage_gb=25,
-            traffic_gb=1000,
-            cpu_cores=1,
-            network_speed_in=125000,
-            network_speed_out=125000,
-            primary_network_profile=1,
-            primary_storage_profile=1,
-            template_ids=list(all_templates),
-        ),
-        2: Package(
-            id=2,
-            name="Medium",
-            description="2 vCPU, 4 GB RAM, 80 GB disk",
-            created=at,
-            memory_mb=4096,
-            storage_gb=80,
-            traffic_gb=2000,
-            cpu_cores=2,
-            network_speed_in=125000,
-            network_speed_out=125000,
-            primary_network_profile=1,
-            primary_storage_profile=1,
-            template_ids=list(all_templates),
-        ),
+        1: _package(1, "Small", 1, 1, 25, 1000),
+        2: _package(2, "Medium", 2, 4, 80, 2000),
     }
     state.template_groups = {
         1: TemplateGroup(1, "Ubuntu", "Ubuntu Server", "ubuntu.png"),

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Literal, cast, get_args
+from typing import Literal, TypeVar, cast, get_args
 
 from bot.sandbox._models import (
     FAIL_SHAPES,
@@ -63,6 +63,62 @@ class ValidationError(Exception):
         self.messages = messages
 
 
+def _non_negative_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number")
+    return float(value)
+
+
+def _int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer")
+    return value
+
+
+def _ratio(name: str, value: object) -> float:
+    ratio = _non_negative_float(name, value)
+    if ratio > 1:
+        raise ValueError(f"{name} must be between 0 and 1")
+    return ratio
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, object], object]:
+    def parse(name: str, value: object) -> object:
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}")
+        return value
+
+    return parse
+
+
+def _script(name: str, value: object) -> list[ScriptedFault]:
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list")
+    return [ScriptedFault.from_json(item) for item in value]
+
+
+_PARSE = "parse"  # a knob's metadata: how `update` reads an untrusted JSON value
+_T = TypeVar("_T")
+
+
+def _knob(default: _T, parse: Callable[[str, object], object]) -> _T:
+    """A field settable at run time; `parse(name, value)` checks a JSON value (ValueError)."""
+    return field(default=default, metadata={_PARSE: parse})
+
+
+def _update_knobs(knobs: BuildTiming | Faults, values: Mapping[str, object], what: str) -> None:
+    """Set `knobs`' fields from untrusted JSON values; raises ValueError (nothing is changed
+    then), also for a field that is not a knob."""
+    parsers = {f.name: f.metadata[_PARSE] for f in fields(knobs) if _PARSE in f.metadata}
+    staged: dict[str, object] = {}
+    for name, value in values.items():
+        if name not in parsers:
+            raise ValueError(f"unknown {what} field {name!r}")
+        staged[name] = parsers[name](name, value)
+    for name, value in staged.items():
+        setattr(knobs, name, value)
+
+
 @dataclass
 class BuildTiming:
     """How long the fake hypervisor takes, and which builds fail and how they look.
@@ -73,26 +129,16 @@ class BuildTiming:
     official example's shape). A failing build stays at `commissionStatus` 2 either way.
     """
 
-    queued_s: float = 2.0
-    build_s: float = 8.0
-    power_s: float = 3.0
-    fail_ratio: float = 0.0
-    fail_next: int = 0
-    fail_shape: FailShape = "build_failed"
+    queued_s: float = _knob(2.0, _non_negative_float)
+    build_s: float = _knob(8.0, _non_negative_float)
+    power_s: float = _knob(3.0, _non_negative_float)
+    fail_ratio: float = _knob(0.0, _non_negative_float)
+    fail_next: int = _knob(0, _int)
+    fail_shape: FailShape = field(default="build_failed", metadata={_PARSE: _one_of(FAIL_SHAPES)})
 
     def update(self, values: Mapping[str, object]) -> None:
-        """Set fields from untrusted JSON values; raises ValueError on an unknown field or type."""
-        for name, value in values.items():
-            if name in ("queued_s", "build_s", "power_s", "fail_ratio"):
-                setattr(self, name, _non_negative_float(name, value))
-            elif name == "fail_next":
-                setattr(self, name, _int(name, value))
-            elif name == "fail_shape":
-                if value not in FAIL_SHAPES:
-                    raise ValueError(f"fail_shape must be one of {FAIL_SHAPES}")
-                setattr(self, name, value)
-            else:
-                raise ValueError(f"unknown timing field {name!r}")
+        """Set fields from untrusted JSON values; raises ValueError (nothing is changed then)."""
+        _update_knobs(self, values, "timing")
 
     def to_json(self) -> dict[str, object]:
         """The fields as a JSON-ready dict."""
@@ -144,16 +190,18 @@ class ScriptedFault:
 class Faults:
     """Fault knobs, mutable at run time; random ones hit only `/api/v1`, via the seeded RNG."""
 
-    latency_s: float = 0.0
-    rate_limit_ratio: float = 0.0
-    retry_after_s: int = 1
-    server_error_ratio: float = 0.0
-    hang_ratio: float = 0.0
-    hang_s: float = 30.0
-    drop_ratio: float = 0.0
-    commit_then_fail: CommitThenFail = "off"
-    commit_then_fail_count: int = -1
-    script: list[ScriptedFault] = field(default_factory=list)
+    latency_s: float = _knob(0.0, _non_negative_float)
+    rate_limit_ratio: float = _knob(0.0, _ratio)
+    retry_after_s: int = _knob(1, _int)
+    server_error_ratio: float = _knob(0.0, _ratio)
+    hang_ratio: float = _knob(0.0, _ratio)
+    hang_s: float = _knob(30.0, _non_negative_float)
+    drop_ratio: float = _knob(0.0, _ratio)
+    commit_then_fail: CommitThenFail = field(
+        default="off", metadata={_PARSE: _one_of(COMMIT_THEN_FAIL_MODES)}
+    )
+    commit_then_fail_count: int = _knob(-1, _int)
+    script: list[ScriptedFault] = field(default_factory=list, metadata={_PARSE: _script})
 
     def take_scripted(self, method: str, api_path: str) -> ScriptedFault | None:
         """Consume one use of the first scripted fault matching the request."""
@@ -175,29 +223,7 @@ class Faults:
 
     def update(self, values: Mapping[str, object]) -> None:
         """Set fields from untrusted JSON values; raises ValueError (nothing is changed then)."""
-        staged: dict[str, object] = {}
-        for name, value in values.items():
-            if name in ("latency_s", "hang_s"):
-                staged[name] = _non_negative_float(name, value)
-            elif name in ("rate_limit_ratio", "server_error_ratio", "hang_ratio", "drop_ratio"):
-                ratio = _non_negative_float(name, value)
-                if ratio > 1:
-                    raise ValueError(f"{name} must be between 0 and 1")
-                staged[name] = ratio
-            elif name in ("retry_after_s", "commit_then_fail_count"):
-                staged[name] = _int(name, value)
-            elif name == "commit_then_fail":
-                if value not in COMMIT_THEN_FAIL_MODES:
-                    raise ValueError(f"commit_then_fail must be one of {COMMIT_THEN_FAIL_MODES}")
-                staged[name] = value
-            elif name == "script":
-                if not isinstance(value, list):
-                    raise ValueError("script must be a list")
-                staged[name] = [ScriptedFault.from_json(item) for item in value]
-            else:
-                raise ValueError(f"unknown fault field {name!r}")
-        for name, value in staged.items():
-            setattr(self, name, value)
+        _update_knobs(self, values, "fault")
 
     def to_json(self) -> dict[str, object]:
         """The fields as a JSON-ready dict."""
@@ -423,7 +449,8 @@ class PanelState:
         disk_gb = spec.storage_gb + sum(d.capacity_gb for d in spec.additional_disks)
         checks: list[tuple[Callable[[Hypervisor, Usage], bool], str]] = [
             (
-                lambda h, u: u.servers + 1 <= h.max_servers,
+                # 0: no limit, as the spec's resources examples read (max 0, free -allocated)
+                lambda h, u: h.max_servers == 0 or u.servers + 1 <= h.max_servers,
                 f"No hypervisor in group {group.name} can take another server (server limit)",
             ),
             (
@@ -578,18 +605,6 @@ class PanelState:
         secret = "".join(self._data_rng.choice(alphabet) for _ in range(length))
         self.issued_secrets.append(secret)
         return secret
-
-
-def _non_negative_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number")
-    return float(value)
-
-
-def _int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer")
-    return value
 
 
 def _fault_kind(value: object) -> FaultKind:

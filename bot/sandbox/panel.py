@@ -8,9 +8,10 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 
@@ -33,6 +34,7 @@ ADMIN_PREFIX = "/_sandbox"
 MAX_DELETE_DELAY_MIN = 43800
 
 STATE_KEY = web.AppKey("vfbot_sandbox_state", PanelState)
+_T = TypeVar("_T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _NGINX_HTML = (
@@ -74,6 +76,14 @@ def _state(request: web.Request) -> PanelState:
 def _int_param(request: web.Request, name: str) -> int:
     # Routes only match digits, so this cannot fail.
     return int(request.match_info[name])
+
+
+def _found(rows: Mapping[int, _T], request: web.Request, what: str) -> _T:
+    """The row the route's `id` names, or a 404 `<what> not found`."""
+    row = rows.get(_int_param(request, "id"))
+    if row is None:
+        raise _msg(404, f"{what} not found")
+    return row
 
 
 async def _body(request: web.Request) -> object:
@@ -353,9 +363,7 @@ async def _hypervisors(request: web.Request) -> web.Response:
 
 async def _hypervisor(request: web.Request) -> web.Response:
     state = _state(request)
-    hypervisor = state.hypervisors.get(_int_param(request, "id"))
-    if hypervisor is None:
-        raise _msg(404, "hypervisor not found")
+    hypervisor = _found(state.hypervisors, request, "hypervisor")
     return _json({"data": render.hypervisor_json(state, hypervisor)})
 
 
@@ -366,17 +374,13 @@ async def _groups(request: web.Request) -> web.Response:
 
 
 async def _group(request: web.Request) -> web.Response:
-    group = _state(request).groups.get(_int_param(request, "id"))
-    if group is None:
-        raise _msg(404, "hypervisor group not found")
+    group = _found(_state(request).groups, request, "hypervisor group")
     return _json({"data": render.group_json(group)})
 
 
 async def _group_resources(request: web.Request) -> web.Response:
     state = _state(request)
-    group = state.groups.get(_int_param(request, "id"))
-    if group is None:
-        raise _msg(404, "hypervisor group not found")
+    group = _found(state.groups, request, "hypervisor group")
     rows = [render.group_resources_row(state, h) for h in state.group_hypervisors(group.id)]
     return _json(_paginate(request, rows))
 
@@ -387,33 +391,25 @@ async def _packages(request: web.Request) -> web.Response:
 
 
 async def _package(request: web.Request) -> web.Response:
-    package = _state(request).packages.get(_int_param(request, "id"))
-    if package is None:
-        raise _msg(404, "package not found")
+    package = _found(_state(request).packages, request, "package")
     return _json({"data": render.package_json(package)})
 
 
 async def _package_templates(request: web.Request) -> web.Response:
     state = _state(request)
-    package = state.packages.get(_int_param(request, "id"))
-    if package is None:
-        raise _msg(404, "package not found")
+    package = _found(state.packages, request, "package")
     return _json({"data": render.template_groups_json(state, package.template_ids)})
 
 
 async def _user_ssh_keys(request: web.Request) -> web.Response:
     state = _state(request)
-    user_id = _int_param(request, "id")
-    if user_id not in state.users:
-        raise _msg(404, "user not found")
+    user_id = _found(state.users, request, "user").id
     keys = [k for _, k in sorted(state.ssh_keys.items()) if k.user_id == user_id]
     return _json({"data": [render.ssh_key_json(k) for k in keys]})
 
 
 async def _ssh_key(request: web.Request) -> web.Response:
-    key = _state(request).ssh_keys.get(_int_param(request, "id"))
-    if key is None:
-        raise _msg(404, "ssh key not found")
+    key = _found(_state(request).ssh_keys, request, "ssh key")
     return _json({"data": render.ssh_key_json(key)})
 
 
@@ -449,9 +445,7 @@ async def _user_by_ext(request: web.Request) -> web.Response:
 
 async def _queue_task(request: web.Request) -> web.Response:
     state = _state(request)
-    task = state.queue.get(_int_param(request, "id"))
-    if task is None:
-        raise _msg(404, "queue item not found")
+    task = _found(state.queue, request, "queue item")
     return _json({"data": render.queue_json(task, state.now())})
 
 
@@ -460,9 +454,7 @@ async def _queue_task(request: web.Request) -> web.Response:
 
 def _server(request: web.Request) -> tuple[PanelState, Server]:
     state = _state(request)
-    server = state.servers.get(_int_param(request, "id"))
-    if server is None:
-        raise _msg(404, "server not found")
+    server = _found(state.servers, request, "server")
     return state, server
 
 
@@ -506,9 +498,7 @@ async def _list_servers(request: web.Request) -> web.Response:
 
 async def _user_servers(request: web.Request) -> web.Response:
     state = _state(request)
-    user_id = _int_param(request, "id")
-    if user_id not in state.users:
-        raise _msg(404, "user not found")
+    user_id = _found(state.users, request, "user").id
     servers = [s for _, s in sorted(state.servers.items()) if s.owner_id == user_id]
     return _json({"data": [render.server_user_row_json(state, s) for s in servers]})
 
@@ -661,30 +651,30 @@ async def _admin_reset_log(request: web.Request) -> web.Response:
     return _empty(204)
 
 
-async def _admin_faults(request: web.Request) -> web.Response:
-    faults = _state(request).faults
+class _Knobs(Protocol):
+    def update(self, values: Mapping[str, object]) -> None: ...
+    def to_json(self) -> dict[str, object]: ...
+
+
+async def _admin_knobs(request: web.Request, knobs: _Knobs, what: str) -> web.Response:
+    """GET shows the knobs; POST first sets them from a JSON object (400 when a field is bad)."""
     if request.method == "POST":
         body = await _body(request)
         try:
             if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object of fault fields")
-            faults.update(body)
+                raise ValueError(f"the body must be a JSON object of {what} fields")
+            knobs.update(body)
         except ValueError as exc:
             return _json({"errors": [str(exc)]}, 400)
-    return _json(faults.to_json())
+    return _json(knobs.to_json())
+
+
+async def _admin_faults(request: web.Request) -> web.Response:
+    return await _admin_knobs(request, _state(request).faults, "fault")
 
 
 async def _admin_timing(request: web.Request) -> web.Response:
-    timing = _state(request).timing
-    if request.method == "POST":
-        body = await _body(request)
-        try:
-            if not isinstance(body, dict):
-                raise ValueError("the body must be a JSON object of timing fields")
-            timing.update(body)
-        except ValueError as exc:
-            return _json({"errors": [str(exc)]}, 400)
-    return _json(timing.to_json())
+    return await _admin_knobs(request, _state(request).timing, "timing")
 
 
 # -- app and serving -----------------------------------------------------------------------------

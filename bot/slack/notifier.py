@@ -71,6 +71,7 @@ _ROOT_CHANGES = {
     events.REQUEST_FINISHED,
     events.INSTANCE_BUILT,
     events.INSTANCE_FAILED,
+    events.INSTANCE_FAILED_OVER,  # the server's group changed
     events.INSTANCE_DELETED,
     events.INSTANCE_CANCELLED,
     events.INSTANCE_WAITING,

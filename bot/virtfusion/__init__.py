@@ -1,4 +1,10 @@
-"""Async client for the VirtFusion REST API (`/api/v1`); imports nothing else from `bot`."""
+"""Async client for the VirtFusion REST API (`/api/v1`); imports nothing else from `bot`.
+
+The aiohttp transport (`AiohttpVirtFusionClient`) is imported when first named: the domain and
+the command line's parser use the client's types and errors without loading aiohttp.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from bot.virtfusion._client import CallObserver, RetryPolicy, VirtFusionClient
 from bot.virtfusion._day2 import (
@@ -50,7 +56,9 @@ from bot.virtfusion._models import (
     template_label,
 )
 from bot.virtfusion._sansio import DELETE_DELAY_MAX_MIN, HttpRequest, RawResponse
-from bot.virtfusion.aiohttp import AiohttpVirtFusionClient
+
+if TYPE_CHECKING:
+    from bot.virtfusion.aiohttp import AiohttpVirtFusionClient
 
 __all__ = [
     "DELETE_DELAY_MAX_MIN",
@@ -103,3 +111,11 @@ __all__ = [
     "VncSession",
     "template_label",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AiohttpVirtFusionClient":
+        from bot.virtfusion.aiohttp import AiohttpVirtFusionClient
+
+        return AiohttpVirtFusionClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -84,7 +84,8 @@ class DecodeError(VirtFusionError):
 
 
 class ApiError(VirtFusionError):
-    """The panel answered with an error status."""
+    """The panel answered with an error status; `retry_after_s` is its Retry-After hint, which
+    only a 429 (`RateLimitedError`) carries."""
 
     def __init__(
         self,
@@ -94,10 +95,12 @@ class ApiError(VirtFusionError):
         path: str,
         status: int,
         messages: tuple[str, ...] = (),
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message, method=method, path=path)
         self.status = status
         self.messages = messages
+        self.retry_after_s = retry_after_s
 
     @property
     def detail(self) -> str:
@@ -135,19 +138,6 @@ class RateLimitedError(ApiError):
     """429: too many requests for this token; `retry_after_s` is the panel's hint, if any."""
 
     retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        method: str,
-        path: str,
-        status: int,
-        messages: tuple[str, ...] = (),
-        retry_after_s: float | None = None,
-    ) -> None:
-        super().__init__(message, method=method, path=path, status=status, messages=messages)
-        self.retry_after_s = retry_after_s
 
 
 class PanelError(ApiError):

@@ -265,6 +265,7 @@ _STATUS_ERRORS: dict[int, type[ApiError]] = {
     409: ConflictError,
     422: InvalidRequestError,
     423: LockedError,
+    429: RateLimitedError,
 }
 
 
@@ -347,19 +348,18 @@ def parse_response(request: HttpRequest, response: RawResponse, now: datetime) -
         message += ": " + "; ".join(messages)
     elif status == 401:
         message += " (the API token is missing, invalid or expired)"
-    method, path = request.method, request.path
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("retry-after"), now)
-        raise RateLimitedError(
-            message,
-            method=method,
-            path=path,
-            status=status,
-            messages=messages,
-            retry_after_s=retry_after,
-        )
+    retry_after = (
+        parse_retry_after(response.headers.get("retry-after"), now) if status == 429 else None
+    )
     error_class = PanelError if status >= 500 else _STATUS_ERRORS.get(status, ApiError)
-    raise error_class(message, method=method, path=path, status=status, messages=messages)
+    raise error_class(
+        message,
+        method=request.method,
+        path=request.path,
+        status=status,
+        messages=messages,
+        retry_after_s=retry_after,
+    )
 
 
 def _envelope_error(request: HttpRequest, what: str) -> DecodeError:

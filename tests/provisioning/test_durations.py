@@ -81,13 +81,14 @@ def test_a_bad_expires_in_is_named_by_its_path() -> None:
 
 def test_each_server_gets_its_lifetime() -> None:
     policy = LifetimePolicy(default_s=600)
-    assert server_lifetimes(parse_request(_request(expires_in="4h")), policy) == [
-        14400,
-        86400,
-        86400,
-    ]
-    assert server_lifetimes(parse_request(_request()), policy) == [600, 86400, 86400]
-    assert server_lifetimes(parse_request(_request()), LifetimePolicy()) == [None, 86400, 86400]
+    assert server_lifetimes(parse_request(_request(expires_in="4h")), policy) == {
+        "a": 14400,
+        "b-1": 86400,
+        "b-2": 86400,
+    }
+    assert list(server_lifetimes(parse_request(_request()), policy).values()) == [600, 86400, 86400]
+    none = server_lifetimes(parse_request(_request()), LifetimePolicy())
+    assert list(none.values()) == [None, 86400, 86400]
 
 
 def test_the_maximum_names_each_field_once_and_admins_pass() -> None:

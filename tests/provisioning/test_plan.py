@@ -18,7 +18,7 @@ from bot.provisioning.plan import (
     make_plan,
     match_template,
     render_plan_text,
-    resolve_group,
+    resolve_group_list,
 )
 from bot.provisioning.reading import parse_request
 from bot.provisioning.request import Problem, ProvisionRequest
@@ -451,10 +451,9 @@ def test_group_by_name_or_id(wanted: str | int, group_id: int) -> None:
 def test_hypervisor_id_alone_selects_its_group_with_a_warning() -> None:
     req = request(instance(hypervisor_group=None, hypervisor_id=3))
 
-    group, problems, warnings = resolve_group(req.instances[0], 0, facts(), DEFAULTS)
+    groups, problems, warnings = resolve_group_list(req.instances[0], 0, facts(), DEFAULTS)
 
-    assert group is not None
-    assert group.name == "Amsterdam"
+    assert [g.name for g in groups] == ["Amsterdam"]
     assert problems == []
     assert warnings == [
         "web: hypervisor_id 3 (ams-hv1) selects group Amsterdam; VirtFusion places servers "

@@ -608,3 +608,31 @@ async def test_running_sandbox_rejects_non_loopback_hosts() -> None:
     with pytest.raises(ValueError, match="loopback"):
         async with running_sandbox(host="0.0.0.0"):
             pass
+
+
+async def test_group_resources_and_creates_agree_on_room(api: Api, state: PanelState) -> None:
+    # What `groups/{id}/resources` reports free is what a create may take: one more server
+    # than fits is refused with 422 (dry run and create alike), and nothing is allocated.
+    amsterdam = {"packageId": 1, "userId": 1, "hypervisorId": 2}
+    state.hypervisors[3].max_memory_mb = 2048
+    rows = (await api.get("/compute/hypervisors/groups/2/resources")).body["data"]  # type: ignore[index]
+    assert [r["resources"]["memory"]["free"] for r in rows] == [2048]
+    assert (await api.post("/servers", amsterdam)).status == 201
+    assert (await api.post("/servers", amsterdam)).status == 201
+    rows = (await api.get("/compute/hypervisors/groups/2/resources")).body["data"]  # type: ignore[index]
+    assert [r["resources"]["memory"]["free"] for r in rows] == [0]
+    assert (await api.post("/servers?dryRun=true", amsterdam)).status == 422
+    reply = await api.post("/servers", amsterdam)
+    assert reply.status == 422 and isinstance(reply.body, dict)
+    assert isinstance(reply.body["errors"], list) and isinstance(reply.body["errors"][0], str)
+    assert len(state.servers) == 2
+
+
+async def test_a_server_limit_of_zero_means_no_limit(api: Api, state: PanelState) -> None:
+    # Every resources example has servers.max 0 with free = -allocated: read as "no limit".
+    state.hypervisors[3].max_servers = 0
+    amsterdam = {"packageId": 1, "userId": 1, "hypervisorId": 2}
+    assert (await api.post("/servers", amsterdam)).status == 201
+    rows = (await api.get("/compute/hypervisors/groups/2/resources")).body["data"]  # type: ignore[index]
+    assert rows[0]["resources"]["servers"]["max"] == 0
+    assert rows[0]["resources"]["servers"]["free"] == -1

@@ -447,3 +447,32 @@ async def test_a_rename_is_found_by_the_new_name_only(store: StoreUnderTest) -> 
         assert [i.server_id for i in await uow.instances.find_by_name("DB-1")] == [31]
         assert await uow.instances.find_by_name("vm-0") == []
         assert await uow.instances.managed_names() == ["db-1"]
+
+
+async def test_a_transition_can_replace_the_stored_plan(store: StoreUnderTest) -> None:
+    # Group failover moves a refused server's plan to its next group in the same
+    # compare-and-set that sends it back to planned.
+    request = await add_request(store)
+    (a,) = await add_instances(store, request.id, 1)
+    await _claim(store, "w1", lease_s=300)
+    moved = {**a.spec, "group_id": 2, "group_name": "Amsterdam", "fallback_groups": []}
+    async with store.uow() as uow:
+        creating = await uow.instances.transition(
+            a.id, expected={PLANNED}, new=CREATING, now=NOW, worker="w1"
+        )
+        assert creating is not None
+        back = await uow.instances.transition(
+            a.id,
+            expected={CREATING},
+            new=PLANNED,
+            now=NOW,
+            worker="w1",
+            change=dataclasses.replace(RELEASE, spec=moved, attempts=0),
+        )
+        await uow.commit()
+    assert back is not None
+    async with store.uow() as uow:
+        stored = await uow.instances.get(a.id)
+    assert stored is not None
+    assert stored.spec == moved
+    assert (stored.state, stored.attempts, stored.lease_owner) == (PLANNED, 0, None)

@@ -60,6 +60,7 @@ class TickReport:
     builds_started: int = 0
     built: int = 0
     failed: int = 0
+    failed_over: int = 0  # refused in one group (422), moved to the next group of its list
     deleted: int = 0
     warned: int = 0  # expiry reminders written
     expired: int = 0  # expiry actions taken
@@ -71,7 +72,14 @@ class TickReport:
     def busy(self) -> bool:
         """Whether the next tick should start at once rather than after the poll interval."""
         return self.more or any(
-            (self.created, self.adopted, self.builds_started, self.built, self.failed)
+            (
+                self.created,
+                self.adopted,
+                self.builds_started,
+                self.built,
+                self.failed,
+                self.failed_over,
+            )
         )
 
 

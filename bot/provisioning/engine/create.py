@@ -3,6 +3,11 @@
 `POST /servers` is never repeated once it may have reached the panel: an ambiguous answer moves
 the server to `create_unknown`, which `reconcile` settles. A server the panel created is built
 at once: its answer says it is `allocated`, so the build intent is committed with the result.
+
+Failover: a 422 creates nothing (the spec's only documented refusal of `POST /servers`), so a
+server refused with one has its plan moved to the next group of its list (`fallback_groups`)
+and goes back to `planned`, with an `instance.failed_over` milestone, in one transaction. Only
+a 422 does this: after an ambiguous answer the server may exist, so reconciliation comes first.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from datetime import timedelta
 
 from bot.provisioning.engine.build import BUILD_REQUESTED, start_build
 from bot.provisioning.engine.context import EngineContext, TickReport, clock_text
-from bot.provisioning.events import InstanceCreated
+from bot.provisioning.events import InstanceCreated, InstanceFailedOver
 from bot.provisioning.model import InstanceRecord, InstanceState
+from bot.provisioning.placement import PassedOver, no_group_left
 from bot.provisioning.ports import RELEASE, InstanceChange, ServerAlreadyClaimedError
 from bot.virtfusion import (
     AmbiguousResultError,
@@ -44,9 +50,7 @@ async def create_one(ctx: EngineContext, instance: InstanceRecord, report: TickR
     try:
         server = await ctx.client.create_server(instance.plan.create_body)
     except InvalidRequestError as error:
-        reason = f"the panel refused to create it: {error.detail or error}"
-        await ctx.fail(started, S.CREATING, reason, stage="create")
-        report.failed += 1
+        await _refused(ctx, started, error.detail or str(error), report)
         return
     except (ConnectError, RateLimitedError, ApiError) as error:
         # Provably not created (no connection, 429) or refused outright (401/403/404...).
@@ -63,6 +67,42 @@ async def create_one(ctx: EngineContext, instance: InstanceRecord, report: TickR
         await _create_unknown(ctx, started, error)
         return
     await _record_and_build(ctx, started, server, report)
+
+
+async def _refused(
+    ctx: EngineContext, started: InstanceRecord, words: str, report: TickReport
+) -> None:
+    """The panel refused the create (422, nothing created): the next group, or fail naming
+    every group tried."""
+    plan = started.plan
+    lacked = f"the panel refused it: “{words}”"
+    if plan.fallback_groups:
+        moved = plan.failed_over(lacked)
+        logger.info(
+            "%s: group %s refused the create (%s); trying group %s",
+            started.name,
+            plan.group_name,
+            words,
+            moved.group_name,
+        )
+        event = InstanceFailedOver(
+            from_group=plan.group_name, to_group=moved.group_name, reason=words
+        )
+        change = replace(
+            ctx.moves.released(S.PLANNED), spec=moved.model_dump(mode="json"), attempts=0
+        )
+        if await ctx.moves.step(started, S.CREATING, S.PLANNED, change, event) is not None:
+            report.failed_over += 1
+        return
+    if plan.passed_over:
+        here = PassedOver(
+            group_id=plan.group_id, group_name=plan.group_name, reason=lacked, stage="create"
+        )
+        reason = no_group_left(started.name, [*plan.passed_over, here])
+    else:
+        reason = f"the panel refused to create it: {words}"
+    await ctx.fail(started, S.CREATING, reason, stage="create")
+    report.failed += 1
 
 
 async def _create_unknown(ctx: EngineContext, started: InstanceRecord, error: Exception) -> None:

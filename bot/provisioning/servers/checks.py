@@ -9,6 +9,7 @@ the one write that is safe to try.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -86,6 +87,13 @@ async def check_panel(client: VirtFusionClient, defaults: EngineDefaults | None)
                     lambda: client.group(default_group),
                 )
             )
+        steps += [
+            (
+                f"hypervisor group {group_id} exists (VIRTFUSION_FAILOVER_GROUP_IDS)",
+                functools.partial(client.group, group_id),
+            )
+            for group_id in defaults.failover_group_ids
+        ]
     for label, step in steps:
         try:
             await step()

@@ -53,6 +53,14 @@ def section(text: str, *, block_id: str | None = None) -> Json:
     return block
 
 
+def sections(texts: Sequence[str], *, per_section: int, separator: str = "\n") -> list[Json]:
+    """The texts in order, `per_section` to a section block (a section's text is bounded)."""
+    return [
+        section(separator.join(texts[start : start + per_section]))
+        for start in range(0, len(texts), per_section)
+    ]
+
+
 def context(texts: Sequence[str], *, block_id: str | None = None) -> Json:
     """A context block of mrkdwn elements (at most 10)."""
     block: Json = {

@@ -135,21 +135,21 @@ def _approval_blocks(
 
 
 def _pending_request_text(summary: RequestSummary, *, now: datetime) -> str:
-    return truncate(
-        f"*{summary.human_id}* · {escape(truncate(summary.project_name, _PROJECT_CHARS))}: "
-        f"{plural(summary.counts.total, 'server')} for {mention(summary.requester)}\n"
-        + state_line(summary, now=now),
-        SECTION_MAX,
-    )
+    project = escape(truncate(summary.project_name, _PROJECT_CHARS))
+    servers = plural(summary.counts.total, "server")
+    what = f"{project}: {servers} for {mention(summary.requester)}"
+    return _pending_text(summary.human_id, what, state_line(summary, now=now))
 
 
 def _pending_operation_text(op: Operation, *, now: datetime) -> str:
-    return truncate(
-        f"*{op.human_id}* · {mention(op.requester)} asks to {op.kind.value} "
-        f"{code(truncate(op.server_name, 63))} (id {op.server_id})\n"
-        + operation_state_line(op, now=now),
-        SECTION_MAX,
-    )
+    server = f"{code(truncate(op.server_name, 63))} (id {op.server_id})"
+    what = f"{mention(op.requester)} asks to {op.kind.value} {server}"
+    return _pending_text(op.human_id, what, operation_state_line(op, now=now))
+
+
+def _pending_text(human_id: str, what: str, state: str) -> str:
+    """One item waiting for approval: its id and what it is, then its state line(s)."""
+    return truncate(f"*{human_id}* · {what}\n{state}", SECTION_MAX)
 
 
 def _servers_text(servers: Sequence[ServerRow]) -> str:

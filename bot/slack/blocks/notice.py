@@ -17,7 +17,7 @@ from bot.slack.blocks._kit import (
     slack_date,
     utc_text,
 )
-from bot.slack.blocks.request import bounded_lines, state_line
+from bot.slack.blocks.request import bounded_lines, state_line, titled_lines
 from bot.slack.blocks.summary import RequestSummary, ServerLine
 from bot.slack.limits import SECTION_MAX
 from bot.slack.mrkdwn import code, escape, mention, truncate
@@ -116,13 +116,12 @@ def _failures_text(failed: Sequence[ServerLine], human_id: str) -> str:
         + f": {truncate(escape(s.error or 'no reason recorded'), _REASON_CHARS)}"
         for s in failed
     ]
-    body = bounded_lines(
+    return titled_lines(
+        "*What went wrong*",
         lines,
         max_lines=FAILURES_MAX,
-        budget=SECTION_MAX - 40,
         more=lambda n: f"_and {n:,} more — `/vf status {human_id}`_",
     )
-    return "*What went wrong*\n" + body
 
 
 def _fix_actions(summary: RequestSummary, failed: int) -> Json:

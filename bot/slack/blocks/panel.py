@@ -15,9 +15,10 @@ from bot.slack.blocks._kit import (
     header,
     plural,
     section,
+    sections,
     slack_date,
 )
-from bot.slack.blocks.request import bounded_lines
+from bot.slack.blocks.request import titled_lines
 from bot.slack.limits import SECTION_MAX
 from bot.slack.mrkdwn import code, escape, mention, truncate
 
@@ -46,9 +47,8 @@ def hypervisors_blocks(rows: Sequence[HypervisorGroupRow]) -> list[Json]:
         blocks.append(section("The panel shows no hypervisor groups to vfbot's API token."))
         return blocks
     shown = rows[:HYPERVISOR_GROUPS_MAX]
-    for start in range(0, len(shown), _GROUPS_PER_SECTION):
-        chunk = shown[start : start + _GROUPS_PER_SECTION]
-        blocks.append(section("\n\n".join(_group_text(g) for g in chunk)))
+    texts = [_group_text(g) for g in shown]
+    blocks += sections(texts, per_section=_GROUPS_PER_SECTION, separator="\n\n")
     if len(rows) > len(shown):
         more = plural(len(rows) - len(shown), "more group")
         blocks.append(context([f"and {more} — `vfbot hypervisors` lists them all"]))
@@ -71,13 +71,12 @@ def check_blocks_text(steps: Sequence[tuple[str, bool, str]]) -> str:
         )
         for name, ok, detail in steps
     ]
-    body = bounded_lines(
+    return titled_lines(
+        head,
         lines,
         max_lines=len(lines),
-        budget=SECTION_MAX - len(head) - 1,
         more=lambda n: f"_and {plural(n, 'more check')} — `vfbot check` shows all_",
     )
-    return f"{head}\n{body}"
 
 
 def audit_blocks(entries: Sequence[AuditRecord], *, now: datetime) -> list[Json]:
@@ -87,9 +86,7 @@ def audit_blocks(entries: Sequence[AuditRecord], *, now: datetime) -> list[Json]
         blocks.append(section("_Nothing recorded yet._"))
         return blocks
     shown = entries[:AUDIT_ENTRIES_MAX]
-    for start in range(0, len(shown), _AUDIT_PER_SECTION):
-        chunk = shown[start : start + _AUDIT_PER_SECTION]
-        blocks.append(section("\n".join(_audit_line(e) for e in chunk)))
+    blocks += sections([_audit_line(e) for e in shown], per_section=_AUDIT_PER_SECTION)
     note = f"{plural(len(shown), 'entry', 'entries')} · as of {slack_date(now)}"
     if len(entries) > len(shown):
         note += f" · {len(entries) - len(shown):,} older not shown"

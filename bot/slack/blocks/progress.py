@@ -59,6 +59,12 @@ def milestone_text(event: ev.InstanceEvent, *, human_id: str | None = None) -> s
                 "and it is kept on the panel"
             )
         return f":no_entry_sign: {name} cancelled ({server})"
+    if isinstance(event, ev.InstanceFailedOver):
+        return (
+            f":twisted_rightwards_arrows: {name}: group *{_label(event.from_group) or '?'}* "
+            f"refused it ({escape(truncate(event.reason, 300))}); nothing was created there, "
+            f"so it goes to group *{_label(event.to_group) or '?'}*, next in its list"
+        )
     if isinstance(event, ev.InstanceWaiting):
         return f":hourglass_flowing_sand: {name}: {escape(truncate(event.reason, 300))}"
     if isinstance(event, ev.InstanceDeleted):

@@ -32,6 +32,7 @@ __all__ = [
     "request_text",
     "server_line_text",
     "state_line",
+    "titled_lines",
 ]
 
 SERVER_LINES_MAX = 10
@@ -173,7 +174,9 @@ def server_line_text(server: ServerLine) -> str:
         parts.append(f"{server.memory_mb:,} MB")
     if server.disk_gb is not None:
         parts.append(f"{server.disk_gb:,} GB")
-    if server.group:
+    if server.route:  # it names the group it ends in
+        parts.append(escape(truncate(server.route, _NOTE_CHARS)))
+    elif server.group:
         parts.append(escape(truncate(server.group, _LABEL_CHARS)))
     line = "• " + " · ".join(parts)
     if server.state is not InstanceState.PLANNED:
@@ -211,6 +214,14 @@ def bounded_lines(
     return "\n".join(kept)
 
 
+def titled_lines(
+    title: str, lines: Sequence[str], *, max_lines: int, more: Callable[[int], str]
+) -> str:
+    """`title`, then `bounded_lines` on the next lines, the whole within one section's text."""
+    body = bounded_lines(lines, max_lines=max_lines, budget=SECTION_MAX - len(title) - 1, more=more)
+    return f"{title}\n{body}"
+
+
 def _fields(summary: RequestSummary) -> list[Json]:
     servers = summary.servers
     totals = [
@@ -244,14 +255,12 @@ def _resource_totals(servers: Sequence[ServerLine]) -> list[str]:
 def _servers_text(summary: RequestSummary) -> str:
     if not summary.servers:
         return "*Servers*\n_none_"
-    lines = [server_line_text(s) for s in summary.servers]
-    body = bounded_lines(
-        lines,
+    return titled_lines(
+        "*Servers*",
+        [server_line_text(s) for s in summary.servers],
         max_lines=SERVER_LINES_MAX,
-        budget=SECTION_MAX - 20,
         more=lambda n: f"_and {n:,} more — `/vf status {summary.human_id}`_",
     )
-    return "*Servers*\n" + body
 
 
 def _where_text(summary: RequestSummary) -> str:
@@ -264,21 +273,18 @@ def _where_text(summary: RequestSummary) -> str:
     for name, members in sorted(groups.items(), key=lambda item: -len(item[1])):
         totals = " · ".join([plural(len(members), "server"), *_resource_totals(members)])
         lines.append(f"• *{escape(truncate(name, _LABEL_CHARS))}*: {totals}")
-    body = bounded_lines(
+    return titled_lines(
+        "*Where* (hypervisor groups)",
         lines,
         max_lines=GROUP_LINES_MAX,
-        budget=SECTION_MAX - 20,
         more=lambda n: f"_and {plural(n, 'more group')}_",
     )
-    return "*Where* (hypervisor groups)\n" + body
 
 
 def _warnings_text(warnings: Sequence[str]) -> str:
-    lines = [f"• {truncate(escape(w), _WARNING_CHARS)}" for w in warnings]
-    body = bounded_lines(
-        lines,
+    return titled_lines(
+        ":warning: *Warnings*",
+        [f"• {truncate(escape(w), _WARNING_CHARS)}" for w in warnings],
         max_lines=WARNINGS_MAX,
-        budget=SECTION_MAX - 40,
         more=lambda n: f"_and {plural(n, 'more warning')}_",
     )
-    return ":warning: *Warnings*\n" + body

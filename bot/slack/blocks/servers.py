@@ -25,6 +25,7 @@ from bot.slack.blocks._kit import (
     header,
     mrkdwn_text,
     section,
+    sections,
     slack_date,
 )
 from bot.slack.blocks.lifetimes import expiry_line
@@ -85,9 +86,7 @@ def server_list_blocks(
                 section(f"No more servers here; `{ids.COMMAND} list` starts from the first.")
             )
         return blocks
-    for start in range(0, len(shown), LIST_ROWS_PER_SECTION):
-        chunk = shown[start : start + LIST_ROWS_PER_SECTION]
-        blocks.append(section("\n".join(server_row_text(r) for r in chunk)))
+    blocks += sections([server_row_text(r) for r in shown], per_section=LIST_ROWS_PER_SECTION)
     first, last = offset + 1, offset + len(shown)
     page = offset // page_size + 1
     pages = max(1, math.ceil(total / page_size))

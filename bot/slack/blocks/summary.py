@@ -36,6 +36,7 @@ class ServerLine:
     error: str | None
     expires_at: datetime | None = None  # built: when its lifetime ends
     lifetime_s: int | None = None  # planned: how long after its build it expires
+    route: str | None = None  # why it goes to its group: "Frankfurt: 1 IPv4 left → Prague"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ def _line(instance: InstanceRecord) -> ServerLine:
         error=instance.error,
         expires_at=instance.expires_at if instance.state is InstanceState.BUILT else None,
         lifetime_s=plan.lifetime_s if plan else None,
+        route=plan.route if plan else None,
     )
 
 
@@ -152,6 +154,7 @@ def _planned_line(plan: ServerPlan) -> ServerLine:
         ipv4=(),
         error=None,
         lifetime_s=plan.lifetime_s,
+        route=plan.route,
     )
 
 

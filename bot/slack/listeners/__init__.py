@@ -9,16 +9,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.slack import ids
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import (
-    changes,
-    commands,
-    confirm,
-    create,
-    decisions,
-    events,
-    home,
-    lifetimes,
-)
+from bot.slack.listeners import commands, confirm, create, decisions, events, home, lifetimes
 
 __all__ = ["register_listeners"]
 
@@ -32,7 +23,7 @@ def register_listeners(app: AsyncApp, deps: SlackDeps) -> None:
     views = {
         ids.CREATE_VIEW: create.handle_create_submission,
         ids.REJECT_VIEW: decisions.handle_reject_reason,
-        ids.CONFIRM_VIEW: changes.ask_twice_for_last_address(confirm.handle_confirm),
+        ids.CONFIRM_VIEW: confirm.handle_confirm,
     }
     for callback_id, view_handler in views.items():
         app.view(callback_id)(view_handler)

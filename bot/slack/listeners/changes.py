@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.errors import LastAddressError
@@ -44,7 +43,6 @@ from bot.slack.policy import Actor
 
 __all__ = [
     "CHANGE_ACTIONS",
-    "ask_twice_for_last_address",
     "handle_backups",
     "handle_firewall",
     "handle_ip",
@@ -55,45 +53,32 @@ __all__ = [
     "parse_resize",
     "run_confirmed",
     "run_operation",
+    "second_ask",
 ]
 
 CHANGE_ACTIONS = frozenset({"rebuild", "resize", "firewall", "ip-remove"})
 
 
-Listener = Callable[..., Awaitable[None]]
-
-
-def ask_twice_for_last_address(inner: Listener) -> Listener:
-    """Wrap the confirmation listener: removing a server's last address asks once more. The
-    modal is replaced by a second one, built from its metadata alone (no I/O before the ack);
-    every other submission goes to `inner`."""
-
-    async def listener(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        client: AsyncWebClient,
-        respond: AsyncRespond | None,
-        context: Any,
-    ) -> None:
-        try:
-            meta = parse_metadata(str(body["view"].get("private_metadata") or ""))
-        except ValueError:
-            meta = {}
-        if meta.get("a") == "ip-remove" and meta.get("t") == "2":
-            reference, address = meta.get("s", ""), meta.get("x", "")
-            view = confirm_modal(
-                title="Last IPv4 address",
-                text=second_ask_text(address, reference),
-                action="ip-remove",
-                metadata=build_metadata(**{**meta, "t": "1"}),
-                confirm_label="Remove anyway",
-                danger=True,
-            )
-            await ack(response_action="update", view=view)
-            return
-        await inner(ack, body, client, respond, context)
-
-    return listener
+def second_ask(body: dict[str, Any]) -> dict[str, Any] | None:
+    """How to acknowledge a confirmation: removing a server's last address asks once more, the
+    modal replaced by a second one built from its metadata alone (no I/O before the ack); None
+    for every other submission, which is carried out."""
+    try:
+        meta = parse_metadata(str(body["view"].get("private_metadata") or ""))
+    except ValueError:
+        return None
+    if meta.get("a") != "ip-remove" or meta.get("t") != "2":
+        return None
+    reference, address = meta.get("s", ""), meta.get("x", "")
+    view = confirm_modal(
+        title="Last IPv4 address",
+        text=second_ask_text(address, reference),
+        action="ip-remove",
+        metadata=build_metadata(**{**meta, "t": "1"}),
+        confirm_label="Remove anyway",
+        danger=True,
+    )
+    return {"response_action": "update", "view": view}
 
 
 async def run_confirmed(
@@ -289,11 +274,9 @@ async def handle_rebuild(call: Invocation) -> None:
 async def handle_resize(call: Invocation) -> None:
     usage = "`/vf resize web-1 2` (package id 2) or `/vf resize web-1 memory=4096 cpu=2`"
     parsed = parse_resize(call.args[1:])
-    if parsed is None:
-        await call.reply(f"Say the new package or size: {usage}.")
-        return
-    server = await target_server(call, "resize", usage)
-    if server is None:
+    ask = "the new package or size" if parsed is None else ""
+    server = await target_server(call, "resize", usage, ask=ask)
+    if server is None or parsed is None:
         return
     kind, first, second = parsed
     resizes = call.deps.servers.resizes
@@ -325,11 +308,8 @@ async def handle_password(call: Invocation) -> None:
     user = {"root": "root", "administrator": "Administrator"}.get(
         call.args[1].lower() if len(call.args) > 1 else "root"
     )
-    if user is None:
-        await call.reply(f"Say whose password: {usage}.")
-        return
-    server = await target_server(call, "password", usage)
-    if server is None:
+    server = await target_server(call, "password", usage, ask="" if user else "whose password")
+    if server is None or user is None:
         return
     changes = call.deps.servers.changes
     result = await changes.reset_password(server, actor=call.actor.user, user=user)
@@ -340,10 +320,8 @@ async def handle_password(call: Invocation) -> None:
 async def handle_firewall(call: Invocation) -> None:
     usage = "`/vf firewall web-1`, `/vf firewall web-1 on|off` or `/vf firewall web-1 rulesets 2,3`"
     mode = call.args[1].lower() if len(call.args) > 1 else ""
-    if mode not in ("", "on", "off", "rulesets") or (mode == "rulesets" and len(call.args) != 3):
-        await call.reply(f"Say what to do: {usage}.")
-        return
-    server = await target_server(call, "firewall", usage)
+    known = mode in ("", "on", "off") or (mode == "rulesets" and len(call.args) == 3)
+    server = await target_server(call, "firewall", usage, ask="" if known else "what to do")
     if server is None:
         return
     changes = call.deps.servers.changes
@@ -372,14 +350,8 @@ async def handle_ip(call: Invocation) -> None:
     mode = call.args[1].lower() if len(call.args) > 1 else ""
     value = call.args[2] if len(call.args) > 2 else ""
     count = number(value) if value else 1
-    if (
-        mode not in ("add", "remove")
-        or (mode == "add" and count is None)
-        or (mode == "remove" and not value)
-    ):
-        await call.reply(f"Say what to do: {usage}.")
-        return
-    server = await target_server(call, "ip", usage)
+    known = (mode == "add" and count is not None) or (mode == "remove" and bool(value))
+    server = await target_server(call, "ip", usage, ask="" if known else "what to do")
     if server is None:
         return
     if mode == "add":

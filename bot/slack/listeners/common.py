@@ -14,13 +14,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.parse import parse_metadata
-from bot.slack.policy import Actor
+from bot.slack.policy import Actor, Decision
 
 __all__ = [
     "Invocation",
     "Reply",
     "Work",
     "acked",
+    "allowed",
     "allowed_here",
     "channel_of",
     "refuse",
@@ -70,9 +71,15 @@ Work = Callable[
 """What a click or submission does after it is acknowledged."""
 
 
-def acked(name: str, work: Work) -> Callable[..., Awaitable[None]]:
+def acked(
+    name: str,
+    work: Work,
+    *,
+    answer: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+) -> Callable[..., Awaitable[None]]:
     """A Bolt listener that acknowledges at once, then runs `work` in the background, once per
-    click or submission (a replayed one is dropped)."""
+    click or submission (a replayed one is dropped). When `answer(body)` gives the arguments of
+    an acknowledgement (a modal submission answered with another view), that is all it does."""
 
     async def once(
         deps: SlackDeps, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond | None
@@ -87,6 +94,10 @@ def acked(name: str, work: Work) -> Callable[..., Awaitable[None]]:
         respond: AsyncRespond | None,
         context: Any,
     ) -> None:
+        reply = answer(body) if answer is not None else None
+        if reply is not None:
+            await ack(**reply)
+            return
         await ack()
         deps = deps_of(context)
         deps.background.spawn(once(deps, body, client, respond), name=name)
@@ -122,11 +133,24 @@ async def allowed_here(
     """Whether `actor` may still use vfbot where they clicked (the settings may have changed
     since the button or dialog was shown); if not, they are told why and it is audited."""
     where = channel_of(body)
+    answer_to = {"user": {"id": actor.user}, "channel": {"id": where or ""}, **body}
     decision = deps.policy.can_use(actor, where)
+    return await allowed(deps, client, answer_to, respond, decision, (action, where or "home"))
+
+
+async def allowed(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    respond: AsyncRespond | None,
+    decision: Decision,
+    refusal: tuple[str, str],
+) -> bool:
+    """Whether `decision` allows; if not, the user who clicked is told why and the refusal is
+    audited (`refusal` is (action, target))."""
     if decision.allowed:
         return True
-    answer_to = {"user": {"id": actor.user}, "channel": {"id": where or ""}, **body}
-    await refuse(deps, client, answer_to, respond, (action, where or "home", decision.reason))
+    await refuse(deps, client, body, respond, (*refusal, decision.reason))
     return False
 
 

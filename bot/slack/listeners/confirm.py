@@ -22,8 +22,8 @@ from bot.slack import ids
 from bot.slack.blocks.changes import done_text, power_result_text
 from bot.slack.blocks.servers import parse_list_page
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners.changes import CHANGE_ACTIONS, run_confirmed, run_operation
-from bot.slack.listeners.common import Reply, acked, allowed_here, refuse, replier
+from bot.slack.listeners.changes import CHANGE_ACTIONS, run_confirmed, run_operation, second_ask
+from bot.slack.listeners.common import Reply, acked, allowed, allowed_here, replier
 from bot.slack.listeners.servers import cancel_request, may_cancel, number, send_page
 from bot.slack.messages import error_text, panel_error_text
 from bot.slack.mrkdwn import escape
@@ -199,8 +199,7 @@ async def _decide_operation(
     if not await allowed_here(deps, client, body, respond, actor, action):
         return
     decision = deps.policy.can_approve(user, actor.groups, operation.requester)
-    if not decision.allowed:
-        await refuse(deps, client, body, respond, (action, operation.human_id, decision.reason))
+    if not await allowed(deps, client, body, respond, decision, (action, operation.human_id)):
         return
     try:
         if approve:
@@ -216,7 +215,7 @@ async def _decide_operation(
         deps.kick()
 
 
-handle_confirm = acked("confirm", _confirmed)
+handle_confirm = acked("confirm", _confirmed, answer=second_ask)
 handle_list_page = acked("list page", _list_page)
 handle_delete_approve = acked("delete approve", partial(_decide_operation, approve=True))
 handle_delete_reject = acked("delete reject", partial(_decide_operation, approve=False))

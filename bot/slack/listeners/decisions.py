@@ -19,7 +19,7 @@ from bot.provisioning.model import RequestState
 from bot.slack import ids
 from bot.slack.blocks.modal import reject_modal
 from bot.slack.deps import SlackDeps, deps_of
-from bot.slack.listeners.common import acked, allowed_here, refuse, tell
+from bot.slack.listeners.common import acked, allowed, allowed_here, refuse, tell
 from bot.slack.listeners.home import publish_home
 from bot.slack.listeners.servers import number
 from bot.slack.messages import decided_text, panel_error_text, unknown_request_text
@@ -43,16 +43,10 @@ async def handle_reject(
     """Reject: ask for an optional reason in a modal (within the trigger's 3 s)."""
     await ack()
     deps = deps_of(context)
-    user, request_id = str(body["user"]["id"]), _request_id(body)
+    request_id = _request_id(body)
     if request_id is None or not await deps.first_delivery(body):
         return
-    if not await allowed_here(
-        deps, client, body, respond, await deps.actor(user), "request.reject"
-    ):
-        return
-    refusal = await _may_decide(deps, request_id, user)
-    if refusal is not None:
-        await refuse(deps, client, body, respond, ("request.reject", f"VF-{request_id}", refusal))
+    if not await _may_click(deps, client, body, respond, request_id, "request.reject"):
         return
     record, _ = await deps.requests.get(request_id)
     if record.state is not RequestState.PENDING_APPROVAL:
@@ -78,6 +72,26 @@ async def handle_reject_reason(
 def _request_id(body: dict[str, Any]) -> int | None:
     """The request a button is about; None for a value no button of ours carries."""
     return number(str(body["actions"][0].get("value") or ""))
+
+
+async def _may_click(
+    deps: SlackDeps,
+    client: AsyncWebClient,
+    body: dict[str, Any],
+    respond: AsyncRespond | None,
+    request_id: int,
+    action: str,
+) -> bool:
+    """Whether the user who clicked Approve or Reject may decide the request from there; if not,
+    they are told why and the refusal is audited."""
+    user = str(body["user"]["id"])
+    if not await allowed_here(deps, client, body, respond, await deps.actor(user), action):
+        return False
+    refusal = await _may_decide(deps, request_id, user)
+    if refusal is not None:
+        await refuse(deps, client, body, respond, (action, f"VF-{request_id}", refusal))
+        return False
+    return True
 
 
 async def _may_decide(deps: SlackDeps, request_id: int, user: str) -> str | None:
@@ -106,13 +120,7 @@ async def _approve(
     user, request_id = str(body["user"]["id"]), _request_id(body)
     if request_id is None:
         return
-    if not await allowed_here(
-        deps, client, body, respond, await deps.actor(user), "request.approve"
-    ):
-        return
-    refusal = await _may_decide(deps, request_id, user)
-    if refusal is not None:
-        await refuse(deps, client, body, respond, ("request.approve", f"VF-{request_id}", refusal))
+    if not await _may_click(deps, client, body, respond, request_id, "request.approve"):
         return
     try:
         await deps.requests.approve(request_id, actor=user)
@@ -186,8 +194,7 @@ async def _after_failure(
         await tell(client, body, unknown_request_text(request_id), respond=respond)
         return
     decision = deps.policy.can_fix_request(actor, record.requester, record.human_id)
-    if not decision.allowed:
-        await refuse(deps, client, body, respond, (action, record.human_id, decision.reason))
+    if not await allowed(deps, client, body, respond, decision, (action, record.human_id)):
         return
     try:
         if retry:

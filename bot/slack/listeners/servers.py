@@ -184,9 +184,15 @@ async def handle_audit(call: Invocation) -> None:
 # -- changing -----------------------------------------------------------------------------------
 
 
-async def target_server(call: Invocation, action: str, usage: str) -> ResolvedServer | None:
+async def target_server(
+    call: Invocation, action: str, usage: str, *, ask: str = ""
+) -> ResolvedServer | None:
     """The server named in the first argument, if the actor may act on it (else they are told
-    why, and the refusal is audited)."""
+    why, and the refusal is audited). `ask` names what the other words lack: then the user is
+    asked for it (with `usage`) before any server is looked up."""
+    if ask:
+        await call.reply(f"Say {ask}: {usage}.")
+        return None
     if not call.args:
         await call.reply(f"Name the server: {usage}.")
         return None
