@@ -10,8 +10,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from bot.app import open_core
-from bot.cli.common import EXIT_OK, AddParser, actor, settings_of
+from bot.cli.common import EXIT_OK, AddParser, actor, open_core, settings_of
 from bot.provisioning.durations import format_duration, parse_lifetime
 from bot.provisioning.errors import InvalidValueError
 from bot.provisioning.model import parse_human_id
