@@ -1,4 +1,4 @@
-"""Two real `vfbot worker` processes on one PostgreSQL database: a server with a three-second
+"""Two real `vfbot worker` processes on one PostgreSQL database: a server with a two-second
 lifetime is built, reminded once and deleted on the sandbox panel exactly once, whichever
 worker gets there first (the claims are compare-and-sets in the database)."""
 
@@ -45,13 +45,13 @@ async def test_two_workers_remind_once_and_delete_once(tmp_path: Path, pg_url: s
         async with running_sandbox(panel) as sandbox:
             request = {
                 "project_name": "life",
-                "expires_in": "3s",
+                "expires_in": "2s",
                 "instances": [{"name": "short", "template": "debian-12"}],
             }
             request_id = await _submit(db, sandbox, request)
             env = {
                 "DATABASE_URL": pg_url,
-                "VF_EXPIRY_WARNING": "2s",
+                "VF_EXPIRY_WARNING": "1s",
                 "VF_LEASE": "2m",
             }
             workers = [
