@@ -234,21 +234,34 @@ class SlackNotifier:
                     now=self._clock(),
                 )
                 await self._post(message.channel, text=text, blocks=blocks, thread_ts=message.ts)
-                await self._direct(typed.requester or record.requester, text, blocks)
+                requester = typed.requester or record.requester
+                await self._direct(requester, text, blocks, about=record.human_id)
             elif isinstance(typed, events.InstanceExpired):
                 notice = expired_notice(typed, record.human_id)
                 channel = self._notify_channel or message.channel
                 await self._post(channel, urgent=True, text=notice)
 
-    async def _direct(self, user: str, text: str, blocks: list[dict[str, object]]) -> None:
-        """A DM to `user`; a user Slack cannot reach (a CLI requester) is logged and skipped."""
+    async def _direct(
+        self,
+        user: str,
+        text: str,
+        blocks: list[dict[str, object]] | None = None,
+        *,
+        about: str = "",
+    ) -> None:
+        """A DM to `user` about `about` (`VF-n`); one Slack refuses is logged, never raised,
+        and a command-line requester (`cli:…`) has no DMs."""
         if not user or user.startswith("cli:"):
             return
         try:
             opened = await self._client.conversations_open(users=user)
-            await self._post(str(opened["channel"]["id"]), text=text, blocks=blocks)
+            channel = str(opened["channel"]["id"])
+            if blocks is None:
+                await self._post(channel, text=text)
+            else:
+                await self._post(channel, text=text, blocks=blocks)
         except SlackApiError as error:
-            logger.warning("could not DM %s: %s", user, error.response.get("error"))
+            logger.warning("could not DM %s about %s: %s", user, about, error.response.get("error"))
 
     def _reply_text(self, event: EventRecord, record: RequestRecord) -> str | None:
         typed = events.parse_event(event)
@@ -331,16 +344,7 @@ class SlackNotifier:
             f"with `/invite @vfbot`; it appears in the channel within a minute, nothing is lost. "
             f"Meanwhile {status}."
         )
-        try:
-            opened = await self._client.conversations_open(users=subject.requester)
-            await self._post(str(opened["channel"]["id"]), text=text)
-        except SlackApiError as error:
-            logger.warning(
-                "could not DM %s about %s: %s",
-                subject.requester,
-                subject.human_id,
-                error.response.get("error"),
-            )
+        await self._direct(subject.requester, text, about=subject.human_id)
 
     async def _update(self, message: SlackMessage, **content: object) -> None:
         # Rewrites take turns of their own: they never hold up a post in the channel.
