@@ -124,6 +124,9 @@ async def test_extend_keep_and_delete_now_buttons(slack_env: MakeHarness) -> Non
     first = instance.expires_at
     assert first is not None
 
+    await _act(bot, ids.EXPIRY_EXTEND, user="U0STRANGER", value=f"{instance.id}:3600", select=True)
+    assert "who requested it" in bot.ephemeral_texts()[-1]
+    assert (await _instance(bot, instance.id)).expires_at == first
     await _act(bot, ids.EXPIRY_EXTEND, user=REQUESTER, value=f"{instance.id}:3600", select=True)
     extended = await _instance(bot, instance.id)
     assert extended.expires_at is not None and (extended.expires_at - first).total_seconds() == 3600

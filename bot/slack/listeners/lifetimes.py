@@ -118,6 +118,10 @@ async def _clicked(
     reminder is in the thread and in a DM: the server decides, not where it was clicked."""
     actor = await deps.actor(str(body["user"]["id"]))
     reply = replier(client, body, respond)
+    may_use = deps.policy.can_use(actor, None)  # in no channel: only the roles count
+    if not may_use.allowed:
+        await refuse(deps, client, body, respond, (action, "expiry reminder", may_use.reason))
+        return None
     try:
         instance, request = await deps.servers.expiry.get(instance_id)
     except ProvisioningError as error:
