@@ -31,6 +31,9 @@ from bot.health import Probe, database_check, panel_check
 from bot.metrics import StoreSource
 from bot.ops import Ops, listen
 from bot.provisioning.engine import Engine, EngineConfig, TickReport
+from bot.provisioning.fleet.alerts import CapacityWatch, TrafficWatch
+from bot.provisioning.fleet.jobs import FleetJobs
+from bot.provisioning.fleet.report import DailyReports, ExpiringSource
 from bot.provisioning.intake import Intake
 from bot.provisioning.lifetimes import ExpiryAction, LifetimePolicy
 from bot.provisioning.outbox import OutboxConsumer
@@ -86,6 +89,7 @@ __all__ = [
     "build_core",
     "engine_config",
     "engine_defaults",
+    "fleet_jobs",
     "make_client",
     "make_database",
     "open_core",
@@ -163,6 +167,26 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
+def fleet_jobs(
+    settings: Settings, ctx: Context, *, expiring: ExpiringSource | None = None
+) -> FleetJobs:
+    """The alert channel's jobs the settings switch on (none without VF_ALERT_CHANNEL);
+    `expiring` feeds the daily report's "expiring in the next 24 hours"."""
+    if settings.vf_alert_channel is None:
+        return FleetJobs(ctx.uow)
+    thresholds, percent, at = (
+        settings.vf_capacity_alert,
+        settings.vf_traffic_alert,
+        settings.vf_daily_report,
+    )
+    return FleetJobs(
+        ctx.uow,
+        capacity=CapacityWatch(ctx, thresholds) if thresholds else None,
+        traffic=TrafficWatch(ctx, percent) if percent is not None else None,
+        reports=DailyReports(ctx, at=at, zone=settings.zone, expiring=expiring) if at else None,
+    )
+
+
 def secrets_of(settings: Settings | DatabaseSettings) -> list[str]:
     """Every secret value in the settings, for the log redactor."""
     password = database_password(settings.database_url)
@@ -234,6 +258,7 @@ class Core:
     engine: Engine
     intake: Intake
     servers: Servers
+    fleet: FleetJobs
 
     def outbox(
         self, subscriber: str, handler: Callable[..., Awaitable[None]], *, lease_s: float = 6
@@ -277,7 +302,8 @@ def build_core(
     engine = Engine(ctx, config, requests=requests, expiry=servers.expiry)
     planner = Planner(client, engine_defaults(settings))
     intake = Intake(planner, requests, request_limits(settings), lifetime_policy(settings))
-    return Core(settings, client, db, clock, moves, requests, engine, intake, servers)
+    fleet = fleet_jobs(settings, ctx, expiring=servers.expiry.expiring_between)
+    return Core(settings, client, db, clock, moves, requests, engine, intake, servers, fleet)
 
 
 async def timed_tick(core: Core, ops: Ops) -> TickReport:
@@ -409,7 +435,11 @@ class Runtime:
             self.slack.session = self._slack_session = aiohttp.ClientSession()
         self.deps = deps = self._slack_deps()
         notifier = SlackNotifier(
-            self.slack, deps, pacing_s=self._pacing_s, notify_channel=settings.vf_notify_channel
+            self.slack,
+            deps,
+            pacing_s=self._pacing_s,
+            notify_channel=settings.vf_notify_channel,
+            alert_channel=settings.vf_alert_channel,
         )
         self._outbox = OutboxConsumer(
             self.db.uow,
@@ -445,7 +475,14 @@ class Runtime:
             self.ticker.add("slack", self.deliver, 0.5)  # a notice waits at most this long
             self.ticker.add("operations", self._operations, 60)
             self.ticker.add("housekeeping", self._housekeeping, 600)
+            fleet = self.core.fleet
+            if fleet.alerting:
+                self.ticker.add("alerts", self._alerts, settings.vf_alert_interval)
+            if fleet.reports is not None:
+                at, zone = fleet.reports.at, fleet.reports.zone
+                self.ticker.add_daily("daily-report", self._daily_report, at, zone)
             self.ticker.start()
+            self.ticker.kick("daily-report")  # started within the hour after it: post it now
 
     def _slack_deps(self) -> SlackDeps:
         settings = self.settings
@@ -587,7 +624,17 @@ class Runtime:
         if await self.core.servers.rebuilds.track_due():
             self.ticker.kick("slack")
 
+    async def _alerts(self) -> None:
+        """Capacity and traffic alerts (the notifier posts them to VF_ALERT_CHANNEL)."""
+        if await self.core.fleet.alerts():
+            self.ticker.kick("slack")
+
+    async def _daily_report(self) -> None:
+        if await self.core.fleet.report():
+            self.ticker.kick("slack")
+
     async def _housekeeping(self) -> None:
+        await self.core.fleet.prune(self.clock())
         if self.deps is not None:
             await self.deps.store.forget_events(self.clock() - timedelta(hours=1))
         if self._outbox is not None:

@@ -13,9 +13,11 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -28,6 +30,8 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.provisioning.fleet.model import Threshold, parse_capacity_alert, parse_percent
 
 __all__ = [
     "ConfigError",
@@ -89,6 +93,39 @@ def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _thresholds(value: object) -> object:
+    return parse_capacity_alert(value) if isinstance(value, str) else value
+
+
+def _percent(value: object) -> object:
+    return parse_percent(value) if isinstance(value, str) else value
+
+
+_CLOCK_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _clock_time(value: object) -> object:
+    """`09:00` as a time of day; `off` as None."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if text in ("", "off", "none"):
+        return None
+    match = _CLOCK_TIME.match(text)
+    if match is None:
+        raise ValueError("must be a time of day as HH:MM, e.g. 09:00 (or off)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _time_zone(value: str) -> str:
+    name = value.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f'"{name[:40]}" is no IANA time zone name') from None
+    return name
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 IdList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 GroupIdList = Annotated[list[Annotated[int, Field(gt=0)]], NoDecode, BeforeValidator(_split_list)]
@@ -96,6 +133,11 @@ DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 LogLevel = Annotated[str, AfterValidator(_log_level)]
 LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lower)]
 ExpiryActionName = Annotated[Literal["delete", "suspend", "notify"], BeforeValidator(_lower)]
+Thresholds = Annotated[tuple[Threshold, ...], NoDecode, BeforeValidator(_thresholds)]
+Percent = Annotated[float | None, BeforeValidator(_percent)]
+ClockTime = Annotated[time | None, BeforeValidator(_clock_time)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+DEFAULT_CAPACITY_ALERT = "memory<10%,disk<10%,ipv4<5"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///vfbot.db"
 
 # What a valid value looks like, per variable, for the error message.
@@ -144,6 +186,12 @@ _EXAMPLES: dict[str, str] = {
     "vf_admins": "comma-separated Slack user ids, e.g. U0123ABCDEF",
     "vf_notify_channel": "a Slack channel id, e.g. C0123ABCDEF",
     "vf_group_cache": "a duration above zero, e.g. 5m",
+    "vf_alert_channel": "a Slack channel id, e.g. C0123ABCDEF",
+    "vf_capacity_alert": f"e.g. {DEFAULT_CAPACITY_ALERT} (or off)",
+    "vf_traffic_alert": "a percentage of a server's traffic limit, e.g. 80% (or off)",
+    "vf_alert_interval": "a duration above zero, e.g. 15m",
+    "vf_daily_report": "a time of day, e.g. 09:00 (or off)",
+    "vf_timezone": "an IANA time zone name, e.g. UTC or Europe/Prague",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
     "log_format": "text or json",
     "vf_bind": "an address to listen on, e.g. 127.0.0.1 or 0.0.0.0 (all interfaces)",
@@ -283,6 +331,14 @@ class Settings(BaseSettings):
     vf_notify_channel: str | None = None
     vf_group_cache: Duration = 300.0
 
+    # -- alerts and the daily report (`vfbot serve`, with VF_ALERT_CHANNEL) -----------------------
+    vf_alert_channel: str | None = None
+    vf_capacity_alert: Thresholds = parse_capacity_alert(DEFAULT_CAPACITY_ALERT)
+    vf_traffic_alert: Percent = 80.0
+    vf_alert_interval: Duration = 900.0
+    vf_daily_report: ClockTime = None
+    vf_timezone: TimeZone = "UTC"
+
     # -- operations ------------------------------------------------------------------------------
     vf_shutdown_timeout: Duration = 20.0
     log_level: LogLevel = "INFO"
@@ -318,7 +374,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must start with {prefix} ({given}); use {what}")
         return value
 
-    @field_validator("vf_allowed_channels", "vf_notify_channel")
+    @field_validator("vf_allowed_channels", "vf_notify_channel", "vf_alert_channel")
     @classmethod
     def _channel_ids(cls, value: list[str] | str | None) -> list[str] | str | None:
         for entry in [value] if isinstance(value, str) else value or []:
@@ -328,6 +384,18 @@ class Settings(BaseSettings):
                     f'"{entry[:40]}" is {name}; use the channel id (C…): in Slack, open the '
                     "channel's details and copy the Channel ID at the bottom"
                 )
+        return value
+
+    @field_validator("vf_daily_report")
+    @classmethod
+    def _report_needs_a_channel(cls, value: time | None, info: ValidationInfo) -> time | None:
+        # Absent from info.data when VF_ALERT_CHANNEL was invalid itself: said already.
+        channel = info.data.get("vf_alert_channel", "")
+        if value is not None and channel is None:
+            raise ValueError(
+                "is set but VF_ALERT_CHANNEL is not: the report is posted there; set "
+                "VF_ALERT_CHANNEL to a channel id, or VF_DAILY_REPORT=off"
+            )
         return value
 
     @field_validator("vf_max_memory_mb", "vf_max_disk_gb")
@@ -366,6 +434,11 @@ class Settings(BaseSettings):
                 f"{3 * timeout:g}s, or leave it unset"
             )
         return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """VF_TIMEZONE: the daily report's time zone."""
+        return ZoneInfo(self.vf_timezone)
 
     @property
     def panel_api_url(self) -> str:

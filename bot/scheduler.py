@@ -16,10 +16,11 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, tzinfo
 from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import ConfigError
 from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
@@ -168,7 +169,8 @@ async def finish_or_cut(
 
 
 class Ticker:
-    """Runs named coroutines every `interval_s`; `kick(name)` runs one as soon as possible."""
+    """Runs named coroutines every `interval_s` (or daily at a time); `kick(name)` runs one as
+    soon as possible."""
 
     def __init__(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
@@ -188,6 +190,40 @@ class Ticker:
         running one goes round once more when it ends (the engine ticks on while busy, so it
         can run longer than its interval).
         """
+        self._scheduler.add_job(
+            self._trampoline(name, job),
+            "interval",
+            seconds=interval_s,
+            id=name,
+            name=name,
+            replace_existing=True,
+            max_instances=3,  # the others only ask the running one to go round again
+            coalesce=True,
+            misfire_grace_time=None,  # a late tick still runs (once), without a warning
+            next_run_time=datetime.now(UTC),
+        )
+
+    def add_daily(
+        self, name: str, job: Callable[[], Awaitable[object]], at: time, zone: tzinfo
+    ) -> None:
+        """Run `job` every day at `at` in `zone` (a cron trigger: every replica fires it; the
+        job decides in the database who acts). A run up to an hour late still happens once."""
+        self._scheduler.add_job(
+            self._trampoline(name, job),
+            CronTrigger(hour=at.hour, minute=at.minute, timezone=zone),
+            id=name,
+            name=name,
+            replace_existing=True,
+            max_instances=3,
+            coalesce=True,
+            misfire_grace_time=3600,
+        )
+
+    def _trampoline(
+        self, name: str, job: Callable[[], Awaitable[object]]
+    ) -> Callable[[], Awaitable[None]]:
+        """`job` as APScheduler runs it: one run at a time, a run due meanwhile goes round
+        again, a cancellation at shutdown said in one line."""
 
         async def trampoline() -> None:
             if name in self._active:
@@ -212,18 +248,7 @@ class Ticker:
                 if task is not None:
                     self._running.pop(task, None)
 
-        self._scheduler.add_job(
-            trampoline,
-            "interval",
-            seconds=interval_s,
-            id=name,
-            name=name,
-            replace_existing=True,
-            max_instances=3,  # the others only ask the running one to go round again
-            coalesce=True,
-            misfire_grace_time=None,  # a late tick still runs (once), without a warning
-            next_run_time=datetime.now(UTC),
-        )
+        return trampoline
 
     async def _run(self, name: str, job: Callable[[], Awaitable[object]]) -> None:
         try:
@@ -243,6 +268,11 @@ class Ticker:
         if self._down.get(name) != (what, text):
             logger.log(level, "job %s: %s", name, text)
         self._down[name] = (what, text)
+
+    def next_run(self, name: str) -> datetime | None:
+        """When job `name` runs next (once started); None when it is not scheduled."""
+        job = self._scheduler.get_job(name)
+        return getattr(job, "next_run_time", None) if job is not None else None
 
     def kick(self, name: str) -> None:
         """Ask for job `name` to run now instead of waiting for its next interval."""

@@ -113,9 +113,8 @@ def test_an_old_database_is_refused_until_upgraded_then_shows_everything(
 
     upgraded = vfbot("db", "upgrade")
     assert upgraded.code == EXIT_OK
-    assert (
-        f"Upgraded the SQLite file {db_path} from schema revision 0001 to {HEAD}:" in upgraded.out
-    )
+    upgrade_line = f"Upgraded the SQLite file {db_path} from schema revision 0001 to {HEAD}:"
+    assert upgrade_line in upgraded.out
 
     status = vfbot("status", "VF-1")
     assert status.code == EXIT_OK, status.everything

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -546,3 +547,45 @@ def test_failover_group_ids_are_a_comma_separated_list_of_ids() -> None:
     assert load(VIRTFUSION_FAILOVER_GROUP_IDS="2, 3").virtfusion_failover_group_ids == [2, 3]
     assert "VIRTFUSION_FAILOVER_GROUP_IDS" in problems(VIRTFUSION_FAILOVER_GROUP_IDS="2,Prague")
     assert "VIRTFUSION_FAILOVER_GROUP_IDS" in problems(VIRTFUSION_FAILOVER_GROUP_IDS="0")
+
+
+# -- alerts and the daily report ----------------------------------------------------------------
+
+
+def test_alert_settings_are_read() -> None:
+    settings = load(
+        VF_ALERT_CHANNEL="C0ALERTS",
+        VF_CAPACITY_ALERT="memory<5%,ipv4<2",
+        VF_TRAFFIC_ALERT="95%",
+        VF_DAILY_REPORT="7:30",
+        VF_TIMEZONE="Europe/Prague",
+    )
+    assert [t.text() for t in settings.vf_capacity_alert] == ["memory < 5 %", "ipv4 < 2"]
+    assert settings.vf_traffic_alert == 95
+    assert settings.vf_daily_report == time(7, 30)
+    assert settings.zone.key == "Europe/Prague"
+    defaults = load()
+    assert [t.text() for t in defaults.vf_capacity_alert] == [
+        "memory < 10 %",
+        "disk < 10 %",
+        "ipv4 < 5",
+    ]
+    assert (defaults.vf_traffic_alert, defaults.vf_daily_report) == (80, None)
+    off = load(VF_CAPACITY_ALERT="off", VF_TRAFFIC_ALERT="off")
+    assert (off.vf_capacity_alert, off.vf_traffic_alert) == ((), None)
+
+
+def test_bad_alert_settings_are_named_with_what_to_write() -> None:
+    message = problems(
+        VF_ALERT_CHANNEL="#alerts",
+        VF_CAPACITY_ALERT="ipv4<5%",
+        VF_TRAFFIC_ALERT="lots",
+        VF_DAILY_REPORT="9am",
+        VF_TIMEZONE="Mars/Olympus",
+    )
+    assert 'VF_ALERT_CHANNEL "#alerts" is a channel name' in message
+    assert "VF_CAPACITY_ALERT ipv4 takes a number of free addresses, e.g. ipv4<5" in message
+    assert "VF_TRAFFIC_ALERT must be a percentage such as 80% (or off)" in message
+    assert "VF_DAILY_REPORT must be a time of day as HH:MM, e.g. 09:00" in message
+    assert 'VF_TIMEZONE "Mars/Olympus" is no IANA time zone name' in message
+    assert "VF_DAILY_REPORT is set but VF_ALERT_CHANNEL is not" in problems(VF_DAILY_REPORT="09:00")

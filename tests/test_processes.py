@@ -9,16 +9,22 @@ import json
 import signal
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.provisioning.model import InstanceState, RequestRecord, RequestState
 from bot.sandbox import BuildTiming, PanelState, SandboxServer, running_sandbox
 from bot.store.sql import Database
+from tests.databases import PG_HOST, PG_PORT, PG_URL, postgres_reachable
 from tests.promtext import samples, value
 from tests.provisioning.conftest import owner_servers, submit_over_http, vfbot_env
 from tests.slack import signing
@@ -298,3 +304,59 @@ async def test_worker_sigterm_mid_build_hands_over_at_once(tmp_path: Path) -> No
         await _finish_with_second_worker(tmp_path, env, db, request_id, panel)
         assert len(owner_servers(panel)) == 4
     await db.stop()
+
+
+@asynccontextmanager
+async def _fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for real processes (`vfbot serve` creates the schema);
+    dropped afterwards. Skips the test without PostgreSQL."""
+    if not postgres_reachable():
+        pytest.skip("PostgreSQL is not reachable (CI starts it)")
+    name = f"vfbot_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def test_two_serve_replicas_on_postgresql_post_one_daily_report(tmp_path: Path) -> None:
+    """Two `vfbot serve` processes on one PostgreSQL database, started just after the report
+    time: both fire the report job (the cron trigger's start-up run), one report reaches Slack."""
+    at = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%H:%M")
+    async with (
+        _fresh_postgres_database() as url,
+        running_sandbox(PanelState()) as sandbox,
+        running_fake_slack(BOT_TOKEN) as fake,
+    ):
+        env = _env(
+            tmp_path,
+            sandbox,
+            DATABASE_URL=url,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=signing.TEST_SIGNING_SECRET,
+            SLACK_API_URL=fake.api_url,
+            PORT="0",
+            VF_ALERT_CHANNEL="C0ALERTS",
+            VF_CAPACITY_ALERT="off",
+            VF_TRAFFIC_ALERT="off",
+            VF_DAILY_REPORT=at,
+            VF_REQUIRE_APPROVAL="never",
+        )
+        replicas = [await _start(tmp_path, env, "serve") for _ in range(2)]
+        for proc in replicas:
+            await proc.until(
+                lambda proc=proc: any("daily report of" in line for line in proc.lines),
+                "the replica's daily report job",
+            )
+        await replicas[0].until(lambda: bool(fake.messages("C0ALERTS")), "the report in Slack")
+        written = [p for p in replicas if any("fleet: daily report of" in x for x in p.lines)]
+        assert len(written) == 1
+        for proc in replicas:
+            await _sigterm(proc)
+        (report,) = fake.messages("C0ALERTS")  # the other replica's delivery did not repeat it
+        assert "vfbot daily report" in str(report.get("text"))

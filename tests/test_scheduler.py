@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -142,3 +144,27 @@ async def test_finish_or_cut_says_whether_everything_finished() -> None:
     assert not await finish_or_cut({stuck: "stuck"}, timeout_s=0.01, grace_s=1)
     assert stuck.cancelled()
     assert await finish_or_cut({}, timeout_s=0)
+
+
+async def test_a_daily_job_is_scheduled_at_its_time_in_its_zone() -> None:
+    """The daily report's cron trigger: the next run is the next `at` o'clock in the zone; a
+    kick runs it now, through the same one-run-at-a-time trampoline."""
+    ran = asyncio.Event()
+
+    async def job() -> None:
+        ran.set()
+
+    zone = ZoneInfo("Asia/Tokyo")
+    ticker = Ticker()
+    ticker.add_daily("report", job, time(9, 30), zone)
+    ticker.start()
+    try:
+        now = datetime.now(zone)
+        nxt = ticker.next_run("report")
+        assert nxt is not None and now < nxt <= now + timedelta(days=1)
+        assert (nxt.astimezone(zone).hour, nxt.astimezone(zone).minute) == (9, 30)
+        ticker.kick("report")
+        await asyncio.wait_for(ran.wait(), timeout=10)
+    finally:
+        await ticker.stop()
+    assert ticker.next_run("missing") is None

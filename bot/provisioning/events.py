@@ -11,9 +11,11 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from bot.provisioning.fleet.model import CapacityChange, ExpiringServer, FailedBuild, GroupUsage
 from bot.provisioning.model import EventRecord, JsonDict
 
 __all__ = [
+    "FLEET_EVENTS",
     "INSTANCE_BUILD_STARTED",
     "INSTANCE_BUILT",
     "INSTANCE_CANCELLED",
@@ -38,6 +40,8 @@ __all__ = [
     "REQUEST_RETRIED",
     "REQUEST_STARTED",
     "REQUEST_SUBMITTED",
+    "CapacityAlert",
+    "DailyReport",
     "Event",
     "InstanceBuildStarted",
     "InstanceBuilt",
@@ -63,6 +67,7 @@ __all__ = [
     "RequestRetried",
     "RequestStarted",
     "RequestSubmitted",
+    "TrafficAlert",
     "describe",
     "parse_event",
 ]
@@ -257,6 +262,50 @@ class OperationFinished(Event):
     result: str = ""
 
 
+class CapacityAlert(Event):
+    """A hypervisor group crossed one or more capacity thresholds, or came back above them."""
+
+    KIND: ClassVar[str] = "fleet.capacity"
+    group: GroupUsage = GroupUsage()
+    changes: list[CapacityChange] = []
+
+
+class TrafficAlert(Event):
+    """A vfbot server used `threshold_percent` or more of its traffic limit this period."""
+
+    KIND: ClassVar[str] = "fleet.traffic"
+    server_id: int | None = None
+    name: str = ""
+    request_human_id: str = ""
+    requester: str = ""
+    total_bytes: int = 0
+    limit_gb: float = 0
+    used_percent: float = 0
+    threshold_percent: float = 0
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+class DailyReport(Event):
+    """The daily report: servers by state, what expires within a day, builds that failed since
+    the last report (the newest `failed`, of `failed_total`) and each group's capacity.
+
+    `expiring` is None when this vfbot cannot tell (no server lifetimes); `capacity_error`
+    says why `capacity` is empty when the panel could not be read.
+    """
+
+    KIND: ClassVar[str] = "fleet.report"
+    slot: datetime | None = None  # the report's time, in `timezone`
+    timezone: str = "UTC"
+    since: datetime | None = None
+    servers: dict[str, int] = {}
+    expiring: list[ExpiringServer] | None = None
+    failed: list[FailedBuild] = []
+    failed_total: int = 0
+    capacity: list[GroupUsage] = []
+    capacity_error: str = ""
+
+
 _TYPES: dict[str, type[Event]] = {
     cls.KIND: cls
     for cls in (
@@ -283,6 +332,9 @@ _TYPES: dict[str, type[Event]] = {
         OperationDecided,
         OperationStarted,
         OperationFinished,
+        CapacityAlert,
+        TrafficAlert,
+        DailyReport,
     )
 }
 
@@ -311,6 +363,9 @@ OPERATION_REQUESTED = OperationRequested.KIND
 OPERATION_DECIDED = OperationDecided.KIND
 OPERATION_STARTED = OperationStarted.KIND
 OPERATION_FINISHED = OperationFinished.KIND
+
+FLEET_EVENTS = frozenset({CapacityAlert.KIND, TrafficAlert.KIND, DailyReport.KIND})
+"""Kinds of the fleet's stream (no request, no operation): the alert channel's messages."""
 
 MILESTONES = frozenset(
     {
@@ -346,8 +401,10 @@ def describe(record: EventRecord) -> str:
     """One readable line per event: the CLI prints it, the log writes it at INFO."""
     if record.request_id is not None:
         prefix = f"VF-{record.request_id}"
-    else:
+    elif record.operation_id is not None:
         prefix = f"OP-{record.operation_id}"
+    else:
+        prefix = "fleet"
     match parse_event(record):
         case RequestSubmitted() as e:
             waits = "waiting for approval" if e.approval_required else "no approval needed"
@@ -394,6 +451,13 @@ def describe(record: EventRecord) -> str:
             return f"{prefix}: started: {e.detail}"
         case OperationFinished() as e:
             return f"{prefix}: {e.state}: {e.result}"
+        case CapacityAlert() as e:
+            said = ", ".join(f"{c.resource} {'low' if c.low else 'recovered'}" for c in e.changes)
+            return f"{prefix}: capacity of group {e.group.name or e.group.group_id}: {said}"
+        case TrafficAlert() as e:
+            return f"{prefix}: {e.name} used {e.used_percent:.0f} % of its traffic"
+        case DailyReport() as e:
+            return f"{prefix}: daily report of {e.slot:%Y-%m-%d %H:%M}" if e.slot else prefix
     return f"{prefix}: {record.kind.replace('.', ' ')}"
 
 

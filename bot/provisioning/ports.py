@@ -19,6 +19,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Final, Protocol, Self
 
+from bot.provisioning.marks import MarkRepo
 from bot.provisioning.model import (
     AuditRecord,
     EventRecord,
@@ -217,8 +218,8 @@ class NewOperation:
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An outbox event of one stream: a request (with `instance_id` for a server's milestone)
-    or an operation."""
+    """An outbox event of one stream: a request (with `instance_id` for a server's milestone),
+    an operation, or the fleet (neither: alerts and reports for the alert channel)."""
 
     kind: str
     payload: JsonDict
@@ -480,7 +481,8 @@ class InstanceRepo(Protocol):
 class EventRepo(Protocol):
     """The outbox: events written with the change they report, delivered in order per stream.
 
-    A stream is one request (``request_id``) or one operation (``operation_id``).
+    A stream is one request (``request_id``), one operation (``operation_id``), or the fleet
+    (neither: alerts and reports).
     """
 
     async def add(self, event: NewEvent, *, now: datetime) -> EventRecord:
@@ -625,6 +627,11 @@ class UnitOfWork(Protocol):
     @property
     def operations(self) -> OperationRepo:
         """Day-2 operations of this unit."""
+        ...
+
+    @property
+    def marks(self) -> MarkRepo:
+        """Marks of the fleet jobs (alerts, reports) of this unit."""
         ...
 
     async def commit(self) -> None:

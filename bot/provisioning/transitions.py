@@ -47,6 +47,7 @@ __all__ = [
     "UowFactory",
     "cancel_planned",
     "emit",
+    "emit_fleet",
     "emit_request",
     "log_milestone",
 ]
@@ -102,6 +103,11 @@ async def emit_request(uow: UnitOfWork, request_id: int, event: Event, now: date
     """Write a request-level event in the caller's unit."""
     new = NewEvent(event.KIND, event.to_json(), request_id=request_id)
     log_milestone(await uow.events.add(new, now=now))
+
+
+async def emit_fleet(uow: UnitOfWork, event: Event, now: datetime) -> None:
+    """Write an event of the fleet's stream (an alert, a report) in the caller's unit."""
+    log_milestone(await uow.events.add(NewEvent(event.KIND, event.to_json()), now=now))
 
 
 async def cancel_planned(uow: UnitOfWork, request_id: int, now: datetime) -> None:

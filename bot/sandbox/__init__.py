@@ -29,7 +29,8 @@ Capacity: prg-hv1/prg-hv2 each 20480 MB, 500 GB, 32 cores, 30 servers and 50 IPv
 (198.51.100.100-159); fra-hv1 like a Prague node on 203.0.113.100-149. That is 40 "Small"
 servers in Prague and in Amsterdam. Every address is from a documentation range (RFC 5737,
 2001:db8::/32). New ids: servers from 101, queue tasks from 5001, SSH keys after the seeds.
-Tests shrink capacity by mutating records, e.g. `state.hypervisors[3].max_memory_mb = 512`.
+Tests shrink capacity by mutating records, e.g. `state.hypervisors[3].max_memory_mb = 512`, and
+set a server's traffic this month with `state.servers[101].traffic_bytes`.
 
 Admin endpoints (outside `/api/v1`, no auth, no faults, not logged): `GET /_sandbox/log`,
 `POST /_sandbox/reset-log`, `GET|POST /_sandbox/faults` and `GET|POST /_sandbox/timing`

@@ -310,6 +310,8 @@ class Server:
     delete_at: datetime | None = None
     last_task_at: datetime | None = None
     previous_built: datetime | None = None  # `built` of the last completed build, for rebuilds
+    # Bytes moved this month; None: a small deterministic amount. Tests set it to reach a limit.
+    traffic_bytes: int | None = None
 
     def commission_status(self, now: datetime) -> int:
         """`commissionStatus` at `now`; a failed build stays at BUILDING (real value UNKNOWN)."""

@@ -561,12 +561,17 @@ def vnc_json(state: PanelState, server: Server) -> JsonObject:
 
 
 def traffic_json(server: Server, now: datetime) -> JsonObject:
-    """`GET /servers/{id}/traffic` data: deterministic bytes for the current month."""
+    """`GET /servers/{id}/traffic` data: the current month's bytes (`server.traffic_bytes`, or
+    a deterministic small amount), the limit as the server's traffic allowance."""
     last_day = calendar.monthrange(now.year, now.month)[1]
     start = datetime(now.year, now.month, 1, tzinfo=UTC)
     end = datetime(now.year, now.month, last_day, 23, 59, 59, tzinfo=UTC)
-    rx = (server.id % 97 + 1) * 123_456_789
-    tx = (server.id % 89 + 1) * 23_456_789
+    if server.traffic_bytes is not None:
+        tx = server.traffic_bytes // 4
+        rx = server.traffic_bytes - tx
+    else:
+        rx = (server.id % 97 + 1) * 123_456_789
+        tx = (server.id % 89 + 1) * 23_456_789
     return {
         "monthly": [
             {

@@ -1,8 +1,9 @@
-"""Turns outbox events into Slack messages, for requests and operations alike.
+"""Turns outbox events into Slack messages, for requests, operations and the fleet alike.
 
 A request gets a root message in its channel, thread replies for its milestones and a notice when
 it ends; an operation that waits for approval gets a message with Approve/Reject, rewritten as it
-is decided and carried out. The outbox hands over each stream's events a delivery round at a
+is decided and carried out; the fleet's alerts and daily reports go to the alert channel, one
+message each. The outbox hands over each stream's events a delivery round at a
 time (`deliver`): a request's round becomes one thread reply listing every milestone since the
 last, at most one rewrite of its root message, and its completion notice, posted first. Rounds
 that carry approvals or completion notices start ahead of those that only report progress.
@@ -28,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.provisioning import events
 from bot.provisioning.model import EventRecord, Operation, OperationKind, RequestRecord
 from bot.provisioning.outbox import DeliveryDeferredError
+from bot.slack.blocks.fleet import fleet_message
 from bot.slack.blocks.lifetimes import expired_notice, expiry_milestone_text, expiry_warning
 from bot.slack.blocks.notice import notice_blocks, notice_text
 from bot.slack.blocks.operation import (
@@ -95,8 +97,11 @@ class SlackNotifier:
         *,
         pacing_s: float = 1.0,
         notify_channel: str | None = None,
+        alert_channel: str | None = None,
     ) -> None:
         self._client, self._pacing_s, self._notify_channel = client, pacing_s, notify_channel
+        self._alert_channel = alert_channel
+        self._told_alert_channel: set[str] = set()
         self._requests, self._deletes = deps.requests, deps.servers.deletes
         self._lifetimes = deps.servers.expiry.policy
         self._store, self._clock = deps.store, deps.clock
@@ -123,6 +128,38 @@ class SlackNotifier:
             return len(batch)
         if head.request_id is not None:
             return await self._request_round(head.request_id, batch)
+        return await self._fleet_round(batch)
+
+    # -- the fleet ------------------------------------------------------------------------------
+
+    async def _fleet_round(self, batch: Sequence[EventRecord]) -> int:
+        """Post each alert and report to the alert channel, in order; returns how many went
+        out (a failure after the first leaves the rest for a later round)."""
+        channel = self._alert_channel
+        if not channel:
+            return len(batch)  # no alert channel (any more): nothing to post
+        for done, event in enumerate(batch):
+            message = fleet_message(events.parse_event(event))
+            if message is None:
+                continue
+            text, blocks = message
+            try:
+                await self._post(channel, text=text, blocks=blocks)
+            except SlackApiError as error:
+                if done:
+                    return done
+                reason = str(error.response.get("error", ""))
+                if reason not in _CANNOT_POST:
+                    raise
+                if reason not in self._told_alert_channel:
+                    self._told_alert_channel.add(reason)
+                    logger.warning(
+                        "cannot post alerts in VF_ALERT_CHANNEL %s (%s): invite vfbot there "
+                        "with /invite @vfbot; they wait until it can",
+                        channel,
+                        reason,
+                    )
+                raise DeliveryDeferredError(f"cannot post in {channel}: {reason}") from error
         return len(batch)
 
     # -- requests -------------------------------------------------------------------------------

@@ -214,3 +214,19 @@ async def test_two_replicas_remind_once_and_delete_once(make_harness: MakeHarnes
     assert len(await _kinds(first, instance.request_id, events.INSTANCE_EXPIRY_WARNING)) == 1
     assert len(await _kinds(first, instance.request_id, events.INSTANCE_EXPIRED)) == 1
     assert len(await _kinds(first, instance.request_id, events.INSTANCE_DELETED)) == 1
+
+
+@pytest.mark.parametrize("store", ["memory"], indirect=True)
+async def test_the_daily_report_hears_what_expires_within_a_day(
+    make_harness: MakeHarness,
+) -> None:
+    harness = make_harness(lifetimes=POLICY)
+    soon = await _built(harness, _request("4h"))
+    await _built(harness, {**_request("3d"), "project_name": "later"})
+    now = harness.clock()
+    found = await harness.servers.expiry.expiring_between(now, now + timedelta(days=1))
+    assert [(s.name, s.server_id, s.request_human_id, s.requester) for s in found] == [
+        ("web", soon.server_id, soon.human_request_id, "U_REQUESTER")
+    ]
+    assert found[0].expires_at == soon.expires_at
+    assert await harness.servers.expiry.expiring_between(now + timedelta(hours=5), now) == []

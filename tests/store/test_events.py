@@ -1,6 +1,7 @@
 """EventRepo (outbox) contract: order per stream, leases, exactly-once delivery per subscriber.
 
-A stream is one request or one operation; streams are delivered independently of each other.
+A stream is one request, one operation or the fleet (alerts); streams are delivered
+independently of each other.
 """
 
 from __future__ import annotations
@@ -118,13 +119,11 @@ async def test_operation_stream_add_and_list(store: StoreUnderTest) -> None:
         assert await uow.events.list_for_request(request.id) == [on_request]
 
 
-async def test_an_event_belongs_to_exactly_one_stream(store: StoreUnderTest) -> None:
+async def test_an_event_belongs_to_one_stream(store: StoreUnderTest) -> None:
     request = await add_request(store)
     operation = await add_operation(store)
     async with store.uow() as uow:
-        with pytest.raises(ValueError, match="exactly one"):
-            await uow.events.add(NewEvent(kind="x", payload={}), now=NOW)
-        with pytest.raises(ValueError, match="exactly one"):
+        with pytest.raises(ValueError, match="one request, one operation, or the fleet"):
             await uow.events.add(
                 NewEvent(kind="x", payload={}, request_id=request.id, operation_id=operation.id),
                 now=NOW,
@@ -135,6 +134,21 @@ async def test_an_event_belongs_to_exactly_one_stream(store: StoreUnderTest) -> 
     async with store.uow() as uow:
         assert [e.kind for e in await uow.events.list_for_request(request.id)] == ["ok"]
         assert await uow.events.list_for_operation(operation.id) == []
+
+
+async def test_the_fleet_stream_is_one_stream_in_order(store: StoreUnderTest) -> None:
+    """Events of neither a request nor an operation (alerts, reports) form one stream."""
+    request = await add_request(store)
+    f1, f2, f3 = await _add_events(store, ["f1", "f2", "f3"])
+    (r1,) = await _add_events(store, ["r1"], request_id=request.id)
+    assert (f1.request_id, f1.operation_id) == (None, None)
+    claimed = await _claim(store, "w1", per_stream=2)
+    assert [e.id for e in claimed] == [f1.id, f2.id, r1.id]
+    # The fleet stream's head is leased: another worker gets nothing of it.
+    assert await _claim(store, "w2", per_stream=2) == []
+    assert await _deliver(store, f1.id, "w1") is True
+    assert await _deliver(store, f2.id, "w1") is True
+    assert [e.id for e in await _claim(store, "w2", per_stream=2)] == [f3.id]
 
 
 async def test_one_head_per_request_in_order(store: StoreUnderTest) -> None:

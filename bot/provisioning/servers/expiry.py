@@ -22,6 +22,7 @@ from bot.provisioning.errors import (
     OperationPendingError,
 )
 from bot.provisioning.events import InstanceExpired, InstanceExpiryChanged, InstanceExpiryWarning
+from bot.provisioning.fleet.model import ExpiringServer
 from bot.provisioning.lifetimes import ExpiryAction, LifetimePolicy
 from bot.provisioning.model import (
     InstanceRecord,
@@ -334,6 +335,24 @@ class ExpiryService(Service):
         return [
             Expiring(i, requests[i.request_id].requester if i.request_id in requests else None)
             for i in found
+        ]
+
+    async def expiring_between(self, after: datetime, before: datetime) -> list[ExpiringServer]:
+        """The servers whose lifetime ends after `after` and by `before`, soonest first (the
+        daily report's "expiring in the next 24 hours")."""
+        async with self._uow() as uow:
+            found = await uow.instances.expiring(before=before, limit=_BATCH)
+            soon = [i for i in found if i.expires_at is not None and i.expires_at > after]
+            requests = await uow.requests.get_many({i.request_id for i in soon})
+        return [
+            ExpiringServer(
+                name=i.name,
+                server_id=i.server_id,
+                request_human_id=i.human_request_id,
+                requester=requests[i.request_id].requester if i.request_id in requests else "",
+                expires_at=i.expires_at,
+            )
+            for i in soon
         ]
 
     async def get(self, instance_id: int) -> tuple[InstanceRecord, RequestRecord | None]:

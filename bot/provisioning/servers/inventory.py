@@ -29,7 +29,7 @@ from bot.virtfusion import (
     template_label,
 )
 
-__all__ = ["Inventory", "TemplateNames", "hypervisor_groups"]
+__all__ = ["Inventory", "TemplateNames", "current_month", "hypervisor_groups"]
 
 logger = logging.getLogger("bot.provisioning.servers")
 
@@ -183,17 +183,8 @@ class Inventory(Service):
             months = await self._client.traffic(resolved.server_id)
         except NotFoundError as error:
             raise gone(resolved) from error
-        month = _current_month(months, self._clock())
-        return TrafficSummary(
-            server_id=resolved.server_id,
-            name=resolved.name,
-            month_start=month.start if month else None,
-            month_end=month.end if month else None,
-            rx_bytes=month.rx if month else 0,
-            tx_bytes=month.tx if month else 0,
-            total_bytes=month.total if month else 0,
-            limit_gb=month.limit_gb if month else 0,
-        )
+        month = current_month(months, self._clock())
+        return TrafficSummary.of(resolved.server_id, resolved.name, month)
 
     async def hypervisors(self) -> list[HypervisorGroupRow]:
         """Hypervisor groups with free capacity and their hypervisors' names and flags."""
@@ -222,7 +213,9 @@ def _owner_row(server: Server, instance: InstanceRecord | None, requester: str |
     )
 
 
-def _current_month(months: list[TrafficMonth], now: datetime) -> TrafficMonth | None:
+def current_month(months: list[TrafficMonth], now: datetime) -> TrafficMonth | None:
+    """The traffic period containing `now`, else the latest one that has a start, else the
+    last one listed (`/vf traffic` and the traffic alerts read the same one)."""
     for month in months:
         if month.start is not None and month.end is not None and month.start <= now <= month.end:
             return month

@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import SecretStr
 
 from bot.provisioning.model import InstanceRecord, Operation, RequestRecord
-from bot.virtfusion import Backup
+from bot.virtfusion import Backup, TrafficMonth
 
 __all__ = [
     "AddressChange",
@@ -103,6 +103,20 @@ class TrafficSummary:
     tx_bytes: int
     total_bytes: int
     limit_gb: float
+
+    @classmethod
+    def of(cls, server_id: int, name: str, month: TrafficMonth | None) -> TrafficSummary:
+        """The summary of one panel month (no month: nothing used, no limit)."""
+        return cls(
+            server_id=server_id,
+            name=name,
+            month_start=month.start if month else None,
+            month_end=month.end if month else None,
+            rx_bytes=month.rx if month else 0,
+            tx_bytes=month.tx if month else 0,
+            total_bytes=month.total if month else 0,
+            limit_gb=month.limit_gb if month else 0,
+        )
 
     @property
     def used_percent(self) -> float | None:

@@ -15,6 +15,7 @@ from typing import Self
 from bot.store.memory._tables import Tables, Undo
 from bot.store.memory.events import MemoryAuditRepo, MemoryEventRepo
 from bot.store.memory.instances import MemoryInstanceRepo
+from bot.store.memory.marks import MemoryMarkRepo
 from bot.store.memory.operations import MemoryOperationRepo
 from bot.store.memory.requests import MemoryRequestRepo
 from bot.store.memory.slack import MemorySlackStore
@@ -32,6 +33,7 @@ class MemoryUnitOfWork:
         self.events = MemoryEventRepo(tables, self._undo)
         self.audit = MemoryAuditRepo(tables, self._undo)
         self.operations = MemoryOperationRepo(tables, self._undo)
+        self.marks = MemoryMarkRepo(tables, self._undo)
 
     async def __aenter__(self) -> Self:
         return self

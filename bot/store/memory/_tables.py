@@ -18,7 +18,7 @@ from bot.provisioning.model import (
 from bot.slack.threads import SlackMessage, Thread
 from bot.store._values import json_copy, utc
 
-__all__ = ["Delivery", "Repo", "Tables", "Undo", "copied", "stored"]
+__all__ = ["Delivery", "Mark", "Repo", "Tables", "Undo", "copied", "stored"]
 
 _MISSING = object()
 
@@ -43,6 +43,14 @@ class Delivery:
     delivered_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One mark's value and when it was set."""
+
+    value: str
+    at: datetime
+
+
 @dataclass
 class Tables:
     """Every table of the store, shared by its units of work and its Slack store."""
@@ -53,6 +61,7 @@ class Tables:
     deliveries: dict[tuple[int, str], Delivery] = dataclasses.field(default_factory=dict)
     audit: dict[int, AuditRecord] = dataclasses.field(default_factory=dict)
     operations: dict[int, Operation] = dataclasses.field(default_factory=dict)
+    marks: dict[str, Mark] = dataclasses.field(default_factory=dict)
     slack_events: dict[str, datetime] = dataclasses.field(default_factory=dict)
     slack_messages: dict[tuple[Thread, int], SlackMessage] = dataclasses.field(default_factory=dict)
     next_id: dict[str, int] = dataclasses.field(default_factory=dict)

@@ -18,8 +18,8 @@ class MemoryEventRepo(Repo):
     """Outbox of one memory unit of work; see `bot.provisioning.ports.EventRepo`."""
 
     async def add(self, event: NewEvent, *, now: datetime) -> EventRecord:
-        if (event.request_id is None) == (event.operation_id is None):
-            raise ValueError("an event belongs to exactly one request or one operation")
+        if event.request_id is not None and event.operation_id is not None:
+            raise ValueError("an event belongs to one request, one operation, or the fleet")
         record = EventRecord(
             id=self._t.new_id("events"), created_at=now, **dataclasses.asdict(event)
         )

@@ -23,6 +23,7 @@ from bot.store.sql.errors import Target, translate, unavailable
 from bot.store.sql.errors import install as install_translation
 from bot.store.sql.events import SqlAuditRepo, SqlEventRepo
 from bot.store.sql.instances import SqlInstanceRepo
+from bot.store.sql.marks import SqlMarkRepo
 from bot.store.sql.operations import SqlOperationRepo
 from bot.store.sql.requests import SqlRequestRepo
 from bot.store.sql.schema import SchemaStatus, UpgradeResult, read_status
@@ -112,6 +113,7 @@ class SqlUnitOfWork:
         self.events = SqlEventRepo(session, dialect)
         self.audit = SqlAuditRepo(session, dialect)
         self.operations = SqlOperationRepo(session, dialect)
+        self.marks = SqlMarkRepo(session, dialect)
 
     async def __aenter__(self) -> Self:
         return self
@@ -170,6 +172,11 @@ class Database:
     def target(self) -> Target:
         """What DATABASE_URL points at, safe to show."""
         return self._target
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema the tables live in (None: the search path's default)."""
+        return self._schema
 
     def _create_engine(self, *, migrating: bool = False) -> AsyncEngine:
         url = self._url

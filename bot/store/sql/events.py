@@ -22,8 +22,8 @@ class SqlEventRepo(SqlRepo):
     """Outbox access with per-subscriber leases; see `bot.provisioning.ports.EventRepo`."""
 
     async def add(self, event: NewEvent, *, now: datetime) -> EventRecord:
-        if (event.request_id is None) == (event.operation_id is None):
-            raise ValueError("an event belongs to exactly one request or one operation")
+        if event.request_id is not None and event.operation_id is not None:
+            raise ValueError("an event belongs to one request, one operation, or the fleet")
         row = EventRow(**row_values(event, created_at=now))
         self._session.add(row)
         await self._session.flush()

@@ -29,6 +29,7 @@ __all__ = [
     "EventDeliveryRow",
     "EventRow",
     "InstanceRow",
+    "MarkRow",
     "OperationRow",
     "RequestRow",
     "SlackEventRow",
@@ -139,7 +140,8 @@ class InstanceRow(Base):
 class EventRow(Base):
     """Table ``events``: the outbox; the id gives the delivery order within a stream.
 
-    A stream is one request (``request_id``) or one operation (``operation_id``).
+    A stream is one request (``request_id``), one operation (``operation_id``), or the fleet
+    (neither: alerts and reports).
     """
 
     __tablename__ = "events"
@@ -245,4 +247,14 @@ class SlackMessageRow(Base):
     channel: Mapped[str] = mapped_column(String(50))
     ts: Mapped[str] = mapped_column(String(50))
     notice_ts: Mapped[str | None] = mapped_column(String(50))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class MarkRow(Base):
+    """Table ``marks``: what the fleet jobs last said about one thing (`bot.provisioning.marks`)."""
+
+    __tablename__ = "marks"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
