@@ -166,6 +166,8 @@ class Metrics:
             "built",
             "failed",
             "failed_over",
+            "expiry_warned",
+            "expired",
         ):
             self.engine_outcomes.labels(outcome)
         if store is not None:
@@ -198,6 +200,8 @@ class Metrics:
             ("built", report.built),
             ("failed", report.failed),
             ("failed_over", report.failed_over),
+            ("expiry_warned", report.warned),
+            ("expired", report.expired),
         ):
             if count:
                 self.engine_outcomes.labels(outcome).inc(count)
