@@ -35,6 +35,7 @@ from bot.provisioning.fleet.alerts import CapacityWatch, TrafficWatch
 from bot.provisioning.fleet.jobs import FleetJobs
 from bot.provisioning.fleet.report import DailyReports, ExpiringSource
 from bot.provisioning.intake import Intake
+from bot.provisioning.lifetimes import ExpiryAction, LifetimePolicy
 from bot.provisioning.outbox import OutboxConsumer
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
@@ -43,6 +44,7 @@ from bot.provisioning.request import RequestLimits
 from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import (
     DeleteService,
+    ExpiryService,
     Inventory,
     RebuildService,
     ResizeService,
@@ -138,6 +140,15 @@ def engine_defaults(settings: Settings) -> EngineDefaults:
         default_group_id=settings.virtfusion_hypervisor_group_id,
         failover_group_ids=tuple(settings.virtfusion_failover_group_ids),
         default_network_profile_id=settings.virtfusion_network_profile_id,
+    )
+
+
+def lifetime_policy(settings: Settings) -> LifetimePolicy:
+    return LifetimePolicy(
+        default_s=settings.vf_default_lifetime,
+        max_s=settings.vf_max_lifetime,
+        warning_s=settings.vf_expiry_warning,
+        action=ExpiryAction(settings.vf_expiry_action),
     )
 
 
@@ -274,10 +285,11 @@ def build_core(
     ctx = Context(client, db.uow, clock, moves, settings.virtfusion_user_id, sleep)
     requests = RequestService(ctx)
     locks = LockWait()
+    deletes = DeleteService(ctx, locks=locks)
     servers = Servers(
         resolver=ServerResolver(ctx),
         inventory=Inventory(ctx, defaults=engine_defaults(settings)),
-        deletes=DeleteService(ctx, locks=locks),
+        deletes=deletes,
         actions=ServerActions(ctx, locks=locks),
         changes=ServerChanges(ctx, locks=locks),
         rebuilds=RebuildService(
@@ -287,12 +299,12 @@ def build_core(
             grace_s=settings.vf_create_grace,
         ),
         resizes=ResizeService(ctx, locks=locks, limits=request_limits(settings)),
+        expiry=ExpiryService(ctx, policy=lifetime_policy(settings), deletes=deletes),
     )
-    engine = Engine(ctx, config, requests=requests)
+    engine = Engine(ctx, config, requests=requests, expiry=servers.expiry)
     planner = Planner(client, engine_defaults(settings))
-    intake = Intake(planner, requests, request_limits(settings))
-    # The daily report's expiring servers: None until server lifetimes are kept.
-    fleet = fleet_jobs(settings, ctx, expiring=None)
+    intake = Intake(planner, requests, request_limits(settings), lifetime_policy(settings))
+    fleet = fleet_jobs(settings, ctx, expiring=servers.expiry.expiring_between)
     return Core(settings, client, db, clock, moves, requests, engine, intake, servers, fleet)
 
 
@@ -507,6 +519,7 @@ class Runtime:
                 max_instances=settings.vf_max_instances,
                 ttl_s=300,
                 clock=self._monotonic,
+                lifetimes=lifetime_policy(settings),
             ),
             store=self.db.slack_store(),
             download=slack_downloader(

@@ -132,6 +132,7 @@ GroupIdList = Annotated[list[Annotated[int, Field(gt=0)]], NoDecode, BeforeValid
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 LogLevel = Annotated[str, AfterValidator(_log_level)]
 LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lower)]
+ExpiryActionName = Annotated[Literal["delete", "suspend", "notify"], BeforeValidator(_lower)]
 Thresholds = Annotated[tuple[Threshold, ...], NoDecode, BeforeValidator(_thresholds)]
 Percent = Annotated[float | None, BeforeValidator(_percent)]
 ClockTime = Annotated[time | None, BeforeValidator(_clock_time)]
@@ -167,6 +168,10 @@ _EXAMPLES: dict[str, str] = {
     "vf_lease": "a duration above zero, e.g. 2m (at least 3 times VIRTFUSION_TIMEOUT)",
     "vf_cleanup_failed": "true or false (default false)",
     "vf_worker_id": "any short name, e.g. worker-1",
+    "vf_default_lifetime": "a duration, e.g. 3d (or leave it unset: no expiry)",
+    "vf_max_lifetime": "a duration, e.g. 14d (or leave it unset: no maximum)",
+    "vf_expiry_warning": "a duration above zero, e.g. 24h",
+    "vf_expiry_action": "delete, suspend or notify",
     "slack_bot_token": "the xoxb- token from the Slack app's OAuth & Permissions page",
     "slack_signing_secret": "the signing secret from the Slack app's Basic Information page",
     "slack_app_token": "the xapp- app-level token (Socket Mode), or leave it unset",
@@ -304,6 +309,12 @@ class Settings(BaseSettings):
     vf_cleanup_failed: bool = False
     vf_worker_id: str | None = None
 
+    # -- server lifetimes ------------------------------------------------------------------------
+    vf_default_lifetime: Duration | None = None  # unset: servers never expire
+    vf_max_lifetime: Duration | None = None  # unset: no maximum
+    vf_expiry_warning: Duration = 86400.0
+    vf_expiry_action: ExpiryActionName = "delete"
+
     # -- Slack (needed by `vfbot serve` only) ------------------------------------------------
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -405,6 +416,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"({value}) is smaller than {minimum_field.upper()} ({minimum}); "
                 "raise it or lower the minimum"
+            )
+        return value
+
+    @field_validator("vf_max_lifetime")
+    @classmethod
+    def _default_lifetime_within(cls, value: float | None, info: ValidationInfo) -> float | None:
+        default = info.data.get("vf_default_lifetime")  # absent when it was invalid itself
+        if value is not None and isinstance(default, float) and default > value:
+            raise ValueError(
+                f"({value:g}s) is shorter than VF_DEFAULT_LIFETIME ({default:g}s); every request "
+                "without expires_in would be refused: raise it or lower the default"
             )
         return value
 

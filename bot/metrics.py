@@ -173,6 +173,8 @@ class Metrics:
             "built",
             "failed",
             "failed_over",
+            "expiry_warned",
+            "expired",
         ):
             self.engine_outcomes.labels(outcome)
         if store is not None:
@@ -205,6 +207,8 @@ class Metrics:
             ("built", report.built),
             ("failed", report.failed),
             ("failed_over", report.failed_over),
+            ("expiry_warned", report.warned),
+            ("expired", report.expired),
         ):
             if count:
                 self.engine_outcomes.labels(outcome).inc(count)

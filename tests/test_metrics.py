@@ -64,11 +64,14 @@ async def test_a_tick_is_timed_and_its_outcomes_counted() -> None:
     metrics = Metrics()
     metrics.observe_tick(TickReport(created=2, built=1, build_seconds=[95.0]), 0.25)
     metrics.observe_tick(TickReport(), 0.01)
+    metrics.observe_tick(TickReport(warned=3, expired=1), 0.01)
     found = samples((await metrics.render()).decode())
-    assert found[("vfbot_engine_tick_duration_seconds_count", ())] == 2
+    assert found[("vfbot_engine_tick_duration_seconds_count", ())] == 3
     assert found[("vfbot_engine_outcomes_total", (("outcome", "created"),))] == 2
     assert found[("vfbot_engine_outcomes_total", (("outcome", "built"),))] == 1
     assert found[("vfbot_engine_outcomes_total", (("outcome", "failed"),))] == 0
+    assert found[("vfbot_engine_outcomes_total", (("outcome", "expiry_warned"),))] == 3
+    assert found[("vfbot_engine_outcomes_total", (("outcome", "expired"),))] == 1
     assert found[("vfbot_build_duration_seconds_count", ())] == 1
     assert found[("vfbot_build_duration_seconds_sum", ())] == 95.0
     assert found[("vfbot_build_duration_seconds_bucket", (("le", "120.0"),))] == 1

@@ -19,7 +19,7 @@ from typing import TextIO
 from rich.console import Console
 
 from bot import __version__
-from bot.cli import common, db, panel, requests, serve, servers
+from bot.cli import common, db, lifetimes, panel, requests, serve, servers
 from bot.cli.common import Command, run_command
 from bot.config import ConfigError, load_settings
 from bot.provisioning.transitions import milestones
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     panel.add_parsers(sub.add_parser)
     requests.add_parsers(sub.add_parser)
     servers.add_parsers(sub.add_parser)
+    lifetimes.add_parsers(sub.add_parser)
     serve.add_parsers(sub.add_parser)
     db.add_parsers(sub.add_parser)
     panel.add_sandbox_parser(sub.add_parser)

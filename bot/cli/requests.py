@@ -127,7 +127,8 @@ async def cmd_create(args: argparse.Namespace, out: Console) -> int:
             out.print(f"{args.file} is not a valid request:\n{error}", markup=False)
             return EXIT_CONFIG
         try:
-            plan = await core.intake.plan(request)
+            # The command line is the operator's: like approval, VF_MAX_LIFETIME does not apply.
+            plan = await core.intake.plan(request, admin=True)
         except PlanError as error:
             out.print(str(error), markup=False)
             return EXIT_FAILED

@@ -21,6 +21,9 @@ __all__ = [
     "INSTANCE_CANCELLED",
     "INSTANCE_CREATED",
     "INSTANCE_DELETED",
+    "INSTANCE_EXPIRED",
+    "INSTANCE_EXPIRY_CHANGED",
+    "INSTANCE_EXPIRY_WARNING",
     "INSTANCE_FAILED",
     "INSTANCE_FAILED_OVER",
     "INSTANCE_WAITING",
@@ -46,6 +49,9 @@ __all__ = [
     "InstanceCreated",
     "InstanceDeleted",
     "InstanceEvent",
+    "InstanceExpired",
+    "InstanceExpiryChanged",
+    "InstanceExpiryWarning",
     "InstanceFailed",
     "InstanceFailedOver",
     "InstanceWaiting",
@@ -193,6 +199,37 @@ class InstanceDeleted(InstanceEvent):
     already_gone: bool = False
 
 
+class InstanceExpiryWarning(InstanceEvent):
+    """The server's lifetime ends at `expires_at`; `action` is what happens then (delete,
+    suspend or notify). Written once per server per expiry."""
+
+    KIND: ClassVar[str] = "instance.expiry_warning"
+    expires_at: datetime | None = None
+    requester: str = ""
+    action: str = ""
+
+
+class InstanceExpiryChanged(InstanceEvent):
+    """Someone extended the lifetime (`expires_at` is the new end) or kept the server
+    (`expires_at` None: it no longer expires)."""
+
+    KIND: ClassVar[str] = "instance.expiry_changed"
+    expires_at: datetime | None = None
+    by: str = ""
+
+
+class InstanceExpired(InstanceEvent):
+    """The lifetime ended. `outcome`: `done` (the action was carried out), `failed`, `gone`
+    (already deleted on the panel) or `untouched` (given to another owner: vfbot never touches
+    it); `result` says it in words."""
+
+    KIND: ClassVar[str] = "instance.expired"
+    action: str = ""
+    outcome: str = ""
+    result: str = ""
+    requester: str = ""
+
+
 class OperationRequested(Event):
     """A day-2 operation was asked for (waiting for approval, or approved at once)."""
 
@@ -288,6 +325,9 @@ _TYPES: dict[str, type[Event]] = {
         InstanceWaiting,
         InstanceCancelled,
         InstanceDeleted,
+        InstanceExpiryWarning,
+        InstanceExpiryChanged,
+        InstanceExpired,
         OperationRequested,
         OperationDecided,
         OperationStarted,
@@ -315,6 +355,9 @@ INSTANCE_FAILED_OVER = InstanceFailedOver.KIND
 INSTANCE_CANCELLED = InstanceCancelled.KIND
 INSTANCE_DELETED = InstanceDeleted.KIND
 INSTANCE_WAITING = InstanceWaiting.KIND
+INSTANCE_EXPIRY_WARNING = InstanceExpiryWarning.KIND
+INSTANCE_EXPIRY_CHANGED = InstanceExpiryChanged.KIND
+INSTANCE_EXPIRED = InstanceExpired.KIND
 
 OPERATION_REQUESTED = OperationRequested.KIND
 OPERATION_DECIDED = OperationDecided.KIND
@@ -392,6 +435,14 @@ def describe(record: EventRecord) -> str:
             return f"{prefix} {e.name}: server {e.server_id} deleted"
         case InstanceCancelled() as e:
             return f"{prefix} {e.name}: cancelled"
+        case InstanceExpiryWarning() as e:
+            return f"{prefix} {e.name}: expires at {_when(e.expires_at)} ({e.action} then)"
+        case InstanceExpiryChanged() as e:
+            if e.expires_at is None:
+                return f"{prefix} {e.name}: kept by {e.by}, no longer expires"
+            return f"{prefix} {e.name}: extended by {e.by} to {_when(e.expires_at)}"
+        case InstanceExpired() as e:
+            return f"{prefix} {e.name}: expired ({e.action}, {e.outcome}): {e.result}"
         case RequestFinished() as e:
             return f"{prefix}: finished: {e.state}"
         case OperationDecided() as e:
@@ -408,3 +459,7 @@ def describe(record: EventRecord) -> str:
         case DailyReport() as e:
             return f"{prefix}: daily report of {e.slot:%Y-%m-%d %H:%M}" if e.slot else prefix
     return f"{prefix}: {record.kind.replace('.', ' ')}"
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else "an unknown time"

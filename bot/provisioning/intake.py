@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.provisioning.errors import PlanError
+from bot.provisioning.lifetimes import LifetimePolicy, lifetime_problems, server_lifetimes
 from bot.provisioning.model import RequestRecord
 from bot.provisioning.plan import Plan
 from bot.provisioning.planner import Planner
@@ -32,18 +34,37 @@ class Origin:
 class Intake:
     """Turns request JSON into a stored, planned request."""
 
-    def __init__(self, planner: Planner, requests: RequestService, limits: RequestLimits) -> None:
+    def __init__(
+        self,
+        planner: Planner,
+        requests: RequestService,
+        limits: RequestLimits,
+        lifetimes: LifetimePolicy | None = None,
+    ) -> None:
         self.planner = planner
         self.limits = limits
+        self.lifetimes = lifetimes or LifetimePolicy()
         self._requests = requests
 
     def parse(self, raw: bytes | str | dict[str, object]) -> ProvisionRequest:
         """The request, or RequestError naming every problem by its JSON path."""
         return parse_request(raw, self.limits)
 
-    async def plan(self, request: ProvisionRequest) -> Plan:
-        """The checked plan, or PlanError / a VirtFusionError; never creates anything."""
-        return await self.planner.plan(request)
+    async def plan(self, request: ProvisionRequest, *, admin: bool = False) -> Plan:
+        """The checked plan, with each server's lifetime, or PlanError / a VirtFusionError;
+        never creates anything. Only an `admin` may ask for more than VF_MAX_LIFETIME."""
+        problems = lifetime_problems(request, self.lifetimes, admin=admin)
+        if problems:
+            raise PlanError(problems)
+        plan = await self.planner.plan(request)
+        lifetimes = server_lifetimes(request, self.lifetimes)
+        if not any(lifetimes.values()):
+            return plan
+        servers = [
+            server.model_copy(update={"lifetime_s": lifetimes.get(server.name)})
+            for server in plan.servers
+        ]
+        return plan.model_copy(update={"servers": servers})
 
     async def submit(
         self,
@@ -73,13 +94,14 @@ class Intake:
         *,
         needs_approval: Callable[[Plan], bool] | None = None,
         approval_ttl_s: float | None = None,
+        admin: bool = False,
     ) -> tuple[RequestRecord, bool]:
         """Parse, plan and submit; raises RequestError, PlanError or a VirtFusionError.
 
         `needs_approval` decides from the plan (none: it runs at once).
         """
         request = self.parse(raw)
-        plan = await self.plan(request)
+        plan = await self.plan(request, admin=admin)
         return await self.submit(
             request,
             plan,

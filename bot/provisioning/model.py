@@ -192,6 +192,11 @@ class InstanceRecord:
     next_check_at: datetime | None
     updated_at: datetime
     created_at: datetime
+    # Lifetime: when the server expires (None: never), and for which expiry the reminder was
+    # claimed and the expiry action taken (each once per expiry value).
+    expires_at: datetime | None = None
+    expiry_warned_for: datetime | None = None
+    expiry_done_for: datetime | None = None
 
     @cached_property
     def plan(self) -> ServerPlan:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, field_serializer
 
+from bot.provisioning.durations import format_duration
 from bot.provisioning.errors import PlanError
 from bot.provisioning.lookup import match_key, match_template
 from bot.provisioning.placement import (
@@ -117,6 +118,7 @@ class ServerPlan(_Frozen):
     network_profile_source: str
     firewall_rulesets: list[int] | None = None
     volumes: list[VolumePlan] = []
+    lifetime_s: int | None = None  # expires this long after it is built; None: never
     create_body: CreateServerBody
     build_body: BuildServerBody
     # Failover: the groups still to try, in order, when the panel refuses the create (422),
@@ -574,6 +576,8 @@ def render_plan_text(plan: Plan) -> str:
             extras.append(f"{server.bandwidth_mbps} Mbps")
         if server.ssh_key_name:
             extras.append(f"key {server.ssh_key_name}")
+        if server.lifetime_s:
+            extras.append(f"expires {format_duration(server.lifetime_s)} after it is built")
         lines.append(
             f"  - {server.name}: {server.os_label}, {server.cpu_cores} CPU, "
             f"{server.memory_mb:,} MB, {server.disk_gb} GB, {server.group_name}, {profile}"

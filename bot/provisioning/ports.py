@@ -43,6 +43,7 @@ __all__ = [
     "DatabaseProblem",
     "DatabaseUnavailableError",
     "EventRepo",
+    "ExpiryStage",
     "InstanceChange",
     "InstanceRepo",
     "NewAudit",
@@ -163,6 +164,7 @@ class InstanceChange:
     next_check_at: datetime | Unset | None = UNSET
     lease_owner: str | Unset | None = UNSET
     lease_until: datetime | Unset | None = UNSET
+    expires_at: datetime | Unset | None = UNSET
 
 
 RELEASE: Final = InstanceChange(lease_owner=None, lease_until=None)
@@ -248,6 +250,14 @@ class Claim:
     lease_s: float
     limit: int
     request_states: Collection[RequestState] | None = None
+
+
+class ExpiryStage(Enum):
+    """What is done once per expiry of a server (`InstanceRepo.claim_expiry`): the reminder,
+    and the action at expiry."""
+
+    WARNED = "expiry_warned_for"
+    DONE = "expiry_done_for"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -371,6 +381,28 @@ class InstanceRepo(Protocol):
 
     async def list_with_servers(self, query: ServerQuery) -> tuple[list[InstanceRecord], int]:
         """Return the page `query` asks for, newest first, and how many there are in all."""
+        ...
+
+    async def expiring(
+        self,
+        *,
+        before: datetime,
+        requester: str | None = None,
+        limit: int = 200,
+        pending_only: bool = False,
+    ) -> list[InstanceRecord]:
+        """Return up to ``limit`` instances with a panel server, not ``deleted``, whose
+        ``expires_at`` is at or before ``before`` (of one requester's requests, if given;
+        with ``pending_only``, only those whose expiry action was not taken yet), soonest
+        first."""
+        ...
+
+    async def claim_expiry(
+        self, instance_id: int, /, *, stage: ExpiryStage, expires_at: datetime, now: datetime
+    ) -> InstanceRecord | None:
+        """Mark `stage` done for this expiry: only if the server still expires at
+        ``expires_at``, is not ``deleted`` and the stage was not marked for this expiry yet
+        (compare-and-set); None otherwise, so exactly one caller gets the record."""
         ...
 
     async def list_in_flight(self) -> list[InstanceRecord]:

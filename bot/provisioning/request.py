@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bot.provisioning.durations import duration_problem
+
 __all__ = [
     "InstanceRequest",
     "Network",
@@ -258,6 +260,13 @@ def _parse_one_group(value: object) -> str | int:
     return value
 
 
+def _check_expires_in(value: str) -> str:
+    problem = duration_problem(value)
+    if problem is not None:
+        raise _fail(f"{problem}; got {_describe(value)}")
+    return value
+
+
 def _parse_hypervisor_group(value: object) -> str | int | list[str | int] | None:
     """Accept a group name, a positive group id, or an ordered list of them (failover order);
     `null` means "not given"."""
@@ -332,6 +341,7 @@ _HypervisorGroup = Annotated[
     str | int | list[str | int] | None, PlainValidator(_parse_hypervisor_group)
 ]
 _RulesetId = Annotated[int, AfterValidator(_check_ruleset_id)]
+_ExpiresIn = Annotated[str, AfterValidator(_check_expires_in)]
 
 
 class _Model(BaseModel):
@@ -381,6 +391,7 @@ class InstanceRequest(_Model):
     ssh_key_name: Annotated[str, _text('"default"')] | None = None
     network: Network | None = None
     volumes: list[Volume] = Field(default_factory=list)
+    expires_in: _ExpiresIn | None = None
 
     @property
     def hypervisor_groups(self) -> list[str | int]:
@@ -405,6 +416,7 @@ class ProvisionRequest(_Model):
 
     project_name: _ProjectName
     instances: Annotated[list[InstanceRequest], AfterValidator(_check_instances)]
+    expires_in: _ExpiresIn | None = None
 
     @model_validator(mode="after")
     def _check_across_instances(self, info: ValidationInfo) -> "ProvisionRequest":

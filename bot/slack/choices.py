@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.provisioning.lifetimes import LifetimePolicy
 from bot.provisioning.plan import EngineDefaults
 from bot.slack.blocks.modal import ModalChoices
 from bot.slack.cache import TtlCache
@@ -27,8 +28,10 @@ class ChoicesCache:
         max_instances: int,
         ttl_s: float,
         clock: Callable[[], float],
+        lifetimes: LifetimePolicy | None = None,
     ) -> None:
         self._client, self._defaults, self._max_instances = client, defaults, max_instances
+        self._lifetimes = lifetimes or LifetimePolicy()
         self._cache: TtlCache[str, ModalChoices] = TtlCache(
             lambda _: self._load(), ttl_s=ttl_s, clock=clock
         )
@@ -59,5 +62,6 @@ class ChoicesCache:
             + [(t.id, f"{t.label} (end of life)") for t in templates if t.eol],
             ssh_keys=sorted(k.name for k in keys if k.enabled),
             max_instances=self._max_instances,
+            lifetimes=self._lifetimes,
         )
         return choices

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.slack.blocks.help import Usage, help_blocks, help_text
 from bot.slack.ids import COMMAND
 from bot.slack.listeners import changes as chg
+from bot.slack.listeners import lifetimes as life
 from bot.slack.listeners import servers as srv
 from bot.slack.listeners.common import Invocation
 from bot.slack.listeners.create import handle_create
@@ -78,6 +79,26 @@ COMMANDS: tuple[Command, ...] = (
         _cmd("status", "show one request or one server", "status web-1", "<server|VF-n>"),
         "servers",
         srv.handle_status,
+    ),
+    Command(
+        _cmd(
+            "extend",
+            "push a server's expiry further (or every server of a request)",
+            "extend web-1 1d",
+            "<server|VF-n> <duration>",
+        ),
+        "servers",
+        life.handle_extend,
+    ),
+    Command(
+        _cmd(
+            "expiring",
+            "list servers that expire, soonest first: yours, or all (approvers, admins)",
+            "expiring all",
+            "[mine|all]",
+        ),
+        "servers",
+        life.handle_expiring,
     ),
     Command(
         _cmd(

@@ -26,6 +26,7 @@ B_BANDWIDTH = "bandwidth"
 B_VOLUME_SIZE = "volume_size"
 B_VOLUME_MOUNT = "volume_mount"
 B_FILE = "request_file"
+B_LIFETIME = "lifetime"  # how long the servers live (`expires_in`)
 B_REASON = "reason"
 B_LOADING = "loading"  # context block shown while panel choices load
 
@@ -33,6 +34,7 @@ CREATE_INPUT_BLOCKS = (
     B_PROJECT,
     B_NAME,
     B_COUNT,
+    B_LIFETIME,
     B_GROUP,
     B_TEMPLATE,
     B_MEMORY,
@@ -62,3 +64,9 @@ DELETE_APPROVE = "vf_delete_approve"  # operation message buttons; the value is 
 DELETE_REJECT = "vf_delete_reject"
 LIST_PAGE = "vf_list_page"  # `/vf list` next page; the value is `ops.list_page_value(...)`
 HOME_REFRESH = "vf_home_refresh"  # App Home: publish the view again
+
+# -- server lifetimes: the expiry reminder's controls; the value names the instance -----------
+EXPIRY_ACTIONS = "vf_expiry_actions"  # block_id of the reminder's actions
+EXPIRY_EXTEND = "vf_expiry_extend"  # static_select; option value "<instance id>:<seconds>"
+EXPIRY_DELETE = "vf_expiry_delete"  # button (with a confirm dialog); value: the instance id
+EXPIRY_KEEP = "vf_expiry_keep"  # button, admins only; value: the instance id

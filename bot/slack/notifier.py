@@ -30,6 +30,7 @@ from bot.provisioning import events
 from bot.provisioning.model import EventRecord, Operation, OperationKind, RequestRecord
 from bot.provisioning.outbox import DeliveryDeferredError
 from bot.slack.blocks.fleet import fleet_message
+from bot.slack.blocks.lifetimes import expired_notice, expiry_milestone_text, expiry_warning
 from bot.slack.blocks.notice import notice_blocks, notice_text
 from bot.slack.blocks.operation import (
     operation_blocks,
@@ -76,6 +77,8 @@ _ROOT_CHANGES = {
     events.INSTANCE_DELETED,
     events.INSTANCE_CANCELLED,
     events.INSTANCE_WAITING,
+    events.INSTANCE_EXPIRY_CHANGED,
+    events.INSTANCE_EXPIRED,
 }
 
 # What a round carries, first to last: approvals to ask for, then endings, then progress.
@@ -100,6 +103,7 @@ class SlackNotifier:
         self._alert_channel = alert_channel
         self._told_alert_channel: set[str] = set()
         self._requests, self._deletes = deps.requests, deps.servers.deletes
+        self._lifetimes = deps.servers.expiry.policy
         self._store, self._clock = deps.store, deps.clock
         self._posts: dict[str, ChannelPace] = {}
         self._rewrites: dict[str, ChannelPace] = {}
@@ -182,6 +186,7 @@ class SlackNotifier:
         if lines:
             text, blocks = progress_reply(record.human_id, lines)
             await self._post(message.channel, text=text, blocks=blocks, thread_ts=message.ts)
+        await self._lifetime_posts(record, message, round_)
         if _ROOT_CHANGES.intersection(kinds):
             await self._rewrite_root(message, summary)
         return taken
@@ -250,8 +255,57 @@ class SlackNotifier:
         await self._store.save_message(Thread.REQUEST, record.id, fresh, self._clock())
         return fresh
 
+    async def _lifetime_posts(
+        self, record: RequestRecord, message: SlackMessage, round_: Sequence[EventRecord]
+    ) -> None:
+        """An expiry reminder goes to the thread and to the requester's DMs, with its
+        controls; an expiry's outcome to the channel (or VF_NOTIFY_CHANNEL) as a notice."""
+        for event in round_:
+            typed = events.parse_event(event)
+            if isinstance(typed, events.InstanceExpiryWarning) and event.instance_id is not None:
+                text, blocks = expiry_warning(
+                    typed,
+                    instance_id=event.instance_id,
+                    human_id=record.human_id,
+                    choices=self._lifetimes.extend_choices(),
+                    now=self._clock(),
+                )
+                await self._post(message.channel, text=text, blocks=blocks, thread_ts=message.ts)
+                requester = typed.requester or record.requester
+                await self._direct(requester, text, blocks, about=record.human_id)
+            elif isinstance(typed, events.InstanceExpired):
+                notice = expired_notice(typed, record.human_id)
+                channel = self._notify_channel or message.channel
+                await self._post(channel, urgent=True, text=notice)
+
+    async def _direct(
+        self,
+        user: str,
+        text: str,
+        blocks: list[dict[str, object]] | None = None,
+        *,
+        about: str = "",
+    ) -> None:
+        """A DM to `user` about `about` (`VF-n`); one Slack refuses is logged, never raised,
+        and a command-line requester (`cli:…`) has no DMs."""
+        if not user or user.startswith("cli:"):
+            return
+        try:
+            opened = await self._client.conversations_open(users=user)
+            channel = str(opened["channel"]["id"])
+            if blocks is None:
+                await self._post(channel, text=text)
+            else:
+                await self._post(channel, text=text, blocks=blocks)
+        except SlackApiError as error:
+            logger.warning("could not DM %s about %s: %s", user, about, error.response.get("error"))
+
     def _reply_text(self, event: EventRecord, record: RequestRecord) -> str | None:
         typed = events.parse_event(event)
+        if isinstance(typed, events.InstanceExpiryWarning):
+            return None  # posted on its own, with its controls
+        if isinstance(typed, events.InstanceExpiryChanged | events.InstanceExpired):
+            return expiry_milestone_text(typed)
         if isinstance(typed, events.InstanceEvent):
             return milestone_text(typed, human_id=record.human_id)
         return decision_text(typed) if typed is not None else None
@@ -327,16 +381,7 @@ class SlackNotifier:
             f"with `/invite @vfbot`; it appears in the channel within a minute, nothing is lost. "
             f"Meanwhile {status}."
         )
-        try:
-            opened = await self._client.conversations_open(users=subject.requester)
-            await self._post(str(opened["channel"]["id"]), text=text)
-        except SlackApiError as error:
-            logger.warning(
-                "could not DM %s about %s: %s",
-                subject.requester,
-                subject.human_id,
-                error.response.get("error"),
-            )
+        await self._direct(subject.requester, text, about=subject.human_id)
 
     async def _update(self, message: SlackMessage, **content: object) -> None:
         # Rewrites take turns of their own: they never hold up a post in the channel.

@@ -23,6 +23,7 @@ from bot.slack.ids import (
     B_DISK,
     B_FILE,
     B_GROUP,
+    B_LIFETIME,
     B_MEMORY,
     B_NAME,
     B_PROFILE,
@@ -104,10 +105,12 @@ _INSTANCE_FIELD_BLOCKS: Final[dict[str, str]] = {
     "volumes[]": B_VOLUME_SIZE,
     "volumes[].size_gb": B_VOLUME_SIZE,
     "volumes[].mount_point": B_VOLUME_MOUNT,
+    "expires_in": B_LIFETIME,
 }
 _FIELDS_NOT_IN_FORM: Final = frozenset({"", "network.firewall_rulesets"})
 _REQUEST_FIELD_BLOCKS: Final[dict[str, str]] = {
     "project_name": B_PROJECT,
+    "expires_in": B_LIFETIME,
     "instances": B_COUNT,  # request-wide totals: "this request creates 25 servers"
 }
 _INSTANCE_PATH: Final = re.compile(r"instances\[(\d+)\](?:\.(.+))?")
@@ -255,6 +258,9 @@ def form_to_request(values: StateValues) -> dict[str, object]:
         if mount is not None:
             volume["mount_point"] = mount
         instance["volumes"] = [volume]
+    lifetime = _text(values, B_LIFETIME)
+    if lifetime is not None:
+        request["expires_in"] = lifetime
     request["instances"] = [instance]
     return request
 

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from bot.app import utcnow
 from bot.provisioning.engine import Engine, EngineConfig
 from bot.provisioning.intake import Intake, Origin
+from bot.provisioning.lifetimes import LifetimePolicy
 from bot.provisioning.model import TERMINAL_REQUEST_STATES, EventRecord, RequestRecord
 from bot.provisioning.plan import EngineDefaults
 from bot.provisioning.planner import Planner
@@ -27,6 +28,7 @@ from bot.provisioning.request import RequestLimits
 from bot.provisioning.requests import RequestService
 from bot.provisioning.servers import (
     DeleteService,
+    ExpiryService,
     Inventory,
     RebuildService,
     ResizeService,
@@ -201,7 +203,9 @@ async def make_harness(
     """Build engines (several may share the store, as replicas would)."""
     clients: list[AiohttpVirtFusionClient] = []
 
-    def make(*, timeout_s: float = 5.0, **config: object) -> Harness:
+    def make(
+        *, timeout_s: float = 5.0, lifetimes: LifetimePolicy | None = None, **config: object
+    ) -> Harness:
         client = AiohttpVirtFusionClient(
             sandbox.api_url,
             SecretStr("sandbox-token"),
@@ -223,12 +227,14 @@ async def make_harness(
         moves = Moves(store.uow, clock, engine_config.worker_id)
         ctx = Context(client, store.uow, clock, moves, owner_user_id=1, sleep=sleeps)
         requests = RequestService(ctx)
-        engine = Engine(ctx, engine_config, requests=requests)
         locks = LockWait(wait_s=60, poll_s=5)
+        deletes = DeleteService(ctx, locks=locks)
+        expiry = ExpiryService(ctx, policy=lifetimes or LifetimePolicy(), deletes=deletes)
+        engine = Engine(ctx, engine_config, requests=requests, expiry=expiry)
         servers = Servers(
             resolver=ServerResolver(ctx),
             inventory=Inventory(ctx, defaults=DEFAULTS),
-            deletes=DeleteService(ctx, locks=locks),
+            deletes=deletes,
             actions=ServerActions(ctx, locks=locks, queue_poll_s=2, queue_timeout_s=120),
             changes=ServerChanges(ctx, locks=locks, queue_poll_s=2, queue_timeout_s=120),
             rebuilds=RebuildService(
@@ -238,8 +244,9 @@ async def make_harness(
                 grace_s=engine_config.create_grace_s,
             ),
             resizes=ResizeService(ctx, locks=locks, limits=RequestLimits()),
+            expiry=expiry,
         )
-        intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits())
+        intake = Intake(Planner(client, DEFAULTS), requests, RequestLimits(), lifetimes)
         return Harness(sandbox, store, clock, sleeps, client, requests, engine, intake, servers)
 
     yield make

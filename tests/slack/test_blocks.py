@@ -742,7 +742,8 @@ def test_help_lists_every_command_with_an_example() -> None:
     assert set(day2) == {
         "list", "status", "delete", "suspend", "unsuspend", "power", "traffic", "vnc",
         "backup-plan", "owner", "throttle", "hypervisors", "check", "audit",
-        "rebuild", "resize", "rename", "password", "firewall", "ip", "backups",
+        "rebuild", "resize", "rename", "password", "firewall", "ip", "backups", "extend",
+        "expiring",
     }  # fmt: skip
     assert len(blocks) >= 2  # more than one section's worth of commands
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from bot.provisioning.model import OperationState
+from bot.provisioning.events import InstanceExpiryWarning
+from bot.provisioning.model import InstanceRecord, InstanceState, OperationState
+from bot.provisioning.servers.expiry import Expiring
 from bot.slack import ids
 from bot.slack.blocks.home import HOME_PENDING_MAX, home_view
+from bot.slack.blocks.lifetimes import expiry_warning, parse_extend_value
 from bot.slack.blocks.operation import operation_blocks
 from bot.slack.blocks.request import request_blocks
 from bot.slack.blocks.summary import RequestSummary
+from tests.slack.blockkit import check_blocks
 from tests.slack.test_blocks import CASES
 from tests.slack.test_blocks_ops import NOW, OPERATIONS, actions, assert_view, long_row, row
 
@@ -120,3 +125,47 @@ def test_home_caps_every_section(can_approve: bool) -> None:
         assert actions(home["blocks"]).count(ids.APPROVE) == HOME_PENDING_MAX
         assert actions(home["blocks"]).count(ids.DELETE_APPROVE) == HOME_PENDING_MAX
     assert "&lt;!channel&gt;" in text
+
+
+def _expiring(i: int) -> Expiring:
+    instance = InstanceRecord(
+        id=i, request_id=12, position=i, name=f"web-{i}", state=InstanceState.BUILT, spec={},
+        server_id=500 + i, hypervisor_id=None, group_id=None, ipv4=[], os_name=None, error=None,
+        attempts=0, intent_at=None, build_started_at=None, finished_at=None, lease_owner=None,
+        lease_until=None, next_check_at=None, updated_at=NOW, created_at=NOW,
+        expires_at=NOW + timedelta(hours=i),
+    )  # fmt: skip
+    return Expiring(instance, "U0REQUESTER")
+
+
+def test_expiring_soon_is_listed_soonest_first_and_capped() -> None:
+    home = view(expiring=[_expiring(i) for i in range(1, 30)])
+    assert_view(home)
+    text = text_of(home)
+    assert "Expiring soon (next 7 days)" in text
+    assert "`web-1` (server 501, VF-12, <@U0REQUESTER>): expires" in text
+    assert "`web-10`" in text and "`web-11`" not in text  # at most ten
+    assert "Nothing expires in that time." in text_of(view())
+    crowded = view(
+        expiring=[_expiring(i) for i in range(1, 30)],
+        pending_requests=[pending_request(i) for i in range(500)],
+        pending_operations=[OPERATIONS["pending"]] * 500,
+    )
+    assert_view(crowded)
+    assert len(crowded["blocks"]) <= 100
+
+
+def test_the_reminder_stays_within_block_kit() -> None:
+    event = InstanceExpiryWarning(
+        name="web-1", server_id=501, expires_at=NOW + timedelta(hours=3), requester="U1",
+        action="delete",
+    )  # fmt: skip
+    text, blocks = expiry_warning(
+        event, instance_id=7, human_id="VF-12", choices=[3600, 86400], now=NOW
+    )
+    check_blocks(blocks, surface="message")
+    assert "it will be deleted" in text and "VF-12" in text
+    options = blocks[1]["elements"][0]["options"]  # type: ignore[index]
+    assert [o["value"] for o in options] == ["7:3600", "7:86400"]
+    assert parse_extend_value("7:3600") == (7, 3600)
+    assert parse_extend_value("7:x") is None and parse_extend_value("²:1") is None

@@ -8,6 +8,8 @@ import asyncio
 from typing import Any
 
 from bot.provisioning.model import RequestState
+from bot.slack import ids
+from tests.slack import signing
 from tests.slack.conftest import REQUESTER, SlackHarness, form
 from tests.slack.test_e2e_create import _text_of
 
@@ -36,7 +38,9 @@ async def _tick(h: SlackHarness) -> None:
 
 async def test_alerts_and_the_report_are_posted_once_each(slack_env: Any) -> None:
     h: SlackHarness = await slack_env(**SETTINGS)
-    await h.submit(form(name="web", count="1"))
+    values = form(name="web", count="1")
+    values[ids.B_LIFETIME] = {ids.B_LIFETIME: signing.static_select("1d")}  # the form's choice
+    await h.submit(values)
     await h.run_engine(ticks=12)
     (record,) = await h.runtime.core.requests.recent()
     assert record.state is RequestState.COMPLETED
@@ -50,7 +54,8 @@ async def test_alerts_and_the_report_are_posted_once_each(slack_env: Any) -> Non
     (report,) = _alerts(h)
     assert "vfbot daily report · 2025-01-06 09:30 CET" in report
     assert "built 1" in report
-    assert "Not known: this vfbot does not keep server lifetimes." in report
+    # Built a few seconds ago with a lifetime of one day: it expires within the next 24 hours.
+    assert "*Expiring in the next 24 hours*\n• *web* (VF-1, <@U0REQUESTER>) at " in report
     assert "&lt;!channel&gt; Amsterdam &amp;" in report and "<!channel>" not in report
 
     # Amsterdam runs out of addresses, and the server passes 80 % of its traffic.

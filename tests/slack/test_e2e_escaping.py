@@ -43,7 +43,7 @@ async def test_inline_create_quotes_a_panel_error_escaped(
 ) -> None:
     h: SlackHarness = await slack_env()
 
-    async def failing_plan(_: object) -> None:
+    async def failing_plan(_: object, **__: object) -> None:
         raise _hostile_error()
 
     monkeypatch.setattr(h.runtime.core.intake, "plan", failing_plan)
@@ -57,7 +57,7 @@ async def test_a_slow_plan_quotes_a_panel_error_escaped_in_the_modal(
 ) -> None:
     h: SlackHarness = await slack_env()
 
-    async def slow_failing_plan(request: object) -> None:
+    async def slow_failing_plan(request: object, **_: object) -> None:
         await h.runtime.core.intake.planner.plan(request)  # type: ignore[arg-type]
         raise _hostile_error()
 

@@ -183,10 +183,10 @@ async def test_a_modal_submission_is_answered_before_planning_finishes(
     planning, release = asyncio.Event(), asyncio.Event()
     plan = h.runtime.core.intake.plan
 
-    async def held_plan(request: Any) -> Any:
+    async def held_plan(request: Any, **kwargs: Any) -> Any:
         planning.set()
         await release.wait()  # the panel takes as long as the test says
-        return await plan(request)
+        return await plan(request, **kwargs)
 
     monkeypatch.setattr(h.runtime.core.intake, "plan", held_plan)
     payload = signing.view_submission(

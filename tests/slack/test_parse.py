@@ -105,6 +105,7 @@ def full_form() -> StateValues:
         bandwidth=number_input("1000"),
         volume_size=number_input("20"),
         volume_mount=text_input("/mnt/data"),
+        lifetime=static_select("3d"),
         request_file=file_input(),
     )
 
@@ -137,6 +138,7 @@ def test_block_ids_match_the_ids_module() -> None:
 def test_full_form_maps_every_field() -> None:
     assert form_to_request(full_form()) == {
         "project_name": "web shop",
+        "expires_in": "3d",
         "instances": [
             {
                 "name": "web",
@@ -635,7 +637,7 @@ def test_split_command(text: str, expected: tuple[str, str]) -> None:
 
 def test_subcommands() -> None:
     assert commands.names()[:2] == ("create", "help")
-    assert len(set(commands.names())) == 24
+    assert len(set(commands.names())) == 26
 
 
 @pytest.mark.parametrize(

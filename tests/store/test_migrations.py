@@ -147,13 +147,15 @@ async def test_downgrade_returns_to_the_baseline_and_up_again(place: Place) -> N
 
 async def test_a_database_made_by_create_all_is_recognised(place: Place) -> None:
     """Databases vfbot wrote between 61aa0d7 and migrations: the revision is recorded, nothing
-    is applied, and the data stays."""
+    is applied, and the data stays. Those had none of the tables and columns later revisions
+    add."""
 
     def create_all(conn: Connection) -> None:
         old = [t for t in Base.metadata.sorted_tables if t.name not in NEWER_TABLES]
         Base.metadata.create_all(conn, tables=old)
 
     await place.run(create_all)
+    await place.run(_drop_after_0002)
     db = place.database()
     with pytest.raises(DatabaseUnavailableError) as refused:
         await db.start()
@@ -167,6 +169,13 @@ async def test_a_database_made_by_create_all_is_recognised(place: Place) -> None
     assert tuple(r.id for r in result.applied) == AFTER_CREATE_ALL
     assert (await db.status()).up_to_date
     assert await place.run(_differences) == []
+
+
+def _drop_after_0002(conn: Connection) -> None:
+    """What revision 0003 added, taken away again (a create_all of revision 0002)."""
+    conn.execute(text("DROP INDEX ix_instances_expires_at"))
+    for column in ("expires_at", "expiry_warned_for", "expiry_done_for"):
+        conn.execute(text(f"ALTER TABLE instances DROP COLUMN {column}"))
 
 
 async def test_legacy_database_upgrades_in_place(place: Place, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from bot.provisioning.engine.track import track, track_server
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.requests import RequestService
+from bot.provisioning.servers.expiry import ExpiryService
 from bot.provisioning.transitions import Context
 
 __all__ = ["Engine", "EngineConfig", "TickReport"]
@@ -42,9 +43,17 @@ S = InstanceState
 class Engine:
     """One tick runs every step over what is due; each server is isolated from the others."""
 
-    def __init__(self, ctx: Context, config: EngineConfig, *, requests: RequestService) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        config: EngineConfig,
+        *,
+        requests: RequestService,
+        expiry: ExpiryService | None = None,
+    ) -> None:
         self._ctx = EngineContext(ctx, config)
         self._requests = requests
+        self._expiry = expiry
 
     @property
     def worker_id(self) -> str:
@@ -108,6 +117,9 @@ class Engine:
             return report
         await track(ctx, report)
         await finish_requests(ctx, report)
+        if self._expiry is not None:  # lifetimes: reminders and actions, once per expiry
+            expiry = await self._expiry.run_due()
+            report.warned, report.expired = expiry.warned, expiry.acted
         return report
 
     async def follow(self, server_id: int | None) -> TickReport:

@@ -62,6 +62,8 @@ class TickReport:
     failed: int = 0
     failed_over: int = 0  # refused in one group (422), moved to the next group of its list
     deleted: int = 0
+    warned: int = 0  # expiry reminders written
+    expired: int = 0  # expiry actions taken
     more: bool = False  # the tick stopped at its budget with rows still due
     finished_requests: list[int] = field(default_factory=list)
     build_seconds: list[float] = field(default_factory=list)  # of the builds that completed

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.provisioning.engine.build import confirmed
 from bot.provisioning.engine.context import EngineContext, TickReport
@@ -185,6 +185,7 @@ async def _follow(ctx: EngineContext, instance: InstanceRecord, server: Server) 
             hypervisor_id=server.hypervisor_id or instance.hypervisor_id,
             finished_at=now,
             error=None,
+            expires_at=_expiry(instance, now),
         )
         built = InstanceBuilt(
             server_id=server.id, ipv4=list(server.ipv4), os=os_name, seconds=round(elapsed)
@@ -208,6 +209,15 @@ async def _follow(ctx: EngineContext, instance: InstanceRecord, server: Server) 
     if phase is not BuildPhase.ALLOCATED:
         return _confirm(instance)
     return []
+
+
+def _expiry(instance: InstanceRecord, built_at: datetime) -> datetime | None:
+    """When the server's lifetime ends: its planned lifetime after it was built (whole
+    seconds: the expiry is compared exactly, once per value)."""
+    lifetime = instance.plan.lifetime_s
+    if lifetime is None:
+        return None
+    return built_at.replace(microsecond=0) + timedelta(seconds=lifetime)
 
 
 def _confirm(instance: InstanceRecord) -> list[_Outcome]:

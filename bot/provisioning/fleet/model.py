@@ -162,7 +162,7 @@ class CapacityChange(_Payload):
 
 
 class ExpiringServer(_Payload):
-    """A server whose lifetime ends soon (fed by the lifetimes feature)."""
+    """A server whose lifetime ends soon (`ExpiryService.expiring_between` feeds it)."""
 
     name: str = ""
     server_id: int | None = None

@@ -4,6 +4,7 @@ panel. No Slack or SQL.
 - ``resolve``: what a user typed → a server of vfbot's owner (re-checked on the panel);
 - ``inventory``: lists, one server in detail, traffic, hypervisor groups, the audit log;
 - ``deletes``: deletes with approval, run exactly once, through the outbox;
+- ``expiry``: server lifetimes: the reminder, the action at expiry, extend and keep;
 - ``actions``: suspend, power, VNC, backup plan, owner, CPU throttle (423 waited out, ``locks``);
 - ``changes``: rename, root password, firewall, IPv4 addresses, backups (built on ``actions``);
 - ``rebuilds``: OS reinstalls with approval, sent exactly once and followed to built or failed;
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from bot.provisioning.servers.actions import POWER_ACTIONS, ServerActions
 from bot.provisioning.servers.changes import MAX_IPV4_ADD, ServerChanges
 from bot.provisioning.servers.deletes import MAX_DELETE_DELAY_MIN, DeleteService
+from bot.provisioning.servers.expiry import ExpiryService
 from bot.provisioning.servers.inventory import Inventory
 from bot.provisioning.servers.rebuilds import RebuildService
 from bot.provisioning.servers.resizes import ResizeService
@@ -29,6 +31,7 @@ __all__ = [
     "MAX_IPV4_ADD",
     "POWER_ACTIONS",
     "DeleteService",
+    "ExpiryService",
     "Inventory",
     "RebuildService",
     "ResizeService",
@@ -50,3 +53,4 @@ class Servers:
     changes: ServerChanges
     rebuilds: RebuildService
     resizes: ResizeService
+    expiry: ExpiryService

@@ -174,6 +174,7 @@ class Inventory(Service):
             request_human_id=resolved.request_human_id,
             requester=resolved.request.requester if resolved.request else None,
             built_at=server.built or (instance.finished_at if instance else None),
+            expires_at=instance.expires_at if instance else None,
         )
 
     async def traffic(self, resolved: ResolvedServer) -> TrafficSummary:

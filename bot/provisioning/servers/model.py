@@ -87,6 +87,7 @@ class ServerDetail:
     request_human_id: str | None = None
     requester: str | None = None
     built_at: datetime | None = None
+    expires_at: datetime | None = None  # when its lifetime ends (None: never)
     live: bool = False  # the hypervisor was asked (`remoteState=true`): show power, even unknown
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.provisioning.model import Operation
+from bot.provisioning.servers.expiry import Expiring
 from bot.provisioning.servers.model import ServerRow
 from bot.slack import ids
 from bot.slack.blocks._kit import (
@@ -22,6 +23,7 @@ from bot.slack.blocks._kit import (
     section,
     slack_date,
 )
+from bot.slack.blocks.lifetimes import expiring_blocks
 from bot.slack.blocks.operation import operation_actions, operation_state_line
 from bot.slack.blocks.request import bounded_lines, request_blocks, state_line
 from bot.slack.blocks.servers import server_row_text
@@ -35,6 +37,9 @@ HOME_REQUESTS_MAX = 10
 HOME_PENDING_MAX = 10
 """Most pending requests, and separately most pending operations, shown with buttons."""
 HOME_SERVERS_MAX = 10
+HOME_EXPIRING_MAX = 10
+HOME_EXPIRING_S = 7 * 86400.0
+"""How far ahead "Expiring soon" looks."""
 _LINE_CHARS = 280
 _PROJECT_CHARS = 40
 
@@ -48,6 +53,7 @@ def home_view(
     recent_servers: Sequence[ServerRow],
     can_approve: bool,
     now: datetime,
+    expiring: Sequence[Expiring] = (),
 ) -> Json:
     """The Home tab of `user_id`; "Waiting for your approval" appears only when `can_approve`.
 
@@ -67,6 +73,8 @@ def home_view(
     blocks += [
         divider(),
         section(_servers_text(recent_servers)),
+        divider(),
+        *expiring_blocks(expiring[:HOME_EXPIRING_MAX], now, title="Expiring soon (next 7 days)"),
         divider(),
         context(
             [

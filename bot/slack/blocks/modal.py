@@ -9,8 +9,10 @@ request JSON can name anything.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bot.provisioning.durations import format_duration, parse_lifetime
+from bot.provisioning.lifetimes import LifetimePolicy
 from bot.slack import ids
 from bot.slack.blocks._kit import (
     Json,
@@ -55,6 +57,7 @@ class ModalChoices:
     templates: Sequence[tuple[int, str]] = ()
     ssh_keys: Sequence[str] = ()
     max_instances: int = 10
+    lifetimes: LifetimePolicy = field(default_factory=LifetimePolicy)
 
 
 def create_modal(
@@ -138,6 +141,7 @@ def _form(choices: ModalChoices) -> list[Json]:
             _number(minimum=1, maximum=max(1, choices.max_instances), initial=1),
         ),
     ]
+    blocks.append(_lifetime(choices.lifetimes))
     blocks += _select_or_note(
         ids.B_GROUP,
         "Hypervisor group",
@@ -214,6 +218,35 @@ def _form(choices: ModalChoices) -> list[Json]:
         _file_input(),
     ]
     return blocks
+
+
+_LIFETIMES = ("4h", "1d", "3d", "7d", "14d", "30d")
+
+
+def _lifetime(policy: LifetimePolicy) -> Json:
+    """How long the servers live: the default (VF_DEFAULT_LIFETIME, or never), or a choice
+    within VF_MAX_LIFETIME; a longer one can be asked for in a request JSON (admins)."""
+    default = (
+        f"Default: {format_duration(policy.default_s)}" if policy.default_s else "Never expires"
+    )
+    choices = [
+        _option(text, text)
+        for text in _LIFETIMES
+        if policy.max_s is None or parse_lifetime(text).total_seconds() <= policy.max_s
+    ]
+    default_option = _option(ids.OPTION_DEFAULT, default)
+    most = f" (at most {format_duration(policy.max_s)})" if policy.max_s else ""
+    return _input(
+        ids.B_LIFETIME,
+        "Lifetime",
+        {
+            "type": "static_select",
+            "options": [default_option, *choices],
+            "initial_option": default_option,
+        },
+        optional=True,
+        hint=f"Counted from the build; you are reminded before it ends{most}.",
+    )
 
 
 _PACKAGE_DEFAULT: Json = {

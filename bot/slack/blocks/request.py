@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from bot.provisioning.durations import format_duration
 from bot.provisioning.model import IN_FLIGHT_INSTANCE_STATES, InstanceState, RequestState
 from bot.slack import ids
 from bot.slack.blocks._kit import (
@@ -158,6 +159,7 @@ def state_line(
 
 
 _WAITING_STATES = IN_FLIGHT_INSTANCE_STATES | {InstanceState.PLANNED}
+_LIFETIME_STATES = _WAITING_STATES  # not built yet: the lifetime starts at the build
 _NOTE_CHARS = 160
 
 
@@ -181,6 +183,10 @@ def server_line_text(server: ServerLine) -> str:
         line += f" — {_STATE_WORDS[server.state]}"
         if server.server_id is not None:
             line += f" (server {server.server_id})"
+    if server.expires_at is not None:
+        line += f" · :hourglass: expires {slack_date(server.expires_at)}"
+    elif server.lifetime_s and server.state in _LIFETIME_STATES:
+        line += f" · :hourglass: expires {format_duration(server.lifetime_s)} after it is built"
     if server.error and server.state in _WAITING_STATES:  # what vfbot is waiting for
         line += f": {escape(truncate(server.error, _NOTE_CHARS))}"
         if server.ipv4:

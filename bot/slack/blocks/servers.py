@@ -28,6 +28,7 @@ from bot.slack.blocks._kit import (
     sections,
     slack_date,
 )
+from bot.slack.blocks.lifetimes import expiry_line
 from bot.slack.blocks.notice import server_table
 from bot.slack.blocks.request import request_blocks
 from bot.slack.blocks.summary import RequestSummary
@@ -187,6 +188,8 @@ def server_detail_blocks(detail: ServerDetail, *, now: datetime) -> list[Json]:
     if detail.built_at is not None:
         ago = as_utc(now) - as_utc(detail.built_at)
         fields.append(f"*Built*\n{slack_date(detail.built_at)} ({duration_text(ago)} ago)")
+    if detail.expires_at is not None:
+        fields.append(f"*Expires*\n{expiry_line(detail.expires_at, now)}")
     if detail.request_human_id:
         by = f" by {mention(detail.requester)}" if detail.requester else ""
         fields.append(f"*Request*\n{escape(detail.request_human_id)}{by}")

@@ -34,6 +34,8 @@ class ServerLine:
     server_id: int | None
     ipv4: tuple[str, ...]
     error: str | None
+    expires_at: datetime | None = None  # built: when its lifetime ends
+    lifetime_s: int | None = None  # planned: how long after its build it expires
     route: str | None = None  # why it goes to its group: "Frankfurt: 1 IPv4 left → Prague"
 
 
@@ -133,6 +135,8 @@ def _line(instance: InstanceRecord) -> ServerLine:
         server_id=instance.server_id,
         ipv4=tuple(instance.ipv4),
         error=instance.error,
+        expires_at=instance.expires_at if instance.state is InstanceState.BUILT else None,
+        lifetime_s=plan.lifetime_s if plan else None,
         route=plan.route if plan else None,
     )
 
@@ -149,6 +153,7 @@ def _planned_line(plan: ServerPlan) -> ServerLine:
         server_id=None,
         ipv4=(),
         error=None,
+        lifetime_s=plan.lifetime_s,
         route=plan.route,
     )
 

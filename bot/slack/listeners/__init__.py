@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.slack import ids
 from bot.slack.deps import SlackDeps
-from bot.slack.listeners import commands, confirm, create, decisions, events, home
+from bot.slack.listeners import commands, confirm, create, decisions, events, home, lifetimes
 
 __all__ = ["register_listeners"]
 
@@ -36,6 +36,9 @@ def register_listeners(app: AsyncApp, deps: SlackDeps) -> None:
         ids.DELETE_REJECT: confirm.handle_delete_reject,
         ids.LIST_PAGE: confirm.handle_list_page,
         ids.HOME_REFRESH: home.handle_refresh,
+        ids.EXPIRY_EXTEND: lifetimes.handle_expiry_extend,
+        ids.EXPIRY_DELETE: lifetimes.handle_expiry_delete,
+        ids.EXPIRY_KEEP: lifetimes.handle_expiry_keep,
     }
     for action_id, action_handler in actions.items():
         app.action(action_id)(action_handler)

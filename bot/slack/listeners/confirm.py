@@ -36,6 +36,7 @@ __all__ = [
     "handle_delete_approve",
     "handle_delete_reject",
     "handle_list_page",
+    "request_delete",
 ]
 
 logger = logging.getLogger("bot.slack.confirm")
@@ -95,7 +96,7 @@ async def _confirmed(
         elif action == "power":
             await reply(power_result_text(await actions.power(server, extra, actor=user)))
         elif action == "delete":
-            await _delete(deps, reply, actor, server, delay, channel)
+            await request_delete(deps, reply, actor, server, delay, channel)
         elif action in CHANGE_ACTIONS:
             await run_confirmed(deps, reply, actor, server, meta)
     except ProvisioningError as error:
@@ -138,7 +139,7 @@ def _delay(view: dict[str, Any], default: str) -> int | None:
     return number(typed or default or "0")
 
 
-async def _delete(
+async def request_delete(
     deps: SlackDeps,
     reply: Reply,
     actor: Actor,
@@ -146,6 +147,8 @@ async def _delete(
     delay: int,
     channel: str,
 ) -> None:
+    """The delete of `/vf delete` once confirmed (also the expiry reminder's Delete now): with
+    approval when the policy asks for it, then run through the delete path."""
     plan = server.instance.plan if server.instance is not None else None
     required = deps.policy.approval.required(
         servers=1,

@@ -92,7 +92,7 @@ async def _create_inline(call: Invocation, text: str) -> None:
         )
         return
     try:
-        plan = await deps.intake.plan(request)
+        plan = await deps.intake.plan(request, admin=call.actor.admin)
     except PlanError as error:
         await call.reply(
             "The panel cannot carry out that request; nothing was created.\n"
@@ -200,7 +200,7 @@ class _Submission:
             await self._show(self._posted(existing.human_id), final=True)
             return
         try:
-            plan = await deps.intake.plan(request)
+            plan = await deps.intake.plan(request, admin=actor.admin)
         except PlanError as error:
             text = (
                 "The panel cannot carry out this request; nothing was created.\n"

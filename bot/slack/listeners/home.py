@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.model import RequestState
-from bot.slack.blocks.home import home_view
+from bot.slack.blocks.home import HOME_EXPIRING_S, home_view
 from bot.slack.blocks.summary import summarize
 from bot.slack.deps import SlackDeps, deps_of
 from bot.slack.listeners.common import acked
@@ -42,6 +42,9 @@ async def publish_home(deps: SlackDeps, client: AsyncWebClient, user: str) -> No
     servers, _ = await deps.servers.inventory.list_managed(
         requester=None if actor.approver else user, limit=10, offset=0
     )
+    expiring = await deps.servers.expiry.expiring(
+        within_s=HOME_EXPIRING_S, requester=None if actor.approver else user
+    )
     view = home_view(
         user_id=user,
         my_requests=mine,
@@ -50,6 +53,7 @@ async def publish_home(deps: SlackDeps, client: AsyncWebClient, user: str) -> No
         recent_servers=servers,
         can_approve=actor.approver,
         now=deps.clock(),
+        expiring=expiring,
     )
     try:
         await client.views_publish(user_id=user, view=view)

@@ -17,6 +17,7 @@ from bot.provisioning.model import (
 from bot.provisioning.ports import (
     RELEASE,
     Claim,
+    ExpiryStage,
     ServerAlreadyClaimedError,
     ServerQuery,
     changed_fields,
@@ -121,6 +122,46 @@ class MemoryInstanceRepo(Repo, InstanceWrites):
             ]
         start = max(query.offset, 0)
         return [copied(i) for i in rows[start : start + max(query.limit, 0)]], len(rows)
+
+    async def expiring(
+        self,
+        *,
+        before: datetime,
+        requester: str | None = None,
+        limit: int = 200,
+        pending_only: bool = False,
+    ) -> list[InstanceRecord]:
+        before = utc(before)
+        rows = [
+            i
+            for i in self._live()
+            if i.expires_at is not None
+            and i.expires_at <= before
+            and not (pending_only and i.expiry_done_for == i.expires_at)
+            and (
+                requester is None
+                or (
+                    (r := self._t.requests.get(i.request_id)) is not None
+                    and r.requester == requester
+                )
+            )
+        ]
+        rows.sort(key=lambda i: (i.expires_at or before, i.id))
+        return [copied(i) for i in rows[: max(limit, 0)]]
+
+    async def claim_expiry(
+        self, instance_id: int, /, *, stage: ExpiryStage, expires_at: datetime, now: datetime
+    ) -> InstanceRecord | None:
+        expires_at, now = utc(expires_at), utc(now)
+        current = self._t.instances.get(instance_id)
+        if (
+            current is None
+            or current.expires_at != expires_at
+            or current.state is InstanceState.DELETED
+            or getattr(current, stage.value) == expires_at
+        ):
+            return None
+        return self._save(self._t.instances, current, {stage.value: expires_at, "updated_at": now})
 
     async def list_in_flight(self) -> list[InstanceRecord]:
         return await self.list_by_states(IN_FLIGHT_INSTANCE_STATES)

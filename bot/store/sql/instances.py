@@ -20,6 +20,7 @@ from bot.provisioning.model import (
 )
 from bot.provisioning.ports import (
     Claim,
+    ExpiryStage,
     ServerAlreadyClaimedError,
     ServerQuery,
 )
@@ -90,6 +91,54 @@ class SqlInstanceRepo(SqlRepo, InstanceWrites):
     async def claimed_server_ids(self) -> set[int]:
         stmt = select(InstanceRow.server_id).where(InstanceRow.server_id.is_not(None))
         return {sid for sid in (await self._session.scalars(stmt)).all() if sid is not None}
+
+    async def expiring(
+        self,
+        *,
+        before: datetime,
+        requester: str | None = None,
+        limit: int = 200,
+        pending_only: bool = False,
+    ) -> list[InstanceRecord]:
+        stmt = (
+            select(InstanceRow)
+            .where(
+                InstanceRow.expires_at.is_not(None),
+                InstanceRow.expires_at <= utc(before),
+                *self._live_with_server(),
+            )
+            .order_by(InstanceRow.expires_at, InstanceRow.id)
+            .limit(max(limit, 0))
+        )
+        if requester is not None:
+            stmt = stmt.where(
+                InstanceRow.request_id.in_(
+                    select(RequestRow.id).where(RequestRow.requester == requester)
+                )
+            )
+        if pending_only:
+            done = InstanceRow.expiry_done_for
+            stmt = stmt.where(or_(done.is_(None), done != InstanceRow.expires_at))
+        return await self._many(stmt)
+
+    async def claim_expiry(
+        self, instance_id: int, /, *, stage: ExpiryStage, expires_at: datetime, now: datetime
+    ) -> InstanceRecord | None:
+        column = getattr(InstanceRow, stage.value)
+        stmt = (
+            update(InstanceRow)
+            .where(
+                InstanceRow.id == instance_id,
+                InstanceRow.expires_at == utc(expires_at),
+                InstanceRow.state != InstanceState.DELETED.value,
+                or_(column.is_(None), column != utc(expires_at)),
+            )
+            .values({stage.value: utc(expires_at), "updated_at": utc(now)})
+            .returning(InstanceRow)
+            .execution_options(**WRITE_OPTS)
+        )
+        row = (await self._session.scalars(stmt)).one_or_none()
+        return None if row is None else instance_record(row)
 
     async def list_in_flight(self) -> list[InstanceRecord]:
         return await self.list_by_states(IN_FLIGHT_INSTANCE_STATES)

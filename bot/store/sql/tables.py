@@ -133,6 +133,9 @@ class InstanceRow(Base):
     next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    expiry_warned_for: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    expiry_done_for: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class EventRow(Base):

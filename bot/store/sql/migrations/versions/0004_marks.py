@@ -1,7 +1,7 @@
 """Marks of the fleet jobs (capacity and traffic alerts, the daily report); fleet events.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 
 - ``marks`` (key, value, updated_at): what vfbot last told the alert channel about one thing,
   changed by compare-and-set (``bot.provisioning.marks``).
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
