@@ -200,6 +200,7 @@ class World:
     slack: FakeSlack
     serve: Serve
     http: aiohttp.ClientSession
+    sandbox: SandboxServer
 
 
 @contextlib.asynccontextmanager
@@ -214,4 +215,4 @@ async def world(
         serving(sandbox, slack, workdir, source=source, **settings) as serve,
         aiohttp.ClientSession() as http,
     ):
-        yield World(panel, slack, serve, http)
+        yield World(panel, slack, serve, http, sandbox)

@@ -79,6 +79,7 @@ from bot.slack.timing import ack_timer
 from bot.slack.web import make_web_app
 from bot.store.sql import Database, database_password
 from bot.virtfusion import AiohttpVirtFusionClient, RetryPolicy, VirtFusionClient
+from bot.webhook import Hint, WebhookReceiver
 
 __all__ = [
     "OUTBOX_RETENTION",
@@ -197,6 +198,7 @@ def secrets_of(settings: Settings | DatabaseSettings) -> list[str]:
             settings.slack_bot_token,
             settings.slack_app_token,
             settings.slack_signing_secret,
+            settings.virtfusion_webhook_token,
         ):
             if secret is not None:
                 found.append(secret.get_secret_value())
@@ -404,6 +406,14 @@ class Runtime:
         }
         self.ops = Ops(store, probes)
         self.panel.observe(self.ops.metrics.observe_panel)
+        hook_token = settings.virtfusion_webhook_token
+        self.hooks = WebhookReceiver(
+            hook_token.get_secret_value() if hook_token is not None else None,
+            self.db.hook_store(),
+            self._follow_hint,
+            clock=clock,
+            observe=self.ops.metrics.observe_webhook,
+        )
         self.ticker = Ticker()
         self.deps: SlackDeps | None = None
         self.bolt: AsyncApp | None = None
@@ -455,7 +465,8 @@ class Runtime:
         signing = settings.slack_signing_secret
         secret = signing.get_secret_value() if signing is not None else secrets.token_hex(32)
         self.bolt = bolt = self._bolt(deps, secret)
-        web_app = make_web_app(bolt, self.ops.routes(), signing_secret=secret)
+        routes = [*self.ops.routes(), *self.hooks.routes()]
+        web_app = make_web_app(bolt, routes, signing_secret=secret)
         self._runner, self.bound_port = await listen(web_app, self._host, self._port)
         try:
             # Bolt authorizes every request with this answer: no auth.test per first request.
@@ -558,6 +569,7 @@ class Runtime:
             self._outbox.stop()
         # Keep a few seconds for what follows the ticker (leases, closing connections).
         await self.ticker.stop(timeout_s=max(deadline - loop.time() - 3, 0.5))
+        await self.hooks.stop(timeout_s=max(deadline - loop.time() - 3, 0.5))
         if self._db_started:
             await self.core.engine.release_held()
         if self.deps is not None:
@@ -624,6 +636,15 @@ class Runtime:
         if await self.core.servers.rebuilds.track_due():
             self.ticker.kick("slack")
 
+    async def _follow_hint(self, hint: Hint) -> None:
+        """A webhook: read the server it names from the panel and follow it now (or every build
+        when it names none vfbot is building), then post what changed at once."""
+        started = time.perf_counter()
+        report = await self.core.engine.follow(hint.server_id)
+        self.ops.metrics.observe_tick(report, time.perf_counter() - started)
+        self.ticker.kick("rebuilds")
+        self.ticker.kick("slack")
+
     async def _alerts(self) -> None:
         """Capacity and traffic alerts (the notifier posts them to VF_ALERT_CHANNEL)."""
         if await self.core.fleet.alerts():
@@ -635,6 +656,7 @@ class Runtime:
 
     async def _housekeeping(self) -> None:
         await self.core.fleet.prune(self.clock())
+        await self.hooks.forget()
         if self.deps is not None:
             await self.deps.store.forget_events(self.clock() - timedelta(hours=1))
         if self._outbox is not None:

@@ -154,6 +154,7 @@ _EXAMPLES: dict[str, str] = {
     "virtfusion_rate_limit": "requests per second, e.g. 5",
     "virtfusion_concurrency": "a whole number from 1 to 64, e.g. 4",
     "virtfusion_allow_insecure": "true or false (default false)",
+    "virtfusion_webhook_token": "a long random string, also entered in the panel's webhook",
     "database_url": "sqlite+aiosqlite:///vfbot.db or postgresql+asyncpg://user@host/db",
     "vf_max_instances": "a whole number from 1 to 500, e.g. 20",
     "vf_min_memory_mb": "megabytes, a whole number, e.g. 256",
@@ -289,6 +290,7 @@ class Settings(BaseSettings):
     virtfusion_timeout: Duration = 30.0
     virtfusion_rate_limit: float = Field(default=5.0, gt=0, le=1000)
     virtfusion_concurrency: int = Field(default=4, ge=1, le=64)
+    virtfusion_webhook_token: SecretStr | None = None  # unset: POST /virtfusion/webhook is off
 
     # -- storage ---------------------------------------------------------------------------------
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL
@@ -354,6 +356,13 @@ class Settings(BaseSettings):
     @classmethod
     def _slack_url(cls, value: str) -> str:
         return normalize_slack_api_url(value)
+
+    @field_validator("virtfusion_webhook_token")
+    @classmethod
+    def _webhook_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("is shorter than 16 characters (or empty); use a long random string")
+        return value
 
     @field_validator("virtfusion_api_token")
     @classmethod

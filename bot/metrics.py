@@ -115,6 +115,13 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.webhooks = Counter(
+            "vfbot_webhooks",
+            "VirtFusion webhook deliveries by outcome (accepted, duplicate, unauthorized, "
+            "too_large, dropped) and event (a known event name, unknown, or empty when refused).",
+            ["outcome", "event"],
+            registry=registry,
+        )
         self.build_seconds = Histogram(
             "vfbot_build_duration_seconds",
             "Time from a server's build call to the panel reporting it built.",
@@ -207,6 +214,10 @@ class Metrics:
                 self.engine_outcomes.labels(outcome).inc(count)
         for build_s in report.build_seconds:
             self.build_seconds.observe(build_s)
+
+    def observe_webhook(self, outcome: str, event: str) -> None:
+        """A `bot.webhook.Observe`: one webhook delivery (event names are a fixed set)."""
+        self.webhooks.labels(outcome, event).inc()
 
     def set_dependency(self, name: str, ok: bool) -> None:
         """The result of a readiness check (`bot.health.Readiness` reports here)."""

@@ -20,6 +20,7 @@ __all__ = [
     "JsonFormatter",
     "RedactingFilter",
     "configure_logging",
+    "log_refusal",
     "quiet_libraries",
 ]
 
@@ -35,6 +36,15 @@ BOLT_LOGGER: Final = "slack_bolt.vfbot"
 # `RequestVerification._debug_log_error`): a flood of big posts, forged lines from a body with a
 # newline, and a late genuine request's response_url.
 _BOLT_VERIFICATION = "slack_bolt.RequestVerification"
+
+
+def log_refusal(
+    logger: logging.Logger, method: str, path: str, reason: str, size: int | None
+) -> None:
+    """One line for a refused HTTP request, naming the reason and size: never the body or a
+    header value (Slack bodies carry `response_url`; webhook headers carry the token)."""
+    shown = size if size is not None else "unknown"
+    logger.info("refused %s %s: %s (%s bytes)", method, path, reason, shown)
 
 
 class _WithoutBody(logging.Filter):

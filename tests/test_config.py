@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import secrets_of
 from bot.config import (
     _EXAMPLES,
     ConfigError,
@@ -540,6 +541,16 @@ def test_slack_api_url_follows_the_panel_host_rule(url: str, phrase: str) -> Non
     message = problems(SLACK_API_URL=url)
     assert "SLACK_API_URL" in message and phrase in message
     assert "secret" not in message
+
+
+def test_the_webhook_token_is_off_by_default_long_when_set_and_redacted() -> None:
+    assert load().virtfusion_webhook_token is None
+    message = problems(VIRTFUSION_WEBHOOK_TOKEN="short-s3cret")
+    assert "VIRTFUSION_WEBHOOK_TOKEN is shorter than 16 characters" in message
+    assert "short-s3cret" not in message
+    token = "a-long-webhook-token-5e1f"
+    settings = load(VIRTFUSION_WEBHOOK_TOKEN=token)
+    assert token in secrets_of(settings)  # the log redactor masks it
 
 
 def test_failover_group_ids_are_a_comma_separated_list_of_ids() -> None:

@@ -85,7 +85,11 @@ def test_every_slack_subcommand_is_documented() -> None:
 def test_operations_doc_lists_every_metric_family() -> None:
     doc = (ROOT / "docs" / "operations.md").read_text()
     families = {m.name for m in Metrics().registry.collect() if m.name.startswith("vfbot_")}
-    counters = {"vfbot_panel_requests": "_total", "vfbot_engine_outcomes": "_total"}
+    counters = {
+        "vfbot_panel_requests": "_total",
+        "vfbot_engine_outcomes": "_total",
+        "vfbot_webhooks": "_total",
+    }
     missing = {f"{n}{counters.get(n, '')}" for n in families} - set(
         re.findall(r"`(vfbot_\w+)`", doc)
     )

@@ -360,3 +360,84 @@ async def test_two_serve_replicas_on_postgresql_post_one_daily_report(tmp_path: 
             await _sigterm(proc)
         (report,) = fake.messages("C0ALERTS")  # the other replica's delivery did not repeat it
         assert "vfbot daily report" in str(report.get("text"))
+
+
+async def test_two_serve_replicas_receiving_one_webhook_record_one_build(tmp_path: Path) -> None:
+    """Two `vfbot serve` processes on one PostgreSQL database, polling once a minute: the
+    panel's `server.build` webhook reaches the first, and the same delivery the second; the
+    build is recorded once, within seconds, and each replica answered at once."""
+    token = "process-webhook-token-0123"
+    panel = PanelState(timing=BuildTiming(queued_s=0.2, build_s=0.5))
+    async with (
+        _fresh_postgres_database() as url,
+        running_sandbox(panel) as sandbox,
+        running_fake_slack(BOT_TOKEN) as fake,
+        aiohttp.ClientSession() as http,
+    ):
+        env = _env(
+            tmp_path,
+            sandbox,
+            DATABASE_URL=url,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=signing.TEST_SIGNING_SECRET,
+            SLACK_API_URL=fake.api_url,
+            PORT="0",
+            VF_POLL_INTERVAL="60s",
+            VF_REQUIRE_APPROVAL="never",
+            VIRTFUSION_WEBHOOK_TOKEN=token,
+        )
+        replicas = [await _start(tmp_path, env, "serve") for _ in range(2)]
+        urls = []
+        for proc in replicas:
+            await proc.until(lambda p=proc: any("listening on" in x for x in p.lines), "start")
+            (line,) = [e["message"] for e in proc.entries() if "listening on" in e["message"]]
+            assert "POST /virtfusion/webhook" in line
+            port = int(line.split("listening on 127.0.0.1:")[1].split(" ")[0])
+            urls.append(f"http://127.0.0.1:{port}")
+        sandbox.hooks.configure({"url": urls[0] + "/virtfusion/webhook", "token": token})
+        db = Database(url)
+        await db.start()
+        try:
+            text = "create " + json.dumps(_request("hooked", 1))
+            body, headers = signing.slash_command(
+                signing.TEST_SIGNING_SECRET, text=text, response_url=fake.response_url()
+            )
+            async with http.post(f"{urls[0]}/slack/events", data=body, headers=headers) as r:
+                assert r.status == 200  # the engine is kicked at once (the poll is a minute)
+            await replicas[0].until(lambda: _builds(panel) == 1, "the build call")
+            async with db.uow() as uow:
+                (record,) = await uow.requests.list_recent(limit=5)
+            request_id = record.id
+            await replicas[0].until(
+                lambda: any(d.event == "server.build" for d in sandbox.hooks.sent), "the webhook"
+            )
+            (sent,) = [d for d in sandbox.hooks.sent if d.event == "server.build"]
+            again = await sandbox.hooks.send(
+                "server.build",
+                "success",
+                sent.server_id,
+                None,
+                hook_event_id=sent.hook_event_id,
+                url=urls[1] + "/virtfusion/webhook",
+            )
+            assert (sent.answered, again.answered) == (202, 202)
+            deadline = time.monotonic() + 20  # the poll alone would take a minute
+            while (await _state(db, request_id))[0].state is not RequestState.COMPLETED:
+                assert time.monotonic() < deadline, "\n".join(replicas[0].lines)
+                await asyncio.sleep(0.05)
+            async with db.uow() as uow:
+                kinds = [e.kind for e in await uow.events.list_for_request(request_id)]
+            assert kinds.count("instance.built") == 1
+            outcomes = []
+            for base in urls:
+                async with http.get(f"{base}/metrics") as response:
+                    found = samples(await response.text())
+                for outcome in ("accepted", "duplicate"):
+                    labels = {"outcome": outcome, "event": "server.build"}
+                    if ("vfbot_webhooks_total", tuple(sorted(labels.items()))) in found:
+                        outcomes.append(outcome)
+            assert sorted(outcomes) == ["accepted", "duplicate"]
+        finally:
+            await db.stop()
+        for proc in replicas:
+            await _sigterm(proc)

@@ -154,7 +154,9 @@ async def cmd_sandbox(args: argparse.Namespace, out: Console) -> int:
         f"Sandbox VirtFusion panel on http://{args.host}:{args.port}/api/v1 "
         f"(token {args.token!r}; demo data only). Press Ctrl+C to stop."
     )
-    await serve(args.host, args.port, state)
+    await serve(
+        args.host, args.port, state, webhook_url=args.webhook_url, webhook_token=args.webhook_token
+    )
     return EXIT_OK
 
 
@@ -183,4 +185,11 @@ def add_sandbox_parser(add_parser: AddParser) -> None:
     sandbox.add_argument("--token", default="sandbox-token", help="API token the sandbox accepts")
     sandbox.add_argument("--queued-seconds", type=float, default=2.0)
     sandbox.add_argument("--build-seconds", type=float, default=8.0)
+    sandbox.add_argument(
+        "--webhook-url",
+        help="send the panel's webhooks here, e.g. http://127.0.0.1:3000/virtfusion/webhook",
+    )
+    sandbox.add_argument(
+        "--webhook-token", help="the webhook's token (vfbot's VIRTFUSION_WEBHOOK_TOKEN)"
+    )
     sandbox.set_defaults(run=cmd_sandbox)

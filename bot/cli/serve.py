@@ -73,11 +73,14 @@ async def cmd_serve(args: argparse.Namespace, out: Console) -> int:
     where = f"{settings.vf_bind}:{runtime.bound_port}"
     socket_mode = settings.slack_app_token is not None
     mode = "Socket Mode" if socket_mode else "HTTP mode (POST /slack/events)"
+    routes = "/healthz, /readyz, /metrics"
+    if runtime.hooks.enabled:
+        routes += ", POST /virtfusion/webhook"
     logger.info(
-        "vfbot serve: %s; listening on %s (/healthz, /readyz, /metrics); worker %s; "
-        "SIGTERM or Ctrl+C stops it",
+        "vfbot serve: %s; listening on %s (%s); worker %s; SIGTERM or Ctrl+C stops it",
         mode,
         where,
+        routes,
         runtime.core.engine.worker_id,
     )
     await stop.wait()

@@ -34,9 +34,12 @@ set a server's traffic this month with `state.servers[101].traffic_bytes`.
 
 Admin endpoints (outside `/api/v1`, no auth, no faults, not logged): `GET /_sandbox/log`,
 `POST /_sandbox/reset-log`, `GET|POST /_sandbox/faults` and `GET|POST /_sandbox/timing`
-(POST takes a JSON object of `Faults` / `BuildTiming` field values; 400 on a bad field).
+(POST takes a JSON object of `Faults` / `BuildTiming` field values; 400 on a bad field), and
+`GET|POST /_sandbox/webhook` (`{"url", "token", "every_s"}`: where the panel's webhooks go,
+`bot.sandbox._hooks`).
 """
 
+from bot.sandbox._hooks import Delivery, WebhookSender
 from bot.sandbox._models import (
     Hypervisor,
     HypervisorGroup,
@@ -63,6 +66,7 @@ from bot.sandbox.panel import SandboxServer, create_app, running_sandbox, serve
 __all__ = [
     "BuildTiming",
     "CommitThenFail",
+    "Delivery",
     "FakeClock",
     "FaultKind",
     "Faults",
@@ -79,6 +83,7 @@ __all__ = [
     "Server",
     "SshKey",
     "User",
+    "WebhookSender",
     "create_app",
     "running_sandbox",
     "serve",

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 from aiohttp import web
 
 from bot.sandbox import _render as render
+from bot.sandbox._hooks import HOOKS_KEY, WebhookSender, admin_routes
 from bot.sandbox._models import COMPLETE, Server
 from bot.sandbox._render import JsonObject
 from bot.sandbox._state import (
@@ -686,6 +687,7 @@ def create_app(state: PanelState) -> web.Application:
 
     app = web.Application(middlewares=[_faults_middleware, _panel_middleware])
     app[STATE_KEY] = state
+    app[HOOKS_KEY] = WebhookSender(state)
     api = API_PREFIX
     server = api + r"/servers/{id:\d+}"
     app.router.add_routes(
@@ -728,6 +730,7 @@ def create_app(state: PanelState) -> web.Application:
             web.post(ADMIN_PREFIX + "/faults", _admin_faults),
             web.get(ADMIN_PREFIX + "/timing", _admin_timing),
             web.post(ADMIN_PREFIX + "/timing", _admin_timing),
+            *admin_routes(ADMIN_PREFIX),
         ]
     )
     return app
@@ -741,6 +744,7 @@ class SandboxServer:
     api_url: str
     state: PanelState
     port: int
+    hooks: WebhookSender
 
 
 def _check_loopback(host: str) -> None:
@@ -756,17 +760,26 @@ def _check_loopback(host: str) -> None:
 
 @asynccontextmanager
 async def running_sandbox(
-    state: PanelState | None = None, host: str = "127.0.0.1", port: int = 0
+    state: PanelState | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    webhook_url: str | None = None,
+    webhook_token: str | None = None,
 ) -> AsyncIterator[SandboxServer]:
-    """Serve a sandbox on loopback for the block; port 0 picks a free ephemeral port.
+    """Serve a sandbox on loopback for the block; port 0 picks a free ephemeral port. With
+    `webhook_url`, the panel's webhooks go there (`hooks` configures them later too).
 
     Raises ValueError for a non-loopback host.
     """
     _check_loopback(host)
     panel_state = state or PanelState()
     # handler_cancellation: a client that gives up cancels a hanging handler's asyncio.sleep.
+    app = create_app(panel_state)
+    hooks = app[HOOKS_KEY]
+    hooks.configure({"url": webhook_url, "token": webhook_token})
     runner = web.AppRunner(
-        create_app(panel_state),
+        app,
         access_log=None,
         handler_cancellation=True,
         shutdown_timeout=0.5,
@@ -778,12 +791,25 @@ async def running_sandbox(
         bound_port = int(runner.addresses[0][1])
         url_host = f"[{host}]" if ":" in host else host
         url = f"http://{url_host}:{bound_port}"
-        yield SandboxServer(url=url, api_url=url + API_PREFIX, state=panel_state, port=bound_port)
+        await hooks.start()
+        yield SandboxServer(
+            url=url, api_url=url + API_PREFIX, state=panel_state, port=bound_port, hooks=hooks
+        )
     finally:
+        await hooks.close()
         await runner.cleanup()
 
 
-async def serve(host: str, port: int, state: PanelState) -> None:
+async def serve(
+    host: str,
+    port: int,
+    state: PanelState,
+    *,
+    webhook_url: str | None = None,
+    webhook_token: str | None = None,
+) -> None:
     """Serve the sandbox until cancelled (the `vfbot sandbox` command)."""
-    async with running_sandbox(state, host, port):
+    async with running_sandbox(
+        state, host, port, webhook_url=webhook_url, webhook_token=webhook_token
+    ):
         await asyncio.Event().wait()

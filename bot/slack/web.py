@@ -26,6 +26,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.provisioning.request import RequestLimits
+from bot.redact import log_refusal
 
 __all__ = ["MAX_BODY_BYTES", "make_web_app"]
 
@@ -50,13 +51,7 @@ _UNREADABLE: Final = (ValueError, TypeError, KeyError, IndexError, AttributeErro
 
 def _refuse(status: int, reason: str, request: web.Request) -> web.Response:
     """One log line naming the reason and size, never the body or a header value."""
-    logger.info(
-        "refused %s %s: %s (%s bytes)",
-        request.method,
-        request.path,
-        reason,
-        request.content_length if request.content_length is not None else "unknown",
-    )
+    log_refusal(logger, request.method, request.path, reason, request.content_length)
     return web.json_response({"error": reason}, status=status)
 
 

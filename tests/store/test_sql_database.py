@@ -28,6 +28,7 @@ TABLES = {
     "operations",
     "slack_events",
     "slack_messages",
+    "webhook_events",
     "marks",
 }
 

@@ -26,7 +26,7 @@ from bot.provisioning.engine.context import EngineConfig, EngineContext, TickRep
 from bot.provisioning.engine.create import create_one
 from bot.provisioning.engine.finish import finish_requests, settle_cancelled
 from bot.provisioning.engine.reconcile import reconcile
-from bot.provisioning.engine.track import track
+from bot.provisioning.engine.track import track, track_server
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import DatabaseUnavailableError
 from bot.provisioning.requests import RequestService
@@ -101,6 +101,7 @@ class Engine:
         self._ctx.held.clear()
         report = TickReport()
         ctx = self._ctx
+        ctx.tick_started_at = ctx.clock()
         await self._requests.expire_due()
         await settle_cancelled(ctx, report)
         await reconcile(ctx, report)
@@ -119,6 +120,20 @@ class Engine:
         if self._expiry is not None:  # lifetimes: reminders and actions, once per expiry
             expiry = await self._expiry.run_due()
             report.warned, report.expired = expiry.warned, expiry.acted
+        return report
+
+    async def follow(self, server_id: int | None) -> TickReport:
+        """A hint that something changed on the panel (a webhook): follow the building server
+        with `server_id` now, or, when no building server has that id (or none is given), track
+        every building server now; then finish the requests that ended. Everything is read from
+        the panel; the hint only says when."""
+        report = TickReport()
+        ctx = self._ctx
+        if ctx.stopping:
+            return report
+        if server_id is None or not await track_server(ctx, report, server_id):
+            await track(ctx, report, force=True)
+        await finish_requests(ctx, report)
         return report
 
     async def run_while_busy(self, *, max_ticks: int = 100) -> TickReport:

@@ -97,6 +97,7 @@ class EngineContext:
         self.config = config
         self.worker = config.worker_id
         self.last_listing_at: datetime | None = None  # when tracking last asked the panel
+        self.tick_started_at: datetime | None = None  # when the current tick began
         self._groups: dict[int, tuple[int, str]] = {}  # hypervisor id -> (group id, name)
         self.stopping = False  # set on shutdown: claim nothing more, start no new step
         self.held: dict[int, InstanceRecord] = {}  # rows this tick claimed (some since released)

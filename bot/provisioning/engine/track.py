@@ -5,6 +5,9 @@ and what changed is recorded in one transaction; a build nothing happened to cos
 Tracking leases nothing: each change is a compare-and-set on the row's state, so replicas that
 track at the same time record each outcome once (milestones are written once per server).
 Rows another worker is working on (leased) are left to it.
+
+`track_server` is the same path for one server, at once: a webhook says a server changed, so
+that server is read from the panel (never from the hint) and followed as a tick would.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import RELEASE, InstanceChange
 from bot.virtfusion import BuildPhase, NotFoundError, Server, VirtFusionError
 
-__all__ = ["track"]
+__all__ = ["track", "track_server"]
 
 logger = logging.getLogger("bot.provisioning.engine")
 
@@ -38,13 +41,14 @@ class _Outcome:
     seconds: float | None = None  # how long a build that completed took
 
 
-async def track(ctx: EngineContext, report: TickReport) -> None:
-    """Compare every building server with one panel listing; record what changed."""
+async def track(ctx: EngineContext, report: TickReport, *, force: bool = False) -> None:
+    """Compare every building server with one panel listing; record what changed (`force`:
+    now, even within the poll interval since the last listing)."""
     now = ctx.clock()
     async with ctx.uow() as uow:
         rows = await uow.instances.list_by_states([S.BUILDING])
     building = [i for i in rows if i.lease_until is None or i.lease_until <= now]
-    if not building or not _due(ctx, building):
+    if not building or not (force or _due(ctx, building)):
         return
     try:
         servers = await ctx.listing.fetch()
@@ -52,7 +56,10 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
         await _note_outage(ctx, building, error)
         raise  # the tick's supervisor says it once and waits
     listing = {s.id: s for s in servers}
-    ctx.last_listing_at = now
+    if not force:  # a hint's extra listing leaves the polling rhythm alone
+        # The tick's start, not the listing's: the next tick begins one poll interval after
+        # this one began and must find the listing due, however long creates took before it.
+        ctx.last_listing_at = min(ctx.tick_started_at or now, now)
     outcomes: list[_Outcome] = []
     for instance in building:
         server = listing.get(instance.server_id or -1)
@@ -60,6 +67,30 @@ async def track(ctx: EngineContext, report: TickReport) -> None:
             server = await _read(ctx, instance, outcomes)
         if server is not None:
             outcomes += await _follow(ctx, instance, server)
+    await _record(ctx, report, outcomes)
+
+
+async def track_server(ctx: EngineContext, report: TickReport, server_id: int) -> bool:
+    """Follow one building server now: read it from the panel (`GET /servers/{id}`) and record
+    what changed, exactly as a tick would. False when no building row that no other worker
+    holds has this server id (the caller then tracks everything)."""
+    now = ctx.clock()
+    async with ctx.uow() as uow:
+        instance = await uow.instances.get_by_server_id(server_id)
+    if instance is None or instance.state is not S.BUILDING:
+        return False
+    if instance.lease_until is not None and instance.lease_until > now:
+        return False
+    outcomes: list[_Outcome] = []
+    server = await _read(ctx, instance, outcomes)
+    if server is not None:
+        outcomes += await _follow(ctx, instance, server)
+    await _record(ctx, report, outcomes)
+    return True
+
+
+async def _record(ctx: EngineContext, report: TickReport, outcomes: list[_Outcome]) -> None:
+    """Record a tick's outcomes in one transaction, each a compare-and-set from `building`."""
     if not outcomes:
         return
     async with ctx.uow() as uow:
@@ -98,7 +129,10 @@ def _due(ctx: EngineContext, building: list[InstanceRecord]) -> bool:
     """At most one listing per poll interval, except that builds started since the last one
     are looked at right away (a fast panel's builds are noticed at once)."""
     last = ctx.last_listing_at
-    if last is None or ctx.clock() - last >= timedelta(seconds=ctx.config.poll_interval_s):
+    interval_s = ctx.config.poll_interval_s
+    # Ticks come one interval apart, give or take the scheduler's jitter (milliseconds).
+    due_after = timedelta(seconds=interval_s - min(0.5, interval_s / 10))
+    if last is None or ctx.clock() - last >= due_after:
         return True
     return any(i.build_started_at is None or i.build_started_at > last for i in building)
 

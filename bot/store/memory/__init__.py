@@ -14,6 +14,7 @@ from typing import Self
 
 from bot.store.memory._tables import Tables, Undo
 from bot.store.memory.events import MemoryAuditRepo, MemoryEventRepo
+from bot.store.memory.hooks import MemoryHookStore
 from bot.store.memory.instances import MemoryInstanceRepo
 from bot.store.memory.marks import MemoryMarkRepo
 from bot.store.memory.operations import MemoryOperationRepo
@@ -64,3 +65,7 @@ class MemoryStore:
     def slack_store(self) -> MemorySlackStore:
         """The Slack adapter's store over the same tables."""
         return MemorySlackStore(self._tables)
+
+    def hook_store(self) -> MemoryHookStore:
+        """The webhook receiver's record of handled deliveries, over the same tables."""
+        return MemoryHookStore(self._tables)

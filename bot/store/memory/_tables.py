@@ -18,7 +18,17 @@ from bot.provisioning.model import (
 from bot.slack.threads import SlackMessage, Thread
 from bot.store._values import json_copy, utc
 
-__all__ = ["Delivery", "Mark", "Repo", "Tables", "Undo", "copied", "stored"]
+__all__ = [
+    "Delivery",
+    "Mark",
+    "Repo",
+    "Tables",
+    "Undo",
+    "copied",
+    "forget_seen",
+    "remember_seen",
+    "stored",
+]
 
 _MISSING = object()
 
@@ -63,6 +73,7 @@ class Tables:
     operations: dict[int, Operation] = dataclasses.field(default_factory=dict)
     marks: dict[str, Mark] = dataclasses.field(default_factory=dict)
     slack_events: dict[str, datetime] = dataclasses.field(default_factory=dict)
+    webhook_events: dict[str, datetime] = dataclasses.field(default_factory=dict)
     slack_messages: dict[tuple[Thread, int], SlackMessage] = dataclasses.field(default_factory=dict)
     next_id: dict[str, int] = dataclasses.field(default_factory=dict)
 
@@ -124,6 +135,24 @@ def stored(record: _R, changes: Mapping[str, object] | None = None) -> _R:
     for name in _JSON_FIELDS.get(type(record), ()):
         values[name] = json_copy(values.get(name, getattr(record, name)))
     return dataclasses.replace(record, **values)
+
+
+def remember_seen(seen: dict[str, datetime], key: str, now: datetime) -> bool:
+    """Record an id handled at `now` (Slack events, webhook deliveries); True the first time."""
+    seen_at = utc(now)
+    if key in seen:
+        return False
+    seen[key] = seen_at
+    return True
+
+
+def forget_seen(seen: dict[str, datetime], before: datetime) -> int:
+    """Forget the ids seen before `before`; returns how many."""
+    cutoff = utc(before)
+    old = [key for key, seen_at in seen.items() if seen_at < cutoff]
+    for key in old:
+        del seen[key]
+    return len(old)
 
 
 def copied(record: _R) -> _R:

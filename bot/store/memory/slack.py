@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bot.slack.threads import SlackMessage, Thread
 from bot.store._values import utc
-from bot.store.memory._tables import Tables
+from bot.store.memory._tables import Tables, forget_seen, remember_seen
 
 __all__ = ["MemorySlackStore"]
 
@@ -18,18 +18,10 @@ class MemorySlackStore:
         self._t = tables
 
     async def remember_event(self, event_id: str, now: datetime) -> bool:
-        seen_at = utc(now)
-        if event_id in self._t.slack_events:
-            return False
-        self._t.slack_events[event_id] = seen_at
-        return True
+        return remember_seen(self._t.slack_events, event_id, now)
 
     async def forget_events(self, before: datetime) -> int:
-        cutoff = utc(before)
-        old = [key for key, seen_at in self._t.slack_events.items() if seen_at < cutoff]
-        for key in old:
-            del self._t.slack_events[key]
-        return len(old)
+        return forget_seen(self._t.slack_events, before)
 
     async def message(self, thread: Thread, ref_id: int) -> SlackMessage | None:
         return self._t.slack_messages.get((thread, ref_id))

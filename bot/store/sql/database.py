@@ -22,6 +22,7 @@ from bot.provisioning.ports import DatabaseProblem, DatabaseUnavailableError
 from bot.store.sql.errors import Target, translate, unavailable
 from bot.store.sql.errors import install as install_translation
 from bot.store.sql.events import SqlAuditRepo, SqlEventRepo
+from bot.store.sql.hooks import SqlHookStore
 from bot.store.sql.instances import SqlInstanceRepo
 from bot.store.sql.marks import SqlMarkRepo
 from bot.store.sql.operations import SqlOperationRepo
@@ -303,6 +304,10 @@ class Database:
     def slack_store(self) -> SqlSlackStore:
         """The Slack adapter's store over this database (sessions opened per call)."""
         return SqlSlackStore(self._session, self._dialect)
+
+    def hook_store(self) -> SqlHookStore:
+        """The webhook receiver's record of handled deliveries (sessions opened per call)."""
+        return SqlHookStore(self._session, self._dialect)
 
     async def ping(self) -> bool:
         """Return True if the database answers ``SELECT 1`` (and its file is still there)."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.slack.threads import SlackMessage, Thread
 from bot.store.sql._rows import insert
+from bot.store.sql._seen import SeenIds
 from bot.store.sql.tables import SlackEventRow, SlackMessageRow
 
 __all__ = ["SqlSlackStore"]
@@ -21,26 +22,13 @@ class SqlSlackStore:
     def __init__(self, sessions: Callable[[], AsyncSession], dialect: str) -> None:
         self._sessions = sessions
         self._dialect = dialect
+        self._events = SeenIds(sessions, dialect, SlackEventRow, "event_id")
 
     async def remember_event(self, event_id: str, now: datetime) -> bool:
-        stmt = (
-            insert(self._dialect, SlackEventRow)
-            .values(event_id=event_id, seen_at=now)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(SlackEventRow.event_id)
-        )
-        async with self._sessions() as session, session.begin():
-            return (await session.execute(stmt)).scalar_one_or_none() is not None
+        return await self._events.remember(event_id, now)
 
     async def forget_events(self, before: datetime) -> int:
-        stmt = (
-            delete(SlackEventRow)
-            .where(SlackEventRow.seen_at < before)
-            .returning(SlackEventRow.event_id)
-            .execution_options(synchronize_session=False)
-        )
-        async with self._sessions() as session, session.begin():
-            return len((await session.scalars(stmt)).all())
+        return await self._events.forget(before)
 
     async def message(self, thread: Thread, ref_id: int) -> SlackMessage | None:
         stmt = select(SlackMessageRow).where(

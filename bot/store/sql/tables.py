@@ -35,6 +35,7 @@ __all__ = [
     "SlackEventRow",
     "SlackMessageRow",
     "UtcDateTime",
+    "WebhookEventRow",
 ]
 
 
@@ -200,6 +201,16 @@ class SlackEventRow(Base):
     __tablename__ = "slack_events"
 
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class WebhookEventRow(Base):
+    """Table ``webhook_events``: VirtFusion webhook deliveries already handled (`hookEventId`;
+    the panel may deliver one twice, and every replica receives what the load balancer sends)."""
+
+    __tablename__ = "webhook_events"
+
+    hook_event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
