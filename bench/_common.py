@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.app import utcnow
+from bot.factories import utcnow
 from bot.provisioning.intake import Intake, Origin
 from bot.provisioning.model import TERMINAL_REQUEST_STATES, RequestRecord
 from bot.provisioning.plan import EngineDefaults

@@ -31,7 +31,7 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the fake Slack Web API lives with the tests
 
-from bot.app import utcnow  # noqa: E402
+from bot.factories import utcnow  # noqa: E402
 from bot.provisioning.intake import Intake, Origin  # noqa: E402
 from bot.provisioning.model import InstanceState  # noqa: E402
 from bot.provisioning.plan import EngineDefaults  # noqa: E402

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import secrets_of
 from bot.config import (
     _EXAMPLES,
     ConfigError,
@@ -18,6 +17,7 @@ from bot.config import (
     normalize_panel_url,
     parse_duration,
 )
+from bot.factories import secrets_of
 
 TOKEN = "test-token-3c9e1a77"  # obviously fake, long enough to search for
 

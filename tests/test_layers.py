@@ -18,6 +18,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "bot.cli",
         "bot.store",
         "bot.app",
+        "bot.factories",
         "bot.sandbox",
         "sqlalchemy",
         "aiohttp",
@@ -34,10 +35,26 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "bot.cli",
         "bot.store",
         "bot.app",
+        "bot.factories",
         "prometheus_client",
     ),
-    "store": ("bot.slack.listeners", "bot.slack.blocks", "bot.cli", "bot.app", "aiohttp"),
-    "slack": ("bot.store", "bot.cli", "bot.app", "sqlalchemy", "prometheus_client", "bot.metrics"),
+    "store": (
+        "bot.slack.listeners",
+        "bot.slack.blocks",
+        "bot.cli",
+        "bot.app",
+        "bot.factories",
+        "aiohttp",
+    ),
+    "slack": (
+        "bot.store",
+        "bot.cli",
+        "bot.app",
+        "bot.factories",
+        "sqlalchemy",
+        "prometheus_client",
+        "bot.metrics",
+    ),
     "cli": ("bot.store", "sqlalchemy", "bot.slack.listeners", "bot.slack.blocks"),
     "sandbox": ("bot.provisioning", "bot.slack", "bot.cli", "bot.store", "bot.app"),
 }
@@ -67,7 +84,7 @@ def test_the_command_line_starts_without_the_heavy_imports() -> None:
     """`vfbot --help` and a mistyped command build the parser only: the store, Slack, metrics,
     the scheduler and the HTTP stack load when a command that needs them runs (issue 11)."""
     heavy = ("sqlalchemy", "alembic", "slack_bolt", "slack_sdk", "apscheduler", "aiohttp")
-    heavy += ("prometheus_client", "bot.app", "bot.store", "bot.slack", "bot.ops")
+    heavy += ("prometheus_client", "bot.app", "bot.factories", "bot.store", "bot.slack", "bot.ops")
     probe = (
         "import sys, bot.cli; bot.cli.build_parser();"
         f"print(sorted({{m.split('.')[0] if not m.startswith('bot.') else m for m in sys.modules"

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     """Entry point of the `vfbot` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    from bot.app import secrets_of  # the composition root, only once a command runs
+    from bot.factories import secrets_of  # the store's URL parsing: only once a command runs
 
     out = Console(file=stdout or sys.stdout, highlight=False, soft_wrap=True)
     level = "DEBUG" if args.verbose else "WARNING"

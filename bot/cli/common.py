@@ -61,9 +61,10 @@ Command = Callable[[argparse.Namespace, Console], Coroutine[None, None, int]]
 T = TypeVar("T")
 
 
-# The composition root (`bot.app`) brings the store, Slack, metrics and the scheduler: most of a
-# second of imports that `vfbot --help` or a mistyped command should not wait for. Commands reach
-# it through these two, which import it when a command first runs.
+# The composition root (`bot.app`: the store, Slack, metrics, the scheduler) and the parts the
+# settings describe (`bot.factories`: SQLAlchemy, the aiohttp client) are most of a second of
+# imports that `vfbot --help` or a mistyped command should not wait for. Commands reach them
+# through these two, which import them when a command first runs.
 
 
 def open_core(settings: Settings, *, upgrade: bool = False) -> AbstractAsyncContextManager[Core]:
@@ -74,8 +75,8 @@ def open_core(settings: Settings, *, upgrade: bool = False) -> AbstractAsyncCont
 
 
 def make_client(settings: Settings) -> vf.VirtFusionClient:
-    """`bot.app.make_client`: the panel client the settings describe."""
-    from bot.app import make_client
+    """`bot.factories.make_client`: the panel client the settings describe."""
+    from bot.factories import make_client
 
     return make_client(settings)
 

@@ -29,7 +29,7 @@ def _database_url(args: argparse.Namespace) -> str:
 
 async def cmd_db_upgrade(args: argparse.Namespace, out: Console) -> int:
     """Create the database if it is missing, or apply the migrations it lacks."""
-    from bot.app import make_database  # SQLAlchemy and Alembic: only when a db command runs
+    from bot.factories import make_database  # SQLAlchemy and Alembic: only when a db command runs
 
     db = make_database(_database_url(args))
     result, created = await db.upgrade()
@@ -59,7 +59,7 @@ async def cmd_db_upgrade(args: argparse.Namespace, out: Console) -> int:
 async def cmd_db_current(args: argparse.Namespace, out: Console) -> int:
     """The database's schema revision and whether it is up to date: exit 0 up to date, 1 an
     upgrade is pending, 2 no database."""
-    from bot.app import make_database  # SQLAlchemy and Alembic: only when a db command runs
+    from bot.factories import make_database  # SQLAlchemy and Alembic: only when a db command runs
 
     db = make_database(_database_url(args))
     status = await db.status()
@@ -94,7 +94,7 @@ async def cmd_db_current(args: argparse.Namespace, out: Console) -> int:
 
 async def cmd_db_backup(args: argparse.Namespace, out: Console) -> int:
     """A consistent copy of the live SQLite database, -wal included, to a new FILE."""
-    from bot.app import make_database  # SQLAlchemy and Alembic: only when a db command runs
+    from bot.factories import make_database  # SQLAlchemy and Alembic: only when a db command runs
 
     db = make_database(_database_url(args))
     target = Path(args.file)

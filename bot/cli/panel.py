@@ -37,7 +37,7 @@ __all__ = [
 
 async def cmd_check(args: argparse.Namespace, out: Console) -> int:
     """Connection test: config, /connect, compute scope, the configured user/package/group."""
-    from bot.app import engine_defaults
+    from bot.factories import engine_defaults
 
     settings = settings_of(args)
     out.print(f"[green]✓[/] configuration loaded (panel {settings.panel_api_url})")
@@ -104,7 +104,7 @@ async def cmd_servers(args: argparse.Namespace, out: Console) -> int:
 
 async def cmd_server(args: argparse.Namespace, out: Console) -> int:
     """One server in detail."""
-    from bot.app import utcnow
+    from bot.factories import utcnow
 
     settings = settings_of(args)
     async with make_client(settings) as client:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.app import utcnow
+from bot.factories import utcnow
 from bot.provisioning.engine import Engine, EngineConfig
 from bot.provisioning.intake import Intake, Origin
 from bot.provisioning.lifetimes import LifetimePolicy

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.app import utcnow
+from bot.factories import utcnow
 from bot.provisioning import events
 from bot.provisioning.model import InstanceState, RequestState
 from bot.sandbox import BuildTiming, PanelState, ScriptedFault, running_sandbox

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.app import utcnow
+from bot.factories import utcnow
 from bot.provisioning.model import Operation, OperationState
 from bot.provisioning.servers import DeleteService
 from bot.provisioning.servers.locks import LockWait
