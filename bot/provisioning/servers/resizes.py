@@ -156,7 +156,7 @@ class ResizeService(RepeatableOperations):
             new_memory_mb=memory,
             new_cpu_cores=cores,
             new_disk_gb=disk,
-            request_id=instance.request_id if instance is not None else None,
+            request_id=resolved.request_id,
         )
         if package_id is not None:
             return await self._package_plan(plan, package_id)
@@ -210,16 +210,9 @@ class ResizeService(RepeatableOperations):
         """
         now = self._clock()
         asked = Asked(
-            kind=OperationKind.RESIZE,
-            server_id=plan.server_id,
-            server_name=plan.name,
-            requester=requester,
-            approval_required=approval_required,
-            ttl_s=ttl_s,
-            channel=channel,
-            request_id=plan.request_id,
+            requester=requester, approval_required=approval_required, ttl_s=ttl_s, channel=channel
         )
-        new = asked.new(plan.params(), now)
+        new = asked.new(OperationKind.RESIZE, plan, plan.params(), now)
         async with self._uow() as uow:
             operation = await record_operation(
                 uow, new, now=now, target=plan.label, detail={"change": plan.describe()}
