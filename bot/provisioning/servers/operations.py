@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from bot.provisioning.errors import (
     AlreadyDecidedError,
@@ -33,11 +33,11 @@ from bot.provisioning.model import (
     OperationState,
 )
 from bot.provisioning.ports import NewAudit, NewEvent, NewOperation, OperationChange, UnitOfWork
+from bot.provisioning.servers.model import ResolvedServer
 from bot.provisioning.transitions import Service, UowFactory, log_milestone
 
 __all__ = [
     "Asked",
-    "OperationTarget",
     "RepeatableOperations",
     "claim_approved",
     "decided_text",
@@ -63,21 +63,6 @@ async def emit_operation(
     log_milestone(await uow.events.add(new, now=now), server_id=operation.server_id)
 
 
-class OperationTarget(Protocol):
-    """The server an operation is for (a resolved server, or a plan made for one)."""
-
-    @property
-    def server_id(self) -> int: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def request_id(self) -> int | None:
-        """The create request the server came from, if vfbot made it."""
-        ...
-
-
 @dataclass(frozen=True, kw_only=True)
 class Asked:
     """Who asks for an operation, and whether it needs approval first."""
@@ -88,7 +73,7 @@ class Asked:
     channel: str | None = None
 
     def new(
-        self, kind: OperationKind, server: OperationTarget, params: JsonDict, now: datetime
+        self, kind: OperationKind, server: ResolvedServer, params: JsonDict, now: datetime
     ) -> NewOperation:
         """The operation to store: waiting for approval (expiring after `ttl_s`), or approved
         at once by the requester when none is needed."""
