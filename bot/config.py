@@ -12,10 +12,10 @@ import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -72,7 +72,57 @@ _TOKEN_PREFIXES = {
     "slack_bot_token": ("xoxb-", "the bot token (xoxb-) from OAuth & Permissions"),
     "slack_app_token": ("xapp-", "an app-level token (xapp-) from Basic Information"),
 }
-_MINIMUM_OF = {"vf_max_memory_mb": "vf_min_memory_mb", "vf_max_disk_gb": "vf_min_disk_gb"}
+
+
+def _not_below(minimum_field: str) -> Callable[[int, int], str | None]:
+    def check(value: int, minimum: int) -> str | None:
+        if value >= minimum:
+            return None
+        return (
+            f"({value}) is smaller than {minimum_field.upper()} ({minimum}); "
+            "raise it or lower the minimum"
+        )
+
+    return check
+
+
+def _holds_the_default(maximum: float, default: float) -> str | None:
+    if default <= maximum:
+        return None
+    return (
+        f"({maximum:g}s) is shorter than VF_DEFAULT_LIFETIME ({default:g}s); every request "
+        "without expires_in would be refused: raise it or lower the default"
+    )
+
+
+def _outlasts_a_create(lease: float, timeout: float) -> str | None:
+    # A shorter lease could run out while a create is still in flight, and another worker
+    # would then look for that server as if the call had been lost.
+    if lease >= 3 * timeout:
+        return None
+    return (
+        f"({lease:g}s) is shorter than one create call with its retries "
+        f"({3 * timeout:g}s = 3 times VIRTFUSION_TIMEOUT); set it to at least "
+        f"{3 * timeout:g}s, or leave it unset"
+    )
+
+
+def _report_channel(_report: time, channel: None) -> str:
+    return (
+        "is set but VF_ALERT_CHANNEL is not: the report is posted there; set "
+        "VF_ALERT_CHANNEL to a channel id, or VF_DAILY_REPORT=off"
+    )
+
+
+# Settings that only work together with one read before them: the setting (when set) -> the
+# other one, the type that other has when the check applies, and the check (a problem or None).
+_CHECKED_AGAINST: dict[str, tuple[str, type, Callable[[Any, Any], str | None]]] = {
+    "vf_daily_report": ("vf_alert_channel", type(None), _report_channel),
+    "vf_max_memory_mb": ("vf_min_memory_mb", int, _not_below("vf_min_memory_mb")),
+    "vf_max_disk_gb": ("vf_min_disk_gb", int, _not_below("vf_min_disk_gb")),
+    "vf_max_lifetime": ("vf_default_lifetime", float, _holds_the_default),
+    "vf_lease": ("virtfusion_timeout", float, _outlasts_a_create),
+}
 
 
 def _database_url(value: str) -> str:
@@ -395,53 +445,16 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @field_validator("vf_daily_report")
+    @field_validator(*_CHECKED_AGAINST)
     @classmethod
-    def _report_needs_a_channel(cls, value: time | None, info: ValidationInfo) -> time | None:
-        # Absent from info.data when VF_ALERT_CHANNEL was invalid itself: said already.
-        channel = info.data.get("vf_alert_channel", "")
-        if value is not None and channel is None:
-            raise ValueError(
-                "is set but VF_ALERT_CHANNEL is not: the report is posted there; set "
-                "VF_ALERT_CHANNEL to a channel id, or VF_DAILY_REPORT=off"
-            )
-        return value
-
-    @field_validator("vf_max_memory_mb", "vf_max_disk_gb")
-    @classmethod
-    def _not_below_minimum(cls, value: int, info: ValidationInfo) -> int:
-        minimum_field = _MINIMUM_OF[str(info.field_name)]
-        minimum = info.data.get(minimum_field)  # absent when it was invalid itself
-        if isinstance(minimum, int) and value < minimum:
-            raise ValueError(
-                f"({value}) is smaller than {minimum_field.upper()} ({minimum}); "
-                "raise it or lower the minimum"
-            )
-        return value
-
-    @field_validator("vf_max_lifetime")
-    @classmethod
-    def _default_lifetime_within(cls, value: float | None, info: ValidationInfo) -> float | None:
-        default = info.data.get("vf_default_lifetime")  # absent when it was invalid itself
-        if value is not None and isinstance(default, float) and default > value:
-            raise ValueError(
-                f"({value:g}s) is shorter than VF_DEFAULT_LIFETIME ({default:g}s); every request "
-                "without expires_in would be refused: raise it or lower the default"
-            )
-        return value
-
-    @field_validator("vf_lease")
-    @classmethod
-    def _lease_outlasts_a_create(cls, value: float | None, info: ValidationInfo) -> float | None:
-        # A shorter lease could run out while a create is still in flight, and another worker
-        # would then look for that server as if the call had been lost.
-        timeout = info.data.get("virtfusion_timeout")  # absent when it was invalid itself
-        if value is not None and isinstance(timeout, float) and value < 3 * timeout:
-            raise ValueError(
-                f"({value:g}s) is shorter than one create call with its retries "
-                f"({3 * timeout:g}s = 3 times VIRTFUSION_TIMEOUT); set it to at least "
-                f"{3 * timeout:g}s, or leave it unset"
-            )
+    def _checked_against(cls, value: object, info: ValidationInfo) -> object:
+        other_field, kind, check = _CHECKED_AGAINST[str(info.field_name)]
+        # Absent from info.data when the other setting was invalid itself: said already.
+        if value is not None and other_field in info.data:
+            other = info.data[other_field]
+            problem = check(value, other) if isinstance(other, kind) else None
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
     @property

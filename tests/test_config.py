@@ -506,6 +506,15 @@ def test_a_lease_shorter_than_one_create_call_with_its_retries_is_refused() -> N
     assert (short.lease_s, short.panel_retry_s, short.create_call_s) == (2, 1, 1.5)
 
 
+def test_a_maximum_lifetime_shorter_than_the_default_one_is_refused() -> None:
+    message = problems(VF_DEFAULT_LIFETIME="3d", VF_MAX_LIFETIME="1d")
+
+    assert "VF_MAX_LIFETIME (86400s) is shorter than VF_DEFAULT_LIFETIME (259200s)" in message
+    assert "raise it or lower the default" in message
+    assert load(VF_DEFAULT_LIFETIME="3d", VF_MAX_LIFETIME="3d").vf_max_lifetime == 259200
+    assert load(VF_MAX_LIFETIME="1d").vf_max_lifetime == 86400  # no default: nothing to hold
+
+
 def test_the_lease_defaults_to_one_create_call_with_its_retries_plus_half_a_minute() -> None:
     assert load().lease_s == 120
     assert load(VIRTFUSION_TIMEOUT="60s").lease_s == 210

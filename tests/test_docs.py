@@ -214,6 +214,7 @@ def test_every_endpoint_the_client_builds_is_documented() -> None:
         if function.__module__ == module.__name__
         and inspect.signature(function).return_annotation == "HttpRequest"
         and name != "build_request"
+        and not name.startswith("_")  # private helpers that the endpoints build with
     }
     assert builders == set(ENDPOINTS), "add the new endpoint to ENDPOINTS and the docs"
     text = API_DOC.read_text()

@@ -135,16 +135,17 @@ def actor() -> str:
 
 
 async def confirm(
-    out: Console, question: str, *, yes: bool, no_terminal: str, refused: str
+    out: Console, question: str, *, yes: bool, refused: str, no_terminal: str | None = None
 ) -> bool:
     """True with `yes` (``--yes``) or a "y" typed at ``question [y/N]``; else print why not.
 
-    Without a terminal nobody can answer, so that is a refusal too (`no_terminal` says so).
+    Without a terminal nobody can answer, so that is a refusal too (`no_terminal` says so;
+    `refused` unless given).
     """
     if yes:
         return True
     if not sys.stdin.isatty():
-        out.print(no_terminal, markup=False)
+        out.print(refused if no_terminal is None else no_terminal, markup=False)
         return False
     answer = await asyncio.to_thread(input, f"{question} [y/N] ")
     if answer.strip().lower() in ("y", "yes"):

@@ -98,7 +98,6 @@ async def cmd_delete(call: ServerCall) -> int:
         call.out,
         f"Delete {label}{f' in {delay} min' if delay else ''}? This cannot be undone.",
         yes=call.args.yes,
-        no_terminal=refused,
         refused=refused,
     ):
         return EXIT_FAILED
@@ -214,9 +213,7 @@ async def cmd_rebuild(call: ServerCall) -> int:
     params = await rebuilds.plan(call.server, call.args.template)
     refused = f"Not rebuilt. Add --yes to rebuild {label} without asking."
     question = f"Rebuild {label} with {params.what()}? This erases its disk."
-    if not await confirm(
-        call.out, question, yes=call.args.yes, no_terminal=refused, refused=refused
-    ):
+    if not await confirm(call.out, question, yes=call.args.yes, refused=refused):
         return EXIT_FAILED
     operation = await rebuilds.request(
         call.server, params, requester=actor(), approval_required=False, ttl_s=0
@@ -258,7 +255,7 @@ async def cmd_resize(call: ServerCall) -> int:
     )
     refused = f"Not resized. Add --yes to resize {call.server.label} without asking."
     question = f"Resize {call.server.label}: {plan.describe()}?"
-    if not await confirm(call.out, question, yes=args.yes, no_terminal=refused, refused=refused):
+    if not await confirm(call.out, question, yes=args.yes, refused=refused):
         return EXIT_FAILED
     operation = await resizes.request(plan, requester=actor(), approval_required=False, ttl_s=0)
     done = await resizes.run(operation.id)
@@ -311,9 +308,7 @@ async def cmd_firewall(call: ServerCall) -> int:
         rulesets = None
         what = f"turn the firewall of {label} off"
     refused = f"Not changed. Add --yes to {what} without asking."
-    if not await confirm(
-        call.out, f"{what.capitalize()}?", yes=args.yes, no_terminal=refused, refused=refused
-    ):
+    if not await confirm(call.out, f"{what.capitalize()}?", yes=args.yes, refused=refused):
         return EXIT_FAILED
     if rulesets is None:
         return call.say(await changes.set_firewall(call.server, enabled=False, actor=actor()))
@@ -338,7 +333,6 @@ async def cmd_ip(call: ServerCall) -> int:
         call.out,
         f"Remove {args.value} from {label}?",
         yes=args.yes >= 1,
-        no_terminal=refused,
         refused=refused,
     ):
         return EXIT_FAILED

@@ -21,6 +21,7 @@ from bot.sandbox._validate import _Fields
 from bot.sandbox.panel import (
     _body,
     _bool_query,
+    _changed,
     _empty,
     _errors,
     _int_param,
@@ -99,8 +100,7 @@ async def _rename(request: web.Request) -> web.Response:
 
     _validated(body, read)
     server.name = str(body["name"]) if isinstance(body, dict) else server.name
-    server.updated = state.now()
-    return _empty(201)  # no body documented
+    return _changed(state, server)  # no body documented
 
 
 async def _change_package(request: web.Request) -> web.Response:
@@ -266,8 +266,7 @@ async def _firewall_rules(request: web.Request) -> web.Response:
     if any(r not in state.firewall_rulesets for r in rulesets):
         raise _errors(["Invalid or disabled firewall ruleset"])  # the spec's one 422 text
     server.firewall_rulesets = list(dict.fromkeys(rulesets))
-    server.updated = state.now()
-    return _empty(201)
+    return _changed(state, server)
 
 
 async def _add_ipv4(request: web.Request) -> web.Response:

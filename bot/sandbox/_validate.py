@@ -8,6 +8,7 @@ not in use" (reference §4). Ids must be JSON integers: a string id is a client 
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from bot.sandbox._models import AdditionalDisk, Server, Template, User
 from bot.sandbox._state import BuildSpec, CreateSpec, PanelState, ValidationError
@@ -17,6 +18,8 @@ NO_SUCH_PROFILE = "Invalid network profile. The specified profile does not exist
 SWAP_CHOICES = (256, 512, 768, 1, 1.5, 2, 3, 4, 5, 6, 8)
 _KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+T = TypeVar("T")
+
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 
 
@@ -35,37 +38,31 @@ class _Fields:
     def present(self, name: str) -> bool:
         return self.body.get(name) is not None
 
-    def int_(self, name: str, *, required: bool = False, minimum: int | None = None) -> int | None:
+    def _typed(self, name: str, kind: type[T], must_be: str, *, required: bool = False) -> T | None:
+        """The field when it is a `kind` (a boolean is no integer); None when absent or not."""
         value = self.body.get(name)
         if value is None:
             if required:
                 self.errors.append(f"The {_words(name)} field is required.")
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.errors.append(f"The {_words(name)} field must be an integer.")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.errors.append(f"The {_words(name)} field must be {must_be}.")
             return None
-        if minimum is not None and value < minimum:
+        return value
+
+    def int_(self, name: str, *, required: bool = False, minimum: int | None = None) -> int | None:
+        value = self._typed(name, int, "an integer", required=required)
+        if value is not None and minimum is not None and value < minimum:
             self.errors.append(f"The {_words(name)} field must be at least {minimum}.")
             return None
         return value
 
     def bool_(self, name: str) -> bool | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            self.errors.append(f"The {_words(name)} field must be true or false.")
-            return None
-        return value
+        return self._typed(name, bool, "true or false")
 
     def str_(self, name: str, *, max_length: int = 255) -> str | None:
-        value = self.body.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.errors.append(f"The {_words(name)} field must be a string.")
-            return None
-        if len(value) > max_length:
+        value = self._typed(name, str, "a string")
+        if value is not None and len(value) > max_length:
             self.errors.append(
                 f"The {_words(name)} field must not be greater than {max_length} characters."
             )
@@ -73,11 +70,8 @@ class _Fields:
         return value
 
     def int_list(self, name: str) -> list[int] | None:
-        value = self.body.get(name)
+        value = self._typed(name, list, "an array")
         if value is None:
-            return None
-        if not isinstance(value, list):
-            self.errors.append(f"The {_words(name)} field must be an array.")
             return None
         out: list[int] = []
         for index, item in enumerate(value):

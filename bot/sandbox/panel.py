@@ -579,25 +579,38 @@ async def _power(request: web.Request) -> web.Response:
     return _json({"data": {"queueId": task.id}})
 
 
-async def _backup_plan(request: web.Request) -> web.Response:
-    state, server = _server(request)
-    plan_id = _int_param(request, "plan")
-    if plan_id != 0 and plan_id not in state.backup_plans:
-        raise _errors(["The selected backup plan is invalid."])
-    server.backup_plan_id = plan_id
+def _changed(state: PanelState, server: Server) -> web.Response:
+    """A settings change was made: the server's `updated` moves; 201, whose body is UNKNOWN
+    (reference §2.15), so clients must not need one."""
     server.updated = state.now()
-    # The 201 body is UNKNOWN (reference §2.15); clients must not need one.
     return _empty(201)
+
+
+def _server_and_choice(
+    request: web.Request, name: str, valid: Callable[[PanelState, int], bool], what: str
+) -> tuple[PanelState, Server, int]:
+    """The server and the id in the path's `name`, refused with 422 unless `valid`."""
+    state, server = _server(request)
+    chosen = _int_param(request, name)
+    if not valid(state, chosen):
+        raise _errors([f"The selected {what} is invalid."])
+    return state, server, chosen
+
+
+async def _backup_plan(request: web.Request) -> web.Response:
+    state, server, plan_id = _server_and_choice(
+        request, "plan", lambda state, plan: plan == 0 or plan in state.backup_plans, "backup plan"
+    )
+    server.backup_plan_id = plan_id
+    return _changed(state, server)
 
 
 async def _change_owner(request: web.Request) -> web.Response:
-    state, server = _server(request)
-    owner_id = _int_param(request, "owner")
-    if owner_id not in state.users:
-        raise _errors(["The selected owner is invalid."])
+    state, server, owner_id = _server_and_choice(
+        request, "owner", lambda state, owner: owner in state.users, "owner"
+    )
     server.owner_id = owner_id
-    server.updated = state.now()
-    return _empty(201)
+    return _changed(state, server)
 
 
 async def _set_vnc(request: web.Request) -> web.Response:
@@ -636,8 +649,7 @@ async def _cpu_throttle(request: web.Request) -> web.Response:
     if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 99:
         raise _errors(["The percent field must be an integer between 0 and 99."])
     server.cpu_throttle = percent
-    server.updated = state.now()
-    return _empty(201)
+    return _changed(state, server)
 
 
 # -- admin endpoints (no auth, no faults, not logged) -------------------------------------------

@@ -84,11 +84,15 @@ def server_templates(server_id: int) -> HttpRequest:
     return build_request("GET", f"{_server(server_id)}/templates")
 
 
+def _modify(server_id: int, setting: str, body: dict[str, object]) -> HttpRequest:
+    """`PUT /servers/{id}/modify/{setting}`; 201 with no body documented."""
+    path = f"{_server(server_id)}/modify/{setting}"
+    return build_request("PUT", path, json_body=body, reads_body=False)
+
+
 def rename_server(server_id: int, name: str) -> HttpRequest:
     """`PUT /servers/{id}/modify/name`; 201 with no body documented."""
-    return build_request(
-        "PUT", f"{_server(server_id)}/modify/name", json_body={"name": name}, reads_body=False
-    )
+    return _modify(server_id, "name", {"name": name})
 
 
 def change_package(server_id: int, package_id: int, flags: Mapping[str, bool]) -> HttpRequest:
@@ -102,22 +106,12 @@ def change_package(server_id: int, package_id: int, flags: Mapping[str, bool]) -
 
 def modify_memory(server_id: int, memory_mb: int) -> HttpRequest:
     """`PUT /servers/{id}/modify/memory` ("the new memory value in MB"); 201, no body."""
-    return build_request(
-        "PUT",
-        f"{_server(server_id)}/modify/memory",
-        json_body={"memory": _positive(memory_mb, "memory")},
-        reads_body=False,
-    )
+    return _modify(server_id, "memory", {"memory": _positive(memory_mb, "memory")})
 
 
 def modify_cpu_cores(server_id: int, cores: int) -> HttpRequest:
     """`PUT /servers/{id}/modify/cpuCores`; 201, no body."""
-    return build_request(
-        "PUT",
-        f"{_server(server_id)}/modify/cpuCores",
-        json_body={"cores": _positive(cores, "cores")},
-        reads_body=False,
-    )
+    return _modify(server_id, "cpuCores", {"cores": _positive(cores, "cores")})
 
 
 def reset_password(server_id: int, user: str = "root") -> HttpRequest:

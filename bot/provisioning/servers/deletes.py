@@ -111,16 +111,12 @@ class DeleteService(RepeatableOperations):
             raise error
         async with self._uow() as uow:
             asked = Asked(
-                kind=OperationKind.DELETE,
-                server_id=resolved.server_id,
-                server_name=resolved.name,
                 requester=requester,
                 approval_required=approval_required,
                 ttl_s=ttl_s,
                 channel=channel,
-                request_id=instance.request_id if instance else None,
             )
-            new = asked.new({"delay_min": delay_min}, now)
+            new = asked.new(OperationKind.DELETE, resolved, {"delay_min": delay_min}, now)
             operation = await record_operation(
                 uow, new, now=now, target=target, detail={"delay_min": delay_min}
             )

@@ -146,19 +146,14 @@ class ExpiryService(Service):
             if untouched is not None:
                 await self._expired(uow, claimed, "untouched", untouched, requester)
             elif action is ExpiryAction.DELETE:
-                asked = Asked(
-                    kind=OperationKind.DELETE,
-                    server_id=server_id,
-                    server_name=instance.name,
-                    requester=EXPIRY_ACTOR,
-                    approval_required=False,
-                    ttl_s=0,
-                    request_id=instance.request_id,
-                )
+                asked = Asked(requester=EXPIRY_ACTOR, approval_required=False, ttl_s=0)
+                server = ResolvedServer(server_id, instance.name, instance)
                 try:
                     await record_operation(
                         uow,
-                        asked.new({"delay_min": 0, "expired": True}, now),
+                        asked.new(
+                            OperationKind.DELETE, server, {"delay_min": 0, "expired": True}, now
+                        ),
                         now=now,
                         target=_label(instance),
                         detail={"reason": "lifetime ended", "expired_at": at.isoformat()},

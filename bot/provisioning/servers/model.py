@@ -44,6 +44,11 @@ class ResolvedServer:
         return f"server {self.server_id} ({self.name})" if self.name else f"server {self.server_id}"
 
     @property
+    def request_id(self) -> int | None:
+        """The create request the server came from, if vfbot made it."""
+        return self.instance.request_id if self.instance is not None else None
+
+    @property
     def request_human_id(self) -> str | None:
         """``VF-n`` of the request that created it, if vfbot did."""
         if self.request is not None:

@@ -33,6 +33,7 @@ from bot.provisioning.model import (
     OperationState,
 )
 from bot.provisioning.ports import NewAudit, NewEvent, NewOperation, OperationChange, UnitOfWork
+from bot.provisioning.servers.model import ResolvedServer
 from bot.provisioning.transitions import Service, UowFactory, log_milestone
 
 __all__ = [
@@ -64,30 +65,28 @@ async def emit_operation(
 
 @dataclass(frozen=True, kw_only=True)
 class Asked:
-    """Who asks for an operation on which server, and whether it needs approval first."""
+    """Who asks for an operation, and whether it needs approval first."""
 
-    kind: OperationKind
-    server_id: int
-    server_name: str
     requester: str
     approval_required: bool
     ttl_s: float
     channel: str | None = None
-    request_id: int | None = None  # the create request the server came from
 
-    def new(self, params: JsonDict, now: datetime) -> NewOperation:
+    def new(
+        self, kind: OperationKind, server: ResolvedServer, params: JsonDict, now: datetime
+    ) -> NewOperation:
         """The operation to store: waiting for approval (expiring after `ttl_s`), or approved
         at once by the requester when none is needed."""
         pending = self.approval_required
         return NewOperation(
-            kind=self.kind,
-            server_id=self.server_id,
-            server_name=self.server_name,
+            kind=kind,
+            server_id=server.server_id,
+            server_name=server.name,
             requester=self.requester,
             state=OS.PENDING_APPROVAL if pending else OS.APPROVED,
             params=params,
             expires_at=now + timedelta(seconds=self.ttl_s) if pending else None,
-            request_id=self.request_id,
+            request_id=server.request_id,
             channel=self.channel,
             decided_by=None if pending else self.requester,
             decided_at=None if pending else now,

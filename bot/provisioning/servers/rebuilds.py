@@ -221,21 +221,14 @@ class RebuildService(Service):
         Raises OperationPendingError when an operation on the server is open (a second click).
         """
         now = self._clock()
-        instance = resolved.instance
         asked = Asked(
-            kind=OperationKind.REBUILD,
-            server_id=resolved.server_id,
-            server_name=resolved.name,
-            requester=requester,
-            approval_required=approval_required,
-            ttl_s=ttl_s,
-            channel=channel,
-            request_id=instance.request_id if instance else None,
+            requester=requester, approval_required=approval_required, ttl_s=ttl_s, channel=channel
         )
+        new = asked.new(OperationKind.REBUILD, resolved, params.to_json(), now)
         detail: JsonDict = {"template": params.template, "ssh_keys": len(params.ssh_key_ids)}
         async with self._uow() as uow:
             operation = await record_operation(
-                uow, asked.new(params.to_json(), now), now=now, target=resolved.label, detail=detail
+                uow, new, now=now, target=resolved.label, detail=detail
             )
             await uow.commit()
         return operation

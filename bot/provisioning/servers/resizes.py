@@ -46,7 +46,7 @@ from bot.virtfusion import (
     VirtFusionError,
 )
 
-__all__ = ["ResizePlan", "ResizeService", "package_flags"]
+__all__ = ["ResizePlan", "ResizeService", "Sizes", "package_flags"]
 
 logger = logging.getLogger("bot.provisioning.servers")
 
@@ -60,32 +60,36 @@ def package_flags() -> dict[str, bool]:
 
 
 @dataclass(frozen=True)
-class ResizePlan:
-    """A resize decided before it is asked for: the server, its sizes now and after."""
+class Sizes:
+    """A server's size: memory, CPU cores and disk."""
 
-    server_id: int
-    name: str
-    label: str
     memory_mb: int
     cpu_cores: int
     disk_gb: int
-    new_memory_mb: int
-    new_cpu_cores: int
-    new_disk_gb: int
+
+
+@dataclass(frozen=True)
+class ResizePlan:
+    """A resize decided before it is asked for: the server, its sizes before and after."""
+
+    server: ResolvedServer
+    before: Sizes
+    after: Sizes
     package_id: int | None = None
     package_name: str = ""
-    request_id: int | None = None  # the create request the server came from, if vfbot made it
 
     def describe(self) -> str:
         """`package Medium (id 2): memory 1,024 → 4,096 MB, CPU 1 → 2 cores, disk 25 → 80 GB`."""
-        parts = []
-        for what, old, new, unit in (
-            ("memory", self.memory_mb, self.new_memory_mb, " MB"),
-            ("CPU", self.cpu_cores, self.new_cpu_cores, " cores"),
-            ("disk", self.disk_gb, self.new_disk_gb, " GB"),
-        ):
-            if new != old:
-                parts.append(f"{what} {old:,} → {new:,}{unit}")
+        old, new = self.before, self.after
+        parts = [
+            f"{what} {was:,} → {will:,}{unit}"
+            for what, was, will, unit in (
+                ("memory", old.memory_mb, new.memory_mb, " MB"),
+                ("CPU", old.cpu_cores, new.cpu_cores, " cores"),
+                ("disk", old.disk_gb, new.disk_gb, " GB"),
+            )
+            if will != was
+        ]
         sizes = ", ".join(parts) or "no size change"
         if self.package_id is None:
             return sizes
@@ -95,9 +99,10 @@ class ResizePlan:
         """What the operation stores to carry the resize out later."""
         if self.package_id is not None:
             return {"package_id": self.package_id, "summary": self.describe()}
+        old, new = self.before, self.after
         return {
-            "memory_mb": self.new_memory_mb if self.new_memory_mb != self.memory_mb else None,
-            "cpu_cores": self.new_cpu_cores if self.new_cpu_cores != self.cpu_cores else None,
+            "memory_mb": new.memory_mb if new.memory_mb != old.memory_mb else None,
+            "cpu_cores": new.cpu_cores if new.cpu_cores != old.cpu_cores else None,
             "summary": self.describe(),
         }
 
@@ -143,21 +148,12 @@ class ResizeService(RepeatableOperations):
         except NotFoundError as error:
             raise gone(resolved) from error
         res = server.resources
-        memory, cores, disk = (
-            (res.memory_mb or 0, res.cpu_cores or 0, res.storage_gb or 0) if res else (0, 0, 0)
+        current = (
+            Sizes(res.memory_mb or 0, res.cpu_cores or 0, res.storage_gb or 0)
+            if res
+            else Sizes(0, 0, 0)
         )
-        plan = ResizePlan(
-            server_id=resolved.server_id,
-            name=resolved.name,
-            label=resolved.label,
-            memory_mb=memory,
-            cpu_cores=cores,
-            disk_gb=disk,
-            new_memory_mb=memory,
-            new_cpu_cores=cores,
-            new_disk_gb=disk,
-            request_id=instance.request_id if instance is not None else None,
-        )
+        plan = ResizePlan(resolved, before=current, after=current)
         if package_id is not None:
             return await self._package_plan(plan, package_id)
         low, high = self._limits.memory_mb
@@ -168,17 +164,17 @@ class ResizeService(RepeatableOperations):
             raise InvalidValueError(
                 f"cpu must be between {cpu_low} and {cpu_high}; got {cpu_cores}."
             )
-        plan = replace(
-            plan,
-            new_memory_mb=memory if memory_mb is None else memory_mb,
-            new_cpu_cores=cores if cpu_cores is None else cpu_cores,
+        after = replace(
+            current,
+            memory_mb=current.memory_mb if memory_mb is None else memory_mb,
+            cpu_cores=current.cpu_cores if cpu_cores is None else cpu_cores,
         )
-        if (plan.new_memory_mb, plan.new_cpu_cores) == (memory, cores):
+        if after == current:
             raise InvalidValueError(
-                f"{resolved.label} already has {memory:,} MB memory and {cores} CPU cores; "
-                "nothing to change."
+                f"{resolved.label} already has {current.memory_mb:,} MB memory and "
+                f"{current.cpu_cores} CPU cores; nothing to change."
             )
-        return plan
+        return replace(plan, after=after)
 
     async def _package_plan(self, plan: ResizePlan, package_id: int) -> ResizePlan:
         try:
@@ -186,14 +182,13 @@ class ResizeService(RepeatableOperations):
         except NotFoundError:
             raise InvalidValueError(f"There is no package {package_id} on the panel.") from None
         # The panel never shrinks the primary disk ("It either matches or is lower").
-        return replace(
-            plan,
-            package_id=package.id,
-            package_name=package.name,
-            new_memory_mb=package.memory_mb or plan.memory_mb,
-            new_cpu_cores=package.cpu_cores or plan.cpu_cores,
-            new_disk_gb=max(package.storage_gb or 0, plan.disk_gb),
+        before = plan.before
+        after = Sizes(
+            package.memory_mb or before.memory_mb,
+            package.cpu_cores or before.cpu_cores,
+            max(package.storage_gb or 0, before.disk_gb),
         )
+        return replace(plan, package_id=package.id, package_name=package.name, after=after)
 
     async def request(
         self,
@@ -210,19 +205,12 @@ class ResizeService(RepeatableOperations):
         """
         now = self._clock()
         asked = Asked(
-            kind=OperationKind.RESIZE,
-            server_id=plan.server_id,
-            server_name=plan.name,
-            requester=requester,
-            approval_required=approval_required,
-            ttl_s=ttl_s,
-            channel=channel,
-            request_id=plan.request_id,
+            requester=requester, approval_required=approval_required, ttl_s=ttl_s, channel=channel
         )
-        new = asked.new(plan.params(), now)
+        new = asked.new(OperationKind.RESIZE, plan.server, plan.params(), now)
         async with self._uow() as uow:
             operation = await record_operation(
-                uow, new, now=now, target=plan.label, detail={"change": plan.describe()}
+                uow, new, now=now, target=plan.server.label, detail={"change": plan.describe()}
             )
             await uow.commit()
         return operation

@@ -191,7 +191,7 @@ async def _resize(
         )
     asking = Asking(deps, reply, actor.user, channel)
     operation = await asking.ask(
-        partial(resizes.request, plan), plan.new_memory_mb, plan.new_disk_gb
+        partial(resizes.request, plan), plan.after.memory_mb, plan.after.disk_gb
     )
     if operation is None:
         return
