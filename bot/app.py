@@ -97,6 +97,7 @@ __all__ = [
     "build_core",
     "open_core",
     "timed_tick",
+    "webhook_receiver",
     "worker_ops",
 ]
 
@@ -192,6 +193,27 @@ def worker_ops(core: Core, subscribers: tuple[str, ...]) -> Ops:
     return ops
 
 
+def webhook_receiver(core: Core, ops: Ops, then: Callable[[], None]) -> WebhookReceiver:
+    """The panel's webhooks for a process that runs `core`'s engine (`serve`, `worker`): each
+    hint is followed at once (`Engine.follow`, counted like a tick), then `then()` wakes the
+    process's own loops (Slack delivery, printing). Off (404) without VIRTFUSION_WEBHOOK_TOKEN."""
+    token = core.settings.virtfusion_webhook_token
+
+    async def follow(hint: Hint) -> None:
+        started = time.perf_counter()
+        report = await core.engine.follow(hint.server_id)
+        ops.metrics.observe_tick(report, time.perf_counter() - started)
+        then()
+
+    return WebhookReceiver(
+        token.get_secret_value() if token is not None else None,
+        core.db.hook_store(),
+        follow,
+        clock=core.clock,
+        observe=ops.metrics.observe_webhook,
+    )
+
+
 @asynccontextmanager
 async def open_core(
     settings: Settings,
@@ -262,14 +284,7 @@ class Runtime:
         }
         self.ops = Ops(store, probes)
         self.panel.observe(self.ops.metrics.observe_panel)
-        hook_token = settings.virtfusion_webhook_token
-        self.hooks = WebhookReceiver(
-            hook_token.get_secret_value() if hook_token is not None else None,
-            self.db.hook_store(),
-            self._follow_hint,
-            clock=clock,
-            observe=self.ops.metrics.observe_webhook,
-        )
+        self.hooks = webhook_receiver(self.core, self.ops, self._hinted)
         self.ticker = Ticker()
         self.deps: SlackDeps | None = None
         self.bolt: AsyncApp | None = None
@@ -492,12 +507,8 @@ class Runtime:
         if await self.core.servers.rebuilds.track_due():
             self.ticker.kick("slack")
 
-    async def _follow_hint(self, hint: Hint) -> None:
-        """A webhook: read the server it names from the panel and follow it now (or every build
-        when it names none vfbot is building), then post what changed at once."""
-        started = time.perf_counter()
-        report = await self.core.engine.follow(hint.server_id)
-        self.ops.metrics.observe_tick(report, time.perf_counter() - started)
+    def _hinted(self) -> None:
+        """A webhook was followed: post what changed, and follow rebuilds, at once."""
         self.ticker.kick("rebuilds")
         self.ticker.kick("slack")
 

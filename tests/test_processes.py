@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -441,3 +442,34 @@ async def test_two_serve_replicas_receiving_one_webhook_record_one_build(tmp_pat
             await db.stop()
         for proc in replicas:
             await _sigterm(proc)
+
+
+async def test_a_worker_follows_the_panels_webhook_at_once(tmp_path: Path) -> None:
+    """`vfbot worker --until-idle --metrics-port` with VIRTFUSION_WEBHOOK_TOKEN, polling once a
+    minute: the panel's `server.build` webhook has the build recorded, printed and the worker
+    done within seconds (without the webhook it would wait for the next poll)."""
+    token = "worker-webhook-token-0123"
+    panel = PanelState(timing=BuildTiming(queued_s=0.2, build_s=0.5))
+    db = Database(f"sqlite:///{tmp_path / 'vfbot.db'}")
+    await db.upgrade()
+    await db.start()
+    with socket.socket() as probe:  # a free port to tell the panel before the worker starts
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with running_sandbox(panel) as sandbox:
+        sandbox.hooks.configure(
+            {"url": f"http://127.0.0.1:{port}/virtfusion/webhook", "token": token}
+        )
+        request_id = await _submit(db, sandbox, _request("hooked", 1))
+        env = _env(tmp_path, sandbox, VF_POLL_INTERVAL="60s", VIRTFUSION_WEBHOOK_TOKEN=token)
+        started = time.monotonic()
+        worker = await _start(tmp_path, env, "worker", "--until-idle", "--metrics-port", str(port))
+        assert await asyncio.wait_for(worker.process.wait(), timeout=30) == 0
+        assert time.monotonic() - started < 30  # the poll alone would take a minute
+        assert any("POST /virtfusion/webhook on" in e["message"] for e in worker.entries())
+        (sent,) = [d for d in sandbox.hooks.sent if d.event == "server.build"]
+        assert sent.answered == 202
+        record, states = await _state(db, request_id)
+        assert record.state is RequestState.COMPLETED and states == [InstanceState.BUILT]
+        _assert_clean(worker)
+    await db.stop()

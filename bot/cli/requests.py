@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import functools
 import logging
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -271,38 +272,54 @@ _MAX_WAIT_S = 60.0
 
 async def cmd_worker(args: argparse.Namespace, out: Console) -> int:
     """Run the engine (no Slack): ticks every VF_POLL_INTERVAL, prints milestones, and with
-    `--metrics-port` serves /metrics, /healthz and /readyz. SIGTERM or Ctrl+C stops it in order
-    (see `_work`); the exit code is then 0.
+    `--metrics-port` serves /metrics, /healthz and /readyz, and the panel's webhooks when
+    VIRTFUSION_WEBHOOK_TOKEN is set (a hint followed at once wakes the loop). SIGTERM or Ctrl+C
+    stops it in order (see `_work`); the exit code is then 0.
 
     Creates or upgrades the database at start. A panel or database that fails is waited for
     (one warning, then one line when it is back); a database that is not the one to use (its
     file vanished, an outdated schema) stops the worker with its cause, so it never claims
     work it cannot record.
     """
-    from bot.app import worker_ops
+    from bot.app import webhook_receiver, worker_ops
     from bot.ops import listen
 
     settings = settings_of(args)
     stop = stop_signals()
+    wake = asyncio.Event()
     async with open_core(settings, upgrade=True) as core:
         set_process_fields(worker_id=core.engine.worker_id)
         json_logs = settings.log_format == "json"
         consumer = _cli_consumer(core, out, quiet=json_logs)
         ops = worker_ops(core, (CLI_SUBSCRIBER,))
+        hooks = webhook_receiver(core, ops, wake.set)
         runner = None
         if args.metrics_port is not None:
-            runner, port = await listen(ops.routes(), settings.vf_bind, args.metrics_port)
-            logger.info("metrics and health on %s:%d", settings.vf_bind, port)
+            routes = [*ops.routes(), *hooks.routes()]
+            runner, port = await listen(routes, settings.vf_bind, args.metrics_port)
+            served = (
+                "metrics, health and POST /virtfusion/webhook"
+                if hooks.enabled
+                else ("metrics and health")
+            )
+            logger.info("%s on %s:%d", served, settings.vf_bind, port)
+        elif hooks.enabled:
+            logger.warning(
+                "VIRTFUSION_WEBHOOK_TOKEN is set but this worker has no --metrics-port, so it "
+                "receives no webhooks; it polls every VF_POLL_INTERVAL."
+            )
         await ops.start()
         started = f"vfbot worker {core.engine.worker_id} started; SIGTERM or Ctrl+C stops it."
         if json_logs:  # stdout stays free of anything but JSON
             logger.info("%s", started)
         else:
             out.print(started, markup=False)
+        pause = functools.partial(_pause, stop, wake=wake)
         try:
-            return await _work(core, ops, consumer, stop, until_idle=args.until_idle)
+            return await _work(core, ops, consumer, stop, until_idle=args.until_idle, pause=pause)
         finally:
             ops.stopping()
+            await hooks.stop()
             if runner is not None:
                 await runner.cleanup()
             await ops.stop()
@@ -316,12 +333,14 @@ async def _work(
     *,
     until_idle: bool,
     pause: Sleep | None = None,
+    forget: Callable[[], Awaitable[int]] | None = None,
 ) -> int:
     """Tick until `stop` (or, with `until_idle`, until no work is left and every event is
     printed). A tick that did work is followed by the next at once; a panel or database
     failure is logged once and waited out (`Supervisor`). On `stop`: claim no more, let the
     tick in flight finish within VF_SHUTDOWN_TIMEOUT (cut short after it), then hand back the
-    rows still leased so another worker takes them at once."""
+    rows still leased so another worker takes them at once. `forget` (the webhook deliveries
+    already handled, older than a day) runs at most once an hour."""
     from bot.app import timed_tick
     from bot.scheduler import Supervisor, finish_or_cut
 
@@ -329,8 +348,14 @@ async def _work(
     wait = pause or (lambda seconds: _pause(stop, seconds))
     supervisor = Supervisor("the worker", sleep=wait, max_s=_MAX_WAIT_S)  # logs, once
 
+    forget_at = core.clock()
+
     async def one_pass() -> tuple[TickReport, bool]:
+        nonlocal forget_at
         report = await timed_tick(core, ops)
+        if forget is not None and core.clock() >= forget_at:
+            await forget()
+            forget_at = core.clock() + timedelta(hours=1)
         await core.servers.rebuilds.track_due()  # rebuilds too, e.g. a CLI one cut short
         await consumer.drain()
         # Idle once no work is left and every event is printed (one leased by a worker that
@@ -363,10 +388,18 @@ async def _work(
     return EXIT_OK
 
 
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Wait `seconds`, or less when `stop` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+async def _pause(stop: asyncio.Event, seconds: float, *, wake: asyncio.Event | None = None) -> None:
+    """Wait `seconds`, or less when `stop` is set meanwhile, or `wake` (a webhook followed: its
+    milestones are to print and the next step may be due)."""
+    events = [stop] if wake is None else [stop, wake]
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    if wake is not None:
+        wake.clear()
 
 
 async def cmd_requests(args: argparse.Namespace, out: Console) -> int:
@@ -445,6 +478,7 @@ def add_parsers(add_parser: AddParser) -> None:
         "--metrics-port",
         type=int,
         metavar="N",
-        help="serve /metrics, /healthz and /readyz on this port (on VF_BIND; 0: any free port)",
+        help="serve /metrics, /healthz, /readyz and, with VIRTFUSION_WEBHOOK_TOKEN, "
+        "POST /virtfusion/webhook on this port (on VF_BIND; 0: any free port)",
     )
     worker.set_defaults(run=cmd_worker)
