@@ -44,8 +44,9 @@ def test_make_demo_runs_a_full_create(
     out = capsys.readouterr().out
     assert "ready to use it" in out  # vfbot check
     assert "Prague" in out and "Amsterdam" in out  # vfbot hypervisors
-    assert "test-server: built (192.0.2." in out  # vfbot create --wait
+    assert "test-server: built (192.0.2." in out  # vfbot create, then vfbot worker
     assert "completed" in out
+    assert "server.build (202)" in out  # the panel's webhook reached the worker
     assert "rebuilt with Debian 12 Bookworm" in out  # vfbot rebuild: one day-2 change
 
 
