@@ -297,8 +297,10 @@ class InstanceRepo(Protocol):
         """Insert ``items`` as planned instances of the request; returned by position."""
         ...
 
-    async def get(self, instance_id: int) -> InstanceRecord | None:
-        """Return the instance with this id, or None."""
+    async def get(self, instance_id: int, *, lock: bool = False) -> InstanceRecord | None:
+        """Return the instance with this id, or None. With ``lock``, another unit of work that
+        asks the same waits until this one ends, so a read-modify-write loses no update
+        (PostgreSQL ``FOR UPDATE``; SQLite's single writer and the memory store already do)."""
         ...
 
     async def list_for_request(self, request_id: int) -> list[InstanceRecord]:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.provisioning.model import InstanceRecord, InstanceState
 from bot.provisioning.ports import ExpiryStage, InstanceChange
+from bot.store.sql import Database
 from tests.store.conftest import NOW, StoreUnderTest
 from tests.store.helpers import add_instances, add_request, set_server
 
@@ -123,3 +124,34 @@ async def test_a_deleted_server_is_never_claimed(store: StoreUnderTest) -> None:
             )
             is None
         )
+
+
+async def test_a_locked_read_makes_the_next_one_wait_for_its_write(db: Database) -> None:
+    """Two extends at once on two replicas: the second reads only after the first wrote, so
+    both count (`get(lock=True)`: FOR UPDATE on PostgreSQL, SQLite's single writer)."""
+    store = StoreUnderTest("sql", db.uow, db.slack_store())
+    (server, *_) = await _servers(store)
+    await _expire_at(store, server.id, NOW + HOUR)
+
+    async def extend(started: asyncio.Event | None = None) -> datetime | None:
+        async with db.uow() as uow:
+            current = await uow.instances.get(server.id, lock=True)
+            assert current is not None and current.expires_at is not None
+            if started is not None:
+                started.set()
+                await asyncio.sleep(0)  # let the other one ask while this one holds the row
+                await second_asked.wait()
+            new = current.expires_at + HOUR
+            await uow.instances.update(server.id, now=NOW, change=InstanceChange(expires_at=new))
+            await uow.commit()
+            return new
+
+    first_read, second_asked = asyncio.Event(), asyncio.Event()
+    first = asyncio.create_task(extend(first_read))
+    await first_read.wait()
+    second = asyncio.create_task(extend())
+    done, _ = await asyncio.wait([second], timeout=0.3)
+    assert not done  # it waits for the first one's row
+    second_asked.set()
+    assert await first == NOW + 2 * HOUR
+    assert await second == NOW + 3 * HOUR  # read after the first one's write: nothing lost

@@ -293,7 +293,8 @@ class ExpiryService(Service):
         """Set the expiry `new` computes from the stored one (read in the same unit)."""
         now = self._clock().replace(microsecond=0)
         async with self._uow() as uow:
-            current = await uow.instances.get(instance.id)
+            # Locked: two extends at once both count, neither is lost (read, then write).
+            current = await uow.instances.get(instance.id, lock=True)
             if current is None or current.state is not InstanceState.BUILT:
                 state = current.state.value if current else "gone"
                 raise InvalidValueError(

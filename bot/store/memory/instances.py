@@ -77,7 +77,7 @@ class MemoryInstanceRepo(Repo, InstanceWrites):
         ]
         return sorted(added, key=lambda r: r.position)
 
-    async def get(self, instance_id: int) -> InstanceRecord | None:
+    async def get(self, instance_id: int, *, lock: bool = False) -> InstanceRecord | None:
         record = self._t.instances.get(instance_id)
         return None if record is None else copied(record)
 

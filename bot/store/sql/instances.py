@@ -68,8 +68,9 @@ class SqlInstanceRepo(SqlRepo, InstanceWrites):
         found = await self._many(stmt)
         return found[0] if found else None
 
-    async def get(self, instance_id: int) -> InstanceRecord | None:
-        return await self._one(select(InstanceRow).where(InstanceRow.id == instance_id))
+    async def get(self, instance_id: int, *, lock: bool = False) -> InstanceRecord | None:
+        stmt = select(InstanceRow).where(InstanceRow.id == instance_id)
+        return await self._one(stmt.with_for_update() if lock else stmt)
 
     async def list_for_request(self, request_id: int) -> list[InstanceRecord]:
         stmt = (
