@@ -51,16 +51,26 @@ async def _instance(bot: SlackHarness, instance_id: int) -> InstanceRecord:
 
 
 async def _act(
-    bot: SlackHarness, action_id: str, *, user: str, value: str, select: bool = False
+    bot: SlackHarness,
+    action_id: str,
+    *,
+    user: str,
+    value: str,
+    select: bool = False,
+    on: dict[str, Any] | None = None,
 ) -> None:
+    """Click a reminder's control: on the posted message `on` (its ts, channel and blocks come
+    with the click, as from Slack), or on a message Slack no longer shows."""
     payload: dict[str, Any] = signing.block_actions(
         action_id=action_id,
         value=value,
         user_id=user,
-        message_ts="1700000000.000200",
-        channel_id=CHANNEL,
+        message_ts=str(on["ts"]) if on else "1700000000.000200",
+        channel_id=str(on["channel"]) if on else CHANNEL,
         block_id=ids.EXPIRY_ACTIONS,
         response_url=bot.slack.response_url(),
+        message_blocks=on.get("blocks") if on else None,
+        thread_ts=on.get("thread_ts") if on else None,
     )
     if select:
         action = payload["actions"][0]
@@ -169,3 +179,41 @@ async def test_a_lifetime_over_the_maximum_is_refused_naming_the_field(
     assert "expires_in" in said and "VF_MAX_LIFETIME" in said and "nothing was created" in said
     await bot.command(f"create {_request('30d')}", user=ADMIN)  # admins may exceed it
     assert "is posted" in bot.ephemeral_texts()[-1]
+
+
+async def test_a_settled_reminder_shows_what_was_done_instead_of_its_controls(
+    slack_env: MakeHarness,
+) -> None:
+    bot: SlackHarness = await slack_env(**SETTINGS)
+    instance = await _built(bot)
+    root = bot.slack.messages(CHANNEL)[0]
+    bot.clock.advance(12)  # within VF_EXPIRY_WARNING of the expiry
+    for _ in range(3):
+        await bot.runtime.tick()
+    dm_channel = bot.slack.dm_channel(REQUESTER)
+    (in_thread,) = [
+        m
+        for m in bot.slack.thread(CHANNEL, root["ts"])
+        if ids.EXPIRY_EXTEND in json.dumps(m.get("blocks"))
+    ]
+    (in_dm,) = [
+        m
+        for m in bot.slack.messages(dm_channel)
+        if ids.EXPIRY_EXTEND in json.dumps(m.get("blocks"))
+    ]
+    reminder_text = in_dm["blocks"][0]["text"]["text"]
+
+    value = f"{instance.id}:3600"
+    await _act(bot, ids.EXPIRY_EXTEND, user="U0STRANGER", value=value, select=True, on=in_dm)
+    assert ids.EXPIRY_EXTEND in json.dumps(in_dm["blocks"])  # a refusal changes nothing
+    await _act(bot, ids.EXPIRY_EXTEND, user=REQUESTER, value=value, select=True, on=in_dm)
+    assert ids.EXPIRY_EXTEND not in json.dumps(in_dm["blocks"])  # `chat.update`d in place
+    assert in_dm["blocks"][0]["text"]["text"] == reminder_text
+    assert f"Extended by <@{REQUESTER}>" in json.dumps(in_dm["blocks"])
+    assert ids.EXPIRY_EXTEND in json.dumps(in_thread["blocks"])  # the other copy keeps them
+
+    await _act(bot, ids.EXPIRY_KEEP, user=ADMIN, value=str(instance.id), on=in_thread)
+    assert ids.EXPIRY_KEEP not in json.dumps(in_thread["blocks"])
+    assert f"Kept by <@{ADMIN}>" in json.dumps(in_thread["blocks"])
+    assert (await _instance(bot, instance.id)).expires_at is None
+    bot.check_limits()

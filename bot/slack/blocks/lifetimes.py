@@ -35,6 +35,7 @@ __all__ = [
     "expiry_warning",
     "extend_value",
     "parse_extend_value",
+    "settled_reminder",
 ]
 
 _ACTION_WORDS = {
@@ -114,6 +115,17 @@ def expiry_warning(
         context([f"Or `{ids.COMMAND} extend {escape(event.name)} 1d`. Keep removes the expiry."]),
     ]
     return text, blocks
+
+
+def settled_reminder(blocks: Sequence[Json], outcome: str) -> list[Json]:
+    """A clicked reminder as it stays: its own text, `outcome` (mrkdwn, e.g. who extended it to
+    when) in place of its controls, so nobody picks from a choice that no longer holds."""
+    kept = [
+        block
+        for block in blocks
+        if block.get("type") == "section" and block.get("block_id") != ids.EXPIRY_ACTIONS
+    ]
+    return [*kept[:1], context([truncate(outcome, 2000)])]
 
 
 def expiry_milestone_text(event: ev.InstanceEvent) -> str | None:

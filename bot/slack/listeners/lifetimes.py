@@ -4,20 +4,27 @@ and Keep; every click is checked again (the requester, approvers or admins; Keep
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.provisioning.durations import parse_lifetime
 from bot.provisioning.errors import ProvisioningError
 from bot.provisioning.model import InstanceRecord, RequestRecord, parse_human_id
-from bot.slack.blocks.lifetimes import expiring_blocks, expiry_line, parse_extend_value
+from bot.slack.blocks.lifetimes import (
+    expiring_blocks,
+    expiry_line,
+    parse_extend_value,
+    settled_reminder,
+)
 from bot.slack.deps import SlackDeps
 from bot.slack.listeners.common import Invocation, Reply, acked, refuse, replier
 from bot.slack.listeners.confirm import request_delete
 from bot.slack.messages import error_text, panel_error_text
-from bot.slack.mrkdwn import code, escape
+from bot.slack.mrkdwn import code, escape, mention
 from bot.slack.policy import Actor
 from bot.virtfusion import VirtFusionError
 
@@ -28,6 +35,8 @@ __all__ = [
     "handle_expiry_keep",
     "handle_extend",
 ]
+
+logger = logging.getLogger(__name__)
 
 _EXTEND_USAGE = "`/vf extend web-1 1d` or `/vf extend VF-12 4h`"
 _ALL_EXPIRIES_S = 10 * 365 * 86400.0  # `/vf expiring`: every server that has an expiry
@@ -136,6 +145,21 @@ async def _clicked(
     return actor, reply, instance, request
 
 
+async def _settle(client: AsyncWebClient, body: dict[str, Any], outcome: str) -> None:
+    """The reminder clicked says what was done instead of offering its controls again (the
+    other copy, thread or DM, keeps them; a later click there is checked as any other)."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if not channel or not ts or not isinstance(message.get("blocks"), list):
+        return
+    blocks = settled_reminder(message["blocks"], outcome)
+    try:
+        await client.chat_update(channel=channel, ts=ts, text=outcome, blocks=blocks)
+    except SlackApiError as error:  # the answer to the user went out already
+        logger.info("could not settle the reminder: %s", error.response.get("error"))
+
+
 def _value(body: dict[str, Any]) -> str:
     action = body["actions"][0]
     selected = action.get("selected_option") or {}
@@ -162,6 +186,9 @@ async def _extend(
         return
     deps.kick()
     await reply(_extended_text(extended, deps))
+    await _settle(
+        client, body, f"Extended by {mention(actor.user)}: {_extended_text(extended, deps)}"
+    )
 
 
 async def _delete(
@@ -208,6 +235,7 @@ async def _keep(
         return
     deps.kick()
     await reply(f"{code(kept.name)} (server {kept.server_id}) no longer expires.")
+    await _settle(client, body, f"Kept by {mention(actor.user)}: it no longer expires.")
 
 
 def _number(text: str) -> int | None:
